@@ -1,0 +1,80 @@
+// The CLI11 command tree and the one place errors become exit codes.
+#include "app.h"
+
+#include <iostream>
+
+#include "coffer/error.h"
+#include "exit_codes.h"
+#include "quality.h"
+
+namespace coffer::cli {
+
+keystore::KdfCost CommonOptions::cost() const {
+  return kdf_cost == "test" ? keystore::KdfCost::kTest : keystore::KdfCost::kDefault;
+}
+
+void add_passphrase_file_option(CLI::App& cmd, CommonOptions& o) {
+  cmd.add_option("--passphrase-file", o.passphrase_file,
+                 "read passphrases from FILE, one per line (- = standard input); see "
+                 "docs/CLI.md for their order");
+}
+
+void add_kdf_cost_option(CLI::App& cmd, CommonOptions& o) {
+  cmd.add_option("--kdf-cost", o.kdf_cost,
+                 "cost of the passphrase key derivation: default (about 0.6 s, 256 MiB) or test "
+                 "(libsodium's minimum: INSECURE, for tests only; recorded and shown by info)")
+      ->check(CLI::IsMember({"default", "test"}));
+}
+
+keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt) {
+  keystore::Passphrase p = source.new_one(prompt);
+  require_strong(p);
+  return p;
+}
+
+int run(const std::vector<std::string>& args, Context& ctx) {
+  CLI::App app{"coffer: a secure offline records vault for schools.\n"
+               "A coffer is one encrypted file holding only the pupil data one person needs\n"
+               "for one purpose; it locks, expires and wipes itself.",
+               "coffer"};
+  app.footer(exit_code_help());
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "coffer 0.1.0");
+  register_keygen(app, ctx);
+  register_create(app, ctx);
+  register_info(app, ctx);
+  register_keys(app, ctx);
+  register_fsck(app, ctx);
+  register_wipe(app, ctx);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+    return kExitOk;
+  } catch (const CLI::CallForHelp& e) {
+    *ctx.out << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp& e) {
+    *ctx.out << app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::CallForVersion& e) {
+    *ctx.out << e.what() << "\n";
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    // Subcommand --help arrives here as CallForHelp too; other parse errors
+    // are usage errors with CLI11's own message.
+    *ctx.err << "coffer: " << e.what() << "\nRun 'coffer --help' for usage.\n";
+    return kExitUsage;
+  } catch (const Error& e) {
+    *ctx.err << "coffer: error: " << e.what() << "\n";
+    return exit_code_for(e.code());
+  } catch (const std::bad_alloc&) {
+    *ctx.err << "coffer: error: out of memory\n";
+    return kExitOther;
+  } catch (const std::exception& e) {
+    *ctx.err << "coffer: internal error: " << e.what() << "\n";
+    return kExitOther;
+  }
+}
+
+}  // namespace coffer::cli

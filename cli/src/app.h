@@ -1,0 +1,56 @@
+// The command-line application: builds the CLI11 command tree, runs the
+// chosen command and turns every error into one documented exit code.
+// Side effects (random source, clock, passphrase source, output streams,
+// KDF cost) come in through Context so tests can run commands in-process.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "coffer/keystore/kdf.h"
+#include "coffer/keystore/random.h"
+#include "coffer/vault/clock.h"
+#include "passphrase_source.h"
+
+namespace coffer::cli {
+
+struct Context {
+  keystore::Random* random = nullptr;
+  const vault::Clock* clock = nullptr;
+  std::ostream* out = nullptr;
+  std::ostream* err = nullptr;
+  // Given --passphrase-file (possibly empty), returns the passphrase source.
+  std::function<std::unique_ptr<PassphraseSource>(const std::string&)> passphrases;
+  bool stdin_is_terminal = false;
+};
+
+// Options shared by commands that read or set passphrases.
+struct CommonOptions {
+  std::string passphrase_file;
+  std::string kdf_cost = "default";
+  keystore::KdfCost cost() const;
+};
+
+void add_passphrase_file_option(CLI::App& cmd, CommonOptions& o);
+void add_kdf_cost_option(CLI::App& cmd, CommonOptions& o);
+
+// Each command file registers its subcommands. The callback runs the command.
+void register_keygen(CLI::App& app, Context& ctx);
+void register_create(CLI::App& app, Context& ctx);
+void register_info(CLI::App& app, Context& ctx);
+void register_keys(CLI::App& app, Context& ctx);  // keys, passwd, recover
+void register_fsck(CLI::App& app, Context& ctx);
+void register_wipe(CLI::App& app, Context& ctx);
+
+// Prompts for and checks a new passphrase (strength via libpwquality).
+keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt);
+
+// Runs the whole CLI; returns the exit code.
+int run(const std::vector<std::string>& args, Context& ctx);
+
+}  // namespace coffer::cli

@@ -1,0 +1,44 @@
+// coffer fsck: unlock and check everything: both header copies and their
+// MAC, the schema version, the header hints against the database, the
+// database's own integrity check (which authenticates every page).
+#include <ostream>
+
+#include "app.h"
+#include "coffer/error.h"
+#include "coffer/vault/coffer.h"
+#include "exit_codes.h"
+
+namespace coffer::cli {
+namespace {
+
+struct FsckOptions {
+  CommonOptions common;
+  std::string path;
+};
+
+void run_fsck(const FsckOptions& o, Context& ctx) {
+  auto source = ctx.passphrases(o.common.passphrase_file);
+  keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
+  vault::Coffer c = vault::Coffer::unlock(o.path, pw, *ctx.random);
+  for (auto& w : c.warnings()) *ctx.out << "repaired: " << w << "\n";
+  vault::FsckReport r = c.check();
+  for (auto& n : r.notes) *ctx.out << n << "\n";
+  for (auto& p : r.problems) *ctx.out << "PROBLEM: " << p << "\n";
+  if (!r.ok())
+    throw Error(ErrorCode::kDamaged, o.path + " failed its check (" +
+                                         std::to_string(r.problems.size()) + " problems)");
+  *ctx.out << o.path << ": ok\n";
+}
+
+}  // namespace
+
+void register_fsck(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<FsckOptions>();
+  auto* cmd = app.add_subcommand("fsck", "anyone with the passphrase: check a coffer's integrity "
+                                         "(exit 0 only if every check holds)");
+  cmd->add_option("path", o->path, "the coffer file")->required();
+  add_passphrase_file_option(*cmd, o->common);
+  cmd->callback([o, &ctx] { run_fsck(*o, ctx); });
+}
+
+}  // namespace coffer::cli

@@ -1,0 +1,138 @@
+// Passphrase management: coffer keys list|add|remove, coffer passwd, and
+// coffer recover (the school's recovery key sets a new passphrase).
+#include <fmt/core.h>
+
+#include <ostream>
+
+#include "app.h"
+#include "coffer/error.h"
+#include "coffer/vault/coffer.h"
+#include "school_key_files.h"
+
+namespace coffer::cli {
+namespace {
+
+struct KeysOptions {
+  CommonOptions common;
+  std::string path, recovery_key;
+  int slot = -1;
+};
+
+void print_warnings(const vault::Coffer& c, Context& ctx) {
+  for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
+}
+
+vault::Coffer unlock(const KeysOptions& o, PassphraseSource& source, Context& ctx) {
+  keystore::Passphrase pw = source.existing("Passphrase for " + o.path);
+  vault::Coffer c = vault::Coffer::unlock(o.path, pw, *ctx.random);
+  print_warnings(c, ctx);
+  return c;
+}
+
+std::optional<std::size_t> slot_of(const KeysOptions& o) {
+  if (o.slot < 0) return std::nullopt;
+  return static_cast<std::size_t>(o.slot);
+}
+
+void run_list(const KeysOptions& o, Context& ctx) {
+  vault::SelectedHeader sel = vault::read_header(o.path);
+  for (std::size_t i = 0; i < vault::kSlotCount; ++i) {
+    const auto& s = sel.header.slots[i];
+    std::string what = !s.in_use() ? "empty"
+                       : s.damaged ? "DAMAGED"
+                                   : fmt::format("passphrase (argon2id {} KiB x{}{})",
+                                                 s.kdf.mem_limit >> 10, s.kdf.ops_limit,
+                                                 keystore::is_insecure(s.kdf) ? ", INSECURE" : "");
+    *ctx.out << fmt::format("slot {}: {}\n", i, what);
+  }
+  *ctx.out << "recovery: " << (sel.header.recovery ? "present" : "none") << "\n";
+}
+
+void run_add(const KeysOptions& o, Context& ctx) {
+  auto source = ctx.passphrases(o.common.passphrase_file);
+  vault::Coffer c = unlock(o, *source, ctx);
+  keystore::Passphrase fresh = ask_new_passphrase(*source, "New additional passphrase");
+  std::size_t slot = c.add_passphrase(fresh, o.common.cost(), slot_of(o));
+  *ctx.out << "added a passphrase in slot " << slot << "\n";
+}
+
+void run_remove(const KeysOptions& o, Context& ctx) {
+  auto source = ctx.passphrases(o.common.passphrase_file);
+  vault::Coffer c = unlock(o, *source, ctx);
+  c.remove_slot(static_cast<std::size_t>(o.slot));
+  *ctx.out << "removed slot " << o.slot << "\n";
+}
+
+void run_passwd(const KeysOptions& o, Context& ctx) {
+  auto source = ctx.passphrases(o.common.passphrase_file);
+  vault::Coffer c = unlock(o, *source, ctx);
+  keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
+  std::size_t slot = *c.unlocked_slot();
+  c.replace_passphrase(slot, fresh, o.common.cost());
+  *ctx.out << "passphrase changed (slot " << slot << ")\n";
+}
+
+void run_recover(const KeysOptions& o, Context& ctx) {
+  auto source = ctx.passphrases(o.common.passphrase_file);
+  keystore::SchoolKeyPair key = load_secret_key(o.recovery_key, *source);
+  vault::Coffer c = vault::Coffer::unlock_with_recovery(o.path, key, *ctx.random);
+  print_warnings(c, ctx);
+  keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
+  c.reset_passphrases(fresh, o.common.cost());
+  *ctx.out << "recovered " << o.path
+           << ": the new passphrase is in slot 0; all earlier passphrases were removed\n";
+}
+
+CLI::App* with_path(CLI::App* cmd, KeysOptions& o) {
+  cmd->add_option("path", o.path, "the coffer file")->required();
+  return cmd;
+}
+
+}  // namespace
+
+void register_keys(CLI::App& app, Context& ctx) {
+  auto* keys = app.add_subcommand("keys", "IT: list, add or remove passphrases (key slots)");
+  keys->require_subcommand(1);
+
+  auto lo = std::make_shared<KeysOptions>();
+  auto* list = with_path(keys->add_subcommand("list", "show the key slots (no passphrase needed)"), *lo);
+  list->callback([lo, &ctx] { run_list(*lo, ctx); });
+
+  auto ao = std::make_shared<KeysOptions>();
+  auto* add = with_path(keys->add_subcommand("add", "add a passphrase (asks an existing one first)"), *ao);
+  add->add_option("--slot", ao->slot, "the slot to use (default: the first free one)")
+      ->check(CLI::Range(0, static_cast<int>(vault::kSlotCount) - 1));
+  add_passphrase_file_option(*add, ao->common);
+  add_kdf_cost_option(*add, ao->common);
+  add->callback([ao, &ctx] { run_add(*ao, ctx); });
+
+  auto ro = std::make_shared<KeysOptions>();
+  auto* remove = with_path(
+      keys->add_subcommand("remove", "remove a passphrase slot (the last one only if a recovery "
+                                     "key exists)"),
+      *ro);
+  remove->add_option("--slot", ro->slot, "the slot to remove")
+      ->required()
+      ->check(CLI::Range(0, static_cast<int>(vault::kSlotCount) - 1));
+  add_passphrase_file_option(*remove, ro->common);
+  remove->callback([ro, &ctx] { run_remove(*ro, ctx); });
+
+  auto po = std::make_shared<KeysOptions>();
+  auto* passwd = with_path(app.add_subcommand("passwd", "teacher: change your passphrase"), *po);
+  add_passphrase_file_option(*passwd, po->common);
+  add_kdf_cost_option(*passwd, po->common);
+  passwd->callback([po, &ctx] { run_passwd(*po, ctx); });
+
+  auto rc = std::make_shared<KeysOptions>();
+  auto* recover = with_path(
+      app.add_subcommand("recover", "IT: set a new passphrase with the school's recovery key "
+                                    "(replaces all existing passphrases)"),
+      *rc);
+  recover->add_option("--recovery-key", rc->recovery_key, "the school's recovery key (.key)")
+      ->required();
+  add_passphrase_file_option(*recover, rc->common);
+  add_kdf_cost_option(*recover, rc->common);
+  recover->callback([rc, &ctx] { run_recover(*rc, ctx); });
+}
+
+}  // namespace coffer::cli

@@ -1,0 +1,45 @@
+// Date parsing and printing; see dates.h.
+#include "dates.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "coffer/error.h"
+
+namespace coffer::cli {
+
+std::int64_t end_of_local_day(const std::string& date) {
+  int y = 0, m = 0, d = 0;
+  char tail = 0;
+  if (date.size() != 10 || std::sscanf(date.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
+    throw Error(ErrorCode::kUsage, "'" + date + "' is not a date in the form YYYY-MM-DD");
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = 23;
+  tm.tm_min = 59;
+  tm.tm_sec = 59;
+  tm.tm_isdst = -1;
+  std::time_t t = std::mktime(&tm);
+  if (t == static_cast<std::time_t>(-1) || tm.tm_year != y - 1900 || tm.tm_mon != m - 1 ||
+      tm.tm_mday != d)
+    throw Error(ErrorCode::kUsage, "'" + date + "' is not a real calendar date");
+  return static_cast<std::int64_t>(t);
+}
+
+namespace {
+std::string format(std::int64_t s, const char* fmt) {
+  std::time_t t = static_cast<std::time_t>(s);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, fmt, &tm);
+  return buf;
+}
+}  // namespace
+
+std::string local_date(std::int64_t s) { return format(s, "%Y-%m-%d"); }
+std::string local_datetime(std::int64_t s) { return format(s, "%Y-%m-%d %H:%M"); }
+
+}  // namespace coffer::cli

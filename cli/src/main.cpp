@@ -1,0 +1,28 @@
+// The coffer executable: hardens the process (no core dumps, not
+// ptrace-able), then runs the CLI with the real clock, randomness, terminal.
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "app.h"
+
+int main(int argc, char** argv) {
+  // Keys live in this process: never let them reach a core dump.
+  rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  coffer::cli::Context ctx;
+  ctx.random = &coffer::keystore::system_random();
+  ctx.clock = &coffer::vault::system_clock();
+  ctx.out = &std::cout;
+  ctx.err = &std::cerr;
+  ctx.stdin_is_terminal = isatty(STDIN_FILENO) == 1;
+  ctx.passphrases = [](const std::string& file) {
+    return file.empty() ? coffer::cli::terminal_source() : coffer::cli::file_source(file);
+  };
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return coffer::cli::run(args, ctx);
+}

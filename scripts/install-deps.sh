@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian package that coffer's build, tests, demo and benchmarks
+# need. Idempotent: when everything is present it prints nothing and exits 0.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  # libraries (see README "Dependencies" for why each one)
+  libsodium-dev libsqlcipher-dev sqlcipher libcli11-dev libpwquality-dev cracklib-runtime
+  libfuse3-dev fuse3 libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
+  libpugixml-dev libcsv-dev libmount-dev libsystemd-dev
+  # tests
+  libgtest-dev libgmock-dev faketime xxd
+  # fuzzing and sanitizers (clang's libFuzzer runtime)
+  clang-14 libclang-rt-14-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

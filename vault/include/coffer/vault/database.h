@@ -1,0 +1,71 @@
+// RAII over SQLCipher: one move-only owner for sqlite3* and one for
+// sqlite3_stmt*. SQLite result codes become coffer::Error here, once.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coffer/keystore/secret.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace coffer::vault {
+
+class Statement {
+ public:
+  Statement(sqlite3* db, std::string_view sql);
+  ~Statement();
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, std::string_view text);  // copied (SQLITE_TRANSIENT)
+  Statement& bind_blob(int index, std::span<const std::uint8_t> blob);
+  // True while a row is available.
+  bool step();
+  void reset();
+  std::int64_t column_int64(int column) const;
+  std::string column_text(int column) const;
+  std::vector<std::uint8_t> column_blob(int column) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Database {
+ public:
+  // Opens the main database file through the coffer VFS (header offset).
+  // The file must already exist. Nothing is read or decrypted yet.
+  static Database open_coffer_file(const std::filesystem::path& path);
+  ~Database();
+  Database(Database&& other) noexcept;
+  Database& operator=(Database&& other) noexcept;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  void key(const keystore::DbKey& key);
+  void exec(std::string_view sql);
+  Statement prepare(std::string_view sql);
+  std::int64_t query_int64(std::string_view sql);
+  // The main file's descriptor (for header I/O and flock); see vfs_shim.h.
+  int file_descriptor() const;
+  bool integrity_failed() const;
+  void close();
+
+ private:
+  explicit Database(sqlite3* db) : db_(db) {}
+  sqlite3* db_ = nullptr;
+};
+
+// Translates a SQLite result code into the coffer error (never returns).
+[[noreturn]] void throw_sqlite(sqlite3* db, int rc, std::string_view doing);
+
+}  // namespace coffer::vault

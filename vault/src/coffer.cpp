@@ -1,0 +1,464 @@
+// Creating, unlocking and managing a coffer; see coffer.h.
+//
+// Header I/O goes through the descriptor SQLite itself opened (through the
+// coffer VFS), and the exclusive flock is taken on it: no second descriptor
+// of the file is ever opened and closed while SQLite has it.
+#include "coffer/vault/coffer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "coffer/error.h"
+#include "coffer/keystore/encoding.h"
+#include "coffer/keystore/subkeys.h"
+#include "coffer/keystore/wrap.h"
+#include "coffer/vault/schema.h"
+#include "file_io.h"
+#include "layout.h"
+
+namespace coffer::vault {
+namespace fs = std::filesystem;
+using keystore::KdfCost;
+using keystore::Passphrase;
+
+namespace {
+
+// Pragmas for every connection. cipher_page_size must precede the first
+// read; locking_mode=EXCLUSIVE avoids a -shm file; the rollback journal
+// (DELETE, which in exclusive mode persists the journal file until close) is
+// chosen over WAL, which writes bulk data twice (docs/FORMAT.md, "Journal").
+constexpr const char* kConnectionPragmas =
+    "PRAGMA cipher_page_size = 16384;"
+    "PRAGMA locking_mode = EXCLUSIVE;"
+    "PRAGMA journal_mode = DELETE;"
+    "PRAGMA synchronous = FULL;"
+    "PRAGMA temp_store = MEMORY;"
+    "PRAGMA secure_delete = ON;"
+    "PRAGMA foreign_keys = ON;";
+
+std::string id_hex(const VaultId& id) { return keystore::to_hex(id); }
+
+struct MetaValues {
+  std::string id, profile, owner, created, expires;
+};
+
+MetaValues meta_of(const Header& h) {
+  return {id_hex(h.vault_id), h.profile, h.owner, std::to_string(h.created),
+          std::to_string(h.expires)};
+}
+
+void write_meta(Database& db, const Header& h) {
+  MetaValues m = meta_of(h);
+  auto put = db.prepare("INSERT OR REPLACE INTO coffer_meta(key, value) VALUES (?, ?)");
+  for (auto [k, v] : {std::pair{"vault_id", &m.id}, {"profile", &m.profile},
+                      {"owner", &m.owner}, {"created", &m.created}, {"expires", &m.expires}}) {
+    put.bind(1, std::string_view(k)).bind(2, *v);
+    put.step();
+    put.reset();
+  }
+}
+
+// Lists the header hints that differ from the authoritative database copy.
+std::vector<std::string> meta_mismatches(Database& db, const Header& h) {
+  MetaValues m = meta_of(h);
+  std::vector<std::string> out;
+  auto get = db.prepare("SELECT value FROM coffer_meta WHERE key = ?");
+  for (auto [k, v] : {std::pair{"vault_id", &m.id}, {"profile", &m.profile},
+                      {"owner", &m.owner}, {"created", &m.created}, {"expires", &m.expires}}) {
+    get.bind(1, std::string_view(k));
+    if (!get.step() || get.column_text(0) != *v) out.push_back(k);
+    get.reset();
+  }
+  return out;
+}
+
+void open_database(Database& db, const keystore::MasterKey& master) {
+  db.key(keystore::derive_db_key(master));
+  db.exec(kConnectionPragmas);
+}
+
+void check_payload_size(int fd, const fs::path& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error(ErrorCode::kIo, "cannot stat " + path.string());
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < kPayloadOffset + kCipherPageSize || (size - kPayloadOffset) % kCipherPageSize != 0)
+    throw Error(ErrorCode::kDamaged,
+                path.string() + " is truncated or has bytes appended (size " +
+                    std::to_string(size) + " is not the header plus whole pages)");
+}
+
+std::string slot_list_problem(const Header& h) {
+  std::string damaged;
+  for (std::size_t i = 0; i < kSlotCount; ++i)
+    if (h.slots[i].damaged) damaged += (damaged.empty() ? "" : ", ") + std::to_string(i);
+  return damaged;
+}
+
+}  // namespace
+
+std::vector<fs::path> sibling_files(const fs::path& path) {
+  return {fs::path(path.string() + "-journal"), fs::path(path.string() + "-wal"),
+          fs::path(path.string() + "-shm")};
+}
+
+SelectedHeader read_header(const fs::path& path) {
+  io::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0)
+    throw Error(errno == ENOENT ? ErrorCode::kIo : ErrorCode::kIo,
+                "cannot open " + path.string() + ": " + std::strerror(errno));
+  std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
+  io::pread_all(fd.get(), area, 0, path);
+  return select_header(std::span(area).first(kHeaderCopySize),
+                       std::span(area).subspan(kHeaderCopySize), path.string());
+}
+
+Coffer::~Coffer() = default;
+
+Coffer Coffer::open_locked(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    throw Error(ErrorCode::kDamaged, path.string() + " is not a coffer file (not a regular file)");
+  Coffer c;
+  c.path_ = path;
+  c.db_.emplace(Database::open_coffer_file(path));
+  int fd = c.db_->file_descriptor();
+  io::lock_exclusive(fd, path);
+  std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
+  io::pread_all(fd, area, 0, path);
+  SelectedHeader sel = select_header(std::span(area).first(kHeaderCopySize),
+                                     std::span(area).subspan(kHeaderCopySize), path.string());
+  c.header_ = std::move(sel.header);
+  c.warnings_ = std::move(sel.warnings);
+  c.needs_repair_ = sel.needs_repair;
+  return c;
+}
+
+void Coffer::write_header() {
+  // Torn-write safety: copy A is written and synced before copy B, both with
+  // the new generation. A crash between them leaves one valid copy.
+  header_.generation += 1;
+  HeaderCopy bytes = serialize_header(header_);
+  int fd = db_->file_descriptor();
+  io::pwrite_all(fd, bytes, 0, path_);
+  io::sync_data(fd, path_);
+  io::pwrite_all(fd, bytes, kHeaderCopySize, path_);
+  io::sync_data(fd, path_);
+  needs_repair_ = false;
+}
+
+void Coffer::require_master_key() const {
+  if (!master_ || !mac_key_) throw std::logic_error("coffer used before unlock");
+}
+
+Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase,
+                      keystore::Random& random) {
+  Coffer c = open_locked(path);
+  c.random_ = &random;
+  bool any_intact = false;
+  for (std::size_t i = 0; i < kSlotCount; ++i) {
+    const KeySlot& slot = c.header_.slots[i];
+    if (slot.damaged || slot.state != SlotState::kPassphrase) continue;
+    any_intact = true;
+    keystore::validate_kdf_params(slot.kdf);
+    keystore::Kek kek = keystore::derive_kek(passphrase, slot.kdf);
+    auto master = keystore::unwrap_key<keystore::MasterKey>(
+        slot.wrapped, kek, slot_associated_data(c.header_, i, slot.kdf));
+    if (master) {
+      c.unlocked_slot_ = i;
+      c.finish_unlock(*master, random);
+      return c;
+    }
+  }
+  std::string damaged = slot_list_problem(c.header_);
+  if (!any_intact)
+    throw Error(ErrorCode::kDamaged,
+                path.string() + ": " +
+                    (damaged.empty() ? "has no passphrase slots; use coffer recover"
+                                     : "key slot " + damaged + " is damaged and no other slot exists; use coffer recover"));
+  // Count the failure; only this counter (and the copy bookkeeping) changes.
+  c.header_.failed_attempts += 1;
+  c.write_header();
+  std::string msg = "wrong passphrase for " + path.string() + " (failed attempts: " +
+                    std::to_string(c.header_.failed_attempts) + ")";
+  if (!damaged.empty()) msg += "; note: key slot " + damaged + " is damaged";
+  throw Error(ErrorCode::kWrongPassphrase, msg);
+}
+
+Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::SchoolKeyPair& key,
+                                    keystore::Random& random) {
+  Coffer c = open_locked(path);
+  c.random_ = &random;
+  if (!c.header_.recovery)
+    throw Error(ErrorCode::kPolicy, path.string() + " was created without a recovery key");
+  if (key.public_key.role != keystore::SchoolKeyRole::kRecovery)
+    throw Error(ErrorCode::kPolicy, "that is an audit key, not a recovery key");
+  auto master = keystore::unseal_master_key(c.header_.recovery->sealed, key);
+  if (!master)
+    throw Error(ErrorCode::kWrongPassphrase,
+                path.string() + " is not sealed to this school key (fingerprint " +
+                    keystore::to_hex(key.public_key.fingerprint()) + ")");
+  c.finish_unlock(*master, random);
+  return c;
+}
+
+void Coffer::finish_unlock(const keystore::MasterKey& master, keystore::Random&) {
+  mac_key_.emplace(keystore::derive_header_mac_key(master));
+  if (!verify_header_mac(header_, *mac_key_))
+    throw Error(ErrorCode::kDamaged, path_.string() +
+                                         ": the header has been modified since it was written "
+                                         "(header MAC mismatch: tampering or damage)");
+  master_.emplace();
+  std::copy(master.reveal_bytes().begin(), master.reveal_bytes().end(),
+            master_->writable_bytes().begin());
+  open_database(*db_, master);
+  if (schema_version(*db_) == 0)
+    throw Error(ErrorCode::kDamaged, path_.string() + ": the database is empty or unreadable");
+  check_payload_size(db_->file_descriptor(), path_);
+  migrate(*db_);
+  auto mismatch = meta_mismatches(*db_, header_);
+  if (!mismatch.empty()) {
+    std::string fields;
+    for (auto& f : mismatch) fields += (fields.empty() ? "" : ", ") + f;
+    throw Error(ErrorCode::kDamaged, path_.string() + ": header fields differ from the "
+                                     "coffer's own record (" + fields + "): tampering");
+  }
+  if (header_.failed_attempts != 0 || needs_repair_) {
+    header_.failed_attempts = 0;
+    write_header();
+  }
+}
+
+void Coffer::create(const fs::path& path, const CreateParams& params, const Passphrase& passphrase,
+                    keystore::Random& random, const Clock& clock) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0)
+    throw Error(ErrorCode::kPolicy, path.string() + " already exists; choose another name");
+  if (params.profile.empty() || params.profile.size() > kMaxProfileLength)
+    throw Error(ErrorCode::kUsage, "the purpose must be 1 to 31 bytes");
+  if (params.owner.empty() || params.owner.size() > kMaxOwnerLength)
+    throw Error(ErrorCode::kUsage, "the owner must be 1 to 127 bytes");
+  for (const std::string* s : {&params.profile, &params.owner})
+    for (char ch : *s)
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+        throw Error(ErrorCode::kUsage, "owner and purpose may not contain control characters");
+  std::int64_t now = clock.now();
+  if (params.expires <= now)
+    throw Error(ErrorCode::kPolicy, "the expiry date is in the past; give a future date");
+  if (params.recovery_key && params.recovery_key->role != keystore::SchoolKeyRole::kRecovery)
+    throw Error(ErrorCode::kPolicy, "--recovery-key names an audit key; give the recovery .pub");
+  if (params.audit_key && params.audit_key->role != keystore::SchoolKeyRole::kAudit)
+    throw Error(ErrorCode::kPolicy, "--audit-key names a recovery key; give the audit .pub");
+
+  Header h;
+  random.fill(h.vault_id);
+  h.created = now;
+  h.expires = params.expires;
+  h.profile = params.profile;
+  h.owner = params.owner;
+  keystore::MasterKey master = keystore::random_master_key(random);
+  if (params.recovery_key)
+    h.recovery = RecoverySlot{params.recovery_key->fingerprint(),
+                              keystore::seal_master_key(master, *params.recovery_key)};
+  if (params.audit_key)
+    h.audit = AuditKeyRef{params.audit_key->fingerprint(), params.audit_key->bytes};
+
+  // Build under a temporary name in the same directory, then rename without
+  // replacing: the coffer appears complete or not at all.
+  std::array<std::uint8_t, 6> tag{};
+  random.fill(tag);
+  fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  fs::path tmp = dir / ("." + path.filename().string() + ".creating-" + keystore::to_hex(tag));
+  io::Fd created(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (created.get() < 0)
+    throw Error(ErrorCode::kIo, "cannot create a coffer in " + dir.string() + ": " +
+                                    std::strerror(errno));
+  created = io::Fd();  // empty and unlocked: closing it cannot drop any lock
+  auto cleanup = [&] {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    for (auto& s : sibling_files(tmp)) fs::remove(s, ec);
+  };
+  try {
+    Coffer c;
+    c.path_ = tmp;
+    c.random_ = &random;
+    c.db_.emplace(Database::open_coffer_file(tmp));
+    io::lock_exclusive(c.db_->file_descriptor(), tmp);
+    c.header_ = std::move(h);
+    c.master_.emplace();
+    std::copy(master.reveal_bytes().begin(), master.reveal_bytes().end(),
+              c.master_->writable_bytes().begin());
+    c.mac_key_.emplace(keystore::derive_header_mac_key(master));
+    c.add_passphrase(passphrase, params.kdf_cost, 0);  // writes the header
+    open_database(*c.db_, master);
+    // auto_vacuum=FULL keeps no free pages: freed data leaves the file, and
+    // every page stays reachable, so integrity_check reads (and SQLCipher
+    // authenticates) all of them.
+    c.db_->exec("PRAGMA auto_vacuum = FULL");
+    migrate(*c.db_);
+    c.db_->exec("BEGIN IMMEDIATE");
+    write_meta(*c.db_, c.header_);
+    c.db_->exec("COMMIT");
+    c.db_->close();
+    // The payload and the header are synced (synchronous=FULL, write_header).
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    int e = errno;
+    cleanup();
+    throw Error(e == EEXIST ? ErrorCode::kPolicy : ErrorCode::kIo,
+                "cannot create " + path.string() + ": " + std::strerror(e));
+  }
+  io::sync_directory_of(path);
+}
+
+std::size_t Coffer::add_passphrase(const Passphrase& passphrase, KdfCost cost,
+                                   std::optional<std::size_t> slot) {
+  require_master_key();
+  std::size_t index = kSlotCount;
+  if (slot) {
+    if (*slot >= kSlotCount)
+      throw Error(ErrorCode::kUsage, "slot " + std::to_string(*slot) + " does not exist (0.." +
+                                         std::to_string(kSlotCount - 1) + ")");
+    if (header_.slots[*slot].in_use())
+      throw Error(ErrorCode::kPolicy, "slot " + std::to_string(*slot) + " is already in use");
+    index = *slot;
+  } else {
+    for (std::size_t i = 0; i < kSlotCount && index == kSlotCount; ++i)
+      if (!header_.slots[i].in_use()) index = i;
+    if (index == kSlotCount)
+      throw Error(ErrorCode::kPolicy, "all " + std::to_string(kSlotCount) +
+                                          " key slots are in use; remove one first");
+  }
+  replace_passphrase(index, passphrase, cost);
+  return index;
+}
+
+void Coffer::replace_passphrase(std::size_t index, const Passphrase& passphrase, KdfCost cost) {
+  require_master_key();
+  if (index >= kSlotCount) throw Error(ErrorCode::kUsage, "no such slot");
+  KeySlot slot;
+  slot.state = SlotState::kPassphrase;
+  slot.kdf = keystore::make_kdf_params(cost, *random_);
+  keystore::Kek kek = keystore::derive_kek(passphrase, slot.kdf);
+  slot.wrapped =
+      keystore::wrap_key(*master_, kek, slot_associated_data(header_, index, slot.kdf), *random_);
+  header_.slots[index] = slot;
+  header_.mac = compute_header_mac(header_, *mac_key_);
+  write_header();
+}
+
+void Coffer::remove_slot(std::size_t index) {
+  require_master_key();
+  if (index >= kSlotCount || !header_.slots[index].in_use())
+    throw Error(ErrorCode::kUsage, "slot " + std::to_string(index) + " is not in use");
+  if (header_.slots_in_use() == 1 && !header_.recovery)
+    throw Error(ErrorCode::kPolicy,
+                "slot " + std::to_string(index) +
+                    " is the last way into this coffer and it has no recovery key; add another "
+                    "passphrase first");
+  header_.slots[index] = KeySlot{};
+  header_.mac = compute_header_mac(header_, *mac_key_);
+  write_header();
+  if (unlocked_slot_ == index) unlocked_slot_.reset();
+}
+
+void Coffer::reset_passphrases(const Passphrase& passphrase, KdfCost cost) {
+  require_master_key();
+  for (auto& s : header_.slots) s = KeySlot{};
+  unlocked_slot_ = 0;
+  replace_passphrase(0, passphrase, cost);
+}
+
+FsckReport Coffer::check() {
+  require_master_key();
+  FsckReport r;
+  int fd = db_->file_descriptor();
+  std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
+  io::pread_all(fd, area, 0, path_);
+  for (int copy = 0; copy < 2; ++copy) {
+    ParsedCopy p = parse_header_copy(std::span(area).subspan(copy * kHeaderCopySize, kHeaderCopySize));
+    if (!p.header)
+      r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") + ": " + p.problem);
+    else if (!verify_header_mac(*p.header, *mac_key_))
+      r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") +
+                           ": header MAC mismatch");
+  }
+  if (schema_version(*db_) != kSchemaVersion)
+    r.problems.push_back("schema version " + std::to_string(schema_version(*db_)) +
+                         ", expected " + std::to_string(kSchemaVersion));
+  for (auto& f : meta_mismatches(*db_, header_))
+    r.problems.push_back("header field differs from the database: " + f);
+  try {
+    check_payload_size(fd, path_);
+  } catch (const Error& e) {
+    r.problems.push_back(e.what());
+  }
+  try {
+    auto s = db_->prepare("PRAGMA integrity_check");
+    while (s.step()) {
+      std::string line = s.column_text(0);
+      if (line != "ok") r.problems.push_back("database: " + line);
+    }
+  } catch (const Error& e) {
+    r.problems.push_back(std::string("database: ") + e.what());
+  }
+  std::int64_t free_pages = db_->query_int64("PRAGMA freelist_count");
+  if (free_pages != 0)
+    r.problems.push_back(std::to_string(free_pages) + " free pages (auto_vacuum should leave none)");
+  std::int64_t pages = db_->query_int64("PRAGMA page_count");
+  r.notes.push_back(std::to_string(pages) + " database pages of " +
+                    std::to_string(kCipherPageSize) + " bytes checked");
+  if (db_->integrity_failed())
+    r.problems.push_back("a database page failed the container's integrity check");
+  return r;
+}
+
+void wipe(const fs::path& path, keystore::Random& random) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    throw Error(ErrorCode::kIo, "cannot wipe " + path.string() + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    throw Error(ErrorCode::kDamaged, path.string() + " is not a coffer file (not a regular file)");
+  io::Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0)
+    throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
+  io::lock_exclusive(fd.get(), path);
+  std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
+  io::pread_all(fd.get(), area, 0, path);
+  // Refuse anything that never was a coffer: a damaged coffer still has its
+  // signature in at least one copy.
+  bool signed_a = parse_header_copy(std::span(area).first(kHeaderCopySize)).status != CopyStatus::kNotCoffer;
+  bool signed_b = parse_header_copy(std::span(area).subspan(kHeaderCopySize)).status != CopyStatus::kNotCoffer;
+  if (!signed_a && !signed_b)
+    throw Error(ErrorCode::kDamaged, path.string() + " is not a coffer file; nothing was wiped");
+  // Crypto-erase: without the key slots and recovery slot the payload is
+  // noise. The whole header area (both copies) becomes random bytes, then the
+  // first page-run of the payload (which holds SQLCipher's salt) too.
+  random.fill(area);
+  io::pwrite_all(fd.get(), area, 0, path);
+  std::vector<std::uint8_t> start(std::min<std::uint64_t>(
+      4 * kCipherPageSize, st.st_size > static_cast<off_t>(kPayloadOffset)
+                               ? static_cast<std::uint64_t>(st.st_size) - kPayloadOffset
+                               : 0));
+  random.fill(start);
+  io::pwrite_all(fd.get(), start, kPayloadOffset, path);
+  if (::fsync(fd.get()) != 0)
+    throw Error(ErrorCode::kIo, "cannot sync " + path.string() + ": " + std::strerror(errno));
+  std::error_code ec;
+  for (auto& s : sibling_files(path)) fs::remove(s, ec);
+  if (!fs::remove(path, ec) || ec)
+    throw Error(ErrorCode::kIo, "overwrote the keys of " + path.string() +
+                                    " but could not remove it: " + ec.message());
+  io::sync_directory_of(path);
+}
+
+}  // namespace coffer::vault
