@@ -415,6 +415,13 @@ FsckReport Coffer::check() {
   if (free_pages != 0)
     r.problems.push_back(std::to_string(free_pages) + " free pages (auto_vacuum should leave none)");
   std::int64_t pages = db_->query_int64("PRAGMA page_count");
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 &&
+      static_cast<std::uint64_t>(st.st_size) != kPayloadOffset + pages * kCipherPageSize)
+    r.problems.push_back("the file holds " + std::to_string(st.st_size) +
+                         " bytes, but the database accounts for " +
+                         std::to_string(kPayloadOffset + pages * kCipherPageSize) +
+                         " (bytes appended or lost)");
   r.notes.push_back(std::to_string(pages) + " database pages of " +
                     std::to_string(kCipherPageSize) + " bytes checked");
   if (db_->integrity_failed())

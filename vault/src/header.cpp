@@ -69,8 +69,8 @@ void put_slot(std::uint8_t* s, const KeySlot& slot) {
   std::memcpy(s + kSlotChecksumOffset, sum.data(), sum.size());
 }
 
-// Returns false if the slot is structurally invalid in a way its checksum
-// cannot excuse (then the whole copy is malformed).
+// A slot whose own checksum or fixed fields fail is kept raw and marked
+// damaged, so it is reported as damage, never as a wrong passphrase.
 KeySlot get_slot(const std::uint8_t* s) {
   KeySlot slot;
   if (zero(s, kSlotSize)) return slot;
@@ -102,9 +102,8 @@ ParsedCopy parse_copy(std::span<const std::uint8_t> bytes, bool check_copy_check
   if (bytes.size() != kHeaderCopySize) return fail(CopyStatus::kNotCoffer, "file too short");
   const std::uint8_t* b = bytes.data();
   if (std::memcmp(b, kMagic, 8) != 0) return fail(CopyStatus::kNotCoffer, "no coffer signature");
-  auto sum = keystore::checksum32(bytes.first(kChecksumOffset));
-  if (check_copy_checksum && !keystore::equal_constant_time(sum, bytes.subspan(kChecksumOffset, 32)))
-    return fail(CopyStatus::kBadChecksum, "checksum mismatch");
+  // Magic and version are the only fields every format version keeps in
+  // place, so the version is judged before this version's checksum.
   Header h;
   h.version = get<std::uint16_t>(b + 8);
   if (h.version != kFormatVersion)
@@ -112,6 +111,9 @@ ParsedCopy parse_copy(std::span<const std::uint8_t> bytes, bool check_copy_check
                 "format version " + std::to_string(h.version) +
                     ", but this build of coffer reads only version " +
                     std::to_string(kFormatVersion));
+  auto sum = keystore::checksum32(bytes.first(kChecksumOffset));
+  if (check_copy_checksum && !keystore::equal_constant_time(sum, bytes.subspan(kChecksumOffset, 32)))
+    return fail(CopyStatus::kBadChecksum, "checksum mismatch");
   if (get<std::uint16_t>(b + 10) != kHeaderCopySize || !zero(b + 12, 4))
     return fail(CopyStatus::kMalformed, "bad header size or flags");
   std::memcpy(h.vault_id.data(), b + 16, 16);
