@@ -9,3 +9,9 @@ if(COFFER_SANITIZE)
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(coffer_policy INTERFACE -fsanitize=address,undefined)
 endif()
+if(COFFER_FUZZ)
+  # Instrument every library for coverage; fuzz targets add -fsanitize=fuzzer.
+  target_compile_options(coffer_policy INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  target_link_options(coffer_policy INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang-14, preset `fuzz`) and runs each for
+# SECONDS (default 60), seeded from the fixtures. Crashes are kept in
+# build/fuzz/crashes/ and make the script fail.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds="${1:-60}"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz --target fuzz_header fuzz_school_key >/dev/null
+out=build/fuzz
+mkdir -p "$out/crashes" "$out/corpus/header" "$out/corpus/school_key"
+head -c 8192 tests/fixtures/format-v1.coffer > "$out/corpus/header/format-v1"
+cp tests/fixtures/format-v1-school.pub tests/fixtures/format-v1-school.key "$out/corpus/school_key/"
+status=0
+for t in header school_key; do
+  echo "fuzz_$t: ${seconds}s"
+  if ! "$out/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len=9000 \
+      -artifact_prefix="$out/crashes/fuzz_$t-" "$out/corpus/$t" >"$out/fuzz_$t.log" 2>&1; then
+    echo "fuzz_$t FOUND A CRASH; see $out/fuzz_$t.log and $out/crashes/"
+    tail -30 "$out/fuzz_$t.log"
+    status=1
+  else
+    grep -E '^#[0-9]+.*DONE' "$out/fuzz_$t.log" | tail -1 || tail -1 "$out/fuzz_$t.log"
+  fi
+done
+exit $status
