@@ -8,6 +8,7 @@
 #include "coffer/keystore/encoding.h"
 #include "coffer/vault/coffer.h"
 #include "dates.h"
+#include "describe.h"
 
 namespace coffer::cli {
 namespace {
@@ -16,12 +17,6 @@ struct InfoOptions {
   std::string path;
   bool json = false;
 };
-
-std::string slot_summary(const vault::KeySlot& s) {
-  if (s.damaged) return "DAMAGED";
-  return fmt::format("passphrase, argon2id {} KiB x{}{}", s.kdf.mem_limit >> 10, s.kdf.ops_limit,
-                     keystore::is_insecure(s.kdf) ? " (INSECURE test cost)" : "");
-}
 
 void run_info(const InfoOptions& o, Context& ctx) {
   vault::SelectedHeader sel = vault::read_header(o.path);
@@ -73,7 +68,7 @@ void run_info(const InfoOptions& o, Context& ctx) {
                      h.expires < ctx.clock->now() ? "  EXPIRED" : "")
       << fmt::format("key slots:       {} of {} in use\n", h.slots_in_use(), vault::kSlotCount);
   for (std::size_t i = 0; i < vault::kSlotCount; ++i)
-    if (h.slots[i].in_use()) out << fmt::format("  slot {}:        {}\n", i, slot_summary(h.slots[i]));
+    if (h.slots[i].in_use()) out << fmt::format("  slot {}:        {}\n", i, describe_slot(h.slots[i]));
   out << fmt::format("recovery key:    {}\n",
                      h.recovery ? "present, fingerprint " + keystore::to_hex(h.recovery->fingerprint)
                                 : std::string("none (a forgotten passphrase cannot be recovered)"))

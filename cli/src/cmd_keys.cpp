@@ -7,6 +7,7 @@
 #include "app.h"
 #include "coffer/error.h"
 #include "coffer/vault/coffer.h"
+#include "describe.h"
 #include "school_key_files.h"
 
 namespace coffer::cli {
@@ -38,11 +39,7 @@ void run_list(const KeysOptions& o, Context& ctx) {
   vault::SelectedHeader sel = vault::read_header(o.path);
   for (std::size_t i = 0; i < vault::kSlotCount; ++i) {
     const auto& s = sel.header.slots[i];
-    std::string what = !s.in_use() ? "empty"
-                       : s.damaged ? "DAMAGED"
-                                   : fmt::format("passphrase (argon2id {} KiB x{}{})",
-                                                 s.kdf.mem_limit >> 10, s.kdf.ops_limit,
-                                                 keystore::is_insecure(s.kdf) ? ", INSECURE" : "");
+    std::string what = describe_slot(s);
     *ctx.out << fmt::format("slot {}: {}\n", i, what);
   }
   *ctx.out << "recovery: " << (sel.header.recovery ? "present" : "none") << "\n";
