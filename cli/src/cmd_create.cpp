@@ -63,6 +63,8 @@ void run_create(const CreateOptions& o, Context& ctx) {
   params.kdf_cost = o.common.cost();
   if (!o.recovery_key.empty()) params.recovery_key = load_public_key(o.recovery_key);
   if (!o.audit_key.empty()) params.audit_key = load_public_key(o.audit_key);
+  if (::access(o.path.c_str(), F_OK) == 0)
+    throw Error(ErrorCode::kPolicy, o.path + " already exists; choose another name");
   if (params.expires <= ctx.clock->now())
     throw Error(ErrorCode::kPolicy, "the expiry date " + o.expires + " is in the past");
   auto source = ctx.passphrases(o.common.passphrase_file);

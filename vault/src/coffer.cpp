@@ -105,25 +105,43 @@ std::vector<fs::path> sibling_files(const fs::path& path) {
           fs::path(path.string() + "-shm")};
 }
 
+// A coffer is a regular file; symlinks are not followed (a link could point a
+// wipe at something else). Returns its size.
+static std::uint64_t require_regular_file(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
+  if (S_ISLNK(st.st_mode))
+    throw Error(ErrorCode::kDamaged, path.string() + " is a symbolic link, not a coffer file; "
+                                                     "give the file itself");
+  if (!S_ISREG(st.st_mode))
+    throw Error(ErrorCode::kDamaged, path.string() + " is not a coffer file (not a regular file)");
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
 SelectedHeader read_header(const fs::path& path) {
+  require_regular_file(path);
   io::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0)
-    throw Error(errno == ENOENT ? ErrorCode::kIo : ErrorCode::kIo,
+    throw Error(ErrorCode::kIo,
                 "cannot open " + path.string() + ": " + std::strerror(errno));
   std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
   io::pread_all(fd.get(), area, 0, path);
-  return select_header(std::span(area).first(kHeaderCopySize),
-                       std::span(area).subspan(kHeaderCopySize), path.string());
+  SelectedHeader sel = select_header(std::span(area).first(kHeaderCopySize),
+                                     std::span(area).subspan(kHeaderCopySize), path.string());
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 &&
+      static_cast<std::uint64_t>(st.st_size) < kPayloadOffset + kCipherPageSize)
+    throw Error(ErrorCode::kDamaged, path.string() + " is truncated (" +
+                                         std::to_string(st.st_size) +
+                                         " bytes): the database after the header is missing");
+  return sel;
 }
 
 Coffer::~Coffer() = default;
 
 Coffer Coffer::open_locked(const fs::path& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0)
-    throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    throw Error(ErrorCode::kDamaged, path.string() + " is not a coffer file (not a regular file)");
+  require_regular_file(path);
   Coffer c;
   c.path_ = path;
   c.db_.emplace(Database::open_coffer_file(path));
@@ -161,11 +179,17 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase,
   Coffer c = open_locked(path);
   c.random_ = &random;
   bool any_intact = false;
+  std::string refused;  // slots whose KDF parameters exceed the caps
   for (std::size_t i = 0; i < kSlotCount; ++i) {
     const KeySlot& slot = c.header_.slots[i];
     if (slot.damaged || slot.state != SlotState::kPassphrase) continue;
+    try {
+      keystore::validate_kdf_params(slot.kdf);
+    } catch (const Error& e) {
+      refused += "; key slot " + std::to_string(i) + " refused: " + e.what();
+      continue;
+    }
     any_intact = true;
-    keystore::validate_kdf_params(slot.kdf);
     keystore::Kek kek = keystore::derive_kek(passphrase, slot.kdf);
     auto master = keystore::unwrap_key<keystore::MasterKey>(
         slot.wrapped, kek, slot_associated_data(c.header_, i, slot.kdf));
@@ -176,17 +200,21 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase,
     }
   }
   std::string damaged = slot_list_problem(c.header_);
+  if (!any_intact && damaged.empty() && refused.empty())
+    throw Error(ErrorCode::kPolicy,
+                path.string() + " has no passphrase; IT can set one with coffer recover");
   if (!any_intact)
     throw Error(ErrorCode::kDamaged,
-                path.string() + ": " +
-                    (damaged.empty() ? "has no passphrase slots; use coffer recover"
-                                     : "key slot " + damaged + " is damaged and no other slot exists; use coffer recover"));
+                path.string() + ": no usable key slot" +
+                    (damaged.empty() ? "" : "; key slot " + damaged + " is damaged") + refused +
+                    "; IT can reopen it with coffer recover");
   // Count the failure; only this counter (and the copy bookkeeping) changes.
   c.header_.failed_attempts += 1;
   c.write_header();
   std::string msg = "wrong passphrase for " + path.string() + " (failed attempts: " +
                     std::to_string(c.header_.failed_attempts) + ")";
   if (!damaged.empty()) msg += "; note: key slot " + damaged + " is damaged";
+  msg += refused;
   throw Error(ErrorCode::kWrongPassphrase, msg);
 }
 
@@ -430,11 +458,7 @@ FsckReport Coffer::check() {
 }
 
 void wipe(const fs::path& path, keystore::Random& random) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0)
-    throw Error(ErrorCode::kIo, "cannot wipe " + path.string() + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    throw Error(ErrorCode::kDamaged, path.string() + " is not a coffer file (not a regular file)");
+  const std::uint64_t size = require_regular_file(path);
   io::Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0)
     throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
@@ -453,9 +477,7 @@ void wipe(const fs::path& path, keystore::Random& random) {
   random.fill(area);
   io::pwrite_all(fd.get(), area, 0, path);
   std::vector<std::uint8_t> start(std::min<std::uint64_t>(
-      4 * kCipherPageSize, st.st_size > static_cast<off_t>(kPayloadOffset)
-                               ? static_cast<std::uint64_t>(st.st_size) - kPayloadOffset
-                               : 0));
+      4 * kCipherPageSize, size > kPayloadOffset ? size - kPayloadOffset : 0));
   random.fill(start);
   io::pwrite_all(fd.get(), start, kPayloadOffset, path);
   if (::fsync(fd.get()) != 0)

@@ -214,9 +214,13 @@ SelectedHeader select_header(std::span<const std::uint8_t> copy_a,
     out.header = std::move(b_newer ? *b.header : *a.header);
     out.needs_repair = !std::equal(copy_a.begin(), copy_a.end(), copy_b.begin(), copy_b.end());
     if (out.needs_repair)
-      out.warnings.push_back(std::string("header copy ") + (b_newer ? "A" : "B") +
-                             " is older than the other (an interrupted update); it will be "
-                             "repaired at the next unlock");
+      out.warnings.push_back(
+          a.header->generation == b.header->generation
+              ? std::string("the two header copies differ; copy A is used and copy B will be "
+                            "rewritten at the next unlock")
+              : std::string("header copy ") + (b_newer ? "A" : "B") +
+                    " is older than the other (an interrupted update); it will be repaired at "
+                    "the next unlock");
     return out;
   }
   if (a.header || b.header) {

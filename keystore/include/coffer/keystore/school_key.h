@@ -23,7 +23,7 @@ std::string_view role_name(SchoolKeyRole role);
 struct SchoolPublicKey {
   SchoolKeyRole role = SchoolKeyRole::kRecovery;
   std::array<std::uint8_t, 32> bytes{};
-  // First 16 bytes of BLAKE2b(bytes): identifies the key in headers and logs.
+  // BLAKE2b-128 of the key bytes: identifies the key in headers and logs.
   std::array<std::uint8_t, 16> fingerprint() const;
 };
 
