@@ -46,6 +46,7 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   register_keys(app, ctx);
   register_fsck(app, ctx);
   register_wipe(app, ctx);
+  register_mount(app, ctx);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -60,6 +61,9 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   } catch (const CLI::CallForVersion& e) {
     *ctx.out << e.what() << "\n";
     return kExitOk;
+  } catch (const CLI::RuntimeError& e) {
+    // A command that already reported its error, with its exit code.
+    return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
     // Subcommand --help arrives here as CallForHelp too; other parse errors
     // are usage errors with CLI11's own message.

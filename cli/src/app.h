@@ -46,6 +46,7 @@ void register_info(CLI::App& app, Context& ctx);
 void register_keys(CLI::App& app, Context& ctx);  // keys, passwd, recover
 void register_fsck(CLI::App& app, Context& ctx);
 void register_wipe(CLI::App& app, Context& ctx);
+void register_mount(CLI::App& app, Context& ctx);  // open, lock, status
 
 // Prompts for and checks a new passphrase (strength via libpwquality).
 keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt);

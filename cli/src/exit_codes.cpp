@@ -12,6 +12,7 @@ int exit_code_for(ErrorCode code) {
     case ErrorCode::kExpired: return kExitExpired;
     case ErrorCode::kPolicy: return kExitPolicy;
     case ErrorCode::kIo: return kExitIo;
+    case ErrorCode::kNoSpace: return kExitIo;
     case ErrorCode::kBusy: return kExitBusy;
     case ErrorCode::kLockedOut: return kExitLockedOut;
   }

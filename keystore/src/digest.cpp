@@ -22,6 +22,19 @@ Digest32 header_mac(const HeaderMacKey& key, std::span<const std::uint8_t> data)
   return blake2b<32>(data, key.reveal_bytes().data(), HeaderMacKey::kSize);
 }
 
+Digest32 chunk_mac(const ChunkMacKey& key, std::span<const std::uint8_t> prefix,
+                   std::span<const std::uint8_t> data) {
+  ensure_sodium();
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, key.reveal_bytes().data(), ChunkMacKey::kSize, 32);
+  crypto_generichash_update(&st, prefix.data(), prefix.size());
+  crypto_generichash_update(&st, data.data(), data.size());
+  Digest32 out{};
+  crypto_generichash_final(&st, out.data(), out.size());
+  sodium_memzero(&st, sizeof st);
+  return out;
+}
+
 bool equal_constant_time(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
   ensure_sodium();
   if (a.size() != b.size()) return false;

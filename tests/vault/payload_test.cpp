@@ -174,7 +174,7 @@ TEST_F(PayloadTest, DiskFullFailsCleanlyAndKeepsTheCoffer) {
     store_canary(c);  // about 2 MB: cannot fit
   } catch (const Error& e) {
     full = true;
-    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    EXPECT_EQ(e.code(), ErrorCode::kNoSpace);
     EXPECT_NE(std::string(e.what()).find("disk is full"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(full);

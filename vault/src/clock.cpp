@@ -8,6 +8,11 @@ namespace {
 class SystemClock final : public Clock {
  public:
   std::int64_t now() const override { return static_cast<std::int64_t>(std::time(nullptr)); }
+  std::int64_t now_ns() const override {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  }
 };
 }  // namespace
 

@@ -457,6 +457,13 @@ FsckReport Coffer::check() {
   return r;
 }
 
+keystore::ChunkMacKey Coffer::chunk_mac_key() const {
+  require_master_key();
+  return keystore::derive_chunk_mac_key(*master_);
+}
+
+void Coffer::forget_master_key() { master_.reset(); }
+
 void wipe(const fs::path& path, keystore::Random& random) {
   const std::uint64_t size = require_regular_file(path);
   io::Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));

@@ -21,7 +21,7 @@ void throw_sqlite(sqlite3* db, int rc, std::string_view doing) {
     case SQLITE_NOTADB:
       throw Error(ErrorCode::kDamaged, message);
     case SQLITE_FULL:
-      throw Error(ErrorCode::kIo, std::string(doing) + ": the disk is full");
+      throw Error(ErrorCode::kNoSpace, std::string(doing) + ": the disk is full");
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
       throw Error(shim_integrity ? ErrorCode::kDamaged : ErrorCode::kIo, message);
@@ -151,6 +151,18 @@ std::int64_t Database::query_int64(std::string_view sql) {
   if (!s.step()) throw Error(ErrorCode::kDamaged, "the coffer database returned no value");
   return s.column_int64(0);
 }
+
+void Database::read_blob(const char* table, const char* column, std::int64_t rowid,
+                         std::span<std::uint8_t> out) {
+  sqlite3_blob* blob = nullptr;
+  int rc = sqlite3_blob_open(db_, "main", table, column, rowid, 0, &blob);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_blob_read(blob, out.data(), static_cast<int>(out.size()), 0);
+  sqlite3_blob_close(blob);
+  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "reading file contents");
+}
+
+std::int64_t Database::changes() const { return sqlite3_changes(db_); }
 
 int Database::file_descriptor() const { return shim::main_file_descriptor(db_); }
 bool Database::integrity_failed() const { return shim::main_file_integrity_failed(db_); }

@@ -19,7 +19,7 @@ namespace coffer::vault::io {
 namespace {
 [[noreturn]] void fail(const std::string& what, const std::filesystem::path& path) {
   int e = errno;
-  ErrorCode code = ErrorCode::kIo;
+  ErrorCode code = e == ENOSPC || e == EDQUOT ? ErrorCode::kNoSpace : ErrorCode::kIo;
   throw Error(code, what + " " + path.string() + ": " +
                         (e == ENOSPC || e == EDQUOT ? "the disk is full" : std::strerror(e)));
 }

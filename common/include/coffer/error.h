@@ -16,6 +16,7 @@ enum class ErrorCode {
   kExpired,         // retention period over
   kPolicy,          // refused by policy (weak passphrase, overwrite, ...)
   kIo,              // the operating system failed an I/O call
+  kNoSpace,         // the disk is full
   kBusy,            // open in another process
   kLockedOut,       // too many failed unlocks
 };

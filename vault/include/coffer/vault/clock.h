@@ -9,6 +9,8 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual std::int64_t now() const = 0;  // unix seconds
+  // Nanoseconds since the epoch, for file timestamps.
+  virtual std::int64_t now_ns() const { return now() * 1000000000; }
 };
 
 const Clock& system_clock();

@@ -81,6 +81,11 @@ class Coffer {
   void reset_passphrases(const keystore::Passphrase& passphrase, keystore::KdfCost cost);
 
   FsckReport check();
+  // The key for file-chunk MACs (the mount derives it once).
+  keystore::ChunkMacKey chunk_mac_key() const;
+  // Drops the master key once nothing needs it any more (the mount keeps
+  // only the subkeys it uses); key-slot changes are refused afterwards.
+  void forget_master_key();
   Database& database() { return *db_; }
 
  private:

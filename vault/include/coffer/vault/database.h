@@ -55,6 +55,11 @@ class Database {
   void exec(std::string_view sql);
   Statement prepare(std::string_view sql);
   std::int64_t query_int64(std::string_view sql);
+  // Incremental blob I/O: reads out.size() bytes of table.column at rowid
+  // straight into out (no intermediate copy of the whole row).
+  void read_blob(const char* table, const char* column, std::int64_t rowid,
+                 std::span<std::uint8_t> out);
+  std::int64_t changes() const;
   // The main file's descriptor (for header I/O and flock); see vfs_shim.h.
   int file_descriptor() const;
   bool integrity_failed() const;

@@ -1,0 +1,267 @@
+// coffer open / lock / status: mount a coffer as a folder, lock it, list
+// what is open. The filesystem process is this program, forked (unless
+// --foreground) after the passphrase is read, so `open` returns only once
+// the mount works or has failed.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "app.h"
+#include "coffer/error.h"
+#include "coffer/fusefs/control.h"
+#include "coffer/fusefs/daemon.h"
+#include "coffer/vault/coffer.h"
+#include "dates.h"
+#include "exit_codes.h"
+
+namespace coffer::cli {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int kMaxIdleMinutes = 15;  // the school's maximum (policy may lower it)
+
+struct OpenOptions {
+  CommonOptions common;
+  std::string path, mountpoint;
+  int idle_minutes = kMaxIdleMinutes;
+  int idle_seconds = 0;  // hidden, for tests
+  bool read_only = false, foreground = false, allow_other = false;
+};
+
+fs::path default_mountpoint(const fs::path& coffer) {
+  const char* home = std::getenv("HOME");
+  if (!home || !*home) throw Error(ErrorCode::kUsage, "HOME is not set; give a MOUNTPOINT");
+  fs::path base = fs::path(home) / "Coffer";
+  ::mkdir(base.c_str(), 0700);
+  return base / coffer.stem();
+}
+
+// Cleans a mount left by a filesystem process that was killed.
+void clean_stale_mount(const fs::path& mp, std::ostream& err) {
+  struct stat st {};
+  if (::stat(mp.c_str(), &st) == 0 || errno != ENOTCONN) return;
+  err << "coffer: " << mp.string()
+      << " was left mounted by a coffer process that did not exit cleanly; cleaning it up\n";
+  if (::geteuid() == 0) {
+    ::umount2(mp.c_str(), MNT_DETACH);
+  } else {
+    std::string cmd = "fusermount3 -u -z '" + mp.string() + "' 2>/dev/null";
+    (void)!std::system(cmd.c_str());
+  }
+}
+
+void prepare_mountpoint(const fs::path& mp, std::ostream& err) {
+  clean_stale_mount(mp, err);
+  if (fusefs::is_mounted(mp))
+    throw Error(ErrorCode::kBusy, mp.string() + " is already mounted");
+  struct stat st {};
+  if (::lstat(mp.c_str(), &st) != 0) {
+    if (errno != ENOENT || ::mkdir(mp.c_str(), 0700) != 0)
+      throw Error(ErrorCode::kIo, "cannot create the mountpoint " + mp.string() + ": " + std::strerror(errno));
+    return;
+  }
+  if (!S_ISDIR(st.st_mode)) throw Error(ErrorCode::kUsage, mp.string() + " is not a directory");
+  if (!fs::is_empty(mp)) throw Error(ErrorCode::kUsage, "the mountpoint " + mp.string() + " is not empty");
+}
+
+fusefs::MountOptions mount_options(const OpenOptions& o) {
+  if (o.allow_other && ::geteuid() != 0)
+    throw Error(ErrorCode::kPolicy, "--allow-other is for root only (conformance tests)");
+  if (o.idle_minutes < 1 || o.idle_minutes > kMaxIdleMinutes)
+    throw Error(ErrorCode::kPolicy, "the idle timeout must be 1 to " + std::to_string(kMaxIdleMinutes) +
+                                        " minutes (the school's maximum)");
+  fusefs::MountOptions m;
+  m.coffer_path = fs::absolute(o.path);
+  m.mountpoint = fs::absolute(o.mountpoint.empty() ? default_mountpoint(o.path) : fs::path(o.mountpoint));
+  m.idle_timeout = o.idle_seconds > 0 ? std::chrono::seconds(std::min(o.idle_seconds, kMaxIdleMinutes * 60))
+                                      : std::chrono::seconds(o.idle_minutes * 60);
+  m.read_only = o.read_only;
+  m.allow_other = o.allow_other;
+  return m;
+}
+
+vault::Coffer unlock(const OpenOptions& o, Context& ctx) {
+  auto source = ctx.passphrases(o.common.passphrase_file);
+  keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
+  vault::Coffer c = vault::Coffer::unlock(o.path, pw, *ctx.random);
+  for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
+  return c;
+}
+
+std::string opened_message(const fusefs::MountOptions& m, const vault::Header& h) {
+  return fmt::format("opened {} at {}\n  {} ({}), expires {} end of day; locks after {} s idle\n",
+                     m.coffer_path.string(), m.mountpoint.string(), h.owner, h.profile,
+                     local_date(h.expires), m.idle_timeout.count());
+}
+
+void detach_stdio() {
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::close(null);
+  }
+  ::setsid();
+}
+
+int run_open_background(const OpenOptions& o, Context& ctx) {
+  fusefs::MountOptions m = mount_options(o);
+  prepare_mountpoint(m.mountpoint, *ctx.err);
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error(ErrorCode::kIo, "cannot create a pipe");
+  ctx.out->flush();
+  ctx.err->flush();
+  pid_t pid = ::fork();
+  if (pid < 0) throw Error(ErrorCode::kIo, "cannot start the filesystem process");
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    auto report = [&](const std::string& text) {
+      (void)!::write(pipefd[1], text.data(), text.size());
+      ::close(pipefd[1]);
+    };
+    try {
+      vault::Coffer c = unlock(o, ctx);
+      std::string message = opened_message(m, c.header());
+      fusefs::serve(std::move(c), m, [&] {
+        report("OK\n" + message);
+        detach_stdio();
+      });
+      std::_Exit(0);
+    } catch (const Error& e) {
+      report("E" + std::to_string(exit_code_for(e.code())) + "\n" + e.what());
+      std::_Exit(exit_code_for(e.code()));
+    } catch (const std::exception& e) {
+      report("E1\n" + std::string(e.what()));
+      std::_Exit(1);
+    }
+  }
+  ::close(pipefd[1]);
+  std::string reply;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(pipefd[0]);
+  if (reply.rfind("OK\n", 0) == 0) {
+    *ctx.out << reply.substr(3);
+    return kExitOk;
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (reply.size() > 1 && reply[0] == 'E') {
+    auto nl = reply.find('\n');
+    int code = std::atoi(reply.substr(1, nl - 1).c_str());
+    *ctx.err << "coffer: error: " << reply.substr(nl + 1) << "\n";
+    return code;
+  }
+  *ctx.err << "coffer: error: the filesystem process failed before the mount was ready\n";
+  return kExitOther;
+}
+
+int run_open(const OpenOptions& o, Context& ctx) {
+  if (!o.foreground) return run_open_background(o, ctx);
+  fusefs::MountOptions m = mount_options(o);
+  prepare_mountpoint(m.mountpoint, *ctx.err);
+  vault::Coffer c = unlock(o, ctx);
+  std::string message = opened_message(m, c.header());
+  std::string reason = fusefs::serve(std::move(c), m, [&] { *ctx.out << message << std::flush; });
+  *ctx.out << "locked (" << reason << ")\n";
+  return kExitOk;
+}
+
+struct LockOptions {
+  std::string target;
+  bool all = false;
+};
+
+bool same_path(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return fs::weakly_canonical(fs::absolute(a), ec) == fs::weakly_canonical(fs::absolute(b), ec);
+}
+
+void run_lock(const LockOptions& o, Context& ctx) {
+  auto mounts = fusefs::list_mounts();
+  std::vector<fusefs::MountStatus> chosen;
+  for (auto& m : mounts)
+    if (o.all || (!o.target.empty() && (same_path(o.target, m.mountpoint) || same_path(o.target, m.coffer_path))))
+      chosen.push_back(m);
+  if (o.target.empty() && !o.all) {
+    if (mounts.size() > 1)
+      throw Error(ErrorCode::kUsage, "several coffers are open; name one (mountpoint or file) or use --all");
+    chosen = mounts;
+  }
+  if (chosen.empty()) {
+    if (o.all || o.target.empty()) {
+      *ctx.out << "no coffer is open\n";
+      return;
+    }
+    throw Error(ErrorCode::kUsage, "no open coffer matches " + o.target + " (see coffer status)");
+  }
+  for (auto& m : chosen) {
+    fusefs::lock_mount(m, std::chrono::seconds(30));
+    *ctx.out << "locked " << m.coffer_path << " (was at " << m.mountpoint << ")\n";
+  }
+}
+
+void run_status(bool json, Context& ctx) {
+  auto mounts = fusefs::list_mounts();
+  if (json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (auto& m : mounts) arr.push_back(nlohmann::json::parse(fusefs::to_json(m)));
+    *ctx.out << arr.dump(2) << "\n";
+    return;
+  }
+  if (mounts.empty()) {
+    *ctx.out << "no coffer is open\n";
+    return;
+  }
+  for (auto& m : mounts)
+    *ctx.out << fmt::format("{}\n  mounted at {}\n  {} ({}), expires {} end of day\n  locks in {} s if unused{}; pid {}\n",
+                            m.coffer_path, m.mountpoint, m.owner, m.purpose, local_date(m.expires),
+                            m.idle_seconds_left, m.read_only ? ", read-only" : "", m.pid);
+}
+
+}  // namespace
+
+void register_mount(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<OpenOptions>();
+  auto* open = app.add_subcommand("open", "teacher: open a coffer as a folder (returns once it is usable)");
+  open->add_option("path", o->path, "the coffer file")->required();
+  open->add_option("mountpoint", o->mountpoint, "an empty folder (default ~/Coffer/<name>)");
+  open->add_option("--idle", o->idle_minutes, "lock after this many minutes without use (1-15)");
+  open->add_option("--idle-seconds", o->idle_seconds, "")->group("");  // tests only
+  open->add_flag("--read-only", o->read_only, "open without allowing changes");
+  open->add_flag("--foreground", o->foreground, "stay in the foreground until locked");
+  open->add_flag("--allow-other", o->allow_other,
+                 "root only: let other users in (for conformance tests with several uids)");
+  add_passphrase_file_option(*open, o->common);
+  open->callback([o, &ctx] {
+    int code = run_open(*o, ctx);
+    if (code != kExitOk) throw CLI::RuntimeError(code);
+  });
+
+  auto lo = std::make_shared<LockOptions>();
+  auto* lock = app.add_subcommand("lock", "teacher: lock an open coffer now (returns once it is unmounted)");
+  lock->add_option("target", lo->target, "its mountpoint or coffer file (default: the only open one)");
+  lock->add_flag("--all", lo->all, "lock every open coffer");
+  lock->callback([lo, &ctx] { run_lock(*lo, ctx); });
+
+  auto json = std::make_shared<bool>(false);
+  auto* status = app.add_subcommand("status", "teacher: list open coffers");
+  status->add_flag("--json", *json, "machine-readable output");
+  status->callback([json, &ctx] { run_status(*json, ctx); });
+}
+
+}  // namespace coffer::cli

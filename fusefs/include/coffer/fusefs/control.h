@@ -1,0 +1,46 @@
+// The per-mount control socket: where it lives, and the client side used by
+// `coffer status` and `coffer lock`. One line in ("status" or "lock"), one
+// JSON line out. Sockets are 0600 in a 0700 directory: $XDG_RUNTIME_DIR/coffer,
+// /run/coffer for root, else /tmp/coffer-<uid>.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coffer::fusefs {
+
+struct MountStatus {
+  std::string coffer_path;
+  std::string mountpoint;
+  std::string purpose;
+  std::string owner;
+  std::int64_t expires = 0;
+  std::int64_t idle_seconds_left = 0;
+  std::int64_t idle_timeout_seconds = 0;
+  pid_t pid = 0;
+  bool read_only = false;
+  std::filesystem::path socket;
+};
+
+std::filesystem::path control_directory();  // created 0700 if missing
+std::filesystem::path control_socket_path(const std::string& vault_id_hex);
+
+std::string to_json(const MountStatus& s);
+MountStatus status_from_json(const std::string& line);
+
+// Every live mount of this user; stale sockets (their process gone) are removed.
+std::vector<MountStatus> list_mounts();
+// Asks the mount to lock and waits until its process has exited and the
+// mountpoint is no longer mounted. Throws coffer::Error on timeout.
+void lock_mount(const MountStatus& mount, std::chrono::seconds timeout);
+
+// True when path is currently a mount point (from /proc/self/mountinfo).
+bool is_mounted(const std::filesystem::path& path);
+
+}  // namespace coffer::fusefs

@@ -1,0 +1,36 @@
+// The mount lifecycle: serve an unlocked coffer on a mountpoint until it is
+// locked (idle, `coffer lock`, SIGTERM/SIGINT/SIGHUP, or unmounted from
+// outside), then commit, close the database, wipe the keys, drop the
+// kernel's caches and unmount, lazily if files are still open.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "coffer/vault/coffer.h"
+
+namespace coffer::fusefs {
+
+struct MountOptions {
+  std::filesystem::path coffer_path;  // absolute
+  std::filesystem::path mountpoint;   // absolute, an empty directory
+  std::chrono::seconds idle_timeout{15 * 60};
+  bool read_only = false;
+  bool allow_other = false;  // root only, for conformance tests with several uids
+};
+
+// Blocks until locked. on_ready runs once the mount is usable; any failure
+// before that is thrown (nothing is left mounted). Returns why it locked.
+// The process exits from inside if a detached mount keeps the FUSE loop busy.
+std::string serve(vault::Coffer coffer, const MountOptions& options,
+                  const std::function<void()>& on_ready);
+
+// The README.txt shown at the top of the mount.
+std::string readme_text(const vault::Header& header, std::chrono::seconds idle_timeout);
+
+// Processes with a file or working directory under path ("1234 (vim)").
+std::vector<std::string> processes_using(const std::filesystem::path& path);
+
+}  // namespace coffer::fusefs

@@ -1,0 +1,123 @@
+// The coffer filesystem as plain C++ operations, callable in a test without
+// a kernel. Each takes the caller where it matters (ownership of new nodes).
+// It presents a read-only top level (README.txt and files/) over the
+// vault's FileStore, keeps the kernel's lookup counts and open handles so
+// unlinked-but-open files live until released, and refuses everything once
+// locked. One mutex serialises all operations (the FUSE loop and timers).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "coffer/vault/filestore.h"
+
+namespace coffer::fusefs {
+
+struct Caller {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::int32_t pid = 0;
+};
+
+inline constexpr std::uint64_t kRootIno = 1;  // FUSE_ROOT_ID
+inline constexpr std::uint64_t kVirtualBase = 1ull << 62;
+inline constexpr std::uint64_t kReadmeIno = kVirtualBase + 1;
+
+struct MountInfo {
+  std::uint32_t mounter_uid = 0;
+  std::uint32_t mounter_gid = 0;
+  bool read_only = false;
+  std::string readme;  // contents of README.txt
+};
+
+struct StatFs {
+  std::uint64_t block_size = 4096;
+  std::uint64_t blocks = 0, blocks_free = 0, blocks_avail = 0;
+  std::uint64_t files = 0, files_free = 0;
+  std::uint64_t name_max = vault::kNameMax;
+};
+
+struct Entry {
+  std::string name;
+  std::uint64_t ino;
+  std::uint32_t mode;
+  std::uint64_t next_cookie;  // pass back to continue after this entry
+};
+
+class Filesystem {
+ public:
+  Filesystem(vault::FileStore& store, MountInfo info);
+
+  vault::Inode getattr(std::uint64_t ino);
+  // Counts a kernel reference on success (lookup, create, mknod, ...).
+  vault::Inode lookup(std::uint64_t parent, std::string_view name);
+  void forget(std::uint64_t ino, std::uint64_t count);
+  vault::Inode mknod(const Caller& c, std::uint64_t parent, std::string_view name,
+                     std::uint32_t mode, std::uint64_t rdev);
+  vault::Inode mkdir(const Caller& c, std::uint64_t parent, std::string_view name,
+                     std::uint32_t mode);
+  vault::Inode symlink(const Caller& c, std::uint64_t parent, std::string_view name,
+                       std::string_view target);
+  vault::Inode link(std::uint64_t ino, std::uint64_t parent, std::string_view name);
+  void unlink(std::uint64_t parent, std::string_view name);
+  void rmdir(std::uint64_t parent, std::string_view name);
+  void rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
+              std::string_view new_name, unsigned flags);
+  std::string readlink(std::uint64_t ino);
+  vault::Inode setattr(const Caller& c, std::uint64_t ino, const vault::SetAttr& attr);
+
+  void open(std::uint64_t ino, int flags);
+  vault::Inode create(const Caller& c, std::uint64_t parent, std::string_view name,
+                      std::uint32_t mode, int flags);
+  std::size_t read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out);
+  void write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data);
+  // Last close of a handle: commits buffered writes, removes an unlinked file.
+  void release(std::uint64_t ino);
+  void fsync(std::uint64_t ino);
+  void opendir(std::uint64_t ino);
+  std::vector<Entry> readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max);
+  StatFs statfs(const StatFs& host);
+
+  // Commits buffered writes (the periodic timer). Returns false once locked.
+  bool commit();
+  // Commits, then refuses every further operation with EIO. Idempotent.
+  void lock();
+  bool locked() const { return locked_; }
+  // Inodes the kernel still has open (to drop their page cache at lock).
+  std::vector<std::uint64_t> open_inodes();
+  // Time of the last operation, for the idle lock.
+  std::chrono::steady_clock::time_point last_activity() const;
+
+ private:
+  std::unique_lock<std::mutex> enter();
+  vault::Inode present(vault::Inode inode) const;
+  vault::Inode root_attr() const;
+  vault::Inode readme_attr() const;
+  std::uint64_t store_parent(std::uint64_t parent) const;  // EACCES for the top level
+  void require_writable() const;
+  std::uint32_t stored_id(std::uint32_t id, std::uint32_t mounter) const;
+  vault::Inode new_node(const Caller& c, std::uint64_t parent, std::string_view name,
+                        std::uint32_t mode, std::uint64_t rdev, std::string_view target);
+  void counted(const vault::Inode& inode);
+  void maybe_remove(std::uint64_t ino);
+
+  vault::FileStore& store_;
+  MountInfo info_;
+  std::mutex mu_;
+  std::atomic<bool> locked_{false};
+  std::atomic<std::int64_t> last_activity_ns_{0};
+  std::unordered_map<std::uint64_t, std::uint64_t> lookups_;
+  std::unordered_map<std::uint64_t, std::uint64_t> opens_;
+  std::int64_t mount_time_ns_ = 0;
+};
+
+}  // namespace coffer::fusefs

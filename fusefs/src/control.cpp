@@ -1,0 +1,176 @@
+// Control sockets, client side and paths; see control.h. The server side is
+// in daemon.cpp.
+#include "coffer/fusefs/control.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "coffer/error.h"
+
+namespace coffer::fusefs {
+namespace fs = std::filesystem;
+
+fs::path control_directory() {
+  fs::path dir;
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg && ::access(xdg, W_OK) == 0)
+    dir = fs::path(xdg) / "coffer";
+  else if (::geteuid() == 0)
+    dir = "/run/coffer";
+  else
+    dir = "/tmp/coffer-" + std::to_string(::geteuid());
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw Error(ErrorCode::kIo, "cannot create " + dir.string() + ": " + std::strerror(errno));
+  struct stat st {};
+  // A directory someone else made (e.g. in /tmp) must not be trusted.
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() ||
+      (st.st_mode & 077) != 0)
+    throw Error(ErrorCode::kPolicy, dir.string() + " is not a private directory of this user; "
+                                    "remove it and try again");
+  return dir;
+}
+
+fs::path control_socket_path(const std::string& id) { return control_directory() / (id + ".sock"); }
+
+std::string to_json(const MountStatus& s) {
+  nlohmann::json j{{"coffer", s.coffer_path}, {"mountpoint", s.mountpoint},
+                   {"purpose", s.purpose},    {"owner", s.owner},
+                   {"expires", s.expires},    {"idle_seconds_left", s.idle_seconds_left},
+                   {"idle_timeout_seconds", s.idle_timeout_seconds},
+                   {"pid", s.pid},            {"read_only", s.read_only}};
+  return j.dump();
+}
+
+MountStatus status_from_json(const std::string& line) {
+  auto j = nlohmann::json::parse(line);
+  MountStatus s;
+  s.coffer_path = j.at("coffer");
+  s.mountpoint = j.at("mountpoint");
+  s.purpose = j.at("purpose");
+  s.owner = j.at("owner");
+  s.expires = j.at("expires");
+  s.idle_seconds_left = j.at("idle_seconds_left");
+  s.idle_timeout_seconds = j.at("idle_timeout_seconds");
+  s.pid = j.at("pid");
+  s.read_only = j.at("read_only");
+  return s;
+}
+
+namespace {
+
+// Connects, sends one line, returns the first reply line (empty if none).
+std::optional<std::string> ask(const fs::path& socket_path, const std::string& command) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string line = command + "\n";
+  (void)!::write(fd, line.data(), line.size());
+  std::string reply;
+  char c = 0;
+  pollfd p{fd, POLLIN, 0};
+  while (::poll(&p, 1, 5000) > 0 && ::read(fd, &c, 1) == 1 && c != '\n') reply += c;
+  ::close(fd);
+  return reply;
+}
+
+bool process_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
+}  // namespace
+
+std::vector<MountStatus> list_mounts() {
+  std::vector<MountStatus> out;
+  fs::path dir = control_directory();
+  for (auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".sock") continue;
+    auto reply = ask(e.path(), "status");
+    if (!reply || reply->empty()) {
+      // Nobody answers: the process is gone (killed); the socket is stale.
+      std::error_code ec;
+      fs::remove(e.path(), ec);
+      continue;
+    }
+    try {
+      MountStatus s = status_from_json(*reply);
+      s.socket = e.path();
+      out.push_back(std::move(s));
+    } catch (const std::exception&) {
+    }
+  }
+  return out;
+}
+
+bool is_mounted(const fs::path& path) {
+  std::ifstream info("/proc/self/mountinfo");
+  std::string line;
+  std::error_code ec;
+  fs::path canonical = fs::weakly_canonical(path, ec);
+  while (std::getline(info, line)) {
+    std::istringstream in(line);
+    std::string id, parent, dev, root, point;
+    in >> id >> parent >> dev >> root >> point;
+    // mountinfo escapes spaces as \040.
+    std::string decoded;
+    for (std::size_t i = 0; i < point.size(); ++i) {
+      if (point[i] == '\\' && i + 3 < point.size()) {
+        decoded += static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8));
+        i += 3;
+      } else {
+        decoded += point[i];
+      }
+    }
+    if (decoded == canonical.string() || decoded == path.string()) return true;
+  }
+  return false;
+}
+
+void lock_mount(const MountStatus& m, std::chrono::seconds timeout) {
+  // pidfd lets us wait for exactly that process to end.
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, m.pid, 0));
+  auto reply = ask(m.socket, "lock");
+  if (!reply && !process_alive(m.pid)) {
+    if (pidfd >= 0) ::close(pidfd);
+    return;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    int ms = static_cast<int>(timeout.count() * 1000);
+    int r = ::poll(&p, 1, ms);
+    ::close(pidfd);
+    if (r <= 0)
+      throw Error(ErrorCode::kBusy, "the coffer process " + std::to_string(m.pid) +
+                                        " did not finish locking within " +
+                                        std::to_string(timeout.count()) + " s");
+  } else {
+    while (process_alive(m.pid)) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw Error(ErrorCode::kBusy, "the coffer process did not finish locking");
+      ::usleep(20000);
+    }
+  }
+  while (is_mounted(m.mountpoint)) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw Error(ErrorCode::kIo, m.mountpoint + " is still mounted after locking");
+    ::usleep(20000);
+  }
+}
+
+}  // namespace coffer::fusefs

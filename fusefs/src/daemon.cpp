@@ -1,0 +1,310 @@
+// The mount lifecycle; see daemon.h. Threads: the FUSE loop runs on its own
+// thread; this thread owns everything else (signals, the control socket,
+// the commit and idle timers, locking) through one poll loop.
+#include "coffer/fusefs/daemon.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "coffer/error.h"
+#include "coffer/fusefs/control.h"
+#include "coffer/fusefs/filesystem.h"
+#include "coffer/keystore/encoding.h"
+#include "coffer/vault/filestore.h"
+#include "session.h"
+
+extern char** environ;
+
+namespace coffer::fusefs {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kCommitInterval = std::chrono::seconds(2);
+
+std::string date_of(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+// An owned descriptor, closed on scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+int listen_on(const fs::path& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot create the control socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.string().size() >= sizeof(addr.sun_path))
+    throw Error(ErrorCode::kIo, "control socket path too long: " + path.string());
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  ::unlink(path.c_str());  // stale from a killed process (the flock proves it is dead)
+  mode_t old = ::umask(0177);
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc != 0 || ::listen(fd, 8) != 0) {
+    ::close(fd);
+    throw Error(ErrorCode::kIo, "cannot listen on " + path.string() + ": " + std::strerror(errno));
+  }
+  return fd;
+}
+
+void notify_desktop(const std::string& text) {
+  if (!std::getenv("DISPLAY") && !std::getenv("WAYLAND_DISPLAY")) return;
+  const char* argv[] = {"notify-send", "--app-name=coffer", "Coffer", text.c_str(), nullptr};
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, "notify-send", nullptr, nullptr, const_cast<char**>(argv), environ) == 0)
+    std::thread([pid] { waitpid(pid, nullptr, 0); }).detach();
+}
+
+}  // namespace
+
+std::string readme_text(const vault::Header& h, std::chrono::seconds idle) {
+  return "This folder is a coffer: an encrypted container, opened by coffer.\n\n"
+         "Owner:    " + h.owner + "\n"
+         "Purpose:  " + h.profile + "\n"
+         "Expires:  " + date_of(h.expires) + " (end of day). After that it no longer opens, and\n"
+         "          the files you saved in files/ go with it unless IT checks it in first.\n"
+         "Locks:    after " + std::to_string(idle.count() / 60) + " min " +
+         std::to_string(idle.count() % 60) + " s without use, and when you run: coffer lock\n\n"
+         "Save your own documents in files/. They are stored encrypted inside the coffer,\n"
+         "never on this computer's disk. Do not copy pupil data out of this folder.\n\n"
+         "If this laptop is lost or stolen, tell the school's data protection lead at once\n"
+         "and give this coffer's id: " + keystore::to_hex(h.vault_id) + ".\n"
+         "The contents are encrypted; the school keeps a record of what it held.\n";
+}
+
+std::vector<std::string> processes_using(const fs::path& path) {
+  std::vector<std::string> out;
+  std::string prefix = path.string() + "/";
+  std::error_code ec;
+  for (auto& proc : fs::directory_iterator("/proc", ec)) {
+    std::string pid = proc.path().filename();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    bool uses = false;
+    std::error_code e2;
+    auto cwd = fs::read_symlink(proc.path() / "cwd", e2);
+    if (!e2 && (cwd == path || cwd.string().rfind(prefix, 0) == 0)) uses = true;
+    for (auto& fd : fs::directory_iterator(proc.path() / "fd", e2)) {
+      if (uses) break;
+      std::error_code e3;
+      auto target = fs::read_symlink(fd.path(), e3);
+      if (!e3 && (target == path || target.string().rfind(prefix, 0) == 0)) uses = true;
+    }
+    if (!uses || std::to_string(::getpid()) == pid) continue;
+    std::ifstream comm(proc.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    out.push_back(pid + " (" + name + ")");
+  }
+  return out;
+}
+
+std::string serve(vault::Coffer coffer_in, const MountOptions& o,
+                  const std::function<void()>& on_ready) {
+  // Signals are taken synchronously through a signalfd, in this thread only.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&sigs, s);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  Fd sig_fd(::signalfd(-1, &sigs, SFD_CLOEXEC));
+  Fd loop_done(::eventfd(0, EFD_CLOEXEC));
+
+  std::optional<vault::Coffer> coffer(std::move(coffer_in));
+  const vault::Header header = coffer->header();
+  std::optional<vault::FileStore> store;
+  store.emplace(coffer->database(), coffer->chunk_mac_key(), vault::system_clock());
+  coffer->forget_master_key();
+  store->remove_orphans();
+
+  MountInfo info;
+  info.mounter_uid = ::getuid();
+  info.mounter_gid = ::getgid();
+  info.read_only = o.read_only;
+  info.readme = readme_text(header, o.idle_timeout);
+  Filesystem filesystem(*store, info);
+
+  std::string options = "default_permissions,nosuid,nodev,noexec,fsname=coffer:" +
+                        o.coffer_path.stem().string() + ",subtype=coffer";
+  if (o.read_only) options += ",ro";
+  if (o.allow_other) options += ",allow_other";
+  fs::path host_dir = o.coffer_path.parent_path();
+  FuseSession session(filesystem, options, [host_dir] {
+    struct statvfs v {};
+    StatFs s;
+    if (::statvfs(host_dir.c_str(), &v) == 0) {
+      s.block_size = v.f_frsize;
+      s.blocks = v.f_blocks;
+      s.blocks_free = v.f_bfree;
+      s.blocks_avail = v.f_bavail;
+    }
+    return s;
+  });
+  session.mount(o.mountpoint.string());
+  fs::path socket_path = control_socket_path(keystore::to_hex(header.vault_id));
+  std::optional<Fd> listener;
+  try {
+    listener.emplace(listen_on(socket_path));
+  } catch (...) {
+    session.unmount();
+    throw;
+  }
+
+  std::thread loop([&] {
+    session.run();
+    std::uint64_t one = 1;
+    (void)!::write(loop_done.fd, &one, sizeof one);
+  });
+  on_ready();
+
+  std::string reason;
+  int lock_client = -1;
+  bool warned = false;
+  auto last_commit = Clock::now();
+  while (reason.empty()) {
+    pollfd p[3] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0}};
+    ::poll(p, 3, 250);
+    auto now = Clock::now();
+    if (p[0].revents & POLLIN) {
+      signalfd_siginfo si{};
+      (void)!::read(sig_fd.fd, &si, sizeof si);
+      reason = std::string("signal ") + strsignal(static_cast<int>(si.ssi_signo));
+      break;
+    }
+    if (p[2].revents & POLLIN) {
+      reason = "unmounted from outside";
+      break;
+    }
+    if (p[1].revents & POLLIN) {
+      int client = ::accept4(listener->fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client >= 0) {
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        std::string line;
+        char c = 0;
+        pollfd cp{client, POLLIN, 0};
+        if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+            (cred.uid == ::geteuid() || cred.uid == 0)) {
+          while (::poll(&cp, 1, 1000) > 0 && ::read(client, &c, 1) == 1 && c != '\n' &&
+                 line.size() < 64)
+            line += c;
+        }
+        if (line == "status") {
+          MountStatus s;
+          s.coffer_path = o.coffer_path;
+          s.mountpoint = o.mountpoint;
+          s.purpose = header.profile;
+          s.owner = header.owner;
+          s.expires = header.expires;
+          s.idle_timeout_seconds = o.idle_timeout.count();
+          auto idle_for = std::chrono::duration_cast<std::chrono::seconds>(now - filesystem.last_activity());
+          s.idle_seconds_left = std::max<std::int64_t>(0, (o.idle_timeout - idle_for).count());
+          s.pid = ::getpid();
+          s.read_only = o.read_only;
+          std::string reply = to_json(s) + "\n";
+          (void)!::write(client, reply.data(), reply.size());
+          ::close(client);
+        } else if (line == "lock") {
+          lock_client = client;  // answered once locked
+          reason = "coffer lock";
+        } else {
+          ::close(client);
+        }
+      }
+    }
+    if (!reason.empty()) break;
+    if (now - last_commit >= kCommitInterval) {
+      try {
+        filesystem.commit();
+      } catch (const std::exception& e) {
+        std::cerr << "coffer: periodic commit failed: " << e.what() << "\n";
+      }
+      last_commit = now;
+    }
+    auto idle_for = now - filesystem.last_activity();
+    auto warn_before = std::min<Clock::duration>(std::chrono::seconds(60), o.idle_timeout / 5);
+    if (idle_for >= o.idle_timeout) {
+      reason = "idle for " + std::to_string(o.idle_timeout.count()) + " s";
+    } else if (!warned && idle_for >= o.idle_timeout - warn_before) {
+      notify_desktop(o.coffer_path.filename().string() + " locks in " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                        o.idle_timeout - idle_for).count()) +
+                     " s unless used");
+      warned = true;
+    } else if (idle_for < o.idle_timeout - warn_before) {
+      warned = false;
+    }
+  }
+
+  // Lock: stop serving, make it durable, forget the keys, drop caches, unmount.
+  auto lock_start = Clock::now();
+  std::vector<std::uint64_t> open_inodes = filesystem.open_inodes();
+  std::vector<std::string> holders = processes_using(o.mountpoint);
+  std::string error;
+  try {
+    filesystem.lock();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  for (auto ino : open_inodes) session.invalidate(ino);
+  store.reset();
+  coffer.reset();  // closes the database; the keys are wiped with it
+  session.unmount();
+  ::unlink(socket_path.c_str());
+  auto lock_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - lock_start).count();
+  if (lock_client >= 0) {
+    nlohmann::json j{{"locked", error.empty()}, {"reason", reason}, {"held_open_by", holders},
+                     {"lock_ms", lock_ms}};
+    if (!error.empty()) j["error"] = error;
+    std::string reply = j.dump() + "\n";
+    (void)!::write(lock_client, reply.data(), reply.size());
+    ::close(lock_client);
+  }
+  // With files still open the detached mount keeps the FUSE loop waiting;
+  // ending the process closes /dev/fuse, which aborts the connection so
+  // those handles get errors from now on.
+  for (int i = 0; i < 100; ++i) {
+    pollfd p{loop_done.fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) > 0) {
+      loop.join();
+      return reason;
+    }
+  }
+  std::cout.flush();
+  std::cerr.flush();
+  std::_Exit(0);
+}
+
+}  // namespace coffer::fusefs

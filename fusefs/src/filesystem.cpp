@@ -1,0 +1,343 @@
+// The filesystem operations; see filesystem.h.
+#include "coffer/fusefs/filesystem.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+
+namespace coffer::fusefs {
+namespace {
+
+using vault::FsError;
+using vault::Inode;
+
+std::int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+std::int64_t monotonic_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Filesystem::Filesystem(vault::FileStore& store, MountInfo info)
+    : store_(store), info_(std::move(info)), mount_time_ns_(now_ns()) {
+  last_activity_ns_ = monotonic_ns();
+}
+
+std::unique_lock<std::mutex> Filesystem::enter() {
+  std::unique_lock<std::mutex> lock(mu_);
+  // After lock() nothing is served: the keys are gone.
+  if (locked_) throw FsError(std::errc::io_error);
+  last_activity_ns_ = monotonic_ns();
+  return lock;
+}
+
+std::chrono::steady_clock::time_point Filesystem::last_activity() const {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(last_activity_ns_.load()));
+}
+
+std::uint32_t Filesystem::stored_id(std::uint32_t id, std::uint32_t mounter) const {
+  return id == mounter ? vault::kMounterId : id;
+}
+
+Inode Filesystem::present(Inode i) const {
+  if (i.uid == vault::kMounterId) i.uid = info_.mounter_uid;
+  if (i.gid == vault::kMounterId) i.gid = info_.mounter_gid;
+  return i;
+}
+
+Inode Filesystem::root_attr() const {
+  Inode i;
+  i.ino = kRootIno;
+  i.mode = S_IFDIR | 0500;
+  i.nlink = 3;
+  i.uid = info_.mounter_uid;
+  i.gid = info_.mounter_gid;
+  i.atime_ns = i.mtime_ns = i.ctime_ns = mount_time_ns_;
+  return i;
+}
+
+Inode Filesystem::readme_attr() const {
+  Inode i = root_attr();
+  i.ino = kReadmeIno;
+  i.mode = S_IFREG | 0400;
+  i.nlink = 1;
+  i.size = info_.readme.size();
+  return i;
+}
+
+std::uint64_t Filesystem::store_parent(std::uint64_t parent) const {
+  // The top level is generated and read-only.
+  if (parent == kRootIno || parent >= kVirtualBase) throw FsError(std::errc::permission_denied);
+  return parent;
+}
+
+void Filesystem::require_writable() const {
+  if (info_.read_only) throw FsError(std::errc::read_only_file_system);
+}
+
+void Filesystem::counted(const Inode& i) {
+  if (i.ino != kRootIno && i.ino < kVirtualBase) ++lookups_[i.ino];
+}
+
+void Filesystem::maybe_remove(std::uint64_t ino) {
+  auto l = lookups_.find(ino);
+  auto o = opens_.find(ino);
+  if ((l == lookups_.end() || l->second == 0) && (o == opens_.end() || o->second == 0))
+    store_.remove_if_unlinked(ino);
+}
+
+Inode Filesystem::getattr(std::uint64_t ino) {
+  auto g = enter();
+  if (ino == kRootIno) return root_attr();
+  if (ino == kReadmeIno) return readme_attr();
+  if (ino >= kVirtualBase) throw FsError(std::errc::no_such_file_or_directory);
+  return present(store_.get(ino));
+}
+
+Inode Filesystem::lookup(std::uint64_t parent, std::string_view name) {
+  auto g = enter();
+  if (parent == kRootIno) {
+    if (name == "README.txt") return readme_attr();
+    if (name == "files") {
+      Inode i = store_.get(vault::kFilesRootIno);
+      counted(i);
+      return present(i);
+    }
+    throw FsError(std::errc::no_such_file_or_directory);
+  }
+  if (parent >= kVirtualBase) throw FsError(std::errc::not_a_directory);
+  auto i = store_.lookup(parent, name);
+  if (!i) throw FsError(std::errc::no_such_file_or_directory);
+  counted(*i);
+  return present(*i);
+}
+
+void Filesystem::forget(std::uint64_t ino, std::uint64_t count) {
+  std::lock_guard<std::mutex> g(mu_);  // forget is honoured even when locked
+  auto it = lookups_.find(ino);
+  if (it == lookups_.end()) return;
+  it->second = it->second > count ? it->second - count : 0;
+  if (it->second == 0) {
+    lookups_.erase(it);
+    if (!locked_) maybe_remove(ino);
+  }
+}
+
+Inode Filesystem::new_node(const Caller& c, std::uint64_t parent, std::string_view name,
+                           std::uint32_t mode, std::uint64_t rdev, std::string_view target) {
+  require_writable();
+  std::uint64_t p = store_parent(parent);
+  Inode dir = store_.get(p);
+  std::uint32_t gid = stored_id(c.gid, info_.mounter_gid);
+  if (dir.mode & S_ISGID) {
+    // BSD group semantics on a setgid directory, as ext4 does.
+    gid = dir.gid;
+    if (S_ISDIR(mode)) mode |= S_ISGID;
+  } else if ((mode & S_ISGID) && !S_ISDIR(mode) && c.uid != 0 && c.gid != present(dir).gid &&
+             c.gid != info_.mounter_gid) {
+    mode &= ~static_cast<std::uint32_t>(S_ISGID);
+  }
+  Inode i = store_.make_node(p, name, mode, stored_id(c.uid, info_.mounter_uid), gid, rdev, target);
+  counted(i);
+  return present(i);
+}
+
+Inode Filesystem::mknod(const Caller& c, std::uint64_t parent, std::string_view name,
+                        std::uint32_t mode, std::uint64_t rdev) {
+  auto g = enter();
+  // Device nodes would be an escape hatch from nodev; FIFOs and sockets are
+  // metadata only and allowed.
+  if (S_ISCHR(mode) || S_ISBLK(mode)) throw FsError(std::errc::operation_not_permitted);
+  if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode)) throw FsError(std::errc::invalid_argument);
+  return new_node(c, parent, name, mode, rdev, {});
+}
+
+Inode Filesystem::mkdir(const Caller& c, std::uint64_t parent, std::string_view name,
+                        std::uint32_t mode) {
+  auto g = enter();
+  return new_node(c, parent, name, S_IFDIR | (mode & 07777), 0, {});
+}
+
+Inode Filesystem::symlink(const Caller& c, std::uint64_t parent, std::string_view name,
+                          std::string_view target) {
+  auto g = enter();
+  return new_node(c, parent, name, S_IFLNK | 0777, 0, target);
+}
+
+Inode Filesystem::link(std::uint64_t ino, std::uint64_t parent, std::string_view name) {
+  auto g = enter();
+  require_writable();
+  if (ino == kRootIno || ino >= kVirtualBase || ino == vault::kFilesRootIno)
+    throw FsError(std::errc::operation_not_permitted);
+  Inode i = store_.link(ino, store_parent(parent), name);
+  counted(i);
+  return present(i);
+}
+
+void Filesystem::unlink(std::uint64_t parent, std::string_view name) {
+  auto g = enter();
+  require_writable();
+  Inode i = store_.unlink(store_parent(parent), name);
+  if (i.nlink == 0) maybe_remove(i.ino);
+}
+
+void Filesystem::rmdir(std::uint64_t parent, std::string_view name) {
+  auto g = enter();
+  require_writable();
+  Inode i = store_.rmdir(store_parent(parent), name);
+  maybe_remove(i.ino);
+}
+
+void Filesystem::rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
+                        std::string_view new_name, unsigned flags) {
+  auto g = enter();
+  require_writable();
+  auto replaced = store_.rename(store_parent(parent), name, store_parent(new_parent), new_name, flags);
+  if (replaced && replaced->nlink == 0) maybe_remove(replaced->ino);
+}
+
+std::string Filesystem::readlink(std::uint64_t ino) {
+  auto g = enter();
+  if (ino == kRootIno || ino >= kVirtualBase) throw FsError(std::errc::invalid_argument);
+  return store_.readlink(ino);
+}
+
+Inode Filesystem::setattr(const Caller&, std::uint64_t ino, const vault::SetAttr& attr) {
+  auto g = enter();
+  if (ino == kRootIno || ino >= kVirtualBase) throw FsError(std::errc::operation_not_permitted);
+  require_writable();
+  vault::SetAttr a = attr;
+  if (a.uid) a.uid = stored_id(*a.uid, info_.mounter_uid);
+  if (a.gid) a.gid = stored_id(*a.gid, info_.mounter_gid);
+  return present(store_.setattr(ino, a));
+}
+
+void Filesystem::open(std::uint64_t ino, int flags) {
+  auto g = enter();
+  if (ino == kRootIno) throw FsError(std::errc::is_a_directory);
+  if (ino == kReadmeIno) {
+    if ((flags & O_ACCMODE) != O_RDONLY) throw FsError(std::errc::permission_denied);
+    return;
+  }
+  if ((flags & O_ACCMODE) != O_RDONLY) require_writable();
+  Inode i = store_.get(ino);
+  if (i.is_dir()) throw FsError(std::errc::is_a_directory);
+  ++opens_[ino];
+}
+
+Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view name,
+                         std::uint32_t mode, int) {
+  auto g = enter();
+  Inode i = new_node(c, parent, name, S_IFREG | (mode & 07777), 0, {});
+  ++opens_[i.ino];
+  return i;
+}
+
+std::size_t Filesystem::read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out) {
+  auto g = enter();
+  if (ino == kReadmeIno) {
+    if (offset >= info_.readme.size()) return 0;
+    std::size_t n = std::min(out.size(), info_.readme.size() - static_cast<std::size_t>(offset));
+    std::memcpy(out.data(), info_.readme.data() + offset, n);
+    return n;
+  }
+  std::size_t n = store_.read(ino, offset, out);
+  if (!info_.read_only) store_.touch_atime(ino);
+  return n;
+}
+
+void Filesystem::write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data) {
+  auto g = enter();
+  require_writable();
+  if (ino == kRootIno || ino >= kVirtualBase) throw FsError(std::errc::bad_file_descriptor);
+  store_.write(ino, offset, data);
+}
+
+void Filesystem::release(std::uint64_t ino) {
+  std::lock_guard<std::mutex> g(mu_);  // releases still count when locked
+  auto it = opens_.find(ino);
+  if (it != opens_.end() && --it->second == 0) opens_.erase(it);
+  if (locked_) return;
+  if (store_.dirty()) store_.commit();
+  maybe_remove(ino);
+}
+
+void Filesystem::fsync(std::uint64_t) {
+  auto g = enter();
+  store_.commit();
+}
+
+void Filesystem::opendir(std::uint64_t ino) {
+  auto g = enter();
+  if (ino == kRootIno) return;
+  if (ino >= kVirtualBase || !store_.get(ino).is_dir()) throw FsError(std::errc::not_a_directory);
+}
+
+std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max) {
+  auto g = enter();
+  std::vector<Entry> out;
+  if (ino == kRootIno) {
+    const Entry all[] = {{".", kRootIno, S_IFDIR, 1}, {"..", kRootIno, S_IFDIR, 2},
+                         {"README.txt", kReadmeIno, S_IFREG, 3},
+                         {"files", vault::kFilesRootIno, S_IFDIR, 4}};
+    for (const auto& e : all)
+      if (e.next_cookie > cookie && out.size() < max) out.push_back(e);
+    return out;
+  }
+  if (cookie < 1) out.push_back({".", ino, S_IFDIR, 1});
+  if (cookie < 2 && out.size() < max) {
+    std::uint64_t parent = ino == vault::kFilesRootIno ? kRootIno : store_.parent_of(ino);
+    out.push_back({"..", parent, S_IFDIR, 2});
+  }
+  std::uint64_t after = cookie > 2 ? cookie - 2 : 0;
+  if (out.size() < max)
+    for (auto& e : store_.readdir(ino, after, max - out.size()))
+      out.push_back({std::move(e.name), e.ino, e.mode, e.cookie + 2});
+  return out;
+}
+
+StatFs Filesystem::statfs(const StatFs& host) {
+  auto g = enter();
+  StatFs s = host;
+  s.files = store_.inode_count() + 2;
+  s.files_free = 1u << 30;
+  return s;
+}
+
+bool Filesystem::commit() {
+  std::lock_guard<std::mutex> g(mu_);
+  if (locked_) return false;
+  store_.commit();
+  return true;
+}
+
+void Filesystem::lock() {
+  std::lock_guard<std::mutex> g(mu_);
+  if (locked_) return;
+  try {
+    store_.commit();
+  } catch (...) {
+    locked_ = true;
+    throw;
+  }
+  locked_ = true;
+}
+
+std::vector<std::uint64_t> Filesystem::open_inodes() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<std::uint64_t> out;
+  for (auto& [ino, n] : opens_) out.push_back(ino);
+  return out;
+}
+
+}  // namespace coffer::fusefs
