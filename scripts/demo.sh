@@ -45,5 +45,19 @@ if grep -a -c -e 'Tr1p-to-Paris' -e 'Harbour-Violet' paris-trip.coffer; then
 else
   echo "(no match)"
 fi
+mkdir -p mnt
+step "The teacher opens it as a folder" \
+  "$coffer" open paris-trip.coffer mnt --passphrase-file recovered.pass
+trap '"$coffer" lock --all >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+step "What she sees" ls -l mnt mnt/files
+step "The folder explains itself" cat mnt/README.txt
+echo; echo "== She saves a document in files/ and reads it back"
+echo "Minibus leaves 07:30 from the main gate." > mnt/files/itinerary.txt
+cat mnt/files/itinerary.txt
+step "Open coffers" "$coffer" status
+step "She locks it (it would lock itself after 15 idle minutes)" "$coffer" lock mnt
+step "Locked: the folder is empty again" ls -la mnt
+echo; echo "== Nothing she wrote is readable in the coffer file:"
+if grep -a -c 'Minibus leaves' paris-trip.coffer; then echo "FOUND plaintext"; exit 1; else echo "(no match)"; fi
 step "After the trip: wipe it (crypto-erase)" "$coffer" wipe paris-trip.coffer --yes
 ls -la

@@ -51,6 +51,13 @@ std::string date_of(std::int64_t t) {
   return buf;
 }
 
+std::string duration_text(std::chrono::seconds d) {
+  auto m = d.count() / 60, s = d.count() % 60;
+  if (s == 0) return std::to_string(m) + (m == 1 ? " minute" : " minutes");
+  if (m == 0) return std::to_string(s) + " seconds";
+  return std::to_string(m) + " min " + std::to_string(s) + " s";
+}
+
 // An owned descriptor, closed on scope exit.
 struct Fd {
   int fd = -1;
@@ -97,8 +104,7 @@ std::string readme_text(const vault::Header& h, std::chrono::seconds idle) {
          "Purpose:  " + h.profile + "\n"
          "Expires:  " + date_of(h.expires) + " (end of day). After that it no longer opens, and\n"
          "          the files you saved in files/ go with it unless IT checks it in first.\n"
-         "Locks:    after " + std::to_string(idle.count() / 60) + " min " +
-         std::to_string(idle.count() % 60) + " s without use, and when you run: coffer lock\n\n"
+         "Locks:    after " + duration_text(idle) + " without use, and when you run: coffer lock\n\n"
          "Save your own documents in files/. They are stored encrypted inside the coffer,\n"
          "never on this computer's disk. Do not copy pupil data out of this folder.\n\n"
          "If this laptop is lost or stolen, tell the school's data protection lead at once\n"
