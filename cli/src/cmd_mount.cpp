@@ -210,8 +210,12 @@ void run_lock(const LockOptions& o, Context& ctx) {
     throw Error(ErrorCode::kUsage, "no open coffer matches " + o.target + " (see coffer status)");
   }
   for (auto& m : chosen) {
-    fusefs::lock_mount(m, std::chrono::seconds(30));
-    *ctx.out << "locked " << m.coffer_path << " (was at " << m.mountpoint << ")\n";
+    auto r = fusefs::lock_mount(m, std::chrono::seconds(30));
+    *ctx.out << "locked " << m.coffer_path << " (was at " << m.mountpoint << ")";
+    if (r.lock_ms >= 0) *ctx.out << " in " << r.lock_ms << " ms";
+    *ctx.out << "\n";
+    for (auto& p : r.held_open_by)
+      *ctx.out << "  it was still in use by process " << p << "; its open files now give errors\n";
   }
 }
 

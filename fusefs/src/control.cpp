@@ -71,7 +71,8 @@ MountStatus status_from_json(const std::string& line) {
 namespace {
 
 // Connects, sends one line, returns the first reply line (empty if none).
-std::optional<std::string> ask(const fs::path& socket_path, const std::string& command) {
+std::optional<std::string> ask(const fs::path& socket_path, const std::string& command,
+                               int timeout_ms = 5000) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
   sockaddr_un addr{};
@@ -86,7 +87,7 @@ std::optional<std::string> ask(const fs::path& socket_path, const std::string& c
   std::string reply;
   char c = 0;
   pollfd p{fd, POLLIN, 0};
-  while (::poll(&p, 1, 5000) > 0 && ::read(fd, &c, 1) == 1 && c != '\n') reply += c;
+  while (::poll(&p, 1, timeout_ms) > 0 && ::read(fd, &c, 1) == 1 && c != '\n') reply += c;
   ::close(fd);
   return reply;
 }
@@ -141,13 +142,22 @@ bool is_mounted(const fs::path& path) {
   return false;
 }
 
-void lock_mount(const MountStatus& m, std::chrono::seconds timeout) {
+LockResult lock_mount(const MountStatus& m, std::chrono::seconds timeout) {
   // pidfd lets us wait for exactly that process to end.
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, m.pid, 0));
-  auto reply = ask(m.socket, "lock");
+  LockResult result;
+  auto reply = ask(m.socket, "lock", static_cast<int>(timeout.count() * 1000));
   if (!reply && !process_alive(m.pid)) {
     if (pidfd >= 0) ::close(pidfd);
-    return;
+    return result;
+  }
+  try {
+    if (reply && !reply->empty()) {
+      auto j = nlohmann::json::parse(*reply);
+      result.lock_ms = j.value("lock_ms", -1);
+      result.held_open_by = j.value("held_open_by", std::vector<std::string>{});
+    }
+  } catch (const std::exception&) {
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   if (pidfd >= 0) {
@@ -171,6 +181,7 @@ void lock_mount(const MountStatus& m, std::chrono::seconds timeout) {
       throw Error(ErrorCode::kIo, m.mountpoint + " is still mounted after locking");
     ::usleep(20000);
   }
+  return result;
 }
 
 }  // namespace coffer::fusefs

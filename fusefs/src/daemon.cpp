@@ -301,7 +301,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   // With files still open the detached mount keeps the FUSE loop waiting;
   // ending the process closes /dev/fuse, which aborts the connection so
   // those handles get errors from now on.
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < (open_inodes.empty() ? 100 : 5); ++i) {
     pollfd p{loop_done.fd, POLLIN, 0};
     if (::poll(&p, 1, 20) > 0) {
       loop.join();

@@ -36,9 +36,13 @@ MountStatus status_from_json(const std::string& line);
 
 // Every live mount of this user; stale sockets (their process gone) are removed.
 std::vector<MountStatus> list_mounts();
+struct LockResult {
+  std::int64_t lock_ms = -1;              // the daemon's own trigger-to-unmounted time
+  std::vector<std::string> held_open_by;  // processes that still had files open
+};
 // Asks the mount to lock and waits until its process has exited and the
 // mountpoint is no longer mounted. Throws coffer::Error on timeout.
-void lock_mount(const MountStatus& mount, std::chrono::seconds timeout);
+LockResult lock_mount(const MountStatus& mount, std::chrono::seconds timeout);
 
 // True when path is currently a mount point (from /proc/self/mountinfo).
 bool is_mounted(const std::filesystem::path& path);
