@@ -1,7 +1,7 @@
 // The thin libfuse3 low-level adapter: decodes each request, calls the
 // Filesystem, encodes the reply. Every callback goes through serve(), the
 // one place exceptions become errno (nothing throws into libfuse).
-#define FUSE_USE_VERSION 312
+#define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
 #include <sys/stat.h>
@@ -341,7 +341,17 @@ void FuseSession::mount(const std::string& mountpoint) {
   impl_->mounted = true;
 }
 
-void FuseSession::run() { fuse_session_loop(impl_->se); }
+void FuseSession::run() {
+  // Two workers: one copies the next request out of the kernel while the
+  // other is in the (mutex-serialised) filesystem, so FUSE transfer and
+  // encryption overlap on the two cores.
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(config, 0);
+  fuse_loop_cfg_set_max_threads(config, 2);
+  fuse_loop_cfg_set_idle_threads(config, 2);
+  fuse_session_loop_mt(impl_->se, config);
+  fuse_loop_cfg_destroy(config);
+}
 
 void FuseSession::invalidate(std::uint64_t ino) {
   fuse_lowlevel_notify_inval_inode(impl_->se, ino, 0, 0);
