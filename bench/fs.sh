@@ -43,7 +43,8 @@ BENCH_DIR=${1:-${BENCH_DIR:-/var/tmp/coffer-bench}}
 PASS='Bench-Lantern-Quartz-58'
 
 die() { echo "fs.sh: $*" >&2; exit 1; }
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+exec 3>&2   # log() always reaches the terminal; tests' own stderr goes to logs/
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&3; }
 
 [[ $(id -u) == 0 ]] || die "run as root (mounts, drop_caches)"
 [[ $BENCH_DIR != *[[:space:]]* ]] || die "BENCH_DIR must not contain whitespace"
@@ -56,6 +57,10 @@ BENCH_DIR=$(cd "$BENCH_DIR" && pwd -P)
 # One run at a time per directory.
 exec 9>"$BENCH_DIR/.lock"
 flock -n 9 || die "another fs.sh is running in $BENCH_DIR"
+read -r load1 _ </proc/loadavg
+log "load average (1 min) at start: $load1 on $(nproc) cores"
+awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }' &&
+  log "WARNING: the machine is busy; figures will be noisy (other builds or tests running?)"
 
 # ---------------------------------------------------------------- peers
 need_pkgs=()
@@ -76,6 +81,7 @@ SRC=$BENCH_DIR/src                 # tmpfs: random source, tarball, passphrase
 PF=$SRC/passphrase
 TARBALL=$SRC/tree.tar
 RESULTS=$BENCH_DIR/results.tsv     # fs <TAB> key <TAB> value (kept after the run)
+LOGS=$BENCH_DIR/logs               # stderr of each column's commands (kept)
 C_FILE=$BENCH_DIR/bench.coffer
 C_MNT=$BENCH_DIR/coffer-mnt
 G_CIPHER=$BENCH_DIR/gocryptfs-cipher
@@ -173,6 +179,7 @@ TAR_MIB=$(($(stat -c %s "$TARBALL") / 1048576))
 ((TAR_FILES >= 1000)) || die "/usr/include has only $TAR_FILES files"
 
 : >"$RESULTS"
+rm -f "$BENCH_DIR/securefs.log"; mkdir -p "$LOGS"
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -257,9 +264,9 @@ setup_securefs() {
   # Debian's securefs 0.13 reads the password from --pass (no file option);
   # a bench-only passphrase, so being visible in ps does not matter here.
   securefs create --pass "$PASS" "$S_DATA" >/dev/null || { log "securefs create failed"; return 1; }
-  securefs mount --pass "$PASS" "$S_DATA" "$S_MNT" >"$BENCH_DIR/securefs.log" 2>&1 9>&- &
+  securefs mount --pass "$PASS" "$S_DATA" "$S_MNT" >"$LOGS/securefs.log" 2>&1 9>&- &
   S_PID=$!
-  wait_mounted "$S_MNT" "$S_PID" 60 || { log "securefs did not mount: $(tail -3 "$BENCH_DIR/securefs.log")"; return 1; }
+  wait_mounted "$S_MNT" "$S_PID" 60 || { log "securefs did not mount: $(tail -3 "$LOGS/securefs.log")"; return 1; }
   mkdir -p "$S_MNT/files"; WORK=$S_MNT/files; FS_PID=$S_PID
 }
 teardown_securefs() { unmount_one "$S_MNT"; reap "$S_PID"; S_PID=''; }
@@ -350,10 +357,11 @@ test_rss() {  # FS: copy RSS_SIZE MiB, sample the fs process's RSS every 0.2 s
 }
 
 run_fs() {  # FS
-  local fs=$1 t
+  local fs=$1 t err=$LOGS/$1.err lines
   WORK='' FS_PID=''
+  : >"$err"
   log "== $fs"
-  "setup_$fs"
+  "setup_$fs" 2>>"$err"
   case $? in
     0) ;;
     2) record "$fs" status unavailable; return ;;
@@ -361,8 +369,15 @@ run_fs() {  # FS
   esac
   record "$fs" status ok
   for t in write_read small untar rss; do
-    if ! "test_$t" "$fs"; then
-      log "  $t FAILED on $fs"; record "$fs" "failed_$t" 1
+    if [[ ! -d $WORK ]]; then   # the mount went away (crash, lock by someone else)
+      log "  $t skipped on $fs: $WORK is gone"; record "$fs" "failed_$t" 1
+      continue
+    fi
+    lines=$(wc -l <"$err")
+    if ! "test_$t" "$fs" 2>>"$err"; then
+      log "  $t FAILED on $fs; first errors (all in $err):"
+      tail -n +$((lines + 1)) "$err" | head -n 5 | sed 's/^/    /' >&3
+      record "$fs" "failed_$t" 1
       rm -rf "$WORK/seq.bin" "$WORK/small" "$WORK/untar" "$WORK/big.bin" 2>/dev/null
     fi
   done

@@ -125,6 +125,25 @@ TEST_F(FilesystemTest, LockCommitsThenRefusesEverything) {
   EXPECT_FALSE(fs_->commit());
 }
 
+TEST_F(FilesystemTest, ReleaseOfAWrittenFileRequestsACommitReadsDoNotWrite) {
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "f", 0644, O_RDWR);
+  std::vector<std::uint8_t> data(100, 1);
+  fs_->write(f.ino, 0, data);
+  EXPECT_FALSE(fs_->commit_requested());
+  fs_->release(f.ino);
+  EXPECT_TRUE(fs_->commit_requested());
+  EXPECT_TRUE(fs_->commit());
+  EXPECT_FALSE(fs_->commit_requested());
+  EXPECT_FALSE(store_->dirty());
+  // Reading opens no write transaction (noatime).
+  fs_->open(f.ino, O_RDONLY);
+  std::vector<std::uint8_t> out(100);
+  fs_->read(f.ino, 0, out);
+  fs_->release(f.ino);
+  EXPECT_FALSE(store_->dirty());
+  EXPECT_FALSE(fs_->commit_requested());
+}
+
 TEST_F(FilesystemTest, ReadOnlyRefusesChanges) {
   MountInfo ro{kUid, kGid, true, "x"};
   Filesystem rofs(*store_, ro);

@@ -57,8 +57,8 @@ FileStore::FileStore(Database& db, keystore::ChunkMacKey key, const Clock& clock
     : db_(db), key_(std::move(key)), clock_(clock) {
   counter_ = static_cast<std::uint64_t>(db_.query_int64("SELECT ifnull(max(counter), 0) FROM chunks"));
   // A larger page cache means fewer mid-transaction spills (each one
-  // encrypts and writes pages early); 16 MiB keeps the daemon well under 64 MiB.
-  db_.exec("PRAGMA cache_size = -16384");
+  // encrypts and writes pages early); 8 MiB keeps the daemon under 64 MiB.
+  db_.exec("PRAGMA cache_size = -8192");
 }
 
 FileStore::~FileStore() = default;

@@ -80,7 +80,8 @@ class Filesystem {
                       std::uint32_t mode, int flags);
   std::size_t read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out);
   void write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data);
-  // Last close of a handle: commits buffered writes, removes an unlinked file.
+  // Last close of a handle: asks for a commit of buffered writes (see
+  // commit_requested), removes an unlinked file nothing uses any more.
   void release(std::uint64_t ino);
   void fsync(std::uint64_t ino);
   void opendir(std::uint64_t ino);
@@ -92,6 +93,8 @@ class Filesystem {
   // Commits, then refuses every further operation with EIO. Idempotent.
   void lock();
   bool locked() const { return locked_; }
+  // A handle that wrote was closed since the last commit.
+  bool commit_requested() const { return commit_requested_; }
   // Inodes the kernel still has open (to drop their page cache at lock).
   std::vector<std::uint64_t> open_inodes();
   // Time of the last operation, for the idle lock.
@@ -114,6 +117,7 @@ class Filesystem {
   MountInfo info_;
   std::mutex mu_;
   std::atomic<bool> locked_{false};
+  std::atomic<bool> commit_requested_{false};
   std::atomic<std::int64_t> last_activity_ns_{0};
   std::unordered_map<std::uint64_t, std::uint64_t> lookups_;
   std::unordered_map<std::uint64_t, std::uint64_t> opens_;
