@@ -1,8 +1,11 @@
 // coffer open / lock / status: mount a coffer as a folder, lock it, list
-// what is open. The filesystem process is this program, forked (unless
-// --foreground) after the passphrase is read, so `open` returns only once
-// the mount works or has failed.
+// what is open. Unless --foreground, this process forks the filesystem
+// process (which reads the passphrase, unlocks and mounts) and waits on a
+// pipe for its report, so `open` returns only once the mount works or has
+// failed, with the failure's own message and exit code.
+#include <dirent.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +24,8 @@
 #include "coffer/vault/coffer.h"
 #include "dates.h"
 #include "exit_codes.h"
+
+extern char** environ;
 
 namespace coffer::cli {
 namespace fs = std::filesystem;
@@ -53,12 +58,16 @@ void clean_stale_mount(const fs::path& mp, std::ostream& err) {
   if (::geteuid() == 0) {
     ::umount2(mp.c_str(), MNT_DETACH);
   } else {
-    std::string cmd = "fusermount3 -u -z '" + mp.string() + "' 2>/dev/null";
-    (void)!std::system(cmd.c_str());
+    // No shell: the path goes to fusermount3 as one argument.
+    const char* argv[] = {"fusermount3", "-u", "-z", "-q", mp.c_str(), nullptr};
+    pid_t pid = 0;
+    if (posix_spawnp(&pid, "fusermount3", nullptr, nullptr, const_cast<char**>(argv), environ) == 0)
+      ::waitpid(pid, nullptr, 0);
   }
 }
 
-void prepare_mountpoint(const fs::path& mp, std::ostream& err) {
+// Returns true when it created the folder (removed again if open fails).
+bool prepare_mountpoint(const fs::path& mp, std::ostream& err) {
   clean_stale_mount(mp, err);
   if (fusefs::is_mounted(mp))
     throw Error(ErrorCode::kBusy, mp.string() + " is already mounted");
@@ -66,10 +75,25 @@ void prepare_mountpoint(const fs::path& mp, std::ostream& err) {
   if (::lstat(mp.c_str(), &st) != 0) {
     if (errno != ENOENT || ::mkdir(mp.c_str(), 0700) != 0)
       throw Error(ErrorCode::kIo, "cannot create the mountpoint " + mp.string() + ": " + std::strerror(errno));
-    return;
+    return true;
   }
   if (!S_ISDIR(st.st_mode)) throw Error(ErrorCode::kUsage, mp.string() + " is not a directory");
   if (!fs::is_empty(mp)) throw Error(ErrorCode::kUsage, "the mountpoint " + mp.string() + " is not empty");
+  return false;
+}
+
+// The filesystem process keeps only what it needs: descriptors inherited
+// from the shell (beyond stdio and the report pipe) are closed.
+void close_inherited_fds(int keep) {
+  std::vector<int> fds;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d)) {
+      int fd = std::atoi(e->d_name);
+      if (fd > 2 && fd != keep && fd != ::dirfd(d)) fds.push_back(fd);
+    }
+    ::closedir(d);
+  }
+  for (int fd : fds) ::close(fd);
 }
 
 fusefs::MountOptions mount_options(const OpenOptions& o) {
@@ -115,7 +139,7 @@ void detach_stdio() {
 
 int run_open_background(const OpenOptions& o, Context& ctx) {
   fusefs::MountOptions m = mount_options(o);
-  prepare_mountpoint(m.mountpoint, *ctx.err);
+  bool created = prepare_mountpoint(m.mountpoint, *ctx.err);
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error(ErrorCode::kIo, "cannot create a pipe");
   ctx.out->flush();
@@ -124,6 +148,7 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
   if (pid < 0) throw Error(ErrorCode::kIo, "cannot start the filesystem process");
   if (pid == 0) {
     ::close(pipefd[0]);
+    close_inherited_fds(pipefd[1]);
     auto report = [&](const std::string& text) {
       (void)!::write(pipefd[1], text.data(), text.size());
       ::close(pipefd[1]);
@@ -160,6 +185,7 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
+  if (created) ::rmdir(m.mountpoint.c_str());
   if (reply.size() > 1 && reply[0] == 'E') {
     auto nl = reply.find('\n');
     int code = std::atoi(reply.substr(1, nl - 1).c_str());
@@ -173,8 +199,15 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
 int run_open(const OpenOptions& o, Context& ctx) {
   if (!o.foreground) return run_open_background(o, ctx);
   fusefs::MountOptions m = mount_options(o);
-  prepare_mountpoint(m.mountpoint, *ctx.err);
-  vault::Coffer c = unlock(o, ctx);
+  bool created = prepare_mountpoint(m.mountpoint, *ctx.err);
+  std::optional<vault::Coffer> unlocked;
+  try {
+    unlocked.emplace(unlock(o, ctx));
+  } catch (...) {
+    if (created) ::rmdir(m.mountpoint.c_str());
+    throw;
+  }
+  vault::Coffer c = std::move(*unlocked);
   std::string message = opened_message(m, c.header());
   std::string reason = fusefs::serve(std::move(c), m, [&] { *ctx.out << message << std::flush; });
   *ctx.out << "locked (" << reason << ")\n";
@@ -216,6 +249,8 @@ void run_lock(const LockOptions& o, Context& ctx) {
     *ctx.out << "\n";
     for (auto& p : r.held_open_by)
       *ctx.out << "  it was still in use by process " << p << "; its open files now give errors\n";
+    if (!r.error.empty())
+      throw Error(ErrorCode::kIo, "the coffer is locked, but its last changes could not be saved: " + r.error);
   }
 }
 

@@ -70,7 +70,8 @@ MountStatus status_from_json(const std::string& line) {
 
 namespace {
 
-// Connects, sends one line, returns the first reply line (empty if none).
+// Connects, sends one line, returns the first reply line: empty if the
+// process answered nothing in time, nullopt if nothing listens any more.
 std::optional<std::string> ask(const fs::path& socket_path, const std::string& command,
                                int timeout_ms = 5000) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -102,12 +103,13 @@ std::vector<MountStatus> list_mounts() {
   for (auto& e : fs::directory_iterator(dir)) {
     if (e.path().extension() != ".sock") continue;
     auto reply = ask(e.path(), "status");
-    if (!reply || reply->empty()) {
-      // Nobody answers: the process is gone (killed); the socket is stale.
+    if (!reply) {
+      // Nobody listens: the process is gone (killed); the socket is stale.
       std::error_code ec;
       fs::remove(e.path(), ec);
       continue;
     }
+    if (reply->empty()) continue;  // alive but busy: leave its socket alone
     try {
       MountStatus s = status_from_json(*reply);
       s.socket = e.path();
@@ -156,6 +158,7 @@ LockResult lock_mount(const MountStatus& m, std::chrono::seconds timeout) {
       auto j = nlohmann::json::parse(*reply);
       result.lock_ms = j.value("lock_ms", -1);
       result.held_open_by = j.value("held_open_by", std::vector<std::string>{});
+      result.error = j.value("error", std::string());
     }
   } catch (const std::exception&) {
   }

@@ -104,14 +104,14 @@ std::string readme_text(const vault::Header& h, std::chrono::seconds idle) {
   return "This folder is a coffer: an encrypted container, opened by coffer.\n\n"
          "Owner:    " + h.owner + "\n"
          "Purpose:  " + h.profile + "\n"
-         "Expires:  " + date_of(h.expires) + " (end of day). After that it no longer opens, and\n"
-         "          the files you saved in files/ go with it unless IT checks it in first.\n"
+         "Expires:  " + date_of(h.expires) + " (end of day). The files you keep in files/ go\n"
+         "          with the coffer when it expires: ask IT to check it in before then.\n"
          "Locks:    after " + duration_text(idle) + " without use, and when you run: coffer lock\n\n"
-         "Save your own documents in files/. They are stored encrypted inside the coffer,\n"
-         "never on this computer's disk. Do not copy pupil data out of this folder.\n\n"
+         "Save your own documents in files/: they are stored encrypted inside the coffer\n"
+         "file. Do not copy pupil data out of this folder.\n\n"
          "If this laptop is lost or stolen, tell the school's data protection lead at once\n"
          "and give this coffer's id: " + keystore::to_hex(h.vault_id) + ".\n"
-         "The contents are encrypted; the school keeps a record of what it held.\n";
+         "The contents are encrypted and cannot be read without the passphrase.\n";
 }
 
 std::vector<std::string> processes_using(const fs::path& path) {
@@ -225,9 +225,12 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
         pollfd cp{client, POLLIN, 0};
         if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
             (cred.uid == ::geteuid() || cred.uid == 0)) {
-          while (::poll(&cp, 1, 1000) > 0 && ::read(client, &c, 1) == 1 && c != '\n' &&
-                 line.size() < 64)
+          auto deadline = Clock::now() + std::chrono::milliseconds(200);
+          while (Clock::now() < deadline && ::poll(&cp, 1, 50) >= 0 && line.size() < 64) {
+            if (!(cp.revents & POLLIN)) continue;
+            if (::read(client, &c, 1) != 1 || c == '\n') break;
             line += c;
+          }
         }
         if (line == "status") {
           MountStatus s;
@@ -237,7 +240,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
           s.owner = header.owner;
           s.expires = header.expires;
           s.idle_timeout_seconds = o.idle_timeout.count();
-          auto idle_for = std::chrono::duration_cast<std::chrono::seconds>(now - filesystem.last_activity());
+          auto idle_for = std::chrono::duration_cast<std::chrono::seconds>(filesystem.idle_for());
           s.idle_seconds_left = std::max<std::int64_t>(0, (o.idle_timeout - idle_for).count());
           s.pid = ::getpid();
           s.read_only = o.read_only;
@@ -261,8 +264,8 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
       }
       last_commit = now;
     }
-    auto idle_for = now - filesystem.last_activity();
-    auto warn_before = std::min<Clock::duration>(std::chrono::seconds(60), o.idle_timeout / 5);
+    auto idle_for = filesystem.idle_for();
+    auto warn_before = std::min<std::chrono::nanoseconds>(std::chrono::seconds(60), o.idle_timeout / 5);
     if (idle_for >= o.idle_timeout) {
       reason = "idle for " + std::to_string(o.idle_timeout.count()) + " s";
     } else if (!warned && idle_for >= o.idle_timeout - warn_before) {

@@ -20,29 +20,31 @@ std::int64_t now_ns() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-std::int64_t monotonic_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+// CLOCK_BOOTTIME keeps counting while the machine is suspended, so time
+// asleep counts as idle time.
+std::int64_t boottime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 }  // namespace
 
 Filesystem::Filesystem(vault::FileStore& store, MountInfo info)
     : store_(store), info_(std::move(info)), mount_time_ns_(now_ns()) {
-  last_activity_ns_ = monotonic_ns();
+  last_activity_ns_ = boottime_ns();
 }
 
 std::unique_lock<std::mutex> Filesystem::enter() {
   std::unique_lock<std::mutex> lock(mu_);
   // After lock() nothing is served: the keys are gone.
   if (locked_) throw FsError(std::errc::io_error);
-  last_activity_ns_ = monotonic_ns();
+  last_activity_ns_ = boottime_ns();
   return lock;
 }
 
-std::chrono::steady_clock::time_point Filesystem::last_activity() const {
-  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(last_activity_ns_.load()));
+std::chrono::nanoseconds Filesystem::idle_for() const {
+  return std::chrono::nanoseconds(boottime_ns() - last_activity_ns_.load());
 }
 
 std::uint32_t Filesystem::stored_id(std::uint32_t id, std::uint32_t mounter) const {

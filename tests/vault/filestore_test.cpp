@@ -173,6 +173,23 @@ TEST_F(FileStoreTest, UnlinkedInodeLivesUntilRemovedAndOrphansAreCleaned) {
   EXPECT_EQ(coffer_->database().query_int64("SELECT count(*) FROM chunks"), 0);
 }
 
+TEST_F(FileStoreTest, ChunkCounterNeverGoesBack) {
+  auto max_counter = [&] {
+    return coffer_->database().query_int64("SELECT ifnull(max(counter), 0) FROM chunks");
+  };
+  Inode f = file("f");
+  store_->write(f.ino, 0, random_bytes(10, 6));
+  store_->commit();
+  std::int64_t used = max_counter();
+  store_->unlink(kFilesRootIno, "f");
+  store_->remove_if_unlinked(f.ino);
+  reopen();  // no chunk left: the counter must come from the high-water mark
+  Inode g = file("g");
+  store_->write(g.ino, 0, random_bytes(10, 7));
+  store_->commit();
+  EXPECT_GT(max_counter(), used);
+}
+
 TEST_F(FileStoreTest, TamperedOrZeroedChunkIsAnErrorNeverData) {
   Inode f = file("f");
   store_->write(f.ino, 0, random_bytes(kChunkSize, 4));

@@ -5,6 +5,7 @@
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/school_key.h"
 #include "coffer/vault/coffer.h"
+#include "coffer/vault/filestore.h"
 #include "test_support.h"
 
 namespace coffer::vault {
@@ -38,6 +39,38 @@ TEST(FormatV1Fixture, OpensWithTheRecoveryKey) {
       test::passphrase("Fixture-Recovery-Harbour-7"), "format-v1-school.key");
   Coffer c = Coffer::unlock_with_recovery(path, key, keystore::system_random());
   EXPECT_TRUE(c.check().ok());
+}
+
+}  // namespace
+}  // namespace coffer::vault
+
+namespace coffer::vault {
+namespace {
+
+TEST(Schema2Fixture, FilesReadBackExactly) {
+  test::TempDir dir;
+  auto path = dir / "s2.coffer";
+  std::filesystem::copy_file(kDir / "format-v1-schema2.coffer", path);
+  Coffer c = Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"),
+                            keystore::system_random());
+  EXPECT_TRUE(c.check().ok());
+  FileStore files(c.database(), c.chunk_mac_key(), system_clock());
+  auto pattern = files.lookup(kFilesRootIno, "pattern.bin");
+  ASSERT_TRUE(pattern.has_value());
+  ASSERT_EQ(pattern->size, 300u * 1024);
+  std::vector<std::uint8_t> data(pattern->size);
+  ASSERT_EQ(files.read(pattern->ino, 0, data), data.size());
+  for (std::size_t i = 0; i < data.size(); ++i) ASSERT_EQ(data[i], i % 251) << i;
+  auto notes = files.lookup(kFilesRootIno, "notes");
+  ASSERT_TRUE(notes && notes->is_dir());
+  auto hello = files.lookup(notes->ino, "hello.txt");
+  ASSERT_TRUE(hello.has_value());
+  std::vector<std::uint8_t> text(hello->size);
+  files.read(hello->ino, 0, text);
+  EXPECT_EQ(std::string(text.begin(), text.end()), "hello from schema 2\n");
+  auto link = files.lookup(kFilesRootIno, "link");
+  ASSERT_TRUE(link.has_value());
+  EXPECT_EQ(files.readlink(link->ino), "notes/hello.txt");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/subkeys.h"
 #include "coffer/keystore/wrap.h"
+#include "coffer/vault/filestore.h"
 #include "coffer/vault/schema.h"
 #include "file_io.h"
 #include "layout.h"
@@ -452,6 +453,13 @@ FsckReport Coffer::check() {
                          " (bytes appended or lost)");
   r.notes.push_back(std::to_string(pages) + " database pages of " +
                     std::to_string(kCipherPageSize) + " bytes checked");
+  {
+    FileStore files(*db_, keystore::derive_chunk_mac_key(*master_), system_clock());
+    std::size_t chunks = static_cast<std::size_t>(db_->query_int64("SELECT count(*) FROM chunks"));
+    std::size_t bad = files.verify_all_chunks();
+    r.notes.push_back(std::to_string(chunks) + " file chunks checked");
+    if (bad != 0) r.problems.push_back(std::to_string(bad) + " file chunks failed their integrity check");
+  }
   if (db_->integrity_failed())
     r.problems.push_back("a database page failed the container's integrity check");
   return r;

@@ -21,7 +21,7 @@ constexpr std::size_t kMaxCachedChunks = 64;  // 8 MiB of file data
 enum StmtId {
   kGetInode, kLookup, kParentOf, kInsertInode, kInsertDirent, kDeleteDirent, kSaveInode,
   kCountChildren, kLoadChunk, kStoreChunk, kDeleteChunksFrom, kDeleteInode, kReaddir,
-  kMoveDirent, kSetDirentIno, kReadlink, kOrphans, kDeleteAllChunks,
+  kMoveDirent, kSetDirentIno, kReadlink, kOrphans, kDeleteAllChunks, kCounterMark, kAllChunks,
 };
 
 std::span<const std::uint8_t> bytes_of(std::string_view s) {
@@ -55,7 +55,11 @@ bool Inode::is_dir() const { return S_ISDIR(mode); }
 
 FileStore::FileStore(Database& db, keystore::ChunkMacKey key, const Clock& clock)
     : db_(db), key_(std::move(key)), clock_(clock) {
-  counter_ = static_cast<std::uint64_t>(db_.query_int64("SELECT ifnull(max(counter), 0) FROM chunks"));
+  // The counter never goes back, even when the newest chunks were deleted:
+  // its high-water mark is kept in coffer_meta at every commit.
+  counter_ = static_cast<std::uint64_t>(db_.query_int64(
+      "SELECT max((SELECT ifnull(max(counter), 0) FROM chunks),"
+      " ifnull((SELECT CAST(value AS INTEGER) FROM coffer_meta WHERE key = 'chunk_counter'), 0))"));
   // A larger page cache means fewer mid-transaction spills (each one
   // encrypts and writes pages early); 8 MiB keeps the daemon under 64 MiB.
   db_.exec("PRAGMA cache_size = -8192");
@@ -79,6 +83,9 @@ void FileStore::begin() {
 void FileStore::commit() {
   if (!in_txn_) return;
   flush_chunks();
+  auto& hw = stmt(kCounterMark, "INSERT OR REPLACE INTO coffer_meta(key, value) VALUES ('chunk_counter', ?)");
+  hw.bind(1, std::to_string(counter_));
+  hw.step();
   db_.exec("COMMIT");
   in_txn_ = false;
 }
@@ -502,16 +509,6 @@ Inode FileStore::setattr(std::uint64_t ino, const SetAttr& a) {
   return i;
 }
 
-void FileStore::touch_atime(std::uint64_t ino) {
-  // relatime: only when atime is older than mtime/ctime or a day old.
-  Inode i = get(ino);
-  std::int64_t now = clock_.now_ns();
-  if (i.atime_ns > i.mtime_ns && i.atime_ns > i.ctime_ns && now - i.atime_ns < 86400000000000LL)
-    return;
-  i.atime_ns = now;
-  save(i);
-}
-
 void FileStore::remove_if_unlinked(std::uint64_t ino) {
   if (ino == kFilesRootIno) return;
   Inode i;
@@ -548,6 +545,25 @@ std::size_t FileStore::remove_orphans() {
   }
   commit();
   return orphans.size();
+}
+
+std::size_t FileStore::verify_all_chunks() {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> keys;
+  {
+    auto& s = stmt(kAllChunks, "SELECT ino, idx FROM chunks ORDER BY ino, idx");
+    while (s.step())
+      keys.emplace_back(static_cast<std::uint64_t>(s.column_int64(0)),
+                        static_cast<std::uint64_t>(s.column_int64(1)));
+  }
+  std::size_t bad = 0;
+  for (auto [ino, idx] : keys) {
+    try {
+      load_chunk(ino, idx);
+    } catch (const Error&) {
+      ++bad;
+    }
+  }
+  return bad;
 }
 
 std::uint64_t FileStore::inode_count() {

@@ -39,6 +39,7 @@ std::vector<MountStatus> list_mounts();
 struct LockResult {
   std::int64_t lock_ms = -1;              // the daemon's own trigger-to-unmounted time
   std::vector<std::string> held_open_by;  // processes that still had files open
+  std::string error;  // the final commit failed: unsaved changes were lost
 };
 // Asks the mount to lock and waits until its process has exited and the
 // mountpoint is no longer mounted. Throws coffer::Error on timeout.

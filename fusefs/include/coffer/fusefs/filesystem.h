@@ -97,8 +97,8 @@ class Filesystem {
   bool commit_requested() const { return commit_requested_; }
   // Inodes the kernel still has open (to drop their page cache at lock).
   std::vector<std::uint64_t> open_inodes();
-  // Time of the last operation, for the idle lock.
-  std::chrono::steady_clock::time_point last_activity() const;
+  // Time since the last operation (suspended time included), for the idle lock.
+  std::chrono::nanoseconds idle_for() const;
 
  private:
   std::unique_lock<std::mutex> enter();

@@ -104,7 +104,6 @@ class FileStore {
   std::size_t read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out);
   void write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data);
   Inode setattr(std::uint64_t ino, const SetAttr& attr);
-  void touch_atime(std::uint64_t ino);
 
   // Deletes an inode and its contents when no directory entry names it.
   void remove_if_unlinked(std::uint64_t ino);
@@ -114,6 +113,8 @@ class FileStore {
   // return: synchronous=FULL).
   void commit();
   bool dirty() const { return in_txn_; }
+  // Reads and checks every stored chunk (for fsck); returns how many fail.
+  std::size_t verify_all_chunks();
   std::uint64_t inode_count();
   std::uint64_t bytes_used();
 
