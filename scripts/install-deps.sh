@@ -12,6 +12,8 @@ packages=(
   libpugixml-dev libcsv-dev libmount-dev libsystemd-dev
   # tests
   libgtest-dev libgmock-dev faketime xxd
+  # the stand-in logind of tests/logind (a private bus, python3-dbus + GLib)
+  dbus-daemon python3-dbus python3-gi
   # fuzzing and sanitizers (clang's libFuzzer runtime)
   clang-14 libclang-rt-14-dev
 )

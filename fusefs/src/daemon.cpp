@@ -30,6 +30,7 @@
 #include "coffer/fusefs/filesystem.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/vault/filestore.h"
+#include "logind.h"
 #include "session.h"
 
 extern char** environ;
@@ -195,16 +196,27 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
     std::uint64_t one = 1;
     (void)!::write(loop_done.fd, &one, sizeof one);
   });
+  LogindWatch logind;
   on_ready();
 
   std::string reason;
+  auto last_logind_idle_check = Clock::now();
   int lock_client = -1;
   bool warned = false;
   auto last_commit = Clock::now();
   while (reason.empty()) {
-    pollfd p[3] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0}};
-    ::poll(p, 3, filesystem.commit_requested() ? 50 : 250);
+    pollfd p[4] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
+                   {logind.fd(), POLLIN, 0}};
+    ::poll(p, logind.active() ? 4 : 3, filesystem.commit_requested() ? 50 : 250);
     auto now = Clock::now();
+    if (logind.active()) {
+      reason = logind.process();
+      if (reason.empty() && now - last_logind_idle_check >= std::chrono::seconds(5)) {
+        last_logind_idle_check = now;
+        if (logind.user_idle_for(o.idle_timeout)) reason = "logind reports the user idle";
+      }
+      if (!reason.empty()) break;
+    }
     if (p[0].revents & POLLIN) {
       signalfd_siginfo si{};
       (void)!::read(sig_fd.fd, &si, sizeof si);
@@ -294,6 +306,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   coffer.reset();  // closes the database; the keys are wiped with it
   session.unmount();
   ::unlink(socket_path.c_str());
+  logind.release_sleep_inhibitor();  // locked: the machine may sleep now
   auto lock_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - lock_start).count();
   if (lock_client >= 0) {
     nlohmann::json j{{"locked", error.empty()}, {"reason", reason}, {"held_open_by", holders},
