@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,8 +52,10 @@ fs::path default_mountpoint(const fs::path& coffer) {
 
 // Cleans a mount left by a filesystem process that was killed.
 void clean_stale_mount(const fs::path& mp, std::ostream& err) {
-  struct stat st {};
-  if (::stat(mp.c_str(), &st) == 0 || errno != ENOTCONN) return;
+  // statfs, unlike stat, is never answered from the kernel's attribute
+  // cache, so a dead FUSE daemon shows as ENOTCONN at once.
+  struct statfs sf {};
+  if (::statfs(mp.c_str(), &sf) == 0 || errno != ENOTCONN) return;
   err << "coffer: " << mp.string()
       << " was left mounted by a coffer process that did not exit cleanly; cleaning it up\n";
   if (::geteuid() == 0) {

@@ -1,0 +1,352 @@
+# shellcheck shell=bash
+# Shared helpers for the real-mount tests (tests/integration/*.sh, label
+# "mount"). Each test sources this file with the coffer binary as $1 and gets
+# a private directory $WORK under /tmp, its own control-socket directory
+# (XDG_RUNTIME_DIR), so `status` and `lock --all` see only its own mounts,
+# and an EXIT trap that locks, unmounts and kills whatever the test left,
+# then removes $WORK. A test ends with `finish`, which fails it if a mount or
+# a process of its own is still there, or a sanitizer wrote a report.
+#
+# The tests need root and /dev/fuse (CI has both) and skip (exit 77)
+# without them; with them, being unable to mount is a failure, never a skip.
+# shellcheck disable=SC2034  # the variables are used by the scripts
+set -euo pipefail
+
+if [[ $# -lt 1 || ! -x "$1" ]]; then
+  echo "usage: $0 PATH-TO-COFFER-BINARY" >&2
+  exit 2
+fi
+COFFER=$(readlink -f -- "$1")
+SKIP=77
+if [[ $(id -u) -ne 0 ]]; then
+  echo "SKIP: the mount tests run as root (as in CI)" >&2
+  exit $SKIP
+fi
+if [[ ! -c /dev/fuse ]]; then
+  echo "SKIP: no /dev/fuse" >&2
+  exit $SKIP
+fi
+
+# Always /tmp, not $TMPDIR: the control socket path under $WORK must stay
+# shorter than sun_path (108 bytes).
+WORK=$(mktemp -d /tmp/coffer-mnt.XXXXXXXX)
+cd "$WORK"
+mkdir -m 700 "$WORK/run" "$WORK/home"
+mkdir -m 1777 "$WORK/sanitizer"
+export XDG_RUNTIME_DIR=$WORK/run HOME=$WORK/home
+unset DISPLAY WAYLAND_DISPLAY
+# The daemon detaches its stderr, so sanitizer reports go to files that
+# `finish` checks (no effect on a build without sanitizers).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer/ubsan:print_stacktrace=1"
+TEST_START=$(date +%s)
+
+PW1='Tr1p-to-Paris-2026!'
+PW2='Marking-Lamp-Quartz-77'
+FUTURE=2099-12-31
+
+OUT=$WORK/.last-stdout
+ERR=$WORK/.last-stderr
+STATUS=0
+
+# Commands run by the EXIT trap before the generic clean-up (a test adds
+# its own, e.g. to restore /dev/fuse's mode or lock as another user).
+CLEANUP_HOOKS=()
+FINISHED=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+note() {
+  echo "--- $*"
+}
+
+show_last() {
+  echo "--- stdout:" >&2
+  cat "$OUT" >&2 || true
+  echo "--- stderr:" >&2
+  cat "$ERR" >&2 || true
+  echo "---" >&2
+}
+
+# run_cmd CMD...: stdin from /dev/null, output in $OUT/$ERR, status in $STATUS.
+run_cmd() {
+  set +e
+  "$@" </dev/null >"$OUT" 2>"$ERR"
+  STATUS=$?
+  set -e
+}
+
+# expect_exit CODE CMD...
+expect_exit() {
+  local want=$1
+  shift
+  run_cmd "$@"
+  if [[ $STATUS -ne $want ]]; then
+    echo "FAIL: expected exit $want, got $STATUS from: $*" >&2
+    show_last
+    exit 1
+  fi
+}
+
+expect_output_contains() {
+  if ! cat "$OUT" "$ERR" | grep -qiE -- "$1"; then
+    echo "FAIL: the output does not match /$1/" >&2
+    show_last
+    exit 1
+  fi
+}
+
+# pwfile NAME LINE...: a passphrase file; prints its path.
+pwfile() {
+  local name=$1
+  shift
+  printf '%s\n' "$@" >"$WORK/$name"
+  chmod 600 "$WORK/$name"
+  echo "$WORK/$name"
+}
+
+PWFILE=$(pwfile pw "$PW1")
+
+# make_coffer PATH: a fresh coffer (test KDF cost) with passphrase $PW1.
+make_coffer() {
+  expect_exit 0 "$COFFER" create "$1" --owner 'Ms A. Teacher' --purpose trip \
+    --expires "$FUTURE" --kdf-cost test --passphrase-file "$PWFILE"
+  [[ -f $1 ]] || fail "create exited 0 but $1 does not exist"
+}
+
+# mount_line MNT: the /proc/mounts line of MNT (empty if not mounted).
+mount_line() {
+  awk -v m="$1" '$2 == m' /proc/mounts
+}
+
+is_mounted() {
+  [[ -n $(mount_line "$1") ]]
+}
+
+# my_mounts: every mount point under $WORK.
+my_mounts() {
+  awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts
+}
+
+# my_processes: processes whose command line names $WORK (the daemons this
+# test started always get absolute paths, and its helpers too).
+my_processes() {
+  pgrep -f -- "$WORK" | grep -vx -e "$$" -e "${BASHPID:-$$}" || true
+}
+
+pid_alive() {
+  [[ -e /proc/$1 ]] && [[ $(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) != Z ]]
+}
+
+# wait_until SECONDS CMD...: polls CMD every 0.1 s; false on timeout.
+wait_until() {
+  local deadline=$((SECONDS + $1))
+  shift
+  while ! "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+not_mounted() { ! is_mounted "$1"; }
+nothing_left() { [[ -z $(my_processes)$(my_mounts) ]]; }
+no_processes() { [[ -z $(my_processes) ]]; }
+pid_gone() { ! pid_alive "$1"; }
+
+# open_coffer COFFER MNT [options...]: mounts, and fails the test unless
+# `open` exits 0 with a fuse.coffer mount on MNT.
+open_coffer() {
+  local coffer=$1 mnt=$2
+  shift 2
+  expect_exit 0 "$COFFER" open "$coffer" "$mnt" --passphrase-file "$PWFILE" "$@"
+  local line
+  line=$(mount_line "$mnt")
+  [[ $line == *" fuse.coffer "* ]] ||
+    { show_last; fail "open exited 0 but $mnt is not a fuse.coffer mount: '$line'"; }
+  [[ -f $mnt/README.txt && -d $mnt/files ]] || fail "$mnt has no README.txt and files/"
+}
+
+# lock_coffer MNT: `coffer lock MNT` exits 0 and MNT is no longer mounted.
+lock_coffer() {
+  expect_exit 0 "$COFFER" lock "$1"
+  ! is_mounted "$1" || fail "coffer lock $1 exited 0 but $1 is still mounted"
+}
+
+# status_field MNT FIELD: a field of MNT's entry in `status --json`.
+status_field() {
+  expect_exit 0 "$COFFER" status --json
+  python3 - "$OUT" "$1" "$2" <<'EOF'
+import json, sys
+for m in json.load(open(sys.argv[1])):
+    if m["mountpoint"] == sys.argv[2]:
+        print(m[sys.argv[3]] if not isinstance(m[sys.argv[3]], bool) else str(m[sys.argv[3]]).lower())
+        sys.exit(0)
+sys.exit("no open coffer at " + sys.argv[2] + " in status --json")
+EOF
+}
+
+# daemon_pid MNT: the pid of MNT's filesystem process, checked to be alive.
+daemon_pid() {
+  local pid
+  pid=$(status_field "$1" pid) || fail "status --json does not list $1"
+  { [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid"; } || fail "status --json gave pid '$pid', not a live process"
+  echo "$pid"
+}
+
+# fsck_ok COFFER: `coffer fsck` exits 0.
+fsck_ok() {
+  expect_exit 0 "$COFFER" fsck "$1" --passphrase-file "$PWFILE"
+}
+
+# py CODE ARGS...: python3 with helpers for errno assertions.
+PY_PRELUDE='
+import ctypes, errno, os, socket, stat, sys
+def die(msg):
+    raise SystemExit("FAIL: " + msg)
+def expect_errno(want, fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except OSError as e:
+        if e.errno != want:
+            die("%s%r: errno %s (%s), expected %s" % (fn.__name__, args, errno.errorcode.get(e.errno), e.strerror, errno.errorcode[want]))
+        return
+    die("%s%r succeeded, expected %s" % (fn.__name__, args, errno.errorcode[want]))
+'
+py() {
+  local code=$1
+  shift
+  python3 -c "$PY_PRELUDE
+$code" "$@"
+}
+
+# Soft checks: a case runs in a subshell; a failure is reported and counted
+# but does not stop the script (so one product bug cannot hide the next).
+# (The subshell is not run as an `if` condition: there bash would ignore
+# set -e inside it, and a failing command in mid-case would go unnoticed.)
+SOFT_FAILED=()
+soft_check() {
+  local rc
+  set +e
+  (
+    set -e
+    "$@"
+  )
+  rc=$?
+  set -e
+  if [[ $rc -eq 0 ]]; then
+    echo "ok: $1"
+  else
+    echo "FAILED: $1" >&2
+    SOFT_FAILED+=("$1")
+  fi
+}
+soft_check_summary() {
+  if [[ ${#SOFT_FAILED[@]} -gt 0 ]]; then
+    fail "${#SOFT_FAILED[@]} case(s) failed: ${SOFT_FAILED[*]}"
+  fi
+}
+
+# leftovers: describes mounts and processes of this test still present.
+leftovers() {
+  local m p
+  m=$(my_mounts)
+  p=$(my_processes)
+  [[ -n $m ]] && echo "mounts left: $m"
+  [[ -n $p ]] && echo "processes left: $(for x in $p; do tr '\0' ' ' <"/proc/$x/cmdline" 2>/dev/null; echo "[$x]"; done)"
+  return 0
+}
+
+sanitizer_reports() {
+  local f
+  for f in "$WORK"/sanitizer/*; do
+    [[ -e $f ]] || continue
+    echo "=== sanitizer report $f:"
+    cat "$f"
+  done
+}
+
+# finish: the last line of every test. Nothing of ours may be left mounted
+# or running, and no sanitizer may have reported.
+finish() {
+  local left reports
+  # The kernel may take a moment to reap a process that just exited.
+  wait_until 5 no_processes || true
+  left=$(leftovers)
+  [[ -z $left ]] || fail "the test left something behind: $left"
+  reports=$(sanitizer_reports)
+  [[ -z $reports ]] || { echo "$reports" >&2; fail "a sanitizer reported an error"; }
+  FINISHED=1
+  echo "PASS ($((SECONDS)) s)"
+}
+
+cleanup() {
+  local rc=$? left hook m p
+  set +e
+  trap - EXIT
+  if [[ $rc -eq 0 && $FINISHED -ne 1 ]]; then
+    echo "FAIL: the test exited without calling finish" >&2
+    rc=1
+  fi
+  left=$(leftovers)
+  [[ -n $left ]] && echo "cleanup: removing what the test left: $left" >&2
+  [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null
+  for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" >/dev/null 2>&1; done
+  timeout 40 "$COFFER" lock --all >/dev/null 2>&1
+  for m in $(my_mounts); do
+    umount -l "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null
+  done
+  for p in $(my_processes) $(jobs -p); do kill -9 "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  wait_until 5 nothing_left
+  left=$(leftovers)
+  if [[ -n $left ]]; then
+    echo "cleanup: could not remove: $left" >&2
+    rc=1
+  fi
+  [[ -z $(my_mounts) ]] && rm -rf --one-file-system -- "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'echo "FAIL: terminated" >&2; exit 143' TERM INT HUP
+# ctest kills a test that overruns its TIMEOUT with SIGKILL, which no trap
+# survives: a watchdog sends SIGTERM 20 s before to this shell and to the
+# commands it is running (bash handles the signal only once its foreground
+# command ends), so the clean-up still runs.
+WATCHDOG=
+if [[ ${COFFER_TEST_TIMEOUT:-} =~ ^[0-9]+$ ]] && ((COFFER_TEST_TIMEOUT > 30)); then
+  python3 - $((COFFER_TEST_TIMEOUT - 20)) $$ <<'EOF' &
+import os, sys, time
+time.sleep(int(sys.argv[1]))
+shell, me = int(sys.argv[2]), os.getpid()
+children = {}
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        ppid = int(open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        continue
+    children.setdefault(ppid, []).append(int(p))
+todo, victims = [shell], []
+while todo:
+    p = todo.pop()
+    victims.append(p)
+    todo.extend(children.get(p, []))
+print("FAIL: the test is about to overrun its timeout; terminating it", file=sys.stderr)
+for p in victims:
+    if p != me:
+        try:
+            os.kill(p, 15)
+        except OSError:
+            pass
+EOF
+  WATCHDOG=$!
+fi
+# Name the command when set -e ends a test (or a soft case) unexpectedly.
+set -E
+on_error() {
+  [[ $- == *e* ]] && echo "FAIL: exit $1 from line $2 of $3: $4" >&2
+  return 0
+}
+trap 'on_error $? $LINENO "$(basename "${BASH_SOURCE[0]:-?}")" "$BASH_COMMAND"' ERR

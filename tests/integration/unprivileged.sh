@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The ordinary teacher's flow, as an unprivileged user (nobody): open with
+# an explicit mountpoint, write and read a file, status, lock. The mount must
+# be made through the setuid fusermount3 (it shows user_id=65534 in
+# /proc/mounts) and be gone after lock. Only the set-up runs as root.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+command -v runuser >/dev/null || fail "runuser is missing"
+command -v fusermount3 >/dev/null || fail "fusermount3 is missing"
+[[ -u $(command -v fusermount3) ]] || fail "fusermount3 is not setuid root"
+NOBODY_UID=$(id -u nobody) || fail "there is no user nobody"
+
+# This machine's /dev/fuse is 0600 (root only); Debian and Ubuntu desktops,
+# where teachers run coffer, ship it 0666 so any user can mount through
+# fusermount3. Give the test the desktop's mode, and put the old one back.
+OLD_FUSE_MODE=$(stat -c %a /dev/fuse)
+CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
+chmod 0666 /dev/fuse
+
+# nobody's own directory, with a private HOME and XDG_RUNTIME_DIR.
+chmod 755 "$WORK"
+U=$WORK/nobody
+mkdir -m 700 "$U" "$U/home" "$U/run"
+chown -R nobody: "$U"
+C=$U/class.coffer
+M=$U/mnt
+printf '%s\n' "$PW1" >"$U/pw"
+chown nobody: "$U/pw"
+chmod 600 "$U/pw"
+
+# nb CMD...: runs CMD as nobody with nobody's environment.
+nb() {
+  runuser -u nobody -- env -i PATH=/usr/bin:/bin HOME="$U/home" XDG_RUNTIME_DIR="$U/run" \
+    ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" "$@"
+}
+# The trap locks nobody's mounts as nobody (root's `lock --all` does not see them).
+CLEANUP_HOOKS=("nb timeout 40 \"\$COFFER\" lock --all" "${CLEANUP_HOOKS[@]}")
+
+expect_exit 0 nb "$COFFER" create "$C" --owner 'Mr B. Teacher' --purpose trip --expires "$FUTURE" \
+  --kdf-cost test --passphrase-file "$U/pw"
+[[ $(stat -c %u "$C") -eq $NOBODY_UID ]] || fail "the coffer is not owned by nobody"
+
+expect_exit 0 nb "$COFFER" open "$C" "$M" --passphrase-file "$U/pw" --idle-seconds 900
+line=$(mount_line "$M")
+[[ -n $line ]] || { show_last; fail "open exited 0 but $M is not mounted"; }
+[[ $line == *" fuse.coffer "* ]] || fail "the mount is not of type fuse.coffer: $line"
+[[ $line == *"user_id=$NOBODY_UID,"* ]] || fail "the mount was not made for nobody through fusermount3: $line"
+[[ $line == *nosuid* && $line == *nodev* ]] || fail "the mount lacks nosuid/nodev: $line"
+
+expect_exit 0 nb sh -c 'printf "written by nobody" >"$1/files/note" && cat "$1/files/note"' sh "$M"
+[[ $(cat "$OUT") == 'written by nobody' ]] || { show_last; fail "nobody's file does not read back"; }
+expect_exit 0 nb stat -c '%u %a' "$M/files/note"
+[[ $(cat "$OUT") == "$NOBODY_UID 644" ]] || { show_last; fail "nobody's file is not nobody's 0644"; }
+
+expect_exit 0 nb "$COFFER" status --json
+python3 - "$OUT" "$M" <<'EOF' || fail "status --json run by nobody does not list the mount"
+import json, sys
+mounts = json.load(open(sys.argv[1]))
+sys.exit(0 if [m for m in mounts if m["mountpoint"] == sys.argv[2]] else 1)
+EOF
+pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[0]["pid"])' "$OUT")
+[[ $(stat -c %u "/proc/$pid") -eq $NOBODY_UID ]] || fail "the filesystem process does not run as nobody"
+expect_exit 0 nb "$COFFER" status
+expect_output_contains "$M"
+
+expect_exit 0 nb "$COFFER" lock "$M"
+! is_mounted "$M" || fail "still mounted after nobody's coffer lock"
+wait_until 5 pid_gone "$pid" || fail "the filesystem process $pid is still running after lock"
+expect_exit 0 nb "$COFFER" status
+expect_output_contains 'no coffer is open'
+
+# The data is there for the next open, and the coffer is sound.
+expect_exit 0 nb "$COFFER" open "$C" "$M" --passphrase-file "$U/pw" --idle-seconds 900
+expect_exit 0 nb cat "$M/files/note"
+[[ $(cat "$OUT") == 'written by nobody' ]] || fail "nobody's file is lost after reopening"
+expect_exit 0 nb "$COFFER" lock "$M"
+! is_mounted "$M" || fail "still mounted after the second lock"
+expect_exit 0 nb "$COFFER" fsck "$C" --passphrase-file "$U/pw"
+finish
