@@ -5,6 +5,9 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 
+#include <sys/mount.h>
+#include <unistd.h>
+
 #include <random>
 
 #include "coffer/error.h"
@@ -218,6 +221,56 @@ TEST_F(FileStoreTest, TamperedOrZeroedChunkIsAnErrorNeverData) {
   expect_damaged("moved chunk");
   db_exec("UPDATE chunks SET data = substr(data, 1, 100) WHERE ino = " + std::to_string(f.ino));
   expect_damaged("shortened chunk");
+}
+
+TEST(FileStoreDiskFull, AFailedOperationLeavesNothingHalfDoneAndTheStoreGoesOn) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs (CI runs as root)";
+  test::TempDir mnt;
+  ASSERT_EQ(::mount("tmpfs", mnt.path().c_str(), "tmpfs", 0, "size=3m"), 0);
+  struct Unmount {
+    const std::filesystem::path& p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{mnt.path()};
+  test::FixedClock clock{1795000000};
+  CreateParams p{"trip", "x", 1795000000 + 86400, keystore::KdfCost::kTest, {}, {}};
+  auto path = mnt.path() / "full.coffer";
+  Coffer::create(path, p, passphrase("pw"), keystore::system_random(), clock);
+  std::vector<std::uint8_t> block(kChunkSize, 0x5a);
+  std::uint64_t kept_ino = 0;
+  {
+    Coffer c = Coffer::unlock(path, passphrase("pw"), keystore::system_random());
+    FileStore store(c.database(), c.chunk_mac_key(), clock);
+    Inode kept = store.make_node(kFilesRootIno, "kept", S_IFREG | 0644, kMounterId, kMounterId);
+    kept_ino = kept.ino;
+    store.write(kept.ino, 0, block);
+    store.commit();
+    Inode big = store.make_node(kFilesRootIno, "big", S_IFREG | 0644, kMounterId, kMounterId);
+    bool full = false;
+    for (int i = 0; i < 200 && !full; ++i) {
+      try {
+        store.write(big.ino, static_cast<std::uint64_t>(i) * kChunkSize, block);
+        if (i % 4 == 3) store.commit();
+      } catch (const Error& e) {
+        full = true;
+        EXPECT_EQ(e.code(), ErrorCode::kNoSpace) << e.what();
+      }
+    }
+    ASSERT_TRUE(full);
+    // The store still answers and can make (small) committed changes.
+    EXPECT_TRUE(store.lookup(kFilesRootIno, "kept").has_value());
+  }
+  // Whatever was committed reads back intact; the coffer checks clean.
+  Coffer c = Coffer::unlock(path, passphrase("pw"), keystore::system_random());
+  auto report = c.check();
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+  FileStore store(c.database(), c.chunk_mac_key(), clock);
+  std::vector<std::uint8_t> out(kChunkSize);
+  ASSERT_EQ(store.read(kept_ino, 0, out), kChunkSize);
+  EXPECT_EQ(out, block);
+  if (auto big = store.lookup(kFilesRootIno, "big")) {
+    std::vector<std::uint8_t> all(big->size);
+    EXPECT_EQ(store.read(big->ino, 0, all), big->size);  // every stored chunk verifies
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <cstring>
 
 #include "coffer/error.h"
@@ -22,6 +23,7 @@ enum StmtId {
   kGetInode, kLookup, kParentOf, kInsertInode, kInsertDirent, kDeleteDirent, kSaveInode,
   kCountChildren, kLoadChunk, kStoreChunk, kDeleteChunksFrom, kDeleteInode, kReaddir,
   kMoveDirent, kSetDirentIno, kReadlink, kOrphans, kDeleteAllChunks, kCounterMark, kAllChunks,
+  kSavepoint, kReleaseOp, kRollbackOp,
 };
 
 std::span<const std::uint8_t> bytes_of(std::string_view s) {
@@ -80,8 +82,41 @@ void FileStore::begin() {
   in_txn_ = true;
 }
 
+void FileStore::undo_operation() noexcept {
+  try {
+    if (db_.in_transaction()) {
+      stmt(kRollbackOp, "ROLLBACK TO op").step();
+      stmt(kReleaseOp, "RELEASE op").step();
+      return;
+    }
+  } catch (...) {
+  }
+  // SQLite rolled the whole transaction back (disk full, I/O error): what
+  // was buffered since the last commit is gone, as after a crash.
+  try {
+    if (db_.in_transaction()) db_.exec("ROLLBACK");
+  } catch (...) {
+  }
+  in_txn_ = false;
+  chunks_.clear();
+  lru_.clear();
+}
+
 void FileStore::commit() {
   if (!in_txn_) return;
+  try {
+    commit_op();
+  } catch (...) {
+    if (!db_.in_transaction()) {
+      in_txn_ = false;
+      chunks_.clear();
+      lru_.clear();
+    }
+    throw;
+  }
+}
+
+void FileStore::commit_op() {
   flush_chunks();
   auto& hw = stmt(kCounterMark, "INSERT OR REPLACE INTO coffer_meta(key, value) VALUES ('chunk_counter', ?)");
   hw.bind(1, std::to_string(counter_));
@@ -155,7 +190,7 @@ void FileStore::touch_dir(std::uint64_t dir, int nlink_delta) {
   save(d);
 }
 
-Inode FileStore::make_node(std::uint64_t parent, std::string_view name, std::uint32_t mode,
+Inode FileStore::make_node_op(std::uint64_t parent, std::string_view name, std::uint32_t mode,
                            std::uint32_t uid, std::uint32_t gid, std::uint64_t rdev,
                            std::string_view target) {
   check_name(name);
@@ -182,7 +217,7 @@ Inode FileStore::make_node(std::uint64_t parent, std::string_view name, std::uin
   return get(ino);
 }
 
-Inode FileStore::link(std::uint64_t ino, std::uint64_t parent, std::string_view name) {
+Inode FileStore::link_op(std::uint64_t ino, std::uint64_t parent, std::string_view name) {
   check_name(name);
   Inode i = get(ino);
   if (i.is_dir()) throw FsError(std::errc::operation_not_permitted);
@@ -199,7 +234,7 @@ Inode FileStore::link(std::uint64_t ino, std::uint64_t parent, std::string_view 
   return i;
 }
 
-Inode FileStore::unlink(std::uint64_t parent, std::string_view name) {
+Inode FileStore::unlink_op(std::uint64_t parent, std::string_view name) {
   auto ino = entry(parent, name);
   if (!ino) throw FsError(std::errc::no_such_file_or_directory);
   Inode i = get(*ino);
@@ -215,7 +250,7 @@ Inode FileStore::unlink(std::uint64_t parent, std::string_view name) {
   return i;
 }
 
-Inode FileStore::rmdir(std::uint64_t parent, std::string_view name) {
+Inode FileStore::rmdir_op(std::uint64_t parent, std::string_view name) {
   if (name == ".") throw FsError(std::errc::invalid_argument);
   if (name == "..") throw FsError(std::errc::directory_not_empty);
   auto ino = entry(parent, name);
@@ -239,7 +274,7 @@ Inode FileStore::rmdir(std::uint64_t parent, std::string_view name) {
   return i;
 }
 
-std::optional<Inode> FileStore::rename(std::uint64_t parent, std::string_view name,
+std::optional<Inode> FileStore::rename_op(std::uint64_t parent, std::string_view name,
                                        std::uint64_t new_parent, std::string_view new_name,
                                        unsigned flags) {
   check_name(new_name);
@@ -400,14 +435,16 @@ FileStore::Chunk& FileStore::chunk(std::uint64_t ino, std::uint64_t idx, bool wh
   return chunks_.emplace(key, std::move(c)).first->second;
 }
 
+void FileStore::evict_one() {
+  ChunkKey victim = lru_.back();
+  auto it = chunks_.find(victim);
+  if (it->second.dirty) store_chunk(victim.first, victim.second, it->second.data);
+  lru_.pop_back();
+  chunks_.erase(it);
+}
+
 void FileStore::evict_if_full() {
-  while (chunks_.size() >= kMaxCachedChunks && !lru_.empty()) {
-    ChunkKey victim = lru_.back();
-    auto it = chunks_.find(victim);
-    if (it->second.dirty) store_chunk(victim.first, victim.second, it->second.data);
-    lru_.pop_back();
-    chunks_.erase(it);
-  }
+  while (chunks_.size() >= kMaxCachedChunks && !lru_.empty()) evict_one();
 }
 
 void FileStore::flush_chunks(std::optional<std::uint64_t> only_ino) {
@@ -446,7 +483,7 @@ std::size_t FileStore::read(std::uint64_t ino, std::uint64_t offset, std::span<s
   return n;
 }
 
-void FileStore::write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data) {
+void FileStore::write_op(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data) {
   Inode i = get(ino);
   if (i.is_dir()) throw FsError(std::errc::is_a_directory);
   if (offset + data.size() < offset) throw FsError(std::errc::file_too_large);
@@ -490,7 +527,7 @@ void FileStore::truncate(Inode& i, std::uint64_t size) {
   i.size = size;
 }
 
-Inode FileStore::setattr(std::uint64_t ino, const SetAttr& a) {
+Inode FileStore::setattr_op(std::uint64_t ino, const SetAttr& a) {
   Inode i = get(ino);
   begin();
   std::int64_t now = clock_.now_ns();
@@ -509,7 +546,7 @@ Inode FileStore::setattr(std::uint64_t ino, const SetAttr& a) {
   return i;
 }
 
-void FileStore::remove_if_unlinked(std::uint64_t ino) {
+void FileStore::remove_if_unlinked_op(std::uint64_t ino) {
   if (ino == kFilesRootIno) return;
   Inode i;
   try {
@@ -526,6 +563,73 @@ void FileStore::remove_if_unlinked(std::uint64_t ino) {
   auto& di = stmt(kDeleteInode, "DELETE FROM inodes WHERE ino = ?");
   di.bind(1, static_cast<std::int64_t>(ino));
   di.step();
+}
+
+// Each public change runs in a savepoint inside the open transaction, so a
+// failure half-way (a full disk, a damaged page) leaves none of it behind.
+template <class F>
+auto FileStore::atomically(F&& f) -> decltype(f()) {
+  begin();
+  stmt(kSavepoint, "SAVEPOINT op").step();
+  try {
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      stmt(kReleaseOp, "RELEASE op").step();
+    } else {
+      auto result = f();
+      stmt(kReleaseOp, "RELEASE op").step();
+      return result;
+    }
+  } catch (...) {
+    undo_operation();
+    throw;
+  }
+}
+
+Inode FileStore::make_node(std::uint64_t parent, std::string_view name, std::uint32_t mode,
+                           std::uint32_t uid, std::uint32_t gid, std::uint64_t rdev,
+                           std::string_view target) {
+  return atomically([&] { return make_node_op(parent, name, mode, uid, gid, rdev, target); });
+}
+Inode FileStore::link(std::uint64_t ino, std::uint64_t parent, std::string_view name) {
+  return atomically([&] { return link_op(ino, parent, name); });
+}
+Inode FileStore::unlink(std::uint64_t parent, std::string_view name) {
+  return atomically([&] { return unlink_op(parent, name); });
+}
+Inode FileStore::rmdir(std::uint64_t parent, std::string_view name) {
+  return atomically([&] { return rmdir_op(parent, name); });
+}
+std::optional<Inode> FileStore::rename(std::uint64_t parent, std::string_view name,
+                                       std::uint64_t new_parent, std::string_view new_name,
+                                       unsigned flags) {
+  return atomically([&] { return rename_op(parent, name, new_parent, new_name, flags); });
+}
+// Evicting a dirty chunk stores it; that must not happen inside an
+// operation's savepoint (a rollback would lose the evicted data), so room is
+// made before the savepoint opens.
+void FileStore::make_room(std::size_t chunks) {
+  begin();
+  while (!lru_.empty() && chunks_.size() + chunks > kMaxCachedChunks) evict_one();
+}
+
+Inode FileStore::setattr(std::uint64_t ino, const SetAttr& attr) {
+  make_room(1);
+  return atomically([&] { return setattr_op(ino, attr); });
+}
+void FileStore::write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data) {
+  // Pieces of at most 16 chunks, each atomic, so room can always be made.
+  constexpr std::size_t kPiece = 16 * kChunkSize;
+  std::size_t done = 0;
+  do {
+    std::size_t take = std::min(data.size() - done, kPiece - (offset + done) % kChunkSize);
+    make_room(take / kChunkSize + 2);
+    atomically([&] { write_op(ino, offset + done, data.subspan(done, take)); });
+    done += take;
+  } while (done < data.size());
+}
+void FileStore::remove_if_unlinked(std::uint64_t ino) {
+  atomically([&] { remove_if_unlinked_op(ino); });
 }
 
 std::size_t FileStore::remove_orphans() {

@@ -60,6 +60,9 @@ class Database {
   void read_blob(const char* table, const char* column, std::int64_t rowid,
                  std::span<std::uint8_t> out);
   std::int64_t changes() const;
+  // False when SQLite is in autocommit mode (no transaction open, e.g.
+  // after it rolled one back by itself on an I/O error).
+  bool in_transaction() const;
   // The main file's descriptor (for header I/O and flock); see vfs_shim.h.
   int file_descriptor() const;
   bool integrity_failed() const;

@@ -127,12 +127,30 @@ class FileStore {
   using ChunkKey = std::pair<std::uint64_t, std::uint64_t>;
 
   void begin();
+  template <class F>
+  auto atomically(F&& f) -> decltype(f());
+  void undo_operation() noexcept;
+  void commit_op();
+  Inode make_node_op(std::uint64_t parent, std::string_view name, std::uint32_t mode,
+                     std::uint32_t uid, std::uint32_t gid, std::uint64_t rdev,
+                     std::string_view symlink_target);
+  Inode link_op(std::uint64_t ino, std::uint64_t parent, std::string_view name);
+  Inode unlink_op(std::uint64_t parent, std::string_view name);
+  Inode rmdir_op(std::uint64_t parent, std::string_view name);
+  std::optional<Inode> rename_op(std::uint64_t parent, std::string_view name,
+                                 std::uint64_t new_parent, std::string_view new_name,
+                                 unsigned flags);
+  Inode setattr_op(std::uint64_t ino, const SetAttr& attr);
+  void write_op(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data);
+  void remove_if_unlinked_op(std::uint64_t ino);
   Chunk& chunk(std::uint64_t ino, std::uint64_t idx, bool whole_overwrite);
   std::optional<std::vector<std::uint8_t>> load_chunk(std::uint64_t ino, std::uint64_t idx);
   void store_chunk(std::uint64_t ino, std::uint64_t idx, const std::vector<std::uint8_t>& data);
   void flush_chunks(std::optional<std::uint64_t> only_ino = std::nullopt);
   void drop_chunks(std::uint64_t ino, std::uint64_t from_idx);
   void evict_if_full();
+  void evict_one();
+  void make_room(std::size_t chunks);
   void truncate(Inode& inode, std::uint64_t size);
   void save(const Inode& inode);
   void touch_dir(std::uint64_t dir, int nlink_delta);
