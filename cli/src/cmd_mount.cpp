@@ -153,8 +153,10 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
     ::close(pipefd[0]);
     close_inherited_fds(pipefd[1]);
     auto report = [&](const std::string& text) {
+      if (pipefd[1] < 0) return;  // already reported: the parent has gone
       (void)!::write(pipefd[1], text.data(), text.size());
       ::close(pipefd[1]);
+      pipefd[1] = -1;
     };
     try {
       vault::Coffer c = unlock(o, ctx);

@@ -44,13 +44,37 @@ fs::path control_directory() {
 
 fs::path control_socket_path(const std::string& id) { return control_directory() / (id + ".sock"); }
 
+namespace {
+// Paths are bytes, not necessarily UTF-8: they also travel hex-encoded so
+// the client gets them back exactly (JSON strings must be UTF-8).
+std::string hex_of(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::string unhex(const std::string& h) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < h.size(); i += 2)
+    out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+  return out;
+}
+}  // namespace
+
 std::string to_json(const MountStatus& s) {
   nlohmann::json j{{"coffer", s.coffer_path}, {"mountpoint", s.mountpoint},
                    {"purpose", s.purpose},    {"owner", s.owner},
                    {"expires", s.expires},    {"idle_seconds_left", s.idle_seconds_left},
                    {"idle_timeout_seconds", s.idle_timeout_seconds},
-                   {"pid", s.pid},            {"read_only", s.read_only}};
-  return j.dump();
+                   {"pid", s.pid},            {"read_only", s.read_only},
+                   {"coffer_hex", hex_of(s.coffer_path)},
+                   {"mountpoint_hex", hex_of(s.mountpoint)}};
+  // Paths need not be UTF-8; invalid bytes become U+FFFD rather than throwing.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 MountStatus status_from_json(const std::string& line) {
@@ -65,6 +89,8 @@ MountStatus status_from_json(const std::string& line) {
   s.idle_timeout_seconds = j.at("idle_timeout_seconds");
   s.pid = j.at("pid");
   s.read_only = j.at("read_only");
+  if (j.contains("coffer_hex")) s.coffer_path = unhex(j.at("coffer_hex"));
+  if (j.contains("mountpoint_hex")) s.mountpoint = unhex(j.at("mountpoint_hex"));
   return s;
 }
 

@@ -149,6 +149,8 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&sigs, s);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   Fd sig_fd(::signalfd(-1, &sigs, SFD_CLOEXEC));
+  // A client that hangs up before its reply must not kill the daemon.
+  ::signal(SIGPIPE, SIG_IGN);
   Fd loop_done(::eventfd(0, EFD_CLOEXEC));
 
   std::optional<vault::Coffer> coffer(std::move(coffer_in));
@@ -205,102 +207,112 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   bool warned = false;
   auto last_commit = Clock::now();
   while (reason.empty()) {
-    pollfd p[4] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
-                   {logind.fd(), POLLIN, 0}};
-    ::poll(p, logind.active() ? 4 : 3, filesystem.commit_requested() ? 50 : 250);
-    auto now = Clock::now();
-    if (logind.active()) {
-      reason = logind.process();
-      if (reason.empty() && now - last_logind_idle_check >= std::chrono::seconds(5)) {
-        last_logind_idle_check = now;
-        if (logind.user_idle_for(o.idle_timeout)) reason = "logind reports the user idle";
+    try {
+      pollfd p[4] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
+                     {logind.fd(), POLLIN, 0}};
+      ::poll(p, logind.active() ? 4 : 3, filesystem.commit_requested() ? 50 : 250);
+      auto now = Clock::now();
+      if (logind.active()) {
+        reason = logind.process();
+        if (reason.empty() && now - last_logind_idle_check >= std::chrono::seconds(5)) {
+          last_logind_idle_check = now;
+          if (logind.user_idle_for(o.idle_timeout)) reason = "logind reports the user idle";
+        }
+        if (!reason.empty()) break;
       }
-      if (!reason.empty()) break;
-    }
-    if (p[0].revents & POLLIN) {
-      signalfd_siginfo si{};
-      (void)!::read(sig_fd.fd, &si, sizeof si);
-      reason = std::string("signal ") + strsignal(static_cast<int>(si.ssi_signo));
-      break;
-    }
-    if (p[2].revents & POLLIN) {
-      reason = "unmounted from outside";
-      break;
-    }
-    if (p[1].revents & POLLIN) {
-      int client = ::accept4(listener->fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client >= 0) {
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        std::string line;
-        char c = 0;
-        pollfd cp{client, POLLIN, 0};
-        if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-            (cred.uid == ::geteuid() || cred.uid == 0)) {
-          auto deadline = Clock::now() + std::chrono::milliseconds(200);
-          while (Clock::now() < deadline && ::poll(&cp, 1, 50) >= 0 && line.size() < 64) {
-            if (!(cp.revents & POLLIN)) continue;
-            if (::read(client, &c, 1) != 1 || c == '\n') break;
-            line += c;
+      if (p[0].revents & POLLIN) {
+        signalfd_siginfo si{};
+        (void)!::read(sig_fd.fd, &si, sizeof si);
+        reason = std::string("signal ") + strsignal(static_cast<int>(si.ssi_signo));
+        break;
+      }
+      if (p[2].revents & POLLIN) {
+        reason = "unmounted from outside";
+        break;
+      }
+      if (p[1].revents & POLLIN) {
+        int client = ::accept4(listener->fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client >= 0) {
+          ucred cred{};
+          socklen_t len = sizeof cred;
+          std::string line;
+          char c = 0;
+          pollfd cp{client, POLLIN, 0};
+          if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+              (cred.uid == ::geteuid() || cred.uid == 0)) {
+            auto deadline = Clock::now() + std::chrono::milliseconds(200);
+            while (Clock::now() < deadline && ::poll(&cp, 1, 50) >= 0 && line.size() < 64) {
+              if (!(cp.revents & POLLIN)) continue;
+              if (::read(client, &c, 1) != 1 || c == '\n') break;
+              line += c;
+            }
+          }
+          if (line == "status") {
+            MountStatus s;
+            s.coffer_path = o.coffer_path;
+            s.mountpoint = o.mountpoint;
+            s.purpose = header.profile;
+            s.owner = header.owner;
+            s.expires = header.expires;
+            s.idle_timeout_seconds = o.idle_timeout.count();
+            auto idle_for = std::chrono::duration_cast<std::chrono::seconds>(filesystem.idle_for());
+            s.idle_seconds_left = std::max<std::int64_t>(0, (o.idle_timeout - idle_for).count());
+            s.pid = ::getpid();
+            s.read_only = o.read_only;
+            std::string reply = to_json(s) + "\n";
+            (void)!::write(client, reply.data(), reply.size());
+            ::close(client);
+          } else if (line == "lock") {
+            lock_client = client;  // answered once locked
+            reason = "coffer lock";
+          } else {
+            ::close(client);
           }
         }
-        if (line == "status") {
-          MountStatus s;
-          s.coffer_path = o.coffer_path;
-          s.mountpoint = o.mountpoint;
-          s.purpose = header.profile;
-          s.owner = header.owner;
-          s.expires = header.expires;
-          s.idle_timeout_seconds = o.idle_timeout.count();
-          auto idle_for = std::chrono::duration_cast<std::chrono::seconds>(filesystem.idle_for());
-          s.idle_seconds_left = std::max<std::int64_t>(0, (o.idle_timeout - idle_for).count());
-          s.pid = ::getpid();
-          s.read_only = o.read_only;
-          std::string reply = to_json(s) + "\n";
-          (void)!::write(client, reply.data(), reply.size());
-          ::close(client);
-        } else if (line == "lock") {
-          lock_client = client;  // answered once locked
-          reason = "coffer lock";
-        } else {
-          ::close(client);
+      }
+      if (!reason.empty()) break;
+      if (filesystem.commit_requested() || now - last_commit >= kCommitInterval) {
+        try {
+          filesystem.commit();
+        } catch (const std::exception& e) {
+          std::cerr << "coffer: periodic commit failed: " << e.what() << "\n";
         }
+        last_commit = now;
       }
-    }
-    if (!reason.empty()) break;
-    if (filesystem.commit_requested() || now - last_commit >= kCommitInterval) {
-      try {
-        filesystem.commit();
+      auto idle_for = filesystem.idle_for();
+      auto warn_before = std::min<std::chrono::nanoseconds>(std::chrono::seconds(60), o.idle_timeout / 5);
+      if (idle_for >= o.idle_timeout) {
+        reason = "idle for " + std::to_string(o.idle_timeout.count()) + " s";
+      } else if (!warned && idle_for >= o.idle_timeout - warn_before) {
+        notify_desktop(o.coffer_path.filename().string() + " locks in " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                          o.idle_timeout - idle_for).count()) +
+                       " s unless used");
+        warned = true;
+      } else if (idle_for < o.idle_timeout - warn_before) {
+        warned = false;
+      }
       } catch (const std::exception& e) {
-        std::cerr << "coffer: periodic commit failed: " << e.what() << "\n";
-      }
-      last_commit = now;
-    }
-    auto idle_for = filesystem.idle_for();
-    auto warn_before = std::min<std::chrono::nanoseconds>(std::chrono::seconds(60), o.idle_timeout / 5);
-    if (idle_for >= o.idle_timeout) {
-      reason = "idle for " + std::to_string(o.idle_timeout.count()) + " s";
-    } else if (!warned && idle_for >= o.idle_timeout - warn_before) {
-      notify_desktop(o.coffer_path.filename().string() + " locks in " +
-                     std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                        o.idle_timeout - idle_for).count()) +
-                     " s unless used");
-      warned = true;
-    } else if (idle_for < o.idle_timeout - warn_before) {
-      warned = false;
+      // Never leave the mount up with an unhandled error: lock instead.
+      reason = std::string("internal error: ") + e.what();
     }
   }
 
   // Lock: stop serving, make it durable, forget the keys, drop caches, unmount.
   auto lock_start = Clock::now();
-  std::vector<std::uint64_t> open_inodes = filesystem.open_inodes();
-  std::vector<std::string> holders = processes_using(o.mountpoint);
+  std::vector<std::string> holders;
+  try {
+    holders = processes_using(o.mountpoint);
+  } catch (const std::exception&) {
+  }
   std::string error;
   try {
     filesystem.lock();
   } catch (const std::exception& e) {
     error = e.what();
   }
+  // After lock(): nothing can be opened any more, so this list is complete.
+  std::vector<std::uint64_t> open_inodes = filesystem.open_inodes();
   for (auto ino : open_inodes) session.invalidate(ino);
   store.reset();
   coffer.reset();  // closes the database; the keys are wiped with it
@@ -312,7 +324,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
     nlohmann::json j{{"locked", error.empty()}, {"reason", reason}, {"held_open_by", holders},
                      {"lock_ms", lock_ms}};
     if (!error.empty()) j["error"] = error;
-    std::string reply = j.dump() + "\n";
+    std::string reply = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     (void)!::write(lock_client, reply.data(), reply.size());
     ::close(lock_client);
   }

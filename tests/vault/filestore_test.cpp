@@ -256,8 +256,16 @@ TEST(FileStoreDiskFull, AFailedOperationLeavesNothingHalfDoneAndTheStoreGoesOn) 
       }
     }
     ASSERT_TRUE(full);
-    // The store still answers and can make (small) committed changes.
+    // Reads still work; further changes are refused (fail-stop), so nothing
+    // is built on a transaction SQLite has rolled back.
+    EXPECT_TRUE(store.failed());
     EXPECT_TRUE(store.lookup(kFilesRootIno, "kept").has_value());
+    try {
+      store.make_node(kFilesRootIno, "after", S_IFREG | 0644, kMounterId, kMounterId);
+      ADD_FAILURE() << "a change was accepted after the failure";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kIo);
+    }
   }
   // Whatever was committed reads back intact; the coffer checks clean.
   Coffer c = Coffer::unlock(path, passphrase("pw"), keystore::system_random());

@@ -77,12 +77,20 @@ Statement& FileStore::stmt(int id, std::string_view sql) {
 }
 
 void FileStore::begin() {
-  if (in_txn_) return;
+  if (failed_)
+    throw Error(ErrorCode::kIo, "the coffer stopped accepting changes after a write error (disk "
+                                "full or damage); lock it and open it again");
+  if (in_txn_) {
+    if (!db_.in_transaction()) fail_stop();  // SQLite rolled it back by itself
+    return;
+  }
   db_.exec("BEGIN IMMEDIATE");
   in_txn_ = true;
 }
 
 void FileStore::undo_operation() noexcept {
+  // Only for a refusal (FsError): thrown before the buffered chunks change,
+  // so rolling the database back to the savepoint restores everything.
   try {
     if (db_.in_transaction()) {
       stmt(kRollbackOp, "ROLLBACK TO op").step();
@@ -91,13 +99,22 @@ void FileStore::undo_operation() noexcept {
     }
   } catch (...) {
   }
-  // SQLite rolled the whole transaction back (disk full, I/O error): what
-  // was buffered since the last commit is gone, as after a crash.
+  fail_stop();
+}
+
+// After a failure that may have left the buffered chunks and the database
+// out of step (disk full, an I/O error, a damaged chunk met mid-change, or
+// SQLite rolling the transaction back by itself), nothing more is written:
+// the database is back at its last commit, as after a crash, and every
+// further change is refused until the coffer is reopened. Going on could
+// reuse inode numbers the kernel still holds or store stale chunks.
+void FileStore::fail_stop() noexcept {
   try {
     if (db_.in_transaction()) db_.exec("ROLLBACK");
   } catch (...) {
   }
   in_txn_ = false;
+  failed_ = true;
   chunks_.clear();
   lru_.clear();
 }
@@ -107,11 +124,7 @@ void FileStore::commit() {
   try {
     commit_op();
   } catch (...) {
-    if (!db_.in_transaction()) {
-      in_txn_ = false;
-      chunks_.clear();
-      lru_.clear();
-    }
+    fail_stop();
     throw;
   }
 }
@@ -473,7 +486,16 @@ std::size_t FileStore::read(std::uint64_t ino, std::uint64_t offset, std::span<s
     std::uint64_t idx = pos / kChunkSize;
     std::size_t in_chunk = pos % kChunkSize;
     std::size_t take = std::min(n - done, kChunkSize - in_chunk);
-    Chunk& c = chunk(ino, idx, false);
+    Chunk* cp = nullptr;
+    try {
+      cp = &chunk(ino, idx, false);
+    } catch (const Error& e) {
+      // A damaged chunk only fails this read; a failed eviction store may
+      // have cost the transaction.
+      if (e.code() != ErrorCode::kDamaged || (in_txn_ && !db_.in_transaction())) fail_stop();
+      throw;
+    }
+    Chunk& c = *cp;
     // Bytes past the chunk's stored length are a hole: zeros.
     std::size_t avail = c.data.size() > in_chunk ? std::min(take, c.data.size() - in_chunk) : 0;
     if (avail) std::memcpy(out.data() + done, c.data.data() + in_chunk, avail);
@@ -580,8 +602,11 @@ auto FileStore::atomically(F&& f) -> decltype(f()) {
       stmt(kReleaseOp, "RELEASE op").step();
       return result;
     }
-  } catch (...) {
+  } catch (const FsError&) {
     undo_operation();
+    throw;
+  } catch (...) {
+    fail_stop();
     throw;
   }
 }
@@ -610,7 +635,12 @@ std::optional<Inode> FileStore::rename(std::uint64_t parent, std::string_view na
 // made before the savepoint opens.
 void FileStore::make_room(std::size_t chunks) {
   begin();
-  while (!lru_.empty() && chunks_.size() + chunks > kMaxCachedChunks) evict_one();
+  try {
+    while (!lru_.empty() && chunks_.size() + chunks > kMaxCachedChunks) evict_one();
+  } catch (...) {
+    fail_stop();
+    throw;
+  }
 }
 
 Inode FileStore::setattr(std::uint64_t ino, const SetAttr& attr) {
@@ -629,6 +659,13 @@ void FileStore::write(std::uint64_t ino, std::uint64_t offset, std::span<const s
   } while (done < data.size());
 }
 void FileStore::remove_if_unlinked(std::uint64_t ino) {
+  // Most calls (every forget) find a linked inode: no transaction for them.
+  auto& s = stmt(kGetInode, "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime FROM inodes "
+                            "WHERE ino = ?");
+  s.bind(1, static_cast<std::int64_t>(ino));
+  bool unlinked = s.step() && s.column_int64(3) == 0;
+  s.reset();
+  if (!unlinked || ino == kFilesRootIno) return;
   atomically([&] { remove_if_unlinked_op(ino); });
 }
 

@@ -113,6 +113,8 @@ class FileStore {
   // return: synchronous=FULL).
   void commit();
   bool dirty() const { return in_txn_; }
+  // True once a write error stopped all changes (see fail_stop).
+  bool failed() const { return failed_; }
   // Reads and checks every stored chunk (for fsck); returns how many fail.
   std::size_t verify_all_chunks();
   std::uint64_t inode_count();
@@ -130,6 +132,7 @@ class FileStore {
   template <class F>
   auto atomically(F&& f) -> decltype(f());
   void undo_operation() noexcept;
+  void fail_stop() noexcept;
   void commit_op();
   Inode make_node_op(std::uint64_t parent, std::string_view name, std::uint32_t mode,
                      std::uint32_t uid, std::uint32_t gid, std::uint64_t rdev,
@@ -161,6 +164,7 @@ class FileStore {
   keystore::ChunkMacKey key_;
   const Clock& clock_;
   bool in_txn_ = false;
+  bool failed_ = false;  // see fail_stop()
   std::uint64_t counter_ = 0;
   std::map<ChunkKey, Chunk> chunks_;
   std::list<ChunkKey> lru_;
