@@ -57,13 +57,18 @@ struct stat to_stat(const vault::Inode& i) {
   return st;
 }
 
-void reply_entry(fuse_req_t req, const vault::Inode& i) {
+fuse_entry_param entry_of(const vault::Inode& i) {
   fuse_entry_param e{};
   e.ino = i.ino;
   e.generation = 1;
   e.attr = to_stat(i);
   e.attr_timeout = kTimeout;
   e.entry_timeout = kTimeout;
+  return e;
+}
+
+void reply_entry(fuse_req_t req, const vault::Inode& i) {
+  fuse_entry_param e = entry_of(i);
   fuse_reply_entry(req, &e);
 }
 
@@ -178,13 +183,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   serve(req, [&] {
-    vault::Inode i = fs_of(req).create(caller_of(req), parent, name, mode, fi->flags);
-    fuse_entry_param e{};
-    e.ino = i.ino;
-    e.generation = 1;
-    e.attr = to_stat(i);
-    e.attr_timeout = kTimeout;
-    e.entry_timeout = kTimeout;
+    fuse_entry_param e = entry_of(fs_of(req).create(caller_of(req), parent, name, mode, fi->flags));
     fi->keep_cache = 0;
     fuse_reply_create(req, &e, fi);
   });
