@@ -15,7 +15,7 @@
 #include "coffer/keystore/kdf.h"
 #include "coffer/keystore/random.h"
 #include "coffer/vault/clock.h"
-#include "passphrase_source.h"
+#include "prompt.h"
 
 namespace coffer::cli {
 

@@ -30,14 +30,6 @@ class FilesystemTest : public ::testing::Test {
     MountInfo info{kUid, kGid, false, readme_text(coffer_->header(), std::chrono::seconds(900))};
     fs_.emplace(*store_, info);
   }
-  std::errc err(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const FsError& e) {
-      return e.code();
-    }
-    return std::errc{};
-  }
   Caller me_{kUid, kGid, 1};
   test::TempDir dir_;
   test::FixedClock clock_{1795000000};
@@ -59,9 +51,9 @@ TEST_F(FilesystemTest, TopLevelIsGeneratedAndReadOnly) {
   std::string text(buf.begin(), buf.end());
   EXPECT_NE(text.find("Ms Smith"), std::string::npos);
   EXPECT_NE(text.find("lost or stolen"), std::string::npos);
-  EXPECT_EQ(err([&] { fs_->open(readme.ino, O_WRONLY); }), std::errc::permission_denied);
-  EXPECT_EQ(err([&] { fs_->mkdir(me_, kRootIno, "x", 0755); }), std::errc::permission_denied);
-  EXPECT_EQ(err([&] { fs_->create(me_, kRootIno, "x", 0644, O_WRONLY); }), std::errc::permission_denied);
+  EXPECT_EQ(test::errc_of([&] { fs_->open(readme.ino, O_WRONLY); }), std::errc::permission_denied);
+  EXPECT_EQ(test::errc_of([&] { fs_->mkdir(me_, kRootIno, "x", 0755); }), std::errc::permission_denied);
+  EXPECT_EQ(test::errc_of([&] { fs_->create(me_, kRootIno, "x", 0644, O_WRONLY); }), std::errc::permission_denied);
   vault::Inode files = fs_->lookup(kRootIno, "files");
   EXPECT_EQ(files.uid, kUid);  // stored as "the mounter", shown as the mounting user
   EXPECT_TRUE(S_ISDIR(files.mode));
@@ -88,9 +80,9 @@ TEST_F(FilesystemTest, OwnershipFollowsTheCallerAndSetgidDirectories) {
 }
 
 TEST_F(FilesystemTest, DeviceNodesAreRefusedFifosAllowed) {
-  EXPECT_EQ(err([&] { fs_->mknod(me_, kFilesRootIno, "dev", S_IFCHR | 0600, makedev(1, 3)); }),
+  EXPECT_EQ(test::errc_of([&] { fs_->mknod(me_, kFilesRootIno, "dev", S_IFCHR | 0600, makedev(1, 3)); }),
             std::errc::operation_not_permitted);
-  EXPECT_EQ(err([&] { fs_->mknod(me_, kFilesRootIno, "blk", S_IFBLK | 0600, makedev(8, 0)); }),
+  EXPECT_EQ(test::errc_of([&] { fs_->mknod(me_, kFilesRootIno, "blk", S_IFBLK | 0600, makedev(8, 0)); }),
             std::errc::operation_not_permitted);
   EXPECT_TRUE(S_ISFIFO(fs_->mknod(me_, kFilesRootIno, "fifo", S_IFIFO | 0600, 0).mode));
   EXPECT_TRUE(S_ISSOCK(fs_->mknod(me_, kFilesRootIno, "sock", S_IFSOCK | 0600, 0).mode));
@@ -107,7 +99,7 @@ TEST_F(FilesystemTest, UnlinkedOpenFileLivesUntilReleaseAndForget) {
   fs_->release(f.ino);
   EXPECT_NO_THROW(store_->get(f.ino));  // the kernel still holds a lookup
   fs_->forget(f.ino, 1);
-  EXPECT_EQ(err([&] { store_->get(f.ino); }), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(test::errc_of([&] { store_->get(f.ino); }), std::errc::no_such_file_or_directory);
 }
 
 TEST_F(FilesystemTest, LockCommitsThenRefusesEverything) {
@@ -118,10 +110,10 @@ TEST_F(FilesystemTest, LockCommitsThenRefusesEverything) {
   fs_->lock();
   EXPECT_FALSE(store_->dirty());
   EXPECT_TRUE(fs_->locked());
-  EXPECT_EQ(err([&] { fs_->getattr(f.ino); }), std::errc::io_error);
+  EXPECT_EQ(test::errc_of([&] { fs_->getattr(f.ino); }), std::errc::io_error);
   std::vector<std::uint8_t> out(10);
-  EXPECT_EQ(err([&] { fs_->read(f.ino, 0, out); }), std::errc::io_error);
-  EXPECT_EQ(err([&] { fs_->lookup(kRootIno, "files"); }), std::errc::io_error);
+  EXPECT_EQ(test::errc_of([&] { fs_->read(f.ino, 0, out); }), std::errc::io_error);
+  EXPECT_EQ(test::errc_of([&] { fs_->lookup(kRootIno, "files"); }), std::errc::io_error);
   EXPECT_FALSE(fs_->commit());
 }
 
@@ -147,7 +139,7 @@ TEST_F(FilesystemTest, ReleaseOfAWrittenFileRequestsACommitReadsDoNotWrite) {
 TEST_F(FilesystemTest, ReadOnlyRefusesChanges) {
   MountInfo ro{kUid, kGid, true, "x"};
   Filesystem rofs(*store_, ro);
-  EXPECT_EQ(err([&] { rofs.mkdir(me_, kFilesRootIno, "d", 0755); }), std::errc::read_only_file_system);
+  EXPECT_EQ(test::errc_of([&] { rofs.mkdir(me_, kFilesRootIno, "d", 0755); }), std::errc::read_only_file_system);
 }
 
 }  // namespace

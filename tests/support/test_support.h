@@ -2,6 +2,7 @@
 // scope exit, a settable clock, passphrases and raw file access.
 #pragma once
 
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 
 #include "coffer/keystore/secret.h"
 #include "coffer/vault/clock.h"
+#include "coffer/vault/filestore.h"
 
 namespace coffer::test {
 
@@ -63,6 +65,39 @@ inline std::vector<std::uint8_t> read_bytes(const std::filesystem::path& path) {
 inline void write_bytes(const std::filesystem::path& path, const std::vector<std::uint8_t>& b) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// A small tmpfs mounted for the scope (root only), for real disk-full tests.
+class SmallTmpfs {
+ public:
+  explicit SmallTmpfs(const std::string& size);
+  ~SmallTmpfs();
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::filesystem::path& path() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  bool mounted_ = false;
+};
+
+inline SmallTmpfs::SmallTmpfs(const std::string& size) {
+  mounted_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+}
+inline SmallTmpfs::~SmallTmpfs() {
+  if (mounted_) ::umount2(dir_.path().c_str(), MNT_DETACH);
+}
+
+// The std::errc a filesystem call throws, or std::errc{} if it does not.
+template <class F>
+std::errc errc_of(F&& f) {
+  try {
+    f();
+  } catch (const vault::FsError& e) {
+    return e.code();
+  }
+  return std::errc{};
 }
 
 inline bool contains(const std::vector<std::uint8_t>& hay, const std::string& needle) {

@@ -38,14 +38,6 @@ class FileStoreTest : public ::testing::Test {
     coffer_.reset();
     open();
   }
-  std::errc err(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const FsError& e) {
-      return e.code();
-    }
-    return std::errc{};
-  }
   std::vector<std::uint8_t> random_bytes(std::size_t n, unsigned seed) {
     std::mt19937 rng(seed);
     std::vector<std::uint8_t> v(n);
@@ -118,12 +110,12 @@ TEST_F(FileStoreTest, DirectoriesNamesAndLinks) {
   Inode d = store_->make_node(kFilesRootIno, "d", S_IFDIR | 0755, kMounterId, kMounterId);
   EXPECT_EQ(store_->get(kFilesRootIno).nlink, 3u);
   Inode f = file("x", d.ino);
-  EXPECT_EQ(err([&] { file("x", d.ino); }), std::errc::file_exists);
-  EXPECT_EQ(err([&] { file(std::string(256, 'n')); }), std::errc::filename_too_long);
-  EXPECT_EQ(err([] {}), std::errc{});
+  EXPECT_EQ(test::errc_of([&] { file("x", d.ino); }), std::errc::file_exists);
+  EXPECT_EQ(test::errc_of([&] { file(std::string(256, 'n')); }), std::errc::filename_too_long);
+  EXPECT_EQ(test::errc_of([] {}), std::errc{});
   file(std::string(255, 'n'));
-  EXPECT_EQ(err([&] { store_->rmdir(kFilesRootIno, "d"); }), std::errc::directory_not_empty);
-  EXPECT_EQ(err([&] { store_->unlink(kFilesRootIno, "d"); }), std::errc::is_a_directory);
+  EXPECT_EQ(test::errc_of([&] { store_->rmdir(kFilesRootIno, "d"); }), std::errc::directory_not_empty);
+  EXPECT_EQ(test::errc_of([&] { store_->unlink(kFilesRootIno, "d"); }), std::errc::is_a_directory);
   Inode l = store_->link(f.ino, kFilesRootIno, "hard");
   EXPECT_EQ(l.nlink, 2u);
   Inode s = store_->make_node(kFilesRootIno, "sym", S_IFLNK | 0777, kMounterId, kMounterId, 0, "d/x");
@@ -144,20 +136,20 @@ TEST_F(FileStoreTest, RenameRules) {
   Inode b = store_->make_node(kFilesRootIno, "b", S_IFDIR | 0755, kMounterId, kMounterId);
   Inode f = file("f", a.ino);
   Inode g = file("g", b.ino);
-  EXPECT_EQ(err([&] { store_->rename(a.ino, "f", b.ino, "g", RENAME_NOREPLACE); }), std::errc::file_exists);
+  EXPECT_EQ(test::errc_of([&] { store_->rename(a.ino, "f", b.ino, "g", RENAME_NOREPLACE); }), std::errc::file_exists);
   auto replaced = store_->rename(a.ino, "f", b.ino, "g", 0);
   ASSERT_TRUE(replaced.has_value());
   EXPECT_EQ(replaced->ino, g.ino);
   EXPECT_EQ(replaced->nlink, 0u);
   EXPECT_EQ(store_->lookup(b.ino, "g")->ino, f.ino);
-  EXPECT_EQ(err([&] { store_->rename(kFilesRootIno, "a", a.ino, "inside", 0); }), std::errc::invalid_argument);
+  EXPECT_EQ(test::errc_of([&] { store_->rename(kFilesRootIno, "a", a.ino, "inside", 0); }), std::errc::invalid_argument);
   store_->rename(kFilesRootIno, "a", b.ino, "a2", 0);
   EXPECT_EQ(store_->get(kFilesRootIno).nlink, 3u);
   EXPECT_EQ(store_->get(b.ino).nlink, 3u);
   EXPECT_EQ(store_->parent_of(a.ino), b.ino);
   store_->make_node(kFilesRootIno, "c", S_IFDIR | 0755, kMounterId, kMounterId);
-  EXPECT_EQ(err([&] { store_->rename(kFilesRootIno, "c", kFilesRootIno, "b", 0); }), std::errc::directory_not_empty);
-  EXPECT_EQ(err([&] { store_->rename(b.ino, "g", kFilesRootIno, "c", 0); }), std::errc::is_a_directory);
+  EXPECT_EQ(test::errc_of([&] { store_->rename(kFilesRootIno, "c", kFilesRootIno, "b", 0); }), std::errc::directory_not_empty);
+  EXPECT_EQ(test::errc_of([&] { store_->rename(b.ino, "g", kFilesRootIno, "c", 0); }), std::errc::is_a_directory);
   store_->rename(b.ino, "g", kFilesRootIno, "h", RENAME_NOREPLACE);
   store_->rename(kFilesRootIno, "h", kFilesRootIno, "c", RENAME_EXCHANGE);
   EXPECT_TRUE(store_->lookup(kFilesRootIno, "h")->is_dir());
@@ -172,7 +164,7 @@ TEST_F(FileStoreTest, UnlinkedInodeLivesUntilRemovedAndOrphansAreCleaned) {
   EXPECT_EQ(read_all(f.ino), data);  // still readable by number (an open handle)
   reopen();                          // a crash before release: an orphan
   EXPECT_EQ(store_->remove_orphans(), 1u);
-  EXPECT_EQ(err([&] { store_->get(f.ino); }), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(test::errc_of([&] { store_->get(f.ino); }), std::errc::no_such_file_or_directory);
   EXPECT_EQ(coffer_->database().query_int64("SELECT count(*) FROM chunks"), 0);
 }
 
@@ -225,12 +217,8 @@ TEST_F(FileStoreTest, TamperedOrZeroedChunkIsAnErrorNeverData) {
 
 TEST(FileStoreDiskFull, AFailedOperationLeavesNothingHalfDoneAndTheStoreGoesOn) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs (CI runs as root)";
-  test::TempDir mnt;
-  ASSERT_EQ(::mount("tmpfs", mnt.path().c_str(), "tmpfs", 0, "size=3m"), 0);
-  struct Unmount {
-    const std::filesystem::path& p;
-    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{mnt.path()};
+  test::SmallTmpfs mnt("3m");
+  ASSERT_TRUE(mnt.mounted());
   test::FixedClock clock{1795000000};
   CreateParams p{"trip", "x", 1795000000 + 86400, keystore::KdfCost::kTest, {}, {}};
   auto path = mnt.path() / "full.coffer";

@@ -161,12 +161,8 @@ TEST_F(PayloadTest, PlaintextNeverReachesTheFileTheJournalOrTmp) {
 
 TEST_F(PayloadTest, DiskFullFailsCleanlyAndKeepsTheCoffer) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs (CI runs as root)";
-  test::TempDir mnt;
-  ASSERT_EQ(::mount("tmpfs", mnt.path().c_str(), "tmpfs", 0, "size=1m"), 0);
-  struct Unmount {
-    const std::filesystem::path& p;
-    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{mnt.path()};
+  test::SmallTmpfs mnt("1m");
+  ASSERT_TRUE(mnt.mounted());
   auto path = make(mnt.path());
   bool full = false;
   try {

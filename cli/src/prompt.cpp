@@ -1,7 +1,7 @@
-// Terminal and file passphrase sources; see passphrase_source.h. Bytes go
+// Terminal and file passphrase sources; see prompt.h. Bytes go
 // straight from read(2) into sodium_malloc'd memory, one at a time, so no
 // std::string or stdio buffer ever holds a passphrase.
-#include "passphrase_source.h"
+#include "prompt.h"
 
 #include <fcntl.h>
 #include <termios.h>
