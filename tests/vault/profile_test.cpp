@@ -1,0 +1,111 @@
+// vault: purpose profiles: the built-in limits, the trusted-file rule, and
+// a school's file that may narrow but never widen or name a denied field.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "coffer/error.h"
+#include "coffer/vault/profile.h"
+#include "test_support.h"
+
+namespace coffer::vault {
+namespace {
+
+ErrorCode code_of(const std::function<void()>& f, std::string* message = nullptr) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+  return ErrorCode::kOther;
+}
+
+TEST(Profile, BuiltinsFollowTheRetentionTable) {
+  ProfileSet set = ProfileSet::load(std::nullopt);
+  const Profile* trip = set.find("trip");
+  ASSERT_NE(trip, nullptr);
+  EXPECT_TRUE(trip->fields.count("emergency_contacts"));
+  EXPECT_FALSE(set.find("trip-local")->fields.count("emergency_contacts"));
+  EXPECT_FALSE(set.find("marking")->fields.count("medical"));
+  Date trip_end{2026, 12, 10};
+  EXPECT_EQ(default_expiry(*trip, trip_end), (Date{2026, 12, 17}));
+  EXPECT_EQ(max_expiry(*trip, trip_end), (Date{2027, 3, 10}));
+  // Marking: 28 days, never past 31 August.
+  const Profile* marking = set.find("marking");
+  EXPECT_EQ(default_expiry(*marking, Date{2026, 11, 24}), (Date{2026, 12, 22}));
+  EXPECT_EQ(max_expiry(*marking, Date{2026, 11, 24}), (Date{2027, 8, 31}));
+  EXPECT_EQ(default_expiry(*marking, Date{2027, 8, 20}), (Date{2027, 8, 31}));
+  for (const auto& p : builtin_profiles()) {
+    EXPECT_EQ(p.protection, "standard");
+    for (const auto& f : p.fields) {
+      EXPECT_TRUE(known_fields().count(f)) << f;
+      EXPECT_FALSE(denied_fields().count(f)) << f;
+    }
+  }
+  EXPECT_EQ(add_days(Date{2028, 2, 28}, 1), (Date{2028, 2, 29}));
+  EXPECT_EQ(add_days(Date{2026, 12, 31}, 1), (Date{2027, 1, 1}));
+}
+
+class SchoolFileTest : public ::testing::Test {
+ protected:
+  std::filesystem::path write(const std::string& text, mode_t mode = 0644) {
+    auto p = dir_ / "profiles.toml";
+    std::ofstream(p) << text;
+    ::chmod(p.c_str(), mode);
+    return p;
+  }
+  test::TempDir dir_;
+};
+
+TEST_F(SchoolFileTest, NarrowsAndAdds) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the trust rule needs the file owned by root";
+  auto p = write(R"([profile.trip]
+based_on = "trip"
+max_days = 30
+
+[profile.swimming]
+based_on = "trip-local"
+description = "swimming lessons"
+fields = ["names", "reg_group", "medical", "activity_notes"]
+default_days = 1
+)");
+  ProfileSet set = ProfileSet::load(p);
+  EXPECT_EQ(set.find("trip")->max_days, 30);
+  const Profile* swim = set.find("swimming");
+  ASSERT_NE(swim, nullptr);
+  EXPECT_EQ(swim->fields.size(), 4u);
+  EXPECT_TRUE(swim->from_trip_end);
+}
+
+TEST_F(SchoolFileTest, NeverWidensNorCarriesDeniedFields) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the trust rule needs the file owned by root";
+  std::string msg;
+  auto widen = write("[profile.x]\nbased_on = \"marking\"\nfields = [\"names\", \"medical\"]\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(widen); }, &msg), ErrorCode::kUsage);
+  EXPECT_NE(msg.find("profiles.toml:3"), std::string::npos) << msg;
+  auto denied = write("[profile.x]\nbased_on = \"trip\"\nfields = [\"names\", \"religion\"]\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(denied); }, &msg), ErrorCode::kUsage);
+  EXPECT_NE(msg.find("religion may never"), std::string::npos) << msg;
+  auto longer = write("[profile.trip]\nbased_on = \"trip\"\nmax_days = 365\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(longer); }, &msg), ErrorCode::kUsage);
+  auto broken = write("[profile.x\nbased_on = 1\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(broken); }, &msg), ErrorCode::kUsage);
+  EXPECT_NE(msg.find("profiles.toml:1"), std::string::npos) << msg;
+}
+
+TEST_F(SchoolFileTest, UntrustedFilesAreRefused) {
+  auto writable = write("", 0666);
+  EXPECT_EQ(code_of([&] { ProfileSet::load(writable); }), ErrorCode::kPolicy);
+  if (::geteuid() == 0) {
+    auto p = write("", 0644);
+    ASSERT_EQ(::chown(p.c_str(), 65534, 65534), 0);  // owned by nobody
+    EXPECT_EQ(code_of([&] { ProfileSet::load(p); }), ErrorCode::kPolicy);
+  }
+  EXPECT_EQ(code_of([&] { ProfileSet::load(dir_ / "missing.toml"); }), ErrorCode::kPolicy);
+}
+
+}  // namespace
+}  // namespace coffer::vault
