@@ -240,7 +240,7 @@ print(int(pick[0]["pid"]))' "$C_MNT"
 setup_coffer() {
   coffer_available || { log "coffer: open/lock not available in $COFFER"; return 2; }
   local expires; expires=$(date -d '+30 days' +%F)
-  "$COFFER" create "$C_FILE" --owner Bench --purpose home-working --expires "$expires" \
+  "$COFFER" create "$C_FILE" --owner Bench --purpose trip --expires "$expires" \
     --passphrase-file "$PF" --kdf-cost test >/dev/null || { log "coffer create failed"; return 1; }
   "$COFFER" open "$C_FILE" "$C_MNT" --passphrase-file "$PF" >/dev/null 9>&- || { log "coffer open failed"; return 1; }
   is_mounted "$C_MNT" || { log "coffer open returned but $C_MNT is not mounted"; return 1; }

@@ -12,6 +12,13 @@
 #include "dates.h"
 #include "school_key_files.h"
 
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "coffer/vault/profile.h"
+
 namespace coffer::cli {
 
 std::string read_small_file(const std::string& path) {
@@ -52,26 +59,70 @@ namespace {
 
 struct CreateOptions {
   CommonOptions common;
-  std::string path, owner, purpose, expires, recovery_key, audit_key;
+  std::string path, owner, purpose, expires, trip_end, recovery_key, audit_key;
+  std::string profiles_file;
 };
 
+// The school's profiles: /etc/coffer/profiles.toml when present, or the
+// file given (both under the same root-owned trust rule).
+constexpr const char* kSystemProfiles = "/etc/coffer/profiles.toml";
+
+vault::Date to_date(const std::string& text) {
+  end_of_local_day(text);  // validates, with its usage error
+  vault::Date d;
+  std::sscanf(text.c_str(), "%d-%d-%d", &d.year, &d.month, &d.day);
+  return d;
+}
+
+std::string date_text(const vault::Date& d) { return fmt::format("{:04}-{:02}-{:02}", d.year, d.month, d.day); }
+
+// Chooses the expiry: the profile's default when none is given, and never
+// past the profile's hard maximum (counted from the trip's end for trips).
+std::string choose_expiry(const CreateOptions& o, const vault::Profile& p, std::int64_t now) {
+  if (p.from_trip_end && o.trip_end.empty() && o.expires.empty())
+    throw Error(ErrorCode::kUsage, "a " + p.name + " coffer needs --trip-end DATE (or --expires DATE)");
+  if (!p.from_trip_end && !o.trip_end.empty())
+    throw Error(ErrorCode::kUsage, "--trip-end is for trip profiles, not " + p.name);
+  vault::Date base = o.trip_end.empty() ? to_date(local_date(now)) : to_date(o.trip_end);
+  vault::Date max = vault::max_expiry(p, base);
+  if (o.expires.empty()) return date_text(vault::default_expiry(p, base));
+  if (max < to_date(o.expires))
+    throw Error(ErrorCode::kPolicy, "the " + p.name + " profile allows an expiry up to " + date_text(max) +
+                                        " (from " + (o.trip_end.empty() ? "today" : "the trip's end") +
+                                        "); " + o.expires + " is later");
+  return o.expires;
+}
+
 void run_create(const CreateOptions& o, Context& ctx) {
+  std::optional<std::filesystem::path> school_file;
+  if (!o.profiles_file.empty()) school_file = o.profiles_file;
+  else if (::access(kSystemProfiles, F_OK) == 0) school_file = kSystemProfiles;
+  vault::ProfileSet profiles = vault::ProfileSet::load(school_file);
+  const vault::Profile* profile = profiles.find(o.purpose);
+  if (!profile) {
+    std::string names;
+    for (auto& p : profiles.all()) names += (names.empty() ? "" : ", ") + p.name;
+    throw Error(ErrorCode::kUsage, "unknown purpose " + o.purpose + "; the profiles are: " + names);
+  }
+  std::string expires = choose_expiry(o, *profile, ctx.clock->now());
   vault::CreateParams params;
   params.owner = o.owner;
   params.profile = o.purpose;
-  params.expires = end_of_local_day(o.expires);
+  params.profile_fields.assign(profile->fields.begin(), profile->fields.end());
+  params.protection = profile->protection;
+  params.expires = end_of_local_day(expires);
   params.kdf_cost = o.common.cost();
   if (!o.recovery_key.empty()) params.recovery_key = load_public_key(o.recovery_key);
   if (!o.audit_key.empty()) params.audit_key = load_public_key(o.audit_key);
   if (::access(o.path.c_str(), F_OK) == 0)
     throw Error(ErrorCode::kPolicy, o.path + " already exists; choose another name");
   if (params.expires <= ctx.clock->now())
-    throw Error(ErrorCode::kPolicy, "the expiry date " + o.expires + " is in the past");
+    throw Error(ErrorCode::kPolicy, "the expiry date " + expires + " is in the past");
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw = ask_new_passphrase(*source, "New passphrase for " + o.path);
   vault::Coffer::create(o.path, params, pw, *ctx.random, *ctx.clock);
   *ctx.out << "created " << o.path << " for " << o.owner << " (" << o.purpose << "), expires "
-           << o.expires << " end of day";
+           << expires << " end of day";
   if (!params.recovery_key) *ctx.out << "\nwarning: no recovery key: a forgotten passphrase cannot be recovered";
   if (params.kdf_cost == keystore::KdfCost::kTest)
     *ctx.out << "\nwarning: INSECURE test key-derivation cost; never use it for real data";
@@ -85,11 +136,16 @@ void register_create(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("create", "IT: create a new, empty coffer (refuses to overwrite)");
   cmd->add_option("path", o->path, "the coffer file to create, e.g. trip-paris.coffer")->required();
   cmd->add_option("--owner", o->owner, "the member of staff it is for")->required();
-  cmd->add_option("--purpose", o->purpose, "profile name: trip, trip-local, marking, home-working")
-      ->required()
-      ->check(CLI::IsMember({"trip", "trip-local", "marking", "home-working"}));
-  cmd->add_option("--expires", o->expires, "YYYY-MM-DD: the coffer expires at the end of that day")
+  cmd->add_option("--purpose", o->purpose,
+                  "profile name: trip, trip-local, marking, home-working (or the school's own)")
       ->required();
+  cmd->add_option("--expires", o->expires,
+                  "YYYY-MM-DD: expires at the end of that day (default: the profile's; never past "
+                  "its maximum)");
+  cmd->add_option("--trip-end", o->trip_end, "YYYY-MM-DD: the trip's last day (trip profiles count from it)");
+  cmd->add_option("--profiles", o->profiles_file,
+                  "the school's profiles file instead of /etc/coffer/profiles.toml (must be owned "
+                  "by root and not writable by others)");
   cmd->add_option("--recovery-key", o->recovery_key, "the school's recovery key (.pub)");
   cmd->add_option("--audit-key", o->audit_key, "the school's audit key (.pub)");
   add_passphrase_file_option(*cmd, o->common);

@@ -32,7 +32,7 @@ expect_exit 0 "$COFFER" keygen --out school --role recovery --kdf-cost test \
 # The public half is meant to be shared, but never writable by others.
 [[ $(( 0$(stat -c %a school.pub) & 022 )) -eq 0 ]] || fail "school.pub is writable by others"
 
-expect_exit 0 "$COFFER" create "$name" --owner "$owner" --purpose marking --expires "$FUTURE" \
+expect_exit 0 "$COFFER" create "$name" --owner "$owner" --purpose trip --expires "$FUTURE" \
   --recovery-key school.pub --kdf-cost test --passphrase-file "$(pwfile create.pw "$PW1")"
 [[ $(stat -c %a "$name") == 600 ]] || fail "the new coffer has mode $(stat -c %a "$name"), expected 600"
 umask 077

@@ -21,7 +21,8 @@ expect_exit 6 "$COFFER" keygen --out school --role recovery --kdf-cost test \
 cmp -s school.key school.key.orig || fail "keygen overwrote school.key"
 
 # --- create with the recovery key.
-expect_exit 0 "$COFFER" create trip.coffer --owner 'Ms Jones' --purpose trip --expires 2030-06-30 \
+EXPIRES=$(date -d '+30 days' +%F)
+expect_exit 0 "$COFFER" create trip.coffer --owner 'Ms Jones' --purpose trip --expires "$EXPIRES" \
   --recovery-key school.pub --kdf-cost test --passphrase-file "$(pwfile create.pw "$PW1")"
 expect_output_contains 'created trip.coffer'
 expect_output_contains 'INSECURE'
@@ -35,7 +36,7 @@ expect_exit 0 "$COFFER" info trip.coffer
 expect_stdout_line '^owner: +Ms Jones$'
 expect_stdout_line '^purpose: +trip$'
 expect_stdout_line '^format: +version 1$'
-expect_stdout_line '^expires: +2030-06-30 '
+expect_stdout_line "^expires: +$EXPIRES "
 expect_stdout_line '^key slots: +1 of 8 in use$'
 expect_stdout_line '^  slot 0: +passphrase'
 expect_stdout_line "^recovery key: +present, fingerprint $fingerprint\$"
@@ -53,7 +54,7 @@ expect_json recovery_fingerprint "$fingerprint"
 expect_json audit_key false
 expect_json insecure_kdf true
 expect_json format_version 1
-expect_json expires_date 2030-06-30
+expect_json expires_date "$EXPIRES"
 expect_json expired false
 expect_json failed_attempts 0
 expect_json path trip.coffer

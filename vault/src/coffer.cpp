@@ -333,6 +333,15 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
     migrate(*c.db_);
     c.db_->exec("BEGIN IMMEDIATE");
     write_meta(*c.db_, c.header_);
+    {
+      // The profile travels inside the coffer: imports are checked against it.
+      std::string fields;
+      for (auto& f : params.profile_fields) fields += (fields.empty() ? "" : ",") + f;
+      auto put = c.db_->prepare("INSERT OR REPLACE INTO coffer_meta(key, value) VALUES (?, ?)");
+      put.bind(1, std::string_view("profile_fields")).bind(2, fields).step();
+      put.reset();
+      put.bind(1, std::string_view("protection")).bind(2, params.protection).step();
+    }
     c.db_->exec("COMMIT");
     c.db_->close();
     // The payload and the header are synced (synchronous=FULL, write_header).

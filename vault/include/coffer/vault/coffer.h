@@ -27,6 +27,8 @@ struct CreateParams {
   keystore::KdfCost kdf_cost = keystore::KdfCost::kDefault;
   std::optional<keystore::SchoolPublicKey> recovery_key;
   std::optional<keystore::SchoolPublicKey> audit_key;
+  std::vector<std::string> profile_fields;  // what imports may carry
+  std::string protection = "standard";      // copy-protection level needed
 };
 
 struct FsckReport {
