@@ -43,21 +43,18 @@ constexpr const char* kConnectionPragmas =
 
 std::string id_hex(const VaultId& id) { return keystore::to_hex(id); }
 
-struct MetaValues {
-  std::string id, profile, owner, created, expires;
-};
+// The header hints as coffer_meta rows: the authoritative copies.
+using MetaRows = std::vector<std::pair<std::string, std::string>>;
 
-MetaValues meta_of(const Header& h) {
-  return {id_hex(h.vault_id), h.profile, h.owner, std::to_string(h.created),
-          std::to_string(h.expires)};
+MetaRows hint_rows(const Header& h) {
+  return {{"vault_id", id_hex(h.vault_id)}, {"profile", h.profile}, {"owner", h.owner},
+          {"created", std::to_string(h.created)}, {"expires", std::to_string(h.expires)}};
 }
 
-void write_meta(Database& db, const Header& h) {
-  MetaValues m = meta_of(h);
+void put_meta(Database& db, const MetaRows& rows) {
   auto put = db.prepare("INSERT OR REPLACE INTO coffer_meta(key, value) VALUES (?, ?)");
-  for (auto [k, v] : {std::pair{"vault_id", &m.id}, {"profile", &m.profile},
-                      {"owner", &m.owner}, {"created", &m.created}, {"expires", &m.expires}}) {
-    put.bind(1, std::string_view(k)).bind(2, *v);
+  for (const auto& [k, v] : rows) {
+    put.bind(1, k).bind(2, v);
     put.step();
     put.reset();
   }
@@ -65,13 +62,11 @@ void write_meta(Database& db, const Header& h) {
 
 // Lists the header hints that differ from the authoritative database copy.
 std::vector<std::string> meta_mismatches(Database& db, const Header& h) {
-  MetaValues m = meta_of(h);
   std::vector<std::string> out;
   auto get = db.prepare("SELECT value FROM coffer_meta WHERE key = ?");
-  for (auto [k, v] : {std::pair{"vault_id", &m.id}, {"profile", &m.profile},
-                      {"owner", &m.owner}, {"created", &m.created}, {"expires", &m.expires}}) {
-    get.bind(1, std::string_view(k));
-    if (!get.step() || get.column_text(0) != *v) out.push_back(k);
+  for (const auto& [k, v] : hint_rows(h)) {
+    get.bind(1, k);
+    if (!get.step() || get.column_text(0) != v) out.push_back(k);
     get.reset();
   }
   return out;
@@ -332,16 +327,13 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
     c.db_->exec("PRAGMA auto_vacuum = FULL");
     migrate(*c.db_);
     c.db_->exec("BEGIN IMMEDIATE");
-    write_meta(*c.db_, c.header_);
-    {
-      // The profile travels inside the coffer: imports are checked against it.
-      std::string fields;
-      for (auto& f : params.profile_fields) fields += (fields.empty() ? "" : ",") + f;
-      auto put = c.db_->prepare("INSERT OR REPLACE INTO coffer_meta(key, value) VALUES (?, ?)");
-      put.bind(1, std::string_view("profile_fields")).bind(2, fields).step();
-      put.reset();
-      put.bind(1, std::string_view("protection")).bind(2, params.protection).step();
-    }
+    // The profile travels inside the coffer: imports are checked against it.
+    std::string fields;
+    for (auto& f : params.profile_fields) fields += (fields.empty() ? "" : ",") + f;
+    MetaRows rows = hint_rows(c.header_);
+    rows.emplace_back("profile_fields", fields);
+    rows.emplace_back("protection", params.protection);
+    put_meta(*c.db_, rows);
     c.db_->exec("COMMIT");
     c.db_->close();
     // The payload and the header are synced (synchronous=FULL, write_header).

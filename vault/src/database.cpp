@@ -162,8 +162,6 @@ void Database::read_blob(const char* table, const char* column, std::int64_t row
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "reading file contents");
 }
 
-std::int64_t Database::changes() const { return sqlite3_changes(db_); }
-
 bool Database::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 int Database::file_descriptor() const { return shim::main_file_descriptor(db_); }

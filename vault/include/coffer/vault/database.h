@@ -59,7 +59,6 @@ class Database {
   // straight into out (no intermediate copy of the whole row).
   void read_blob(const char* table, const char* column, std::int64_t rowid,
                  std::span<std::uint8_t> out);
-  std::int64_t changes() const;
   // False when SQLite is in autocommit mode (no transaction open, e.g.
   // after it rolled one back by itself on an I/O error).
   bool in_transaction() const;
