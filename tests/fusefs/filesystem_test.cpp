@@ -22,7 +22,7 @@ constexpr std::uint32_t kUid = 1000, kGid = 1000;
 class FilesystemTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    vault::CreateParams p{"trip", "Ms Smith", 1795000000 + 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard"};
+    vault::CreateParams p{"trip", "Ms Smith", 1795000000 + 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}};
     auto path = dir_ / "f.coffer";
     vault::Coffer::create(path, p, test::passphrase("pw"), keystore::system_random(), clock_);
     coffer_.emplace(vault::Coffer::unlock(path, test::passphrase("pw"), keystore::system_random()));

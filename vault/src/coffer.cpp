@@ -17,6 +17,7 @@
 #include "coffer/keystore/subkeys.h"
 #include "coffer/keystore/wrap.h"
 #include "coffer/vault/filestore.h"
+#include "coffer/vault/meta.h"
 #include "coffer/vault/schema.h"
 #include "file_io.h"
 #include "layout.h"
@@ -44,20 +45,9 @@ constexpr const char* kConnectionPragmas =
 std::string id_hex(const VaultId& id) { return keystore::to_hex(id); }
 
 // The header hints as coffer_meta rows: the authoritative copies.
-using MetaRows = std::vector<std::pair<std::string, std::string>>;
-
 MetaRows hint_rows(const Header& h) {
   return {{"vault_id", id_hex(h.vault_id)}, {"profile", h.profile}, {"owner", h.owner},
           {"created", std::to_string(h.created)}, {"expires", std::to_string(h.expires)}};
-}
-
-void put_meta(Database& db, const MetaRows& rows) {
-  auto put = db.prepare("INSERT OR REPLACE INTO coffer_meta(key, value) VALUES (?, ?)");
-  for (const auto& [k, v] : rows) {
-    put.bind(1, k).bind(2, v);
-    put.step();
-    put.reset();
-  }
 }
 
 // Lists the header hints that differ from the authoritative database copy.
@@ -333,8 +323,11 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
     MetaRows rows = hint_rows(c.header_);
     rows.emplace_back("profile_fields", fields);
     rows.emplace_back("protection", params.protection);
+    rows.emplace_back("created_by", params.created_by);
+    if (params.must_change_passphrase) rows.emplace_back("must_change_passphrase", "1");
     put_meta(*c.db_, rows);
     c.db_->exec("COMMIT");
+    if (params.populate) params.populate(c);
     c.db_->close();
     // The payload and the header are synced (synchronous=FULL, write_header).
   } catch (...) {

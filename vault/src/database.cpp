@@ -66,6 +66,12 @@ Statement& Statement::bind(int i, std::string_view t) {
   return *this;
 }
 
+Statement& Statement::bind_null(int i) {
+  int rc = sqlite3_bind_null(stmt_, i);
+  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "binding a value");
+  return *this;
+}
+
 Statement& Statement::bind_blob(int i, std::span<const std::uint8_t> b) {
   int rc = sqlite3_bind_blob(stmt_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "binding a value");

@@ -31,6 +31,29 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     "INSERT INTO inodes(ino, mode, uid, gid, nlink, atime, mtime, ctime) VALUES"
     " (2, 16832, 4294967294, 4294967294, 2, strftime('%s','now') * 1000000000,"
     " strftime('%s','now') * 1000000000, strftime('%s','now') * 1000000000);",
+    // 3: pupil records (see records.h). Lists hang off the pupil in
+    // pupil_items (kind: class, condition, allergy, medication, dietary,
+    // activity); dates are YYYY-MM-DD text; expires NULL = the coffer's.
+    "CREATE TABLE pupils(id INTEGER PRIMARY KEY, source_key TEXT NOT NULL UNIQUE, upn TEXT NOT NULL,"
+    " surname TEXT NOT NULL, forename TEXT NOT NULL, preferred_surname TEXT NOT NULL,"
+    " preferred_forename TEXT NOT NULL, dob TEXT, sex TEXT NOT NULL, year_group TEXT NOT NULL,"
+    " reg_group TEXT NOT NULL, care_plan TEXT NOT NULL, emergency_consent TEXT NOT NULL,"
+    " swimming TEXT NOT NULL, support_note TEXT NOT NULL, photo TEXT NOT NULL, expires TEXT,"
+    " import_id INTEGER NOT NULL);"
+    "CREATE TABLE pupil_items(pupil_id INTEGER NOT NULL REFERENCES pupils(id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL, position INTEGER NOT NULL, text TEXT NOT NULL, detail TEXT NOT NULL,"
+    " PRIMARY KEY(pupil_id, kind, position)) WITHOUT ROWID;"
+    "CREATE TABLE contacts(id INTEGER PRIMARY KEY,"
+    " pupil_id INTEGER NOT NULL REFERENCES pupils(id) ON DELETE CASCADE, priority INTEGER NOT NULL,"
+    " name TEXT NOT NULL, relationship TEXT NOT NULL, parental_responsibility INTEGER,"
+    " ranked INTEGER NOT NULL, do_not_release INTEGER NOT NULL);"
+    "CREATE INDEX contacts_pupil ON contacts(pupil_id);"
+    "CREATE TABLE contact_phones(contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,"
+    " position INTEGER NOT NULL, kind TEXT NOT NULL, number TEXT NOT NULL, display TEXT NOT NULL,"
+    " PRIMARY KEY(contact_id, position)) WITHOUT ROWID;"
+    "CREATE TABLE imports(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, by_user TEXT NOT NULL,"
+    " format TEXT NOT NULL, source TEXT NOT NULL, pupils INTEGER NOT NULL, dropped TEXT NOT NULL,"
+    " not_in_profile TEXT NOT NULL, unmapped TEXT NOT NULL);",
 };
 
 bool has_version_table(Database& db) {

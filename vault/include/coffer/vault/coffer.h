@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,8 @@
 
 namespace coffer::vault {
 
+class Coffer;
+
 struct CreateParams {
   std::string profile;
   std::string owner;
@@ -29,6 +32,11 @@ struct CreateParams {
   std::optional<keystore::SchoolPublicKey> audit_key;
   std::vector<std::string> profile_fields;  // what imports may carry
   std::string protection = "standard";      // copy-protection level needed
+  std::string created_by;                   // the account that made it (manifest)
+  bool must_change_passphrase = false;      // one-time passphrase: change at first open
+  // Runs inside the new coffer before it appears under its name (imports
+  // records at provisioning): if it throws, no coffer is left behind.
+  std::function<void(Coffer&)> populate;
 };
 
 struct FsckReport {

@@ -27,6 +27,7 @@ class Statement {
 
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, std::string_view text);  // copied (SQLITE_TRANSIENT)
+  Statement& bind_null(int index);
   Statement& bind_blob(int index, std::span<const std::uint8_t> blob);
   // True while a row is available.
   bool step();

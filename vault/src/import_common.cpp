@@ -1,0 +1,150 @@
+// Shared importer helpers; see import_common.h.
+#include "import_common.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "coffer/error.h"
+#include "coffer/vault/upn.h"
+
+namespace coffer::vault::detail {
+namespace {
+
+std::string fold(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out;
+  for (char c : s) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+bool is_denied_column(std::string_view name) {
+  // Prefixes of folded names (research §6.2): special-category and
+  // high-risk data no profile may carry, whatever a report calls it.
+  static constexpr std::array<std::string_view, 44> kPrefixes = {
+      "ethnic", "religio", "faith", "nationalit", "countryofbirth", "birthcountry", "cityofbirth",
+      "birthcity", "stateofbirth", "birthstate", "fsm", "freeschoolmeal", "pupilpremium", "premium",
+      "senprovision", "senneed", "senstatus", "senhistory", "sencode", "sensupport", "ehcp", "send",
+      "lookedafter", "incare", "careauthority", "childlookedafter", "everincare", "attendance",
+      "assessment", "stageassessment", "keystage", "address", "postcode", "password", "email",
+      "firstlanguage", "homelanguage", "eal", "uci", "uln", "race", "disabilit", "publicschoolresidence",
+      "nawdetails"};
+  // Exact folded names (too short or too common to be prefixes).
+  static constexpr std::array<std::string_view, 16> kExact = {
+      "sen", "language", "languages", "americanindianoralaskanative", "asian",
+      "blackorafricanamerican", "nativehawaiianorotherpacificislander", "white",
+      "demographicracetwoormoreraces", "hispanicorlatinoethnicity", "aln", "speakwelsh",
+      "homewelsh", "nationalidentity", "schoolhistory", "admissions"};
+  std::string f = fold(name);
+  if (f.empty()) return false;
+  for (auto p : kPrefixes)
+    if (f.starts_with(p)) return true;
+  for (auto e : kExact)
+    if (f == e) return true;
+  return false;
+}
+
+std::optional<bool> parse_flag(std::string_view text, const std::string& where) {
+  std::string t = lower(text);
+  if (t.empty()) return std::nullopt;
+  if (t == "true" || t == "yes" || t == "y" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "n" || t == "0") return false;
+  throw Error(ErrorCode::kUsage, where + "expected true or false (or yes/no)");
+}
+
+std::string parse_sex(std::string_view text, const std::string& where) {
+  std::string t = lower(text);
+  if (t.empty()) return "";
+  if (t == "m" || t == "male") return "M";
+  if (t == "f" || t == "female") return "F";
+  if (t == "u" || t == "unknown" || t == "not known" || t == "other" || t == "unspecified" || t == "x")
+    return "U";
+  throw Error(ErrorCode::kUsage, where + "expected M, F or U");
+}
+
+std::string parse_severity(std::string_view text, const std::string& where) {
+  std::string t = lower(text);
+  if (t.empty() || t == "mild" || t == "moderate" || t == "severe" || t == "anaphylaxis") return t;
+  if (t == "anaphylactic") return "anaphylaxis";
+  throw Error(ErrorCode::kUsage, where + "expected mild, moderate, severe or anaphylaxis");
+}
+
+std::string parse_administered_by(std::string_view text, const std::string& where) {
+  std::string t = lower(text);
+  if (t.empty() || t == "self" || t == "staff") return t;
+  if (t == "pupil") return "self";
+  if (t == "school" || t == "teacher") return "staff";
+  throw Error(ErrorCode::kUsage, where + "expected self or staff");
+}
+
+std::optional<Date> parse_date_cell(std::string_view text, bool uk, const std::string& where) {
+  if (text.empty()) return std::nullopt;
+  if (auto d = parse_date(text, uk)) return d;
+  throw Error(ErrorCode::kUsage,
+              where + (uk ? "not a date in DD/MM/YYYY form (as declared) or an impossible date"
+                          : "not a date in YYYY-MM-DD form or an impossible date; "
+                            "for DD/MM/YYYY dates put \"# dates: DD/MM/YYYY\" above the header"));
+}
+
+std::string check_upn_cell(std::string_view text, const std::string& where,
+                           std::vector<std::string>& warnings) {
+  if (text.empty()) return "";
+  UpnCheck c = check_upn(text);
+  if (!c.well_formed)
+    warnings.push_back(where + "UPN is not in the 13-character UPN format; kept as written");
+  else if (!c.valid())
+    warnings.push_back(where + "UPN check letter is wrong (the digits give " + std::string(1, c.expected) +
+                       "); kept as written, check it in the MIS");
+  return c.normalised.empty() ? std::string(text) : c.normalised;
+}
+
+bool select_pupil(SourceData& data, const Selection& selection, const Pupil& p) {
+  if (selection.empty()) return true;
+  bool taken = selection.pupils.count(p.key) > 0;
+  if (selection.groups.count(p.reg_group)) {
+    data.matched_groups.insert(p.reg_group);
+    taken = true;
+  }
+  for (auto& c : p.classes)
+    if (selection.groups.count(c)) {
+      data.matched_groups.insert(c);
+      taken = true;
+    }
+  return taken;
+}
+
+void require_selection_found(const SourceData& data, const Selection& selection,
+                             const std::string& source_name) {
+  std::vector<std::string> missing;
+  for (auto& key : selection.pupils) {
+    bool found = std::any_of(data.pupils.begin(), data.pupils.end(), [&](const Pupil& p) { return p.key == key; });
+    if (!found) missing.push_back(key);
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (std::size_t i = 0; i < missing.size() && i < 10; ++i) list += (i ? ", " : "") + missing[i];
+    if (missing.size() > 10) list += " and " + std::to_string(missing.size() - 10) + " more";
+    throw Error(ErrorCode::kUsage, std::to_string(missing.size()) + " selected pupil" +
+                                       (missing.size() == 1 ? " is" : "s are") + " not in " + source_name +
+                                       ": " + list + "; check the pupil keys (the source's own key column)");
+  }
+  for (auto& g : selection.groups)
+    if (!data.matched_groups.count(g))
+      throw Error(ErrorCode::kUsage, "no pupil in " + source_name + " is in the registration group or class " + g +
+                                         "; check the group name (it must match exactly)");
+}
+
+void sort_contacts(Pupil& pupil) {
+  std::stable_sort(pupil.contacts.begin(), pupil.contacts.end(),
+                   [](const Contact& a, const Contact& b) { return a.priority < b.priority; });
+}
+
+}  // namespace coffer::vault::detail
