@@ -47,6 +47,8 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   register_fsck(app, ctx);
   register_wipe(app, ctx);
   register_mount(app, ctx);
+  register_import(app, ctx);
+  register_provision(app, ctx);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

@@ -47,6 +47,12 @@ void register_keys(CLI::App& app, Context& ctx);  // keys, passwd, recover
 void register_fsck(CLI::App& app, Context& ctx);
 void register_wipe(CLI::App& app, Context& ctx);
 void register_mount(CLI::App& app, Context& ctx);  // open, lock, status
+void register_import(CLI::App& app, Context& ctx);
+void register_provision(CLI::App& app, Context& ctx);
+
+struct SourceSpec;
+// --from, --format, --map, --allow-missing (import and provision share them).
+void add_source_options(CLI::App& cmd, SourceSpec& spec);
 
 // Prompts for and checks a new passphrase (strength via libpwquality).
 keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt);

@@ -11,6 +11,7 @@
 #include "coffer/vault/coffer.h"
 #include "coffer/vault/profile.h"
 #include "dates.h"
+#include "purpose.h"
 #include "school_key_files.h"
 
 namespace coffer::cli {
@@ -23,48 +24,10 @@ struct CreateOptions {
   std::string profiles_file;
 };
 
-// The school's profiles: /etc/coffer/profiles.toml when present, or the
-// file given (both under the same root-owned trust rule).
-constexpr const char* kSystemProfiles = "/etc/coffer/profiles.toml";
-
-vault::Date to_date(const std::string& text) {
-  end_of_local_day(text);  // validates, with its usage error
-  vault::Date d;
-  std::sscanf(text.c_str(), "%d-%d-%d", &d.year, &d.month, &d.day);
-  return d;
-}
-
-std::string date_text(const vault::Date& d) { return fmt::format("{:04}-{:02}-{:02}", d.year, d.month, d.day); }
-
-// Chooses the expiry: the profile's default when none is given, and never
-// past the profile's hard maximum (counted from the trip's end for trips).
-std::string choose_expiry(const CreateOptions& o, const vault::Profile& p, std::int64_t now) {
-  if (p.from_trip_end && o.trip_end.empty() && o.expires.empty())
-    throw Error(ErrorCode::kUsage, "a " + p.name + " coffer needs --trip-end DATE (or --expires DATE)");
-  if (!p.from_trip_end && !o.trip_end.empty())
-    throw Error(ErrorCode::kUsage, "--trip-end is for trip profiles, not " + p.name);
-  vault::Date base = o.trip_end.empty() ? to_date(local_date(now)) : to_date(o.trip_end);
-  vault::Date max = vault::max_expiry(p, base);
-  if (o.expires.empty()) return date_text(vault::default_expiry(p, base));
-  if (max < to_date(o.expires))
-    throw Error(ErrorCode::kPolicy, "the " + p.name + " profile allows an expiry up to " + date_text(max) +
-                                        " (from " + (o.trip_end.empty() ? "today" : "the trip's end") +
-                                        "); " + o.expires + " is later");
-  return o.expires;
-}
-
 void run_create(const CreateOptions& o, Context& ctx) {
-  std::optional<std::filesystem::path> school_file;
-  if (!o.profiles_file.empty()) school_file = o.profiles_file;
-  else if (::access(kSystemProfiles, F_OK) == 0) school_file = kSystemProfiles;
-  vault::ProfileSet profiles = vault::ProfileSet::load(school_file);
-  const vault::Profile* profile = profiles.find(o.purpose);
-  if (!profile) {
-    std::string names;
-    for (auto& p : profiles.all()) names += (names.empty() ? "" : ", ") + p.name;
-    throw Error(ErrorCode::kUsage, "unknown purpose " + o.purpose + "; the profiles are: " + names);
-  }
-  std::string expires = choose_expiry(o, *profile, ctx.clock->now());
+  vault::ProfileSet profiles = load_profiles(o.profiles_file);
+  const vault::Profile* profile = &find_profile(profiles, o.purpose);
+  std::string expires = choose_expiry(*profile, o.expires, o.trip_end, ctx.clock->now());
   vault::CreateParams params;
   params.owner = o.owner;
   params.profile = o.purpose;
@@ -72,6 +35,7 @@ void run_create(const CreateOptions& o, Context& ctx) {
   params.protection = profile->protection;
   params.expires = end_of_local_day(expires);
   params.kdf_cost = o.common.cost();
+  params.created_by = current_user();
   if (!o.recovery_key.empty()) params.recovery_key = load_public_key(o.recovery_key);
   if (!o.audit_key.empty()) params.audit_key = load_public_key(o.audit_key);
   if (::access(o.path.c_str(), F_OK) == 0)

@@ -8,6 +8,7 @@
 #include <ostream>
 
 #include "app.h"
+#include "new_file.h"
 #include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/school_key.h"
@@ -20,22 +21,6 @@ struct KeygenOptions {
   std::string out;
   std::string role = "recovery";
 };
-
-// Writes a new file (refusing to replace one) and syncs it.
-void write_new_file(const std::string& path, const std::string& text, mode_t mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0)
-    throw Error(errno == EEXIST ? ErrorCode::kPolicy : ErrorCode::kIo,
-                "cannot create " + path + ": " + std::strerror(errno));
-  ssize_t n = ::write(fd, text.data(), text.size());
-  bool ok = n == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  int e = errno;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(path.c_str());
-    throw Error(ErrorCode::kIo, "cannot write " + path + ": " + std::strerror(e));
-  }
-}
 
 void run_keygen(const KeygenOptions& o, Context& ctx) {
   auto role = o.role == "audit" ? keystore::SchoolKeyRole::kAudit : keystore::SchoolKeyRole::kRecovery;

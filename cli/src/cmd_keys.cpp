@@ -66,6 +66,7 @@ void run_passwd(const KeysOptions& o, Context& ctx) {
   keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
   std::size_t slot = *c.unlocked_slot();
   c.replace_passphrase(slot, fresh, o.common.cost());
+  c.set_must_change_passphrase(false);
   *ctx.out << "passphrase changed (slot " << slot << ")\n";
 }
 
@@ -76,6 +77,7 @@ void run_recover(const KeysOptions& o, Context& ctx) {
   print_warnings(c, ctx);
   keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
   c.reset_passphrases(fresh, o.common.cost());
+  c.set_must_change_passphrase(false);
   *ctx.out << "recovered " << o.path
            << ": the new passphrase is in slot 0; all earlier passphrases were removed\n";
 }

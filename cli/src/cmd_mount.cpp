@@ -120,6 +120,17 @@ vault::Coffer unlock(const OpenOptions& o, Context& ctx) {
   keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
   vault::Coffer c = vault::Coffer::unlock(o.path, pw, *ctx.random);
   for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
+  if (c.must_change_passphrase()) {
+    // Provisioned with a one-time passphrase that IT has seen: the owner
+    // chooses their own before anything is shown.
+    *ctx.err << "This coffer was set up with a one-time passphrase. Choose your own passphrase now\n"
+                "(a few words you will remember; IT cannot see it).\n";
+    keystore::Passphrase fresh = ask_new_passphrase(*source, "Your new passphrase for " + o.path);
+    if (fresh.equals(pw)) throw Error(ErrorCode::kUsage, "the new passphrase must differ from the one-time one");
+    c.replace_passphrase(*c.unlocked_slot(), fresh, o.common.cost());
+    c.set_must_change_passphrase(false);
+    *ctx.err << "passphrase changed; the one-time passphrase no longer opens this coffer\n";
+  }
   return c;
 }
 
@@ -291,6 +302,7 @@ void register_mount(CLI::App& app, Context& ctx) {
   open->add_flag("--allow-other", o->allow_other,
                  "root only: let other users in (for conformance tests with several uids)");
   add_passphrase_file_option(*open, o->common);
+  add_kdf_cost_option(*open, o->common);
   open->callback([o, &ctx] {
     int code = run_open(*o, ctx);
     if (code != kExitOk) throw CLI::RuntimeError(code);

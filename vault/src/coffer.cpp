@@ -401,6 +401,15 @@ void Coffer::reset_passphrases(const Passphrase& passphrase, KdfCost cost) {
   replace_passphrase(0, passphrase, cost);
 }
 
+bool Coffer::must_change_passphrase() {
+  return get_meta(*db_, "must_change_passphrase").value_or("0") == "1";
+}
+
+void Coffer::set_must_change_passphrase(bool value) {
+  if (value) put_meta(*db_, {{"must_change_passphrase", "1"}});
+  else db_->exec("DELETE FROM coffer_meta WHERE key = 'must_change_passphrase'");
+}
+
 FsckReport Coffer::check() {
   require_master_key();
   FsckReport r;

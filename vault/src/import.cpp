@@ -159,7 +159,7 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
     std::string what = std::to_string(unreachable.size()) + " pupil(s) have no emergency contact with a phone number: " +
                        join_keys(unreachable);
     if (!options.allow_missing)
-      throw Error(ErrorCode::kUsage, what + "; add a contact in the MIS and export again, or pass --allow-missing "
+      throw Error(ErrorCode::kUsage, what + "; add a contact in the MIS and export again, or allow them with --allow-missing (allow_missing = true in a plan) "
                                             "to import them anyway (the trip leader must then get the numbers)");
     out.warnings.push_back(what + " (imported anyway: --allow-missing)");
   }

@@ -90,6 +90,11 @@ class Coffer {
   // After recovery: every passphrase slot replaced by this one (slot 0).
   void reset_passphrases(const keystore::Passphrase& passphrase, keystore::KdfCost cost);
 
+  // Provisioned with a one-time passphrase the owner must replace at first
+  // open; cleared once they have.
+  bool must_change_passphrase();
+  void set_must_change_passphrase(bool value);
+
   FsckReport check();
   // The key for file-chunk MACs (the mount derives it once).
   keystore::ChunkMacKey chunk_mac_key() const;

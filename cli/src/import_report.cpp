@@ -1,0 +1,62 @@
+// Source reading and the import summary; see import_report.h.
+#include "import_report.h"
+
+#include <ostream>
+
+#include "coffer/error.h"
+#include "purpose.h"
+
+namespace coffer::cli {
+namespace {
+
+std::string list(const std::set<std::string>& s) {
+  std::string r;
+  for (auto& v : s) r += (r.empty() ? "" : ", ") + v;
+  return r;
+}
+
+}  // namespace
+
+vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profile& profile) {
+  vault::SourceFormat format;
+  if (spec.format.empty()) {
+    format = spec.map.empty() ? vault::detect_format(spec.from) : vault::SourceFormat::kMappedCsv;
+  } else if (auto f = vault::parse_format(spec.format)) {
+    format = *f;
+  } else {
+    throw Error(ErrorCode::kUsage, "unknown format " + spec.format + "; use coffer-csv, csv, oneroster or ctf");
+  }
+  std::optional<std::filesystem::path> map;
+  if (!spec.map.empty()) map = spec.map;
+  vault::SourceData data = vault::read_source(format, spec.from, map, spec.selection);
+  return vault::prepare_import(std::move(data), profile, spec.selection, {spec.allow_missing});
+}
+
+vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec& spec, std::int64_t now) {
+  vault::ImportLogEntry e;
+  e.at = now;
+  e.by = current_user();
+  e.format = p.format;
+  e.source = std::filesystem::path(spec.from).filename().string();
+  if (e.source.empty()) e.source = spec.from;
+  e.pupils = static_cast<std::int64_t>(p.pupils.size());
+  e.dropped = p.dropped;
+  e.not_in_profile = p.not_in_profile;
+  e.unmapped = p.unmapped;
+  return e;
+}
+
+void print_summary(const vault::PreparedImport& p, const vault::Profile& profile, std::ostream& out,
+                   std::ostream& err) {
+  for (auto& w : p.warnings) err << "coffer: warning: " << w << "\n";
+  out << p.format << ": " << p.pupils.size() << " of " << p.source_pupils << " pupils selected\n";
+  std::string fields;
+  for (auto& f : p.fields) fields += (fields.empty() ? "" : ", ") + f;
+  out << "  fields (" << profile.name << " profile): " << fields << "\n";
+  if (!p.dropped.empty()) out << "  dropped, never imported (deny-listed): " << list(p.dropped) << "\n";
+  if (!p.not_in_profile.empty())
+    out << "  in the source but not carried by " << profile.name << ": " << list(p.not_in_profile) << "\n";
+  if (!p.unmapped.empty()) out << "  other columns not carried: " << list(p.unmapped) << "\n";
+}
+
+}  // namespace coffer::cli

@@ -1,0 +1,31 @@
+// Reading a pupil source for a coffer and saying what will go in: shared by
+// `coffer import` and `coffer provision`.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "coffer/vault/import.h"
+#include "coffer/vault/profile.h"
+#include "coffer/vault/records.h"
+
+namespace coffer::cli {
+
+struct SourceSpec {
+  std::string from;    // file or directory
+  std::string format;  // "" = detect
+  std::string map;     // --map for format csv
+  vault::Selection selection;
+  bool allow_missing = false;
+};
+
+// Reads, selects, validates and minimises to the profile (nothing written).
+vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profile& profile);
+// The import log entry for the coffer's manifest.
+vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec& spec, std::int64_t now);
+// What will be (or was) imported: counts, fields, dropped columns, warnings.
+void print_summary(const vault::PreparedImport& p, const vault::Profile& profile, std::ostream& out,
+                   std::ostream& err);
+
+}  // namespace coffer::cli
