@@ -81,7 +81,9 @@ expect_exit_stdin() {
 # expect_output_contains TEXT: stdout or stderr of the last command contains
 # TEXT (a fixed string, case-insensitive).
 expect_output_contains() {
-  if ! cat "$OUT" "$ERR" | grep -qiF -- "$1"; then
+  # grep reads the files itself: with pipefail, `cat | grep -q` can fail
+  # when grep exits early and cat gets SIGPIPE.
+  if ! grep -qiF -- "$1" "$OUT" "$ERR"; then
     echo "FAIL: the output does not contain '$1'" >&2
     show_last
     exit 1
@@ -89,7 +91,7 @@ expect_output_contains() {
 }
 
 expect_output_lacks() {
-  if cat "$OUT" "$ERR" | grep -qiF -- "$1"; then
+  if grep -qiF -- "$1" "$OUT" "$ERR"; then
     echo "FAIL: the output unexpectedly contains '$1'" >&2
     show_last
     exit 1

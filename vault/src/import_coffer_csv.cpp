@@ -1,10 +1,14 @@
-// The coffer-csv importer: our two-file contract (pupils.csv, contacts.csv,
+// The coffer-csv importer, and the mapped-CSV importer that reads any
+// other MIS report through a mapping onto the same vocabulary. coffer-csv is our two-file contract (pupils.csv, contacts.csv,
 // CBDS-style column names; docs/IMPORT.md). Strict: a column that is not in
 // the contract is an error (it catches typos such as "Allergy"), except a
 // deny-listed one, which is dropped and reported by name. Rows of pupils
 // who are not selected are skipped before any of their cells are read.
 #include <algorithm>
+#include <array>
 #include <map>
+#include <set>
+#include <toml++/toml.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -67,6 +71,8 @@ std::map<std::string_view, std::size_t> columns(const CsvTable& t, const std::ve
   return idx;
 }
 
+// A row seen through a column map (canonical name -> index in the file);
+// messages name the file's own column.
 class Row {
  public:
   Row(const CsvTable& t, const CsvRow& r, const std::map<std::string_view, std::size_t>& idx)
@@ -130,9 +136,9 @@ Pupil read_pupil(const Row& row, bool uk, Pupil p, std::vector<std::string>& war
   return p;
 }
 
-Contact read_contact(const Row& row) {
+Contact read_contact(const Row& row, int given_priority = 0) {
   Contact c;
-  std::string order = row.cell("Order");
+  std::string order = given_priority ? std::to_string(given_priority) : row.cell("Order");
   try {
     std::size_t used = 0;
     c.priority = std::stoi(order, &used);
@@ -197,6 +203,112 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
   }
   for (auto& p : data.pupils) detail::sort_contacts(p);
   detail::require_selection_found(data, selection, pupils.file);
+  return data;
+}
+
+namespace {
+
+// The canonical name in `contract` equal to `name` (a stable string_view).
+std::optional<std::string_view> canonical(const std::vector<std::string_view>& contract, std::string_view name) {
+  auto it = std::find(contract.begin(), contract.end(), name);
+  if (it == contract.end()) return std::nullopt;
+  return *it;
+}
+
+}  // namespace
+
+SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, const Selection& selection) {
+  // The mapping (docs/IMPORT.md): date_format, and [columns] "Their header"
+  // = "CanonicalName" or "Contact<N>.<ContactColumn>" for N = 1..9.
+  toml::table doc;
+  try {
+    doc = toml::parse(mapping.text, mapping.name);
+  } catch (const toml::parse_error& e) {
+    throw Error(ErrorCode::kUsage, mapping.name + ":" + std::to_string(e.source().begin.line) + ": " +
+                                       std::string(e.description()));
+  }
+  auto bad = [&](const toml::node* n, const std::string& what) -> Error {
+    return Error(ErrorCode::kUsage, mapping.name + ":" + std::to_string(n ? n->source().begin.line : 1) + ": " + what);
+  };
+  bool uk = false;
+  if (auto* n = doc.get("date_format")) {
+    auto v = n->value<std::string>();
+    if (!v || (*v != "DD/MM/YYYY" && *v != "YYYY-MM-DD")) throw bad(n, "date_format must be \"YYYY-MM-DD\" or \"DD/MM/YYYY\"");
+    uk = *v == "DD/MM/YYYY";
+  }
+  for (auto& [k, v] : doc)
+    if (k.str() != "date_format" && k.str() != "columns")
+      throw bad(&v, "unknown setting " + std::string(k.str()) + " (a mapping has date_format and [columns])");
+  auto* columns_table = doc.get("columns") ? doc.get("columns")->as_table() : nullptr;
+  if (!columns_table) throw bad(nullptr, "the mapping has no [columns] table");
+
+  // Their header -> (contact number or 0, canonical name).
+  std::map<std::string, std::pair<int, std::string_view>> map;
+  for (auto& [k, v] : *columns_table) {
+    auto target = v.value<std::string>();
+    if (!target) throw bad(&v, "the target of \"" + std::string(k.str()) + "\" must be a string");
+    int contact = 0;
+    std::string name = *target;
+    if (name.size() > 9 && name.starts_with("Contact") && name[7] >= '1' && name[7] <= '9' && name[8] == '.') {
+      contact = name[7] - '0';
+      name = name.substr(9);
+    }
+    auto c = canonical(contact ? kContactColumns : kPupilColumns, name);
+    if (!c || (contact && (*c == "PupilKey" || *c == "Order")))
+      throw bad(&v, *target + " is not a canonical field; use a coffer-csv column name (docs/IMPORT.md) or "
+                              "Contact<N>.<Forename|Surname|Title|Relationship|Responsibility|MobilePhone|"
+                              "HomePhone|WorkPhone|DoNotRelease>");
+    if (detail::is_denied_column(*target)) throw bad(&v, *target + " may never be imported");
+    map[std::string(k.str())] = {contact, *c};
+  }
+
+  SourceData data;
+  data.format = "csv (mapped)";
+  CsvTable table = detail::parse_csv(csv);
+  std::map<std::string_view, std::size_t> pidx;
+  std::array<std::map<std::string_view, std::size_t>, 10> cidx;
+  for (std::size_t i = 0; i < table.header.size(); ++i) {
+    auto it = map.find(table.header[i]);
+    if (it == map.end()) {
+      (detail::is_denied_column(table.header[i]) ? data.dropped : data.unmapped).insert(table.header[i]);
+      continue;
+    }
+    auto [contact, name] = it->second;
+    auto& idx = contact ? cidx[static_cast<std::size_t>(contact)] : pidx;
+    if (!idx.emplace(name, i).second)
+      throw Error(ErrorCode::kUsage, table.file + ":" + std::to_string(table.header_line) + ": two columns map to " +
+                                         (contact ? "Contact" + std::to_string(contact) + "." : std::string()) +
+                                         std::string(name) + "; map only one of them");
+  }
+  for (auto required : {"PupilKey", "Surname", "Forename"})
+    if (!pidx.count(required))
+      throw Error(ErrorCode::kUsage, mapping.name + ": no column of " + table.file + " is mapped to " + required +
+                                         "; add \"<their header>\" = \"" + required + "\" under [columns]");
+
+  std::set<std::string> keys;
+  for (auto& r : table.rows) {
+    Row row(table, r, pidx);
+    std::string key = row.cell("PupilKey");
+    if (key.empty()) throw Error(ErrorCode::kUsage, row.where("PupilKey") + "every pupil needs a key");
+    if (!keys.insert(key).second)
+      throw Error(ErrorCode::kUsage, row.where("PupilKey") + "the pupil key " + key + " appears on an earlier line too");
+    ++data.source_pupils;
+    Pupil p;
+    p.key = key;
+    p.reg_group = row.cell("RegGroup");
+    p.classes = detail::split_list(row.cell("Classes"));
+    if (!detail::select_pupil(data, selection, p)) continue;
+    p = read_pupil(row, uk, std::move(p), data.warnings);
+    for (int n = 1; n <= 9; ++n) {
+      auto& idx = cidx[static_cast<std::size_t>(n)];
+      if (idx.empty()) continue;
+      Row crow(table, r, idx);
+      bool any = std::any_of(idx.begin(), idx.end(), [&](auto& e) { return !detail::trim(r.cells[e.second]).empty(); });
+      if (any) p.contacts.push_back(read_contact(crow, n));
+    }
+    data.pupils.push_back(std::move(p));
+  }
+  detail::require_selection_found(data, selection, table.file);
   return data;
 }
 

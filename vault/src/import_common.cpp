@@ -27,24 +27,29 @@ std::string lower(std::string_view s) {
 }  // namespace
 
 bool is_denied_column(std::string_view name) {
-  // Prefixes of folded names (research §6.2): special-category and
-  // high-risk data no profile may carry, whatever a report calls it.
-  static constexpr std::array<std::string_view, 44> kPrefixes = {
+  // Stems found anywhere in the folded name (research §6.2): special-category
+  // and high-risk data no profile may carry, whatever a report calls it
+  // ("Home Address", "Parent Email", "FSM Eligible"). A false match only
+  // drops a column, and the drop is reported by name.
+  static constexpr std::array<std::string_view, 38> kContains = {
       "ethnic", "religio", "faith", "nationalit", "countryofbirth", "birthcountry", "cityofbirth",
-      "birthcity", "stateofbirth", "birthstate", "fsm", "freeschoolmeal", "pupilpremium", "premium",
-      "senprovision", "senneed", "senstatus", "senhistory", "sencode", "sensupport", "ehcp", "send",
-      "lookedafter", "incare", "careauthority", "childlookedafter", "everincare", "attendance",
-      "assessment", "stageassessment", "keystage", "address", "postcode", "password", "email",
-      "firstlanguage", "homelanguage", "eal", "uci", "uln", "race", "disabilit", "publicschoolresidence",
-      "nawdetails"};
-  // Exact folded names (too short or too common to be prefixes).
-  static constexpr std::array<std::string_view, 16> kExact = {
-      "sen", "language", "languages", "americanindianoralaskanative", "asian",
-      "blackorafricanamerican", "nativehawaiianorotherpacificislander", "white",
-      "demographicracetwoormoreraces", "hispanicorlatinoethnicity", "aln", "speakwelsh",
-      "homewelsh", "nationalidentity", "schoolhistory", "admissions"};
+      "birthcity", "stateofbirth", "birthstate", "freeschoolmeal", "pupilpremium", "premium",
+      "senprovision", "senneed", "senstatus", "senhistory", "sencode", "sensupport", "lookedafter",
+      "careauthority", "childlookedafter", "everincare", "attendance", "assessment", "keystage",
+      "address", "postcode", "password", "email", "language", "disabilit", "publicschoolresidence",
+      "nawdetails", "uniquelearnernumber", "schoolhistory", "admission", "exclusion"};
+  // Short stems only at the start ("FSMeligible", "SEN status", "EAL").
+  static constexpr std::array<std::string_view, 9> kPrefixes = {"fsm", "ehcp", "send", "eal", "uci", "uln",
+                                                                "race", "incare", "ks"};
+  // Exact folded names (OneRoster's race columns and other short ones).
+  static constexpr std::array<std::string_view, 13> kExact = {
+      "sen", "asian", "white", "americanindianoralaskanative", "blackorafricanamerican",
+      "nativehawaiianorotherpacificislander", "demographicracetwoormoreraces", "hispanicorlatinoethnicity",
+      "aln", "speakwelsh", "homewelsh", "nationalidentity", "cla"};
   std::string f = fold(name);
   if (f.empty()) return false;
+  for (auto c : kContains)
+    if (f.find(c) != std::string::npos) return true;
   for (auto p : kPrefixes)
     if (f.starts_with(p)) return true;
   for (auto e : kExact)

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `coffer provision`: every coffer of a plan with its own selection, a
+# one-time passphrase the teacher must replace at first open, manifests for
+# IT that list exactly what is inside; a failing coffer leaves nothing and
+# the others are made. Needs DEMO_SCHOOL in the environment.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$WORK"
+[[ -x ${DEMO_SCHOOL:-} ]] || fail "DEMO_SCHOOL is not set to the generator"
+"$DEMO_SCHOOL" --out mis >/dev/null
+kp=$(pwfile kp "$PW_SCHOOL" "$PW_SCHOOL")
+expect_exit 0 "$COFFER" keygen --out school --passphrase-file "$kp" --kdf-cost test
+cat > plan.toml <<TOML
+school = "Northwind Academy (fictional)"
+helpdesk = "the IT office"
+[defaults]
+source = "mis"
+recovery_key = "school.pub"
+
+[[coffer]]
+name = "trip-paris"
+owner = "Jo Smith"
+purpose = "trip"
+trip_end = $FUTURE
+groups = ["7B"]
+
+[[coffer]]
+name = "no-phone"
+owner = "B Bad"
+purpose = "trip"
+trip_end = $FUTURE
+pupils = ["P00097"]
+
+[[coffer]]
+name = "marking-7a"
+owner = "A Khan"
+purpose = "marking"
+groups = ["7A"]
+TOML
+expect_exit 2 "$COFFER" provision --plan plan.toml --out out --kdf-cost test
+expect_output_contains "[1/3] trip-paris ok: 25 pupils"
+expect_output_contains "no-phone FAILED"
+expect_output_contains "2 of 3 coffers made"
+[[ -z $(ls out | grep no-phone) ]] || fail "the failed coffer left files: $(ls out)"
+ls -A out | grep -q '^\.' && fail "hidden temporary files left: $(ls -A out)"
+for n in trip-paris marking-7a; do
+  for s in coffer manifest.json manifest.txt passphrase.txt; do [[ -f out/$n.$s ]] || fail "no out/$n.$s"; done
+  [[ $(stat -c %a "out/$n.passphrase.txt") == 600 ]] || fail "the handover file is not 0600"
+done
+
+# The manifest lists exactly the 25 pupils of 7B (P00026..P00050), in JSON and text.
+keys=$(grep -o '"id": "P[0-9]*"' out/trip-paris.manifest.json | grep -o 'P[0-9]*' | sort | tr '\n' ' ')
+want=$(seq -f 'P%05g' 26 50 | tr '\n' ' ')
+[[ $keys == "$want" ]] || fail "manifest keys: $keys"
+grep -q 'Ethnicity' out/trip-paris.manifest.txt || fail "dropped columns missing from the manifest"
+grep -q '"pupil_count": 25' out/trip-paris.manifest.json || fail "no pupil_count 25"
+# No special-category values in the manifests (IT keeps them in clear).
+for word in anaphylaxis Asthma inhaler vegetarian halal; do
+  ! grep -qi "$word" out/*.manifest.* || fail "the manifest carries medical or dietary values ($word)"
+done
+grep -q '"purpose": "marking"' out/marking-7a.manifest.json || fail "no purpose in the marking manifest"
+grep -q 'medical' <(grep -A12 not_carried out/marking-7a.manifest.json) || fail "marking manifest does not say medical was not carried"
+
+# One-time passphrase: opens once, then the owner must choose their own.
+otp=$(sed -n 's/^One-time passphrase: *//p' out/trip-paris.passphrase.txt)
+[[ $otp =~ ^[A-Z2-9]{4}(-[A-Z2-9]{4}){4}$ ]] || fail "unexpected one-time passphrase form"
+# passwd with the one-time passphrase clears the must-change flag.
+f=$(pwfile p1 "$otp" "$PW2")
+expect_exit 0 "$COFFER" passwd out/trip-paris.coffer --passphrase-file "$f"
+f=$(pwfile p2 "$otp")
+expect_exit 3 "$COFFER" fsck out/trip-paris.coffer --passphrase-file "$f"
+expect_fsck 0 out/trip-paris.coffer "$PW2"
+
+# Re-running refuses to overwrite anything.
+expect_exit 6 "$COFFER" provision --plan plan.toml --out out --kdf-cost test
+expect_output_contains "already exists"
+
+# A plan error names the plan's line and makes nothing.
+printf '[[coffer]]\nname = "x"\nowner = "y"\npurpose = "trip"\nsource = "mis"\ncolour = "red"\n' > bad.toml
+expect_exit 2 "$COFFER" provision --plan bad.toml --out out2 --kdf-cost test
+expect_output_contains "bad.toml:6"
+[[ ! -e out2 ]] || fail "a bad plan created the output directory"
+
+# Handover as one printable sheet.
+sed -e 's/^helpdesk.*/handover = "sheet"/' -e '/name = "no-phone"/,/P00097/d' plan.toml > sheet.toml
+sed -i '/^\[\[coffer\]\]$/{N;/\n$/d}' sheet.toml
+expect_exit 0 "$COFFER" provision --plan sheet.toml --out out3 --kdf-cost test
+[[ -f out3/handover-sheets.txt && ! -e out3/trip-paris.passphrase.txt ]] || fail "no handover sheet: $(ls out3)"
+[[ $(grep -c 'One-time passphrase' out3/handover-sheets.txt) == 2 ]] || fail "the sheet does not hold both passphrases"
+echo "provision: ok"
