@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <ostream>
 
 #include "app.h"
@@ -83,6 +84,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
   // here, so a typo in the plan makes nothing at all.
   std::map<std::string, keystore::SchoolPublicKey> keys;
   std::vector<std::string> expiries;
+  std::set<std::string> done;
   for (auto& e : plan.coffers) {
     auto where = plan.file.string() + ":" + std::to_string(e.line) + ": " + e.name + ": ";
     try {
@@ -90,12 +92,24 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       expiries.push_back(choose_expiry(p, e.expires, e.trip_end, ctx.clock->now()));
       for (auto* k : {&e.recovery_key, &e.audit_key})
         if (!k->empty() && !keys.count(*k)) keys.emplace(*k, load_public_key(*k));
+      // A coffer made by an earlier run of the plan (coffer and manifest
+      // there) is skipped, so a plan can be re-run after fixing one entry;
+      // any other leftover is refused rather than overwritten.
+      if (fs::exists(out / (e.name + ".coffer")) && fs::exists(out / (e.name + ".manifest.json"))) {
+        done.insert(e.name);
+        continue;
+      }
       for (auto suffix : {".coffer", ".manifest.json", ".manifest.txt", ".passphrase.txt"})
         if (fs::exists(out / (e.name + suffix)))
-          throw Error(ErrorCode::kPolicy, (out / (e.name + suffix)).string() + " already exists");
+          throw Error(ErrorCode::kPolicy, (out / (e.name + suffix)).string() +
+                                              " already exists but the coffer was not made; move it away");
     } catch (const Error& err) {
       throw Error(err.code(), where + err.what());
     }
+  }
+  if (done.size() == plan.coffers.size()) {
+    *ctx.out << "every coffer of the plan is already in " << out.string() << "; nothing to do\n";
+    return;
   }
   if (plan.handover == "sheet" && fs::exists(out / "handover-sheets.txt"))
     throw Error(ErrorCode::kPolicy, (out / "handover-sheets.txt").string() + " already exists");
@@ -110,6 +124,10 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
     const PlanEntry& e = plan.coffers[i];
     const auto t0 = clock::now();
     const std::string label = fmt::format("[{}/{}] {}", i + 1, plan.coffers.size(), e.name);
+    if (done.count(e.name)) {
+      *ctx.out << label << " already made, skipped\n";
+      continue;
+    }
     if (tty) *ctx.out << label << " ..." << std::flush;
     fs::path coffer = out / (e.name + ".coffer");
     bool created = false;
@@ -168,8 +186,9 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
   if (!sheets.empty()) write_new_file((out / "handover-sheets.txt").string(), sheets, 0600);
   keystore::wipe(std::span<char>(sheets.data(), sheets.size()));
   double total = std::chrono::duration<double>(clock::now() - started).count();
-  *ctx.out << fmt::format("{} of {} coffers made in {} ({:.1f} s)", plan.coffers.size() - failures,
-                          plan.coffers.size(), out.string(), total);
+  *ctx.out << fmt::format("{} of {} coffers made in {} ({:.1f} s)", plan.coffers.size() - done.size() - failures,
+                          plan.coffers.size() - done.size(), out.string(), total);
+  if (!done.empty()) *ctx.out << fmt::format("; {} made earlier, skipped", done.size());
   *ctx.out << (plan.handover == "sheet" ? "; one-time passphrases in handover-sheets.txt (print, then delete)\n"
                                         : "; one-time passphrases in NAME.passphrase.txt (hand over, then delete)\n");
   if (failures) throw CLI::RuntimeError(first_failure);

@@ -71,9 +71,18 @@ f=$(pwfile p2 "$otp")
 expect_exit 3 "$COFFER" fsck out/trip-paris.coffer --passphrase-file "$f"
 expect_fsck 0 out/trip-paris.coffer "$PW2"
 
-# Re-running refuses to overwrite anything.
+# Re-running skips what was made and retries the failed one (still failing);
+# nothing made earlier is touched.
+sum=$(sha256sum out/trip-paris.coffer)
+expect_exit 2 "$COFFER" provision --plan plan.toml --out out --kdf-cost test
+expect_output_contains "trip-paris already made, skipped"
+expect_output_contains "0 of 1 coffers made"
+[[ $(sha256sum out/trip-paris.coffer) == "$sum" ]] || fail "a re-run touched a coffer made earlier"
+# A leftover that is not a made coffer is refused, not overwritten.
+echo x > out/no-phone.manifest.txt
 expect_exit 6 "$COFFER" provision --plan plan.toml --out out --kdf-cost test
-expect_output_contains "already exists"
+expect_output_contains "move it away"
+rm out/no-phone.manifest.txt
 
 # A plan error names the plan's line and makes nothing.
 printf '[[coffer]]\nname = "x"\nowner = "y"\npurpose = "trip"\nsource = "mis"\ncolour = "red"\n' > bad.toml
