@@ -13,7 +13,8 @@
 namespace coffer::vault::detail {
 namespace {
 
-bool valid_utf8(std::string_view s) {
+// The offset of the first byte that is not valid UTF-8, or npos.
+std::size_t invalid_utf8_at(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -22,20 +23,20 @@ bool valid_utf8(std::string_view s) {
     else if (c >= 0xC2 && c <= 0xDF) n = 1;
     else if (c >= 0xE0 && c <= 0xEF) n = 2;
     else if (c >= 0xF0 && c <= 0xF4) n = 3;
-    else return false;
-    if (n > 0 && i + n >= s.size()) return false;  // truncated sequence
+    else return i;
+    if (n > 0 && i + n >= s.size()) return i;  // truncated sequence
     for (std::size_t k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
     if (n >= 2) {
       auto c1 = static_cast<unsigned char>(s[i + 1]);
       // overlong forms, UTF-16 surrogates, beyond U+10FFFF
       if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
           (c == 0xF4 && c1 >= 0x90))
-        return false;
+        return i;
     }
     i += n + 1;
   }
-  return true;
+  return std::string_view::npos;
 }
 
 struct Collector {
@@ -79,8 +80,10 @@ CsvTable parse_csv(const SourceFile& file) {
   table.file = file.name;
   std::string_view text = file.text;
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  if (!valid_utf8(text))
-    throw Error(ErrorCode::kUsage, file.name + ": is not valid UTF-8; save the export as UTF-8 (CSV UTF-8 in Excel)");
+  if (auto bad = invalid_utf8_at(text); bad != std::string_view::npos)
+    throw Error(ErrorCode::kUsage, file.name + ":" +
+                                       std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n')) +
+                                       ": is not valid UTF-8; save the export as UTF-8 (\"CSV UTF-8\" in Excel)");
 
   csv_parser parser{};
   if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
@@ -92,6 +95,7 @@ CsvTable parse_csv(const SourceFile& file) {
 
   Collector c;
   bool in_comments = true;
+  std::size_t pending_start = 0;  // first line of a row not yet ended (an open quote)
   std::size_t pos = 0;
   while (pos < text.size()) {
     std::size_t end = text.find('\n', pos);
@@ -106,14 +110,19 @@ CsvTable parse_csv(const SourceFile& file) {
       continue;
     }
     in_comments = false;
+    const std::size_t rows_before = c.rows.size();
+    if (pending_start == 0 && line.find_first_not_of(" \t\r\n") != std::string_view::npos) pending_start = c.line;
     if (csv_parse(&parser, line.data(), line.size(), on_field, on_row, &c) != line.size())
       throw Error(ErrorCode::kUsage, file.name + ":" + std::to_string(c.line) +
                                          ": malformed CSV (" + csv_strerror(csv_error(&parser)) +
                                          "); check the quotes on this line");
+    // A row ended on this line: nothing is pending unless a new row began
+    // after it on the same line (an opening quote before the line end).
+    if (c.rows.size() != rows_before) pending_start = 0;
   }
   if (csv_fini(&parser, on_field, on_row, &c) != 0)
-    throw Error(ErrorCode::kUsage, file.name + ":" + std::to_string(c.line) +
-                                       ": malformed CSV (a quoted field is not closed)");
+    throw Error(ErrorCode::kUsage, file.name + ":" + std::to_string(pending_start ? pending_start : c.line) +
+                                       ": malformed CSV: a quoted field opened on this line is never closed");
   if (c.rows.empty())
     throw Error(ErrorCode::kUsage, file.name + ": has no header row; the first line must name the columns");
   table.header_line = c.rows.front().line;

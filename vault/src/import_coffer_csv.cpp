@@ -146,10 +146,10 @@ Contact read_contact(const Row& row, int given_priority = 0) {
   } catch (const std::exception&) {
     throw Error(ErrorCode::kUsage, row.where("Order") + "expected a whole number from 1 (1 = call first)");
   }
+  if (row.cell("Forename").empty() && row.cell("Surname").empty())
+    throw Error(ErrorCode::kUsage, row.where() + "the contact has no name (Forename or Surname)");
   for (auto part : {row.cell("Title"), row.cell("Forename"), row.cell("Surname")})
     if (!part.empty()) c.name += (c.name.empty() ? "" : " ") + part;
-  if (c.name.empty())
-    throw Error(ErrorCode::kUsage, row.where() + "the contact has no name (Forename or Surname)");
   c.relationship = row.cell("Relationship");
   c.parental_responsibility = detail::parse_flag(row.cell("Responsibility"), row.where("Responsibility"));
   c.do_not_release = detail::parse_flag(row.cell("DoNotRelease"), row.where("DoNotRelease")).value_or(false);

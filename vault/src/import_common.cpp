@@ -104,10 +104,10 @@ std::string check_upn_cell(std::string_view text, const std::string& where,
   if (text.empty()) return "";
   UpnCheck c = check_upn(text);
   if (!c.well_formed)
-    warnings.push_back(where + "UPN is not in the 13-character UPN format; kept as written");
+    warnings.push_back(where + "UPN is not in the 13-character UPN format; kept");
   else if (!c.valid())
     warnings.push_back(where + "UPN check letter is wrong (the digits give " + std::string(1, c.expected) +
-                       "); kept as written, check it in the MIS");
+                       "); kept, check it in the MIS");
   return c.normalised.empty() ? std::string(text) : c.normalised;
 }
 
@@ -141,10 +141,12 @@ void require_selection_found(const SourceData& data, const Selection& selection,
                                        (missing.size() == 1 ? " is" : "s are") + " not in " + source_name +
                                        ": " + list + "; check the pupil keys (the source's own key column)");
   }
+  std::string groups;
   for (auto& g : selection.groups)
-    if (!data.matched_groups.count(g))
-      throw Error(ErrorCode::kUsage, "no pupil in " + source_name + " is in the registration group or class " + g +
-                                         "; check the group name (it must match exactly)");
+    if (!data.matched_groups.count(g)) groups += (groups.empty() ? "" : ", ") + g;
+  if (!groups.empty())
+    throw Error(ErrorCode::kUsage, "no pupil in " + source_name + " is in the registration group or class " + groups +
+                                       "; check the group names (they must match exactly)");
 }
 
 void sort_contacts(Pupil& pupil) {

@@ -147,14 +147,29 @@ class Reader {
   }
 
   // Elements this importer does not map: named in `dropped` when the
-  // deny-list covers them, else in `unmapped` (as a path below Pupil).
+  // deny-list covers them, else in `unmapped` (as a path below Pupil), and
+  // then searched for deny-listed elements inside, so that an Ethnicity
+  // wrapped in an unknown element is still reported. Iterative: the depth
+  // of a hostile file is unbounded.
   void leave_out(const pugi::xml_node& n, const std::string& path) {
     if (n.type() != pugi::node_element) return;
     std::string name(local_name(n));
-    if (detail::is_denied_column(name))
-      data_.dropped.insert(name);
-    else
-      data_.unmapped.insert(path + name);
+    if (detail::is_denied_column(name)) {
+      data_.dropped.insert(std::move(name));
+      return;
+    }
+    data_.unmapped.insert(path + name);
+    pugi::xml_node c = n.first_child();
+    while (c && c != n) {
+      bool denied = c.type() == pugi::node_element && detail::is_denied_column(local_name(c));
+      if (denied) data_.dropped.insert(std::string(local_name(c)));
+      if (!denied && c.first_child()) {
+        c = c.first_child();
+        continue;
+      }
+      while (c != n && !c.next_sibling()) c = c.parent();
+      if (c != n) c = c.next_sibling();
+    }
   }
 
   // The one child of each name a pupil or contact may have.

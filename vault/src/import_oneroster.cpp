@@ -209,12 +209,14 @@ Version read_manifest(const Files& f, SourceData& data) {
     for (auto& r : m.table().rows) {
       std::string prop = m.cell(r, "propertyName"), value = m.cell(r, "value");
       if (prop == "oneroster.version") {
-        bool ok = value == "1.1" || value == "1.2";
-        if (value.starts_with("1.2.") && value.size() > 4)
-          ok = std::all_of(value.begin() + 4, value.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+        auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+        bool ok = value == "1.1" || value == "1.2" ||
+                  (value.starts_with("1.2.") && value.size() > 4 &&
+                   std::all_of(value.begin() + 4, value.end(), digit));
         if (!ok)
           throw Error(ErrorCode::kUsage, m.where(r, "value") + "OneRoster version " + value.substr(0, 20) +
-                                             " is not supported (1.1, 1.2 and 1.2.x are); export OneRoster 1.1 or 1.2");
+                                             " is not supported (1.1, 1.2 and 1.2.x are); "
+                                             "export OneRoster 1.1 or 1.2");
         v.number = value;
       } else if (prop == "file.users" && lower(value) == "delta") {
         data.warnings.push_back(m.where(r, "value") +
@@ -225,7 +227,8 @@ Version read_manifest(const Files& f, SourceData& data) {
   }
   if (!f.users)
     throw Error(ErrorCode::kUsage, std::string(f.manifest ? f.manifest->name + ": " : "") +
-                                       "the OneRoster set has no users.csv; export the full set (users.csv is required)");
+                                       "the OneRoster set has no users.csv; export the full set "
+                                       "(users.csv is required)");
   if (v.number.empty()) {
     std::string why;
     if (f.roles) {
@@ -310,8 +313,9 @@ class Importer {
           if (p.reg_group.empty())
             p.reg_group = it->second.code;
           else if (p.reg_group != it->second.code)
-            data_.warnings.push_back(users.where(*u.row) + "pupil " + id + " is in more than one homeroom class; took " +
-                                     p.reg_group + " as the registration group");
+            data_.warnings.push_back(users.where(*u.row) + "pupil " + id +
+                                     " is in more than one homeroom class; took " + p.reg_group +
+                                     " as the registration group");
         }
       }
       if (!detail::select_pupil(data_, sel_, p)) continue;
@@ -442,20 +446,25 @@ class Importer {
   // Contacts in the order the pupil's agentSourcedIds lists them, then those
   // that name the pupil only from their own agentSourcedIds, in file order.
   void add_contacts(const Table& users, const User& pupil, Pupil& p) {
-    std::vector<std::string> ids;
+    std::vector<std::string> ids, strangers;
+    std::unordered_set<std::string> seen;
     for (auto& id : pupil.agents) {
-      if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
+      if (!seen.insert(id).second) continue;
       auto it = users_.find(id);
-      if (it != users_.end() && is_contact_role(it->second.role)) {
+      if (it != users_.end() && is_contact_role(it->second.role))
         ids.push_back(id);
-      } else if (!gone_.count(id)) {
-        data_.warnings.push_back(users.where(*pupil.row, "agentSourcedIds") + "pupil " + p.key + ": " + id +
-                                 " is not a parent, guardian or relative in the set; skipped");
-      }
+      else if (!gone_.count(id))
+        strangers.push_back(id);
     }
+    if (!strangers.empty())
+      data_.warnings.push_back(users.where(*pupil.row, "agentSourcedIds") + "pupil " + p.key + ": " +
+                               (strangers.size() == 1 ? strangers[0] + " is"
+                                                      : std::to_string(strangers.size()) + " ids (the first " +
+                                                            strangers[0] + ") are") +
+                               " not a parent, guardian or relative in the set; skipped");
     if (auto it = named_by_.find(p.key); it != named_by_.end())
       for (auto& id : it->second)
-        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+        if (seen.insert(id).second) ids.push_back(id);
     int priority = 0;
     for (auto& id : ids) {
       const User& u = users_.at(id);

@@ -2,27 +2,23 @@
 #include "coffer/vault/records.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "coffer/error.h"
 
 namespace coffer::vault {
 namespace {
 
-std::string join_set(const std::set<std::string>& s) {
-  std::string out;
-  for (auto& v : s) out += (out.empty() ? "" : "\n") + v;
-  return out;
-}
+// Column names may hold any character (a quoted header can even hold a
+// line break), so the sets are stored as JSON arrays.
+std::string join_set(const std::set<std::string>& s) { return nlohmann::json(s).dump(); }
 
-std::set<std::string> split_set(const std::string& s) {
+std::set<std::string> split_set(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) throw Error(ErrorCode::kDamaged, "an import log entry is not readable");
   std::set<std::string> out;
-  std::size_t pos = 0;
-  while (pos < s.size()) {
-    auto end = s.find('\n', pos);
-    if (end == std::string::npos) end = s.size();
-    if (end > pos) out.insert(s.substr(pos, end - pos));
-    pos = end + 1;
-  }
+  for (auto& v : j)
+    if (v.is_string()) out.insert(v.get<std::string>());
   return out;
 }
 

@@ -13,7 +13,8 @@ bool has(const std::vector<std::string>& fields, std::string_view g) {
 // RFC 4180 quoting, and a leading quote mark on cells a spreadsheet would
 // run as a formula (=, +, -, @): a name in an export must not become code.
 std::string csv_cell(std::string v) {
-  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@')) v.insert(0, "'");
+  if (!v.empty() && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@' || v[0] == '\t' || v[0] == '\r'))
+    v.insert(0, "'");
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string out = "\"";
   for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
@@ -54,21 +55,17 @@ std::string contact_heading(const Contact& c) {
 }  // namespace
 
 std::string pupil_folder_name(const PupilEntry& e) {
-  std::string name = e.display_name + " (" + e.key + ")";
+  // Cuts s to at most n bytes on a UTF-8 character boundary.
+  auto cut = [](std::string s, std::size_t n) {
+    if (s.size() <= n) return s;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return s.substr(0, n);
+  };
+  // The key makes the name unique, so a long name loses its end, not the key.
+  std::string tail = " (" + cut(e.key, 200) + ")";
+  std::string name = cut(e.display_name, 255 - tail.size()) + tail;
   for (auto& c : name)
     if (c == '/' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '_';
-  if (name == "." || name == "..") name = "_";
-  if (name.size() > 255) {
-    // Keep the key, which makes the name unique; cut the name before it on
-    // a UTF-8 boundary.
-    std::string tail = " (" + e.key + ")";
-    if (tail.size() > 200) tail = tail.substr(0, 200);
-    std::size_t keep = 255 - tail.size();
-    while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80) --keep;
-    name = name.substr(0, keep) + tail;
-    for (auto& c : name)
-      if (c == '/') c = '_';
-  }
   return name;
 }
 
@@ -185,26 +182,31 @@ std::string profile_txt(const Pupil& p, const std::vector<std::string>& f) {
       for (auto& d : p.dietary) item(d);
     }
   }
+  // Records are minimised before they are stored; the checks here keep the
+  // sheet to the profile even so.
   std::vector<std::string> details;
   if (has(f, "preferred_names") && (!p.preferred_forename.empty() || !p.preferred_surname.empty()))
     details.push_back("Legal name: " + p.forename + " " + p.surname);
-  if (p.dob) details.push_back("Date of birth: " + format_date(*p.dob));
-  if (!p.sex.empty()) details.push_back("Sex: " + p.sex);
-  if (!p.upn.empty()) details.push_back("UPN: " + p.upn);
-  if (!p.classes.empty()) details.push_back("Classes: " + join(p.classes, ", "));
-  if (!p.photo.empty()) details.push_back("Photo: " + p.photo);
+  if (p.dob && has(f, "dob")) details.push_back("Date of birth: " + format_date(*p.dob));
+  if (!p.sex.empty() && has(f, "sex")) details.push_back("Sex: " + p.sex);
+  if (!p.upn.empty() && has(f, "upn")) details.push_back("UPN: " + p.upn);
+  if (!p.classes.empty() && has(f, "classes")) details.push_back("Classes: " + join(p.classes, ", "));
+  if (!p.photo.empty() && has(f, "photo")) details.push_back("Photo: " + p.photo);
   if (p.expires) details.push_back("This record expires: " + format_date(*p.expires));
   if (!details.empty()) {
     line();
     line("DETAILS");
     for (auto& d : details) line("   " + d);
   }
-  if (!p.swimming.empty() || !p.activity_notes.empty() || !p.support_note.empty()) {
+  const bool notes = has(f, "activity_notes") && (!p.swimming.empty() || !p.activity_notes.empty());
+  const bool support = has(f, "support_note") && !p.support_note.empty();
+  if (notes || support) {
     line();
     line("NOTES");
-    if (!p.swimming.empty()) line("   Swimming: " + p.swimming);
-    for (auto& a : p.activity_notes) item(a);
-    if (!p.support_note.empty()) line("   Support: " + p.support_note);
+    if (notes && !p.swimming.empty()) line("   Swimming: " + p.swimming);
+    if (notes)
+      for (auto& a : p.activity_notes) item(a);
+    if (support) line("   Support: " + p.support_note);
   }
   return out;
 }

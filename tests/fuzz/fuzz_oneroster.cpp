@@ -1,0 +1,44 @@
+// Fuzz target: the OneRoster importer. The input is split on 0xFF (never
+// valid in UTF-8) into users.csv, demographics.csv, enrollments.csv,
+// classes.csv, manifest.csv and roles.csv; an empty part leaves that file
+// out. Any input must import or be refused with coffer::Error. When a set
+// imports, selecting its first pupil by key must give exactly that pupil.
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coffer/error.h"
+#include "coffer/vault/import.h"
+
+using namespace coffer::vault;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static constexpr std::array<const char*, 6> kNames = {"set/users.csv",    "set/demographics.csv",
+                                                        "set/enrollments.csv", "set/classes.csv",
+                                                        "set/manifest.csv", "set/roles.csv"};
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  std::vector<SourceFile> files;
+  for (std::size_t i = 0; i < kNames.size() && !in.empty(); ++i) {
+    std::size_t end = in.find('\xFF');
+    std::string_view part = in.substr(0, end);
+    if (!part.empty()) files.push_back({kNames[i], std::string(part)});
+    in = end == std::string_view::npos ? std::string_view() : in.substr(end + 1);
+  }
+  try {
+    SourceData all = parse_oneroster(files, {});
+    if (all.pupils.size() != all.source_pupils) std::abort();
+    if (all.pupils.empty()) return 0;
+    std::string key = all.pupils.front().key;
+    SourceData one = parse_oneroster(files, Selection{{key}, {}});
+    if (one.pupils.size() != 1 || one.pupils.front().key != key) std::abort();
+    if (!all.pupils.front().reg_group.empty()) {
+      SourceData group = parse_oneroster(files, Selection{{}, {all.pupils.front().reg_group}});
+      if (group.pupils.empty() || group.pupils.size() > all.pupils.size()) std::abort();
+    }
+  } catch (const coffer::Error&) {
+  }
+  return 0;
+}
