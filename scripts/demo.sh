@@ -1,63 +1,92 @@
 #!/usr/bin/env bash
 # Fresh machine to a demo: installs dependencies, builds into build/, then
-# walks through what IT and a teacher do with a coffer, in a scratch folder
-# (removed afterwards). Uses the real key-derivation cost (about 0.6 s per
-# passphrase). Passphrases come from files only because this is a script;
-# people type them at a prompt.
+# walks through what IT and a teacher do with a coffer, on a generated,
+# obviously fictional school (Northwind Academy, 600 pupils), in a scratch
+# folder removed afterwards. Uses the real key-derivation cost (about 0.6 s
+# per passphrase). Passphrases come from files only because this is a
+# script; people type them at a prompt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh release >/dev/null
 coffer="$PWD/build/cli/coffer"
+school="$PWD/build/tools/coffer-demo-school"
 work=$(mktemp -d)
+# A private runtime directory: `lock --all` below only sees this demo's mount.
+export XDG_RUNTIME_DIR="$work/run"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
-printf 'Recovery-Oak-Harbour-31\n' > it.pass
-printf 'Tr1p-to-Paris-2026!\n' > teacher.pass
-printf 'Tr1p-to-Paris-2026!\nLantern-Meadow-Quartz-58\n' > passwd.pass
-printf 'Recovery-Oak-Harbour-31\nHarbour-Violet-Engine-93\n' > recover.pass
-printf 'Harbour-Violet-Engine-93\n' > recovered.pass
-expires=$(date -d '+14 days' +%F)
+printf 'Recovery-Oak-Harbour-31\nRecovery-Oak-Harbour-31\n' > it.pass
+trip_end=$(date -d '+10 days' +%F)
 
+step "The school's MIS export (a generated, fictional school)" \
+  "$school" --out mis
+head -3 mis/pupils.csv | cut -c1-160
 step "IT makes the school's recovery key (once)" \
   "$coffer" keygen --out school-recovery --passphrase-file it.pass
-step "IT creates a coffer for Ms Smith's Paris trip" \
-  "$coffer" create paris-trip.coffer --owner "Ms Smith" --purpose trip --expires "$expires" \
-  --recovery-key school-recovery.pub --passphrase-file teacher.pass
+
+# Eight of 7B's 25 pupils go on the trip.
+cat > plan.toml <<TOML
+school = "Northwind Academy (fictional)"
+helpdesk = "the IT office"
+[defaults]
+source = "mis"
+recovery_key = "school-recovery.pub"
+
+[[coffer]]
+name = "trip-museum-jsmith"
+owner = "Ms J Smith"
+purpose = "trip"
+trip_end = $trip_end
+pupils = ["P00026", "P00027", "P00028", "P00029", "P00030", "P00031", "P00032", "P00033"]
+
+[[coffer]]
+name = "marking-7a-akhan"
+owner = "Mr A Khan"
+purpose = "marking"
+groups = ["7A"]
+TOML
+step "IT provisions the coffers in the plan" cat plan.toml
+step "" "$coffer" provision --plan plan.toml --out out
+step "IT keeps the manifest: what left the building" cat out/trip-museum-jsmith.manifest.txt
 step "Anyone can see what the coffer is, without the passphrase" \
-  "$coffer" info paris-trip.coffer
-step "The key slots" "$coffer" keys list paris-trip.coffer
-step "The teacher changes her passphrase" \
-  "$coffer" passwd paris-trip.coffer --passphrase-file passwd.pass
-echo; echo "== A wrong passphrase is refused (exit 3) and counted"
-printf 'not-the-passphrase\n' | "$coffer" fsck paris-trip.coffer --passphrase-file - || echo "exit code $?"
-"$coffer" info paris-trip.coffer --json | grep failed_attempts
-step "She forgets it: IT sets a new one with the school's recovery key" \
-  "$coffer" recover paris-trip.coffer --recovery-key school-recovery.key --passphrase-file recover.pass
-step "Check the coffer's integrity" \
-  "$coffer" fsck paris-trip.coffer --passphrase-file recovered.pass
-echo; echo "== The file holds no readable pupil data or passphrase:"
-if grep -a -c -e 'Tr1p-to-Paris' -e 'Harbour-Violet' paris-trip.coffer; then
+  "$coffer" info out/trip-museum-jsmith.coffer
+echo; echo "== The coffer file holds no readable pupil data:"
+surname=$(grep '^P00026,' mis/pupils.csv | cut -d, -f3)
+if grep -a -c -e "$surname" -e 'Ethnicity' out/trip-museum-jsmith.coffer; then
   echo "FOUND plaintext"; exit 1
 else
-  echo "(no match)"
+  echo "(no match for $surname)"
 fi
+
+otp=$(sed -n 's/^One-time passphrase: *//p' out/trip-museum-jsmith.passphrase.txt)
+printf '%s\nTr1p-to-the-Museum-2026!\n' "$otp" > first-open.pass
+printf 'Tr1p-to-the-Museum-2026!\n' > teacher.pass
 mkdir -p mnt
-step "The teacher opens it as a folder" \
-  "$coffer" open paris-trip.coffer mnt --passphrase-file recovered.pass
+step "The teacher opens it: the one-time passphrase must be replaced first" \
+  "$coffer" open out/trip-museum-jsmith.coffer mnt --passphrase-file first-open.pass
 trap '"$coffer" lock --all >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-step "What she sees" ls -l mnt mnt/files
-step "The folder explains itself" cat mnt/README.txt
+step "What she sees" ls -l mnt mnt/pupils
+step "The roster: eight pupils, the trip profile's fields" cat mnt/roster.csv
+first=$(ls mnt/pupils | head -1)
+step "One pupil's sheet: allergies and medical first" cat "mnt/pupils/$first/profile.txt"
+echo; echo "== The records are read-only:"
+if echo x >> mnt/roster.csv 2>/dev/null; then echo "WRITABLE"; exit 1; else echo "(refused)"; fi
 echo; echo "== She saves a document in files/ and reads it back"
-echo "Minibus leaves 07:30 from the main gate." > mnt/files/itinerary.txt
+echo "Coach leaves 08:15 from the main gate." > mnt/files/itinerary.txt
 cat mnt/files/itinerary.txt
 step "Open coffers" "$coffer" status
 step "She locks it (it would lock itself after 15 idle minutes)" "$coffer" lock mnt
 step "Locked: the folder is empty again" ls -la mnt
-echo; echo "== Nothing she wrote is readable in the coffer file:"
-if grep -a -c 'Minibus leaves' paris-trip.coffer; then echo "FOUND plaintext"; exit 1; else echo "(no match)"; fi
-step "After the trip: wipe it (crypto-erase)" "$coffer" wipe paris-trip.coffer --yes
-ls -la
+echo; echo "== The one-time passphrase no longer opens it (exit 3); hers does:"
+printf '%s\n' "$otp" | "$coffer" fsck out/trip-museum-jsmith.coffer --passphrase-file - || echo "exit code $?"
+step "" "$coffer" fsck out/trip-museum-jsmith.coffer --passphrase-file teacher.pass
+printf 'Recovery-Oak-Harbour-31\nHarbour-Violet-Engine-93\n' > recover.pass
+step "She forgets it: IT sets a new one with the school's recovery key" \
+  "$coffer" recover out/trip-museum-jsmith.coffer --recovery-key school-recovery.key --passphrase-file recover.pass
+step "After the trip: wipe it (crypto-erase)" "$coffer" wipe out/trip-museum-jsmith.coffer --yes
+ls -la out

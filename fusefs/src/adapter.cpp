@@ -19,6 +19,10 @@ namespace {
 
 constexpr double kTimeout = 1.0;  // seconds the kernel may cache entries and attributes
 
+// The record views follow the database (a pupil removed while mounted must
+// vanish at once, sizes must match what a read renders): never cached.
+double timeout_of(std::uint64_t ino) { return is_record_view(ino) ? 0.0 : kTimeout; }
+
 struct Context {
   Filesystem* fs;
   std::function<StatFs()> host_statfs;
@@ -62,8 +66,8 @@ fuse_entry_param entry_of(const vault::Inode& i) {
   e.ino = i.ino;
   e.generation = 1;
   e.attr = to_stat(i);
-  e.attr_timeout = kTimeout;
-  e.entry_timeout = kTimeout;
+  e.attr_timeout = timeout_of(i.ino);
+  e.entry_timeout = timeout_of(i.ino);
   return e;
 }
 
@@ -74,7 +78,7 @@ void reply_entry(fuse_req_t req, const vault::Inode& i) {
 
 void reply_attr(fuse_req_t req, const vault::Inode& i) {
   struct stat st = to_stat(i);
-  fuse_reply_attr(req, &st, kTimeout);
+  fuse_reply_attr(req, &st, timeout_of(i.ino));
 }
 
 void op_init(void*, fuse_conn_info* conn) {

@@ -165,7 +165,8 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   info.mounter_gid = ::getgid();
   info.read_only = o.read_only;
   info.readme = readme_text(header, o.idle_timeout);
-  Filesystem filesystem(*store, info);
+  info.coffer_name = o.coffer_path.filename().string();
+  Filesystem filesystem(*store, coffer->database(), info);
 
   std::string options = "default_permissions,nosuid,nodev,noexec,fsname=coffer:" +
                         o.coffer_path.stem().string() + ",subtype=coffer";

@@ -8,11 +8,34 @@
 #include <cstring>
 #include <ctime>
 
+#include "coffer/vault/manifest.h"
+#include "coffer/vault/meta.h"
+#include "coffer/vault/records.h"
+#include "coffer/vault/views.h"
+
 namespace coffer::fusefs {
 namespace {
 
 using vault::FsError;
 using vault::Inode;
+
+constexpr std::string_view kProfileName = "profile.txt";
+
+bool is_pupil_node(std::uint64_t ino) { return ino >= kPupilBase; }
+bool is_pupil_folder(std::uint64_t ino) { return is_pupil_node(ino) && (ino - kPupilBase) % 2 == 0; }
+std::int64_t pupil_id_of(std::uint64_t ino) { return static_cast<std::int64_t>((ino - kPupilBase) / 2); }
+bool valid_pupil_id(std::int64_t id) { return id >= 0 && id <= kMaxPupilId; }
+
+std::vector<std::string> profile_fields(vault::Database& db) {
+  return vault::split_fields(vault::get_meta(db, "profile_fields").value_or(""));
+}
+
+std::size_t copy_slice(const std::string& text, std::uint64_t offset, std::span<std::uint8_t> out) {
+  if (offset >= text.size()) return 0;
+  std::size_t n = std::min(out.size(), text.size() - static_cast<std::size_t>(offset));
+  std::memcpy(out.data(), text.data() + offset, n);
+  return n;
+}
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -30,8 +53,8 @@ std::int64_t boottime_ns() {
 
 }  // namespace
 
-Filesystem::Filesystem(vault::FileStore& store, MountInfo info)
-    : store_(store), info_(std::move(info)), mount_time_ns_(now_ns()) {
+Filesystem::Filesystem(vault::FileStore& store, vault::Database& db, MountInfo info)
+    : store_(store), db_(db), info_(std::move(info)), mount_time_ns_(now_ns()) {
   last_activity_ns_ = boottime_ns();
 }
 
@@ -61,20 +84,147 @@ Inode Filesystem::root_attr() const {
   Inode i;
   i.ino = kRootIno;
   i.mode = S_IFDIR | 0500;
-  i.nlink = 3;
+  i.nlink = 4;  // ., files/ and pupils/
   i.uid = info_.mounter_uid;
   i.gid = info_.mounter_gid;
   i.atime_ns = i.mtime_ns = i.ctime_ns = mount_time_ns_;
   return i;
 }
 
-Inode Filesystem::readme_attr() const {
+Inode Filesystem::readme_attr() const { return view_attr(kReadmeIno, info_.readme.size()); }
+
+// Generated nodes look like README.txt and the root: the mounter's, read-only,
+// timestamped at the mount.
+Inode Filesystem::view_attr(std::uint64_t ino, std::size_t size) const {
   Inode i = root_attr();
-  i.ino = kReadmeIno;
+  i.ino = ino;
   i.mode = S_IFREG | 0400;
   i.nlink = 1;
-  i.size = info_.readme.size();
+  i.size = size;
   return i;
+}
+
+Inode Filesystem::dir_attr(std::uint64_t ino, std::uint64_t nlink) const {
+  Inode i = root_attr();
+  i.ino = ino;
+  i.nlink = nlink;
+  return i;
+}
+
+bool Filesystem::pupil_exists(std::int64_t id) {
+  return valid_pupil_id(id) && vault::RecordStore(db_).load(id).has_value();
+}
+
+void Filesystem::remember_folders(const std::vector<vault::PupilEntry>& pupils) {
+  folder_ids_.clear();
+  for (const auto& e : pupils)
+    if (valid_pupil_id(e.id)) folder_ids_.emplace(vault::pupil_folder_name(e), e.id);
+}
+
+// `ls -l pupils` looks up every folder: reading the whole list for each
+// would make that quadratic. A remembered id is used only once the
+// database confirms that pupil still has exactly this folder name.
+std::optional<std::int64_t> Filesystem::pupil_by_folder(std::string_view name) {
+  auto it = folder_ids_.find(std::string(name));
+  if (it != folder_ids_.end()) {
+    if (auto p = vault::RecordStore(db_).load(it->second);
+        p && vault::pupil_folder_name({it->second, p->key, p->display_name()}) == name)
+      return it->second;
+  }
+  remember_folders(vault::RecordStore(db_).list());
+  it = folder_ids_.find(std::string(name));
+  if (it == folder_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+// Rendered afresh on every request (no cache): a pupil removed from the
+// database is gone from the views at once. Only one pupil is loaded for a
+// profile; the roster and manifest are small enough to build each time.
+std::string Filesystem::render(std::uint64_t ino) {
+  if (ino == kReadmeIno) return info_.readme;
+  if (ino == kRosterIno) return vault::roster_csv(vault::RecordStore(db_).load_all(), profile_fields(db_));
+  if (ino == kManifestIno) return vault::manifest_text(vault::read_manifest(db_, info_.coffer_name));
+  if (ino == kPupilsIno || is_pupil_folder(ino)) throw FsError(std::errc::is_a_directory);
+  if (is_pupil_node(ino)) {
+    std::int64_t id = pupil_id_of(ino);
+    if (valid_pupil_id(id))
+      if (auto pupil = vault::RecordStore(db_).load(id)) return vault::profile_txt(*pupil, profile_fields(db_));
+  }
+  throw FsError(std::errc::no_such_file_or_directory);
+}
+
+Inode Filesystem::virtual_attr(std::uint64_t ino) {
+  if (ino == kReadmeIno) return readme_attr();
+  if (ino == kRosterIno || ino == kManifestIno) return view_attr(ino, render(ino).size());
+  if (ino == kPupilsIno)
+    return dir_attr(ino, 2 + static_cast<std::uint64_t>(vault::RecordStore(db_).count()));
+  if (is_pupil_folder(ino)) {
+    if (!pupil_exists(pupil_id_of(ino))) throw FsError(std::errc::no_such_file_or_directory);
+    return dir_attr(ino, 2);
+  }
+  if (is_pupil_node(ino)) return view_attr(ino, render(ino).size());
+  throw FsError(std::errc::no_such_file_or_directory);
+}
+
+Inode Filesystem::virtual_lookup(std::uint64_t parent, std::string_view name) {
+  if (parent == kRootIno) {
+    if (name == "README.txt") return readme_attr();
+    if (name == "roster.csv") return virtual_attr(kRosterIno);
+    if (name == "manifest.txt") return virtual_attr(kManifestIno);
+    if (name == "pupils") return virtual_attr(kPupilsIno);
+    throw FsError(std::errc::no_such_file_or_directory);
+  }
+  if (parent == kPupilsIno) {
+    // The folder name is not parsed back into a key, so any name vault
+    // gives a pupil works.
+    if (auto id = pupil_by_folder(name)) return dir_attr(pupil_folder_ino(*id), 2);
+    throw FsError(std::errc::no_such_file_or_directory);
+  }
+  if (is_pupil_folder(parent)) {
+    std::int64_t id = pupil_id_of(parent);
+    if (!pupil_exists(id) || name != kProfileName) throw FsError(std::errc::no_such_file_or_directory);
+    return virtual_attr(pupil_profile_ino(id));
+  }
+  throw FsError(std::errc::not_a_directory);
+}
+
+std::vector<Entry> Filesystem::virtual_readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max) {
+  std::vector<Entry> out;
+  auto add = [&](const Entry& e) {
+    if (e.next_cookie > cookie && out.size() < max) out.push_back(e);
+  };
+  if (ino == kRootIno) {
+    const Entry all[] = {{".", kRootIno, S_IFDIR, 1},           {"..", kRootIno, S_IFDIR, 2},
+                         {"README.txt", kReadmeIno, S_IFREG, 3}, {"roster.csv", kRosterIno, S_IFREG, 4},
+                         {"manifest.txt", kManifestIno, S_IFREG, 5}, {"pupils", kPupilsIno, S_IFDIR, 6},
+                         {"files", vault::kFilesRootIno, S_IFDIR, 7}};
+    for (const auto& e : all) add(e);
+    return out;
+  }
+  if (ino == kPupilsIno) {
+    add({".", kPupilsIno, S_IFDIR, 1});
+    add({"..", kRootIno, S_IFDIR, 2});
+    // In id order with the id in the cookie, so a pupil removed between two
+    // readdir calls does not make the listing skip or repeat another.
+    auto pupils = vault::RecordStore(db_).list();
+    remember_folders(pupils);  // the lookups of an `ls -l` follow
+    std::sort(pupils.begin(), pupils.end(),
+              [](const vault::PupilEntry& a, const vault::PupilEntry& b) { return a.id < b.id; });
+    for (const auto& e : pupils) {
+      if (out.size() >= max) break;
+      if (!valid_pupil_id(e.id)) continue;
+      add({vault::pupil_folder_name(e), pupil_folder_ino(e.id), S_IFDIR, static_cast<std::uint64_t>(e.id) + 3});
+    }
+    return out;
+  }
+  if (is_pupil_folder(ino)) {
+    if (!pupil_exists(pupil_id_of(ino))) throw FsError(std::errc::no_such_file_or_directory);
+    add({".", ino, S_IFDIR, 1});
+    add({"..", kPupilsIno, S_IFDIR, 2});
+    add({std::string(kProfileName), pupil_profile_ino(pupil_id_of(ino)), S_IFREG, 3});
+    return out;
+  }
+  throw FsError(std::errc::not_a_directory);
 }
 
 std::uint64_t Filesystem::store_parent(std::uint64_t parent) const {
@@ -101,23 +251,19 @@ void Filesystem::maybe_remove(std::uint64_t ino) {
 Inode Filesystem::getattr(std::uint64_t ino) {
   auto g = enter();
   if (ino == kRootIno) return root_attr();
-  if (ino == kReadmeIno) return readme_attr();
-  if (ino >= kVirtualBase) throw FsError(std::errc::no_such_file_or_directory);
+  if (ino >= kVirtualBase) return virtual_attr(ino);
   return present(store_.get(ino));
 }
 
 Inode Filesystem::lookup(std::uint64_t parent, std::string_view name) {
   auto g = enter();
-  if (parent == kRootIno) {
-    if (name == "README.txt") return readme_attr();
-    if (name == "files") {
-      Inode i = store_.get(vault::kFilesRootIno);
-      counted(i);
-      return present(i);
-    }
-    throw FsError(std::errc::no_such_file_or_directory);
+  if (parent == kRootIno && name == "files") {
+    Inode i = store_.get(vault::kFilesRootIno);
+    counted(i);
+    return present(i);
   }
-  if (parent >= kVirtualBase) throw FsError(std::errc::not_a_directory);
+  // Generated nodes are not counted: they have no storage to keep alive.
+  if (parent == kRootIno || parent >= kVirtualBase) return virtual_lookup(parent, name);
   auto i = store_.lookup(parent, name);
   if (!i) throw FsError(std::errc::no_such_file_or_directory);
   counted(*i);
@@ -226,10 +372,12 @@ Inode Filesystem::setattr(const Caller&, std::uint64_t ino, const vault::SetAttr
 
 void Filesystem::open(std::uint64_t ino, int flags) {
   auto g = enter();
-  if (ino == kRootIno) throw FsError(std::errc::is_a_directory);
-  if (ino == kReadmeIno) {
-    if ((flags & O_ACCMODE) != O_RDONLY) throw FsError(std::errc::permission_denied);
-    return;
+  if (ino == kRootIno || ino == kPupilsIno || is_pupil_folder(ino)) throw FsError(std::errc::is_a_directory);
+  if (ino >= kVirtualBase) {
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) throw FsError(std::errc::permission_denied);
+    if (ino == kReadmeIno || ino == kRosterIno || ino == kManifestIno) return;
+    if (is_pupil_node(ino) && pupil_exists(pupil_id_of(ino))) return;
+    throw FsError(std::errc::no_such_file_or_directory);
   }
   if ((flags & O_ACCMODE) != O_RDONLY) require_writable();
   Inode i = store_.get(ino);
@@ -247,12 +395,8 @@ Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view
 
 std::size_t Filesystem::read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out) {
   auto g = enter();
-  if (ino == kReadmeIno) {
-    if (offset >= info_.readme.size()) return 0;
-    std::size_t n = std::min(out.size(), info_.readme.size() - static_cast<std::size_t>(offset));
-    std::memcpy(out.data(), info_.readme.data() + offset, n);
-    return n;
-  }
+  if (ino == kReadmeIno) return copy_slice(info_.readme, offset, out);
+  if (ino >= kVirtualBase) return copy_slice(render(ino), offset, out);
   // noatime: a read never writes. Access times inside a coffer would be
   // personal data of their own, and every read turning into a commit would
   // cost an fsync; the audit trail records what was opened.
@@ -274,7 +418,7 @@ void Filesystem::release(std::uint64_t ino) {
   // The commit is requested, not done here: the daemon commits within a
   // fraction of a second, so a burst of small files shares one fsync.
   if (store_.dirty()) commit_requested_ = true;
-  maybe_remove(ino);
+  if (ino < kVirtualBase) maybe_remove(ino);
 }
 
 void Filesystem::fsync(std::uint64_t) {
@@ -284,21 +428,18 @@ void Filesystem::fsync(std::uint64_t) {
 
 void Filesystem::opendir(std::uint64_t ino) {
   auto g = enter();
-  if (ino == kRootIno) return;
+  if (ino == kRootIno || ino == kPupilsIno) return;
+  if (is_pupil_folder(ino)) {
+    if (!pupil_exists(pupil_id_of(ino))) throw FsError(std::errc::no_such_file_or_directory);
+    return;
+  }
   if (ino >= kVirtualBase || !store_.get(ino).is_dir()) throw FsError(std::errc::not_a_directory);
 }
 
 std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max) {
   auto g = enter();
+  if (ino == kRootIno || ino >= kVirtualBase) return virtual_readdir(ino, cookie, max);
   std::vector<Entry> out;
-  if (ino == kRootIno) {
-    const Entry all[] = {{".", kRootIno, S_IFDIR, 1}, {"..", kRootIno, S_IFDIR, 2},
-                         {"README.txt", kReadmeIno, S_IFREG, 3},
-                         {"files", vault::kFilesRootIno, S_IFDIR, 4}};
-    for (const auto& e : all)
-      if (e.next_cookie > cookie && out.size() < max) out.push_back(e);
-    return out;
-  }
   if (cookie < 1) out.push_back({".", ino, S_IFDIR, 1});
   if (cookie < 2 && out.size() < max) {
     std::uint64_t parent = ino == vault::kFilesRootIno ? kRootIno : store_.parent_of(ino);
@@ -330,6 +471,7 @@ bool Filesystem::commit() {
 void Filesystem::lock() {
   std::lock_guard<std::mutex> g(mu_);
   if (locked_) return;
+  folder_ids_.clear();  // pupils' names: nothing of the records outlives the lock
   try {
     store_.commit();
   } catch (...) {

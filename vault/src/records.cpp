@@ -2,6 +2,7 @@
 #include "coffer/vault/records.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "coffer/error.h"
@@ -139,35 +140,47 @@ std::vector<PupilEntry> RecordStore::list() {
   return out;
 }
 
-std::optional<Pupil> RecordStore::load(std::int64_t id) {
-  auto st = db_.prepare(
-      "SELECT source_key, upn, surname, forename, preferred_surname, preferred_forename, ifnull(dob, ''),"
-      " sex, year_group, reg_group, care_plan, emergency_consent, swimming, support_note, photo,"
-      " ifnull(expires, '') FROM pupils WHERE id = ?");
-  st.bind(1, id);
-  if (!st.step()) return std::nullopt;
-  Pupil p;
-  p.key = st.column_text(0);
-  p.upn = st.column_text(1);
-  p.surname = st.column_text(2);
-  p.forename = st.column_text(3);
-  p.preferred_surname = st.column_text(4);
-  p.preferred_forename = st.column_text(5);
-  p.dob = parse_date(st.column_text(6));
-  p.sex = st.column_text(7);
-  p.year_group = st.column_text(8);
-  p.reg_group = st.column_text(9);
-  p.care_plan = st.column_text(10);
-  p.emergency_consent = st.column_text(11);
-  p.swimming = st.column_text(12);
-  p.support_note = st.column_text(13);
-  p.photo = st.column_text(14);
-  p.expires = parse_date(st.column_text(15));
+namespace {
 
-  auto items = db_.prepare("SELECT kind, text, detail FROM pupil_items WHERE pupil_id = ? ORDER BY kind, position");
-  items.bind(1, id);
+// Reads one pupil (id >= 0) or all of them (id < 0) with four statements
+// in all, however many pupils: the roster of a whole class renders in one
+// pass.
+std::map<std::int64_t, Pupil> read_pupils(Database& db, std::int64_t id) {
+  const std::string only = id >= 0 ? " WHERE id = ?1" : "";
+  const std::string only_pupil = id >= 0 ? " WHERE pupil_id = ?1" : "";
+  std::map<std::int64_t, Pupil> out;
+  auto st = db.prepare(
+      "SELECT id, source_key, upn, surname, forename, preferred_surname, preferred_forename, ifnull(dob, ''),"
+      " sex, year_group, reg_group, care_plan, emergency_consent, swimming, support_note, photo,"
+      " ifnull(expires, '') FROM pupils" + only);
+  if (id >= 0) st.bind(1, id);
+  while (st.step()) {
+    Pupil& p = out[st.column_int64(0)];
+    p.key = st.column_text(1);
+    p.upn = st.column_text(2);
+    p.surname = st.column_text(3);
+    p.forename = st.column_text(4);
+    p.preferred_surname = st.column_text(5);
+    p.preferred_forename = st.column_text(6);
+    p.dob = parse_date(st.column_text(7));
+    p.sex = st.column_text(8);
+    p.year_group = st.column_text(9);
+    p.reg_group = st.column_text(10);
+    p.care_plan = st.column_text(11);
+    p.emergency_consent = st.column_text(12);
+    p.swimming = st.column_text(13);
+    p.support_note = st.column_text(14);
+    p.photo = st.column_text(15);
+    p.expires = parse_date(st.column_text(16));
+  }
+  auto items = db.prepare("SELECT pupil_id, kind, text, detail FROM pupil_items" + only_pupil +
+                          " ORDER BY pupil_id, kind, position");
+  if (id >= 0) items.bind(1, id);
   while (items.step()) {
-    std::string kind = items.column_text(0), text = items.column_text(1), detail = items.column_text(2);
+    auto it = out.find(items.column_int64(0));
+    if (it == out.end()) continue;
+    Pupil& p = it->second;
+    std::string kind = items.column_text(1), text = items.column_text(2), detail = items.column_text(3);
     if (kind == "class") p.classes.push_back(text);
     else if (kind == "condition") p.conditions.push_back(text);
     else if (kind == "allergy") p.allergies.push_back({text, detail});
@@ -175,32 +188,52 @@ std::optional<Pupil> RecordStore::load(std::int64_t id) {
     else if (kind == "dietary") p.dietary.push_back(text);
     else if (kind == "activity") p.activity_notes.push_back(text);
   }
-  auto contacts = db_.prepare(
-      "SELECT id, priority, name, relationship, ifnull(parental_responsibility, -1), ranked, do_not_release"
-      " FROM contacts WHERE pupil_id = ? ORDER BY priority, id");
-  auto phones = db_.prepare("SELECT kind, number, display FROM contact_phones WHERE contact_id = ? ORDER BY position");
-  contacts.bind(1, id);
+  // Phones first, by contact; then each contact takes its own.
+  std::map<std::int64_t, std::vector<Phone>> phones_of;
+  auto phones = db.prepare(
+      "SELECT contact_id, kind, number, display FROM contact_phones" +
+      std::string(id >= 0 ? " WHERE contact_id IN (SELECT id FROM contacts WHERE pupil_id = ?1)" : "") +
+      " ORDER BY contact_id, position");
+  if (id >= 0) phones.bind(1, id);
+  while (phones.step())
+    phones_of[phones.column_int64(0)].push_back({phones.column_text(1), phones.column_text(2), phones.column_text(3)});
+  auto contacts = db.prepare(
+      "SELECT pupil_id, id, priority, name, relationship, ifnull(parental_responsibility, -1), ranked,"
+      " do_not_release FROM contacts" + only_pupil + " ORDER BY pupil_id, priority, id");
+  if (id >= 0) contacts.bind(1, id);
   while (contacts.step()) {
+    auto it = out.find(contacts.column_int64(0));
+    if (it == out.end()) continue;
     Contact c;
-    c.priority = static_cast<int>(contacts.column_int64(1));
-    c.name = contacts.column_text(2);
-    c.relationship = contacts.column_text(3);
-    auto pr = contacts.column_int64(4);
+    c.priority = static_cast<int>(contacts.column_int64(2));
+    c.name = contacts.column_text(3);
+    c.relationship = contacts.column_text(4);
+    auto pr = contacts.column_int64(5);
     if (pr >= 0) c.parental_responsibility = pr == 1;
-    c.ranked = contacts.column_int64(5) != 0;
-    c.do_not_release = contacts.column_int64(6) != 0;
-    phones.bind(1, contacts.column_int64(0));
-    while (phones.step()) c.phones.push_back({phones.column_text(0), phones.column_text(1), phones.column_text(2)});
-    phones.reset();
-    p.contacts.push_back(std::move(c));
+    c.ranked = contacts.column_int64(6) != 0;
+    c.do_not_release = contacts.column_int64(7) != 0;
+    if (auto ph = phones_of.find(contacts.column_int64(1)); ph != phones_of.end()) c.phones = std::move(ph->second);
+    it->second.contacts.push_back(std::move(c));
   }
-  return p;
+  return out;
+}
+
+}  // namespace
+
+std::optional<Pupil> RecordStore::load(std::int64_t id) {
+  if (id < 0) return std::nullopt;
+  auto all = read_pupils(db_, id);
+  if (all.empty()) return std::nullopt;
+  return std::move(all.begin()->second);
 }
 
 std::vector<Pupil> RecordStore::load_all() {
+  auto all = read_pupils(db_, -1);
   std::vector<Pupil> out;
-  for (auto& e : list())
-    if (auto p = load(e.id)) out.push_back(std::move(*p));
+  for (auto& e : list()) {
+    auto it = all.find(e.id);
+    if (it != all.end()) out.push_back(std::move(it->second));
+  }
   return out;
 }
 

@@ -1,9 +1,11 @@
 // The coffer filesystem as plain C++ operations, callable in a test without
 // a kernel. Each takes the caller where it matters (ownership of new nodes).
-// It presents a read-only top level (README.txt and files/) over the
-// vault's FileStore, keeps the kernel's lookup counts and open handles so
-// unlinked-but-open files live until released, and refuses everything once
-// locked. One mutex serialises all operations (the FUSE loop and timers).
+// It presents a generated, read-only top level (README.txt, and the record
+// views roster.csv, manifest.txt and pupils/, rendered from the database on
+// every request) beside files/, the vault's FileStore; keeps the kernel's
+// lookup counts and open handles so unlinked-but-open files live until
+// released, and refuses everything once locked. One mutex serialises all
+// operations (the FUSE loop and timers).
 #pragma once
 
 #include <sys/types.h>
@@ -12,13 +14,16 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "coffer/vault/database.h"
 #include "coffer/vault/filestore.h"
+#include "coffer/vault/records.h"
 
 namespace coffer::fusefs {
 
@@ -31,12 +36,29 @@ struct Caller {
 inline constexpr std::uint64_t kRootIno = 1;  // FUSE_ROOT_ID
 inline constexpr std::uint64_t kVirtualBase = 1ull << 62;
 inline constexpr std::uint64_t kReadmeIno = kVirtualBase + 1;
+inline constexpr std::uint64_t kRosterIno = kVirtualBase + 2;
+inline constexpr std::uint64_t kManifestIno = kVirtualBase + 3;
+inline constexpr std::uint64_t kPupilsIno = kVirtualBase + 4;
+// Pupil id n (the pupils table's rowid) has its folder at kPupilBase + 2n
+// and its profile.txt at kPupilBase + 2n + 1.
+inline constexpr std::uint64_t kPupilBase = kVirtualBase + 0x100000;
+inline constexpr std::int64_t kMaxPupilId = static_cast<std::int64_t>((~0ull - kPupilBase) / 2 - 1);
+inline constexpr std::uint64_t pupil_folder_ino(std::int64_t id) {
+  return kPupilBase + 2 * static_cast<std::uint64_t>(id);
+}
+inline constexpr std::uint64_t pupil_profile_ino(std::int64_t id) { return pupil_folder_ino(id) + 1; }
+// Nodes whose contents follow the database (a pupil may be removed while
+// mounted): the kernel must not cache their entries or attributes.
+inline constexpr bool is_record_view(std::uint64_t ino) {
+  return ino >= kVirtualBase && ino != kReadmeIno;
+}
 
 struct MountInfo {
   std::uint32_t mounter_uid = 0;
   std::uint32_t mounter_gid = 0;
   bool read_only = false;
-  std::string readme;  // contents of README.txt
+  std::string readme;       // contents of README.txt
+  std::string coffer_name;  // the coffer's file name, for manifest.txt
 };
 
 struct StatFs {
@@ -55,7 +77,8 @@ struct Entry {
 
 class Filesystem {
  public:
-  Filesystem(vault::FileStore& store, MountInfo info);
+  // db is the database store works on (the record views are read from it).
+  Filesystem(vault::FileStore& store, vault::Database& db, MountInfo info);
 
   vault::Inode getattr(std::uint64_t ino);
   // Counts a kernel reference on success (lookup, create, mknod, ...).
@@ -105,6 +128,19 @@ class Filesystem {
   vault::Inode present(vault::Inode inode) const;
   vault::Inode root_attr() const;
   vault::Inode readme_attr() const;
+  vault::Inode view_attr(std::uint64_t ino, std::size_t size) const;
+  vault::Inode dir_attr(std::uint64_t ino, std::uint64_t nlink) const;
+  // The generated nodes (ino >= kVirtualBase); ENOENT when gone.
+  vault::Inode virtual_attr(std::uint64_t ino);
+  vault::Inode virtual_lookup(std::uint64_t parent, std::string_view name);
+  std::vector<Entry> virtual_readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max);
+  // The contents of a generated file; ENOENT when gone, EISDIR for a folder.
+  std::string render(std::uint64_t ino);
+  // True while the pupils table has a row with this id.
+  bool pupil_exists(std::int64_t id);
+  // The id of the pupil whose folder has this name, if any.
+  std::optional<std::int64_t> pupil_by_folder(std::string_view name);
+  void remember_folders(const std::vector<vault::PupilEntry>& pupils);
   std::uint64_t store_parent(std::uint64_t parent) const;  // EACCES for the top level
   void require_writable() const;
   std::uint32_t stored_id(std::uint32_t id, std::uint32_t mounter) const;
@@ -114,6 +150,7 @@ class Filesystem {
   void maybe_remove(std::uint64_t ino);
 
   vault::FileStore& store_;
+  vault::Database& db_;
   MountInfo info_;
   std::mutex mu_;
   std::atomic<bool> locked_{false};
@@ -121,6 +158,9 @@ class Filesystem {
   std::atomic<std::int64_t> last_activity_ns_{0};
   std::unordered_map<std::uint64_t, std::uint64_t> lookups_;
   std::unordered_map<std::uint64_t, std::uint64_t> opens_;
+  // Folder name -> pupil id, a hint only: every hit is checked against the
+  // database, and a miss or a stale hit re-reads the list.
+  std::unordered_map<std::string, std::int64_t> folder_ids_;
   std::int64_t mount_time_ns_ = 0;
 };
 
