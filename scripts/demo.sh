@@ -72,7 +72,7 @@ step "The teacher opens it: the one-time passphrase must be replaced first" \
 trap '"$coffer" lock --all >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 step "What she sees" ls -l mnt mnt/pupils
 step "The roster: eight pupils, the trip profile's fields" cat mnt/roster.csv
-first=$(ls mnt/pupils | head -1)
+first=$(ls mnt/pupils | grep -F "(P00026)")
 step "One pupil's sheet: allergies and medical first" cat "mnt/pupils/$first/profile.txt"
 echo; echo "== The records are read-only:"
 if echo x >> mnt/roster.csv 2>/dev/null; then echo "WRITABLE"; exit 1; else echo "(refused)"; fi
