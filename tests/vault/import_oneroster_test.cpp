@@ -180,7 +180,7 @@ std::vector<SourceFile> set_12() {
        "sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,"
        "identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,preferredGivenName,"
        "preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns\n"
-       "p1,,,true,,\"{MIS:77},{UPN:F999888824002}\",Robert,Jones,,,,,,\"g1,g2\",KG,,,Bob,,Jones-Smith,o1,\n"
+       "p1,,,true,,\"{MIS:77},{UPN:F999888824002}\",Robert,Jones,,,,,,\"g1,g2\",PK,,,Bob,,Jones-Smith,o1,\n"
        "p2,,,true,,,Chloe,Brown,,R999888824001,,,,,01,,,,,,o1,\n"
        "p3,tobedeleted,2025-10-01,true,,,Gone,Away,,,,,,,01,,,,,,o1,\n"
        "p4,,,false,,,Dis,Abled,,,,,,,01,,,,,,o1,\n"
@@ -198,7 +198,7 @@ std::vector<SourceFile> set_12() {
       {"or12/classes.csv",
        "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,"
        "schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\n"
-       "c1,,,Reception Owls,KG,,ROWL,homeroom,,o1,,,,\n"
+       "c1,,,Reception Owls,PK,,ROWL,homeroom,,o1,,,,\n"
        "c2,,,1 Kestrels,01,,1KES,homeroom,,o1,,,,\n"
        "c3,,,Swimming,,,SWIM,scheduled,,o1,,,,\n"},
       {"or12/enrollments.csv",
@@ -228,7 +228,7 @@ TEST(oneroster, Reads12WithRolesAndPreferredNames) {
   EXPECT_EQ(a.preferred_forename, "Bob");
   EXPECT_EQ(a.preferred_surname, "Jones-Smith");
   EXPECT_EQ(a.sex, "U");
-  EXPECT_EQ(a.year_group, "R");  // KG
+  EXPECT_EQ(a.year_group, "R");  // PK: Reception, by age
   EXPECT_EQ(a.reg_group, "ROWL");
   EXPECT_EQ(a.classes, (std::vector<std::string>{"Reception Owls", "Swimming"}));
   ASSERT_EQ(a.contacts.size(), 2u);

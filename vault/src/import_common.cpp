@@ -31,19 +31,25 @@ bool is_denied_column(std::string_view name) {
   // and high-risk data no profile may carry, whatever a report calls it
   // ("Home Address", "Parent Email", "FSM Eligible"). A false match only
   // drops a column, and the drop is reported by name.
-  static constexpr std::array<std::string_view, 38> kContains = {
+  static constexpr std::array<std::string_view, 55> kContains = {
       "ethnic", "religio", "faith", "nationalit", "countryofbirth", "birthcountry", "cityofbirth",
       "birthcity", "stateofbirth", "birthstate", "freeschoolmeal", "pupilpremium", "premium",
       "senprovision", "senneed", "senstatus", "senhistory", "sencode", "sensupport", "lookedafter",
       "careauthority", "childlookedafter", "everincare", "attendance", "assessment", "keystage",
       "address", "postcode", "password", "email", "language", "disabilit", "publicschoolresidence",
-      "nawdetails", "uniquelearnernumber", "schoolhistory", "admission", "exclusion"};
+      "nawdetails", "uniquelearnernumber", "schoolhistory", "admission", "exclusion",
+      // High-risk, not needed by any purpose: care and adoption history
+      // (a former name can reveal an adoption), child protection, funding,
+      // immigration status, gender identity.
+      "adoptedfromcare", "postlookedafter", "servicechild", "topupfunding", "senunit",
+      "resourcedprovision", "youngcarer", "childprotection", "childinneed", "immigration", "refugee",
+      "asylum", "formersurname", "formerforename", "formername", "genderidentity", "pronoun"};
   // Short stems only at the start ("FSMeligible", "SEN status", "EAL").
   static constexpr std::array<std::string_view, 9> kPrefixes = {"fsm", "ehcp", "send", "eal", "uci", "uln",
                                                                 "race", "incare", "ks"};
   // Exact folded names (OneRoster's race columns and other short ones).
-  static constexpr std::array<std::string_view, 13> kExact = {
-      "sen", "asian", "white", "americanindianoralaskanative", "blackorafricanamerican",
+  static constexpr std::array<std::string_view, 14> kExact = {
+      "sen", "cin", "asian", "white", "americanindianoralaskanative", "blackorafricanamerican",
       "nativehawaiianorotherpacificislander", "demographicracetwoormoreraces", "hispanicorlatinoethnicity",
       "aln", "speakwelsh", "homewelsh", "nationalidentity", "cla"};
   std::string f = fold(name);

@@ -123,17 +123,16 @@ class Table {
   std::map<std::string, std::size_t, std::less<>> idx_;
 };
 
-// CEDS grade code (users.grades) -> England National Curriculum year:
-//   "01".."12" -> "2".."13" (England year = CEDS grade + 1, by age: a
-//   Year 5 pupil is 9-10, as a US 4th grader; research §2.2 "Year 5 ≈ 04"),
-//   "KG" -> "R" (Reception), "PK" -> "N" (Nursery).
-// As specified for this importer; note that by age Reception would be PK
-// and Year 1 KG, so no code maps to Year 1 here. Any other value (IT, PR,
-// TK, 13, PS, UG, Other, a vendor's own) is kept as written with one
-// warning per distinct value.
+// CEDS grade code (users.grades) -> England National Curriculum year, by
+// age (England year = CEDS grade + 1: a Year 5 pupil is 9-10, like a US
+// 4th grader; research §2.2 "Year 5 ≈ 04"): "01".."12" -> "2".."13",
+// "KG" -> "1" (age 5-6), "PK" -> "R" (Reception, 4-5), "PR" -> "N"
+// (preschool/nursery). Any other value (IT, TK, 13, PS, UG, Other, a
+// vendor's own) is kept as written with one warning per distinct value.
 std::optional<std::string> england_year(std::string_view ceds) {
-  if (ceds == "KG") return "R";
-  if (ceds == "PK") return "N";
+  if (ceds == "KG") return "1";
+  if (ceds == "PK") return "R";
+  if (ceds == "PR") return "N";
   if (ceds.size() == 2 && std::isdigit(static_cast<unsigned char>(ceds[0])) &&
       std::isdigit(static_cast<unsigned char>(ceds[1]))) {
     int g = (ceds[0] - '0') * 10 + (ceds[1] - '0');
@@ -437,7 +436,7 @@ class Importer {
         p.year_group = grades.front();
         if (first_grade_line.emplace(grades.front(), r.line).second)
           data_.warnings.push_back(users.where(r, "grades") + "grade " + grades.front().substr(0, 20) +
-                                   " is not a CEDS grade this importer maps to an England year (01-12, KG, PK); "
+                                   " is not a CEDS grade this importer maps to an England year (01-12, KG, PK, PR); "
                                    "kept as written for every pupil who has it");
       }
     }
