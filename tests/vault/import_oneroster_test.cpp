@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "coffer/error.h"
+#include "source_dump.h"
 #include "coffer/vault/import.h"
 
 namespace coffer::vault {
@@ -45,25 +46,7 @@ SourceFile* find(std::vector<SourceFile>& files, const std::string& base) {
   return nullptr;
 }
 
-// Everything an importer returns, as one string to search for leaks.
-std::string dump(const SourceData& d) {
-  std::ostringstream o;
-  o << d.format << '|' << d.source_pupils << '|';
-  for (auto& s : d.dropped) o << s << ',';
-  for (auto& s : d.unmapped) o << s << ',';
-  for (auto& s : d.warnings) o << s << ',';
-  for (auto& s : d.matched_groups) o << s << ',';
-  for (auto& p : d.pupils) {
-    o << p.key << p.upn << p.surname << p.forename << p.preferred_surname << p.preferred_forename
-      << (p.dob ? format_date(*p.dob) : "") << p.sex << p.year_group << p.reg_group;
-    for (auto& c : p.classes) o << c;
-    for (auto& c : p.contacts) {
-      o << c.priority << c.name << c.relationship << c.ranked;
-      for (auto& ph : c.phones) o << ph.kind << ph.number << ph.display;
-    }
-  }
-  return o.str();
-}
+using coffer::vault::testing::dump;
 
 TEST(oneroster, ReadsTheSampleSet) {
   SourceData d = parse_oneroster(sample_set(), {});
