@@ -1,6 +1,8 @@
 // The CLI11 command tree and the one place errors become exit codes.
 #include "app.h"
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "coffer/error.h"
@@ -26,6 +28,57 @@ void add_kdf_cost_option(CLI::App& cmd, CommonOptions& o) {
       ->check(CLI::IsMember({"default", "test"}));
 }
 
+vault::SchoolPolicy school_policy(Context& ctx) {
+  std::optional<std::filesystem::path> file;
+  if (!ctx.policy_file.empty()) file = ctx.policy_file;
+  else if (::access(vault::kSystemPolicyPath, F_OK) == 0) file = vault::kSystemPolicyPath;
+  return vault::load_school_policy(file);
+}
+
+vault::UnlockPolicy unlock_policy(Context& ctx) {
+  vault::SchoolPolicy school = school_policy(ctx);
+  vault::UnlockPolicy policy;
+  policy.max_failures = school.max_failures;
+  policy.free_attempts = school.free_attempts;
+  policy.wipe_at_limit = school.wipe_at_limit;
+  policy.warn_days = school.warn_days;
+  policy.grace_days = school.grace_days;
+  policy.clock_tolerance_seconds = school.clock_tolerance_seconds;
+  policy.clock = ctx.clock;
+  policy.wait = [&ctx](std::chrono::seconds wait, std::uint32_t failures) {
+    *ctx.err << "coffer: " << failures << " wrong passphrases so far: waiting " << wait.count()
+             << " s before trying this one\n";
+    ctx.err->flush();
+    if (ctx.sleep) ctx.sleep(wait);
+  };
+  return policy;
+}
+
+namespace {
+void report_unlock(const vault::Coffer& c, Context& ctx) {
+  if (c.failures_before() > 0)
+    *ctx.err << "coffer: warning: " << c.failures_before()
+             << " wrong passphrase(s) were tried since this coffer was last opened\n";
+  for (auto& n : c.notices()) *ctx.err << "coffer: note: " << n << "\n";
+}
+}  // namespace
+
+vault::Coffer unlock_coffer(const std::string& path, const keystore::Passphrase& pw, Context& ctx,
+                            bool check_only) {
+  vault::UnlockPolicy policy = unlock_policy(ctx);
+  policy.raise_clock_mark = !check_only;
+  vault::Coffer c = vault::Coffer::unlock(path, pw, *ctx.random, policy);
+  report_unlock(c, ctx);
+  return c;
+}
+
+vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::SchoolKeyPair& key,
+                                     Context& ctx) {
+  vault::Coffer c = vault::Coffer::unlock_with_recovery(path, key, *ctx.random, unlock_policy(ctx));
+  report_unlock(c, ctx);
+  return c;
+}
+
 keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt) {
   keystore::Passphrase p = source.new_one(prompt);
   require_strong(p);
@@ -49,6 +102,11 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   register_mount(app, ctx);
   register_import(app, ctx);
   register_provision(app, ctx);
+  register_retention(app, ctx);
+  app.add_option("--policy", ctx.policy_file,
+                 "the school policy file (default /etc/coffer/policy.toml); trusted only when "
+                 "owned by root and not writable by group or others");
+  app.fallthrough();
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

@@ -4,6 +4,7 @@
 // KDF cost) come in through Context so tests can run commands in-process.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <iosfwd>
 #include <memory>
@@ -15,6 +16,8 @@
 #include "coffer/keystore/kdf.h"
 #include "coffer/keystore/random.h"
 #include "coffer/vault/clock.h"
+#include "coffer/vault/coffer.h"
+#include "coffer/vault/policy.h"
 #include "prompt.h"
 
 namespace coffer::cli {
@@ -27,6 +30,11 @@ struct Context {
   // Given --passphrase-file (possibly empty), returns the passphrase source.
   std::function<std::unique_ptr<PassphraseSource>(const std::string&)> passphrases;
   bool stdin_is_terminal = false;
+  // Waits out the backoff after wrong passphrases (tests make it instant).
+  std::function<void(std::chrono::seconds)> sleep;
+  // --policy FILE: the school policy file (else /etc/coffer/policy.toml
+  // when present); trusted only when root-owned and not group/world-writable.
+  std::string policy_file;
 };
 
 // Options shared by commands that read or set passphrases.
@@ -49,10 +57,27 @@ void register_wipe(CLI::App& app, Context& ctx);
 void register_mount(CLI::App& app, Context& ctx);  // open, lock, status
 void register_import(CLI::App& app, Context& ctx);
 void register_provision(CLI::App& app, Context& ctx);
+void register_retention(CLI::App& app, Context& ctx);  // hold, sweep
 
 struct SourceSpec;
 // --from, --format, --map, --allow-missing (import and provision share them).
 void add_source_options(CLI::App& cmd, SourceSpec& spec);
+
+// The school policy in force (see Context::policy_file).
+vault::SchoolPolicy school_policy(Context& ctx);
+// The failed-unlock and retention rules of the school policy, with the
+// backoff wait shown on standard error.
+vault::UnlockPolicy unlock_policy(Context& ctx);
+// Unlocks with the passphrase `pw`, applying the policy; reports a count of
+// wrong passphrases tried since the last unlock, repaired damage and
+// retention notices (expiry approaching) on standard error.
+// `check_only` (fsck, import) leaves the clock mark as it was, so a refused
+// command changes nothing in the file.
+vault::Coffer unlock_coffer(const std::string& path, const keystore::Passphrase& pw, Context& ctx,
+                            bool check_only = false);
+// The same with the school's recovery key (IT).
+vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::SchoolKeyPair& key,
+                                     Context& ctx);
 
 // Prompts for and checks a new passphrase (strength via libpwquality).
 keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt);

@@ -19,7 +19,7 @@ struct FsckOptions {
 void run_fsck(const FsckOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
-  vault::Coffer c = vault::Coffer::unlock(o.path, pw, *ctx.random);
+  vault::Coffer c = unlock_coffer(o.path, pw, ctx, /*check_only=*/true);
   for (auto& w : c.warnings()) *ctx.out << "repaired: " << w << "\n";
   vault::FsckReport r = c.check();
   for (auto& n : r.notes) *ctx.out << n << "\n";

@@ -46,7 +46,7 @@ void run_import(const ImportOptions& o, Context& ctx) {
   }
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
-  vault::Coffer c = vault::Coffer::unlock(o.path, pw, *ctx.random);
+  vault::Coffer c = unlock_coffer(o.path, pw, ctx, /*check_only=*/true);
   for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
   vault::Profile profile = coffer_profile(c, profiles);
   vault::PreparedImport p = prepare_source(spec, profile);

@@ -34,6 +34,9 @@ void run_info(const InfoOptions& o, Context& ctx) {
                 {"mem_limit", s.kdf.mem_limit}, {"insecure", weak}});
     slots.push_back(j);
   }
+  const vault::SchoolPolicy policy = school_policy(ctx);
+  const vault::RetentionState r = vault::retention_state(h, ctx.clock->now(), policy.grace_days);
+  const std::uint32_t max_failures = policy.max_failures;
   if (o.json) {
     nlohmann::json j{{"path", o.path},
                      {"format_version", h.version},
@@ -51,6 +54,10 @@ void run_info(const InfoOptions& o, Context& ctx) {
                      {"failed_attempts", h.failed_attempts},
                      {"insecure_kdf", insecure},
                      {"expired", h.expires < ctx.clock->now()},
+                     {"sealed", r.sealed},
+                     {"on_hold", r.on_hold},
+                     {"grace_ends", r.grace_ends},
+                     {"locked_out", h.failed_attempts >= max_failures},
                      {"warnings", sel.warnings}};
     if (h.recovery) j["recovery_fingerprint"] = keystore::to_hex(h.recovery->fingerprint);
     if (h.audit) j["audit_fingerprint"] = keystore::to_hex(h.audit->fingerprint);
@@ -65,7 +72,10 @@ void run_info(const InfoOptions& o, Context& ctx) {
       << fmt::format("owner:           {}\n", h.owner)
       << fmt::format("created:         {}\n", local_datetime(h.created))
       << fmt::format("expires:         {} (end of day){}\n", local_date(h.expires),
-                     h.expires < ctx.clock->now() ? "  EXPIRED" : "")
+                     r.on_hold ? "  ON HOLD (expiry suspended)"
+                     : r.past_grace ? "  EXPIRED, check-in period over: to be wiped"
+                     : r.sealed ? "  EXPIRED: sealed; IT can check it in until " + local_date(r.grace_ends)
+                                : std::string())
       << fmt::format("key slots:       {} of {} in use\n", h.slots_in_use(), vault::kSlotCount);
   for (std::size_t i = 0; i < vault::kSlotCount; ++i)
     if (h.slots[i].in_use()) out << fmt::format("  slot {}:        {}\n", i, describe_slot(h.slots[i]));
@@ -75,7 +85,8 @@ void run_info(const InfoOptions& o, Context& ctx) {
       << fmt::format("audit key:       {}\n",
                      h.audit ? "present, fingerprint " + keystore::to_hex(h.audit->fingerprint)
                              : std::string("none"))
-      << fmt::format("failed unlocks:  {}\n", h.failed_attempts);
+      << fmt::format("failed unlocks:  {}{}\n", h.failed_attempts,
+                     h.failed_attempts >= max_failures ? "  LOCKED OUT: IT reopens it with coffer recover" : "");
   if (insecure)
     out << "WARNING: a key slot uses the INSECURE test key-derivation cost (--kdf-cost test)\n";
   for (auto& w : sel.warnings) out << "warning: " << w << "\n";

@@ -25,7 +25,7 @@ void print_warnings(const vault::Coffer& c, Context& ctx) {
 
 vault::Coffer unlock(const KeysOptions& o, PassphraseSource& source, Context& ctx) {
   keystore::Passphrase pw = source.existing("Passphrase for " + o.path);
-  vault::Coffer c = vault::Coffer::unlock(o.path, pw, *ctx.random);
+  vault::Coffer c = unlock_coffer(o.path, pw, ctx);
   print_warnings(c, ctx);
   return c;
 }
@@ -73,7 +73,7 @@ void run_passwd(const KeysOptions& o, Context& ctx) {
 void run_recover(const KeysOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::SchoolKeyPair key = load_secret_key(o.recovery_key, *source);
-  vault::Coffer c = vault::Coffer::unlock_with_recovery(o.path, key, *ctx.random);
+  vault::Coffer c = unlock_coffer_recovery(o.path, key, ctx);
   print_warnings(c, ctx);
   keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
   c.reset_passphrases(fresh, o.common.cost());

@@ -118,7 +118,7 @@ fusefs::MountOptions mount_options(const OpenOptions& o) {
 vault::Coffer unlock(const OpenOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
-  vault::Coffer c = vault::Coffer::unlock(o.path, pw, *ctx.random);
+  vault::Coffer c = unlock_coffer(o.path, pw, ctx);
   for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
   if (c.must_change_passphrase()) {
     // Provisioned with a one-time passphrase that IT has seen: the owner

@@ -4,7 +4,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "app.h"
 
@@ -20,6 +22,7 @@ int main(int argc, char** argv) {
   ctx.out = &std::cout;
   ctx.err = &std::cerr;
   ctx.stdin_is_terminal = isatty(STDIN_FILENO) == 1;
+  ctx.sleep = [](std::chrono::seconds s) { std::this_thread::sleep_for(s); };
   ctx.passphrases = [](const std::string& file) {
     return file.empty() ? coffer::cli::terminal_source() : coffer::cli::file_source(file);
   };

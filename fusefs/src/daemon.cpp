@@ -29,7 +29,9 @@
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/filesystem.h"
 #include "coffer/keystore/encoding.h"
+#include "coffer/vault/clock.h"
 #include "coffer/vault/filestore.h"
+#include "coffer/vault/meta.h"
 #include "logind.h"
 #include "session.h"
 
@@ -44,6 +46,7 @@ namespace {
 // Buffered writes are committed at least this often, at fsync, within
 // about 50 ms of a written file's last close, and at lock.
 constexpr auto kCommitInterval = std::chrono::seconds(2);
+constexpr auto kClockMarkInterval = std::chrono::seconds(60);
 
 std::string date_of(std::int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
@@ -155,6 +158,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
 
   std::optional<vault::Coffer> coffer(std::move(coffer_in));
   const vault::Header header = coffer->header();
+  const std::vector<std::string> notices = coffer->notices();
   std::optional<vault::FileStore> store;
   store.emplace(coffer->database(), coffer->chunk_mac_key(), vault::system_clock());
   coffer->forget_master_key();
@@ -201,12 +205,18 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   });
   LogindWatch logind;
   on_ready();
+  // Expiry approaching: the terminal was told by `open`; the desktop too.
+  for (auto& n : notices) notify_desktop(o.coffer_path.filename().string() + ": " + n);
 
   std::string reason;
   auto last_logind_idle_check = Clock::now();
   int lock_client = -1;
   bool warned = false;
   auto last_commit = Clock::now();
+  // The coffer's clock mark follows the time while mounted (checked at the
+  // next unlock: a clock set back behind it refuses to open).
+  auto last_mark = Clock::now();
+  const vault::Clock& wall = vault::system_clock();
   while (reason.empty()) {
     try {
       pollfd p[4] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
@@ -272,6 +282,15 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
         }
       }
       if (!reason.empty()) break;
+      if (!header.on_hold && wall.now() > header.expires) {
+        // Expired while open: lock at once; the next unlock says it is sealed.
+        reason = "expired";
+        break;
+      }
+      if (now - last_mark >= kClockMarkInterval) {
+        filesystem.with_database([&](vault::Database& db) { vault::raise_clock_mark(db, wall.now()); });
+        last_mark = now;
+      }
       if (filesystem.commit_requested() || now - last_commit >= kCommitInterval) {
         try {
           filesystem.commit();
@@ -307,6 +326,11 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   } catch (const std::exception&) {
   }
   std::string error;
+  try {
+    filesystem.with_database([&](vault::Database& db) { vault::raise_clock_mark(db, wall.now()); });
+  } catch (const std::exception&) {
+    // A failed write fail-stops the store; lock() below reports it.
+  }
   try {
     filesystem.lock();
   } catch (const std::exception& e) {

@@ -468,6 +468,13 @@ bool Filesystem::commit() {
   return true;
 }
 
+bool Filesystem::with_database(const std::function<void(vault::Database&)>& fn) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (locked_) return false;
+  fn(db_);
+  return true;
+}
+
 void Filesystem::lock() {
   std::lock_guard<std::mutex> g(mu_);
   if (locked_) return;

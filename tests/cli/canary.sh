@@ -17,9 +17,10 @@ owner='Mrs Philippa Canary-Wright'
 
 # New entries in a shared temporary directory that look like ours.
 tmp_entries() {  # DIR
+  # Other tests' own work folders (ctest runs them in parallel) are not ours.
   # shellcheck disable=SC2010
   ls -A1 -- "$1" 2>/dev/null | grep -iE "coffer|canary-$tag" |
-    grep -vE '^(coffer-cli-test\.|coffer-test-)' | sort || true
+    grep -vE '^(coffer-cli-test\.|coffer-test-|coffer-mnt\.|coffer-demo-school-test\.)' | sort || true
 }
 before_tmp=$(tmp_entries /tmp)
 before_vartmp=$(tmp_entries /var/tmp)

@@ -374,7 +374,7 @@ class ManifestTest : public ::testing::Test {
     CreateParams p;
     p.profile = profile_name;
     p.owner = "Ms Smith";
-    p.expires = kNow + 7 * 86400;
+    p.expires = kNow + 3650 * 86400;  // far off: not about expiry
     p.kdf_cost = KdfCost::kTest;
     p.profile_fields = fields_of(profile_name);
     p.created_by = "it-admin";
@@ -411,7 +411,7 @@ TEST_F(ManifestTest, ListsExactlyWhatIsInside) {
   EXPECT_EQ(m.created_by, "it-admin");
   EXPECT_EQ(m.protection, "standard");
   EXPECT_EQ(m.created, kNow);
-  EXPECT_EQ(m.expires, kNow + 7 * 86400);
+  EXPECT_EQ(m.expires, kNow + 3650 * 86400);
   EXPECT_EQ(m.vault_id.size(), 32u) << m.vault_id;
   EXPECT_EQ(m.fields, fields_of("trip"));
   ASSERT_EQ(m.pupils.size(), 2u);

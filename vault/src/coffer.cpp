@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
@@ -75,6 +76,27 @@ void check_payload_size(int fd, const fs::path& path) {
     throw Error(ErrorCode::kDamaged,
                 path.string() + " is truncated or has bytes appended (size " +
                     std::to_string(size) + " is not the header plus whole pages)");
+}
+
+constexpr std::int64_t kDay = 86400;
+
+// A local calendar date for messages (expiry is the end of a local day).
+std::string local_day(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  ::localtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+std::string local_time(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  ::localtime_r(&tt, &tm);
+  char buf[48];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
 }
 
 std::string slot_list_problem(const Header& h) {
@@ -160,10 +182,47 @@ void Coffer::require_master_key() const {
   if (!master_ || !mac_key_) throw std::logic_error("coffer used before unlock");
 }
 
-Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase,
-                      keystore::Random& random) {
+RetentionState retention_state(const Header& h, std::int64_t now, int grace_days) {
+  RetentionState r;
+  r.expires = h.expires;
+  r.grace_ends = h.expires + std::int64_t{grace_days} * kDay;
+  r.on_hold = h.on_hold;
+  r.sealed = !h.on_hold && now > h.expires;
+  r.past_grace = r.sealed && now > r.grace_ends;
+  r.seconds_left = now >= h.expires ? 0 : h.expires - now;
+  return r;
+}
+
+std::chrono::seconds backoff_delay(std::uint32_t failures, const UnlockPolicy& policy) {
+  if (failures < policy.free_attempts) return std::chrono::seconds(0);
+  std::uint32_t doublings = std::min<std::uint32_t>(failures - policy.free_attempts, 6);
+  return std::chrono::seconds(std::min<std::int64_t>(std::int64_t{1} << doublings, 60));
+}
+
+Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keystore::Random& random,
+                      const UnlockPolicy& policy) {
   Coffer c = open_locked(path);
   c.random_ = &random;
+  const Clock& clock = policy.clock ? *policy.clock : system_clock();
+  // Past the grace period the coffer goes whatever the passphrase: a right
+  // one only lets the wipe enter the authenticated trail first.
+  auto wipe_if_past_grace = [&] {
+    RetentionState r = retention_state(c.header_, clock.now(), policy.grace_days);
+    if (!r.past_grace) return;
+    c = Coffer();  // drops our lock: wipe takes its own
+    wipe(path, random);
+    throw Error(ErrorCode::kExpired, path.string() + " expired on " + local_day(r.expires) +
+                                         " and its grace period for check-in ended on " +
+                                         local_day(r.grace_ends) + ", so it has now been wiped");
+  };
+  const std::uint32_t failures = c.header_.failed_attempts;
+  if (policy.max_failures > 0 && failures >= policy.max_failures) {
+    wipe_if_past_grace();
+    throw Error(ErrorCode::kLockedOut,
+                path.string() + " is locked out after " + std::to_string(failures) +
+                    " wrong passphrases; IT can reopen it with the school's recovery key (coffer recover)");
+  }
+  if (auto wait = backoff_delay(failures, policy); wait.count() > 0 && policy.wait) policy.wait(wait, failures);
   bool any_intact = false;
   std::string refused;  // slots whose KDF parameters exceed the caps
   for (std::size_t i = 0; i < kSlotCount; ++i) {
@@ -182,6 +241,7 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase,
     if (master) {
       c.unlocked_slot_ = i;
       c.finish_unlock(*master, random);
+      c.apply_retention(policy, false);
       return c;
     }
   }
@@ -194,18 +254,33 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase,
                 path.string() + ": no usable key slot" +
                     (damaged.empty() ? "" : "; key slot " + damaged + " is damaged") + refused +
                     "; IT can reopen it with coffer recover");
+  wipe_if_past_grace();
   // Count the failure; only this counter (and the copy bookkeeping) changes.
   c.header_.failed_attempts += 1;
   c.write_header();
+  const std::uint32_t now_failed = c.header_.failed_attempts;
+  if (policy.max_failures > 0 && now_failed >= policy.max_failures) {
+    if (policy.wipe_at_limit) {
+      c = Coffer();  // drops our lock: wipe takes its own
+      wipe(path, random);
+      throw Error(ErrorCode::kLockedOut, "wrong passphrase; " + path.string() + " had " +
+                                             std::to_string(now_failed) +
+                                             " wrong passphrases and was wiped, as the school's policy says");
+    }
+    throw Error(ErrorCode::kLockedOut, "wrong passphrase; " + path.string() + " is now locked out after " +
+                                           std::to_string(now_failed) +
+                                           " wrong passphrases; IT can reopen it with the school's recovery key "
+                                           "(coffer recover)");
+  }
   std::string msg = "wrong passphrase for " + path.string() + " (failed attempts: " +
-                    std::to_string(c.header_.failed_attempts) + ")";
+                    std::to_string(now_failed) + " of " + std::to_string(policy.max_failures) + ")";
   if (!damaged.empty()) msg += "; note: key slot " + damaged + " is damaged";
   msg += refused;
   throw Error(ErrorCode::kWrongPassphrase, msg);
 }
 
 Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::SchoolKeyPair& key,
-                                    keystore::Random& random) {
+                                    keystore::Random& random, const UnlockPolicy& policy) {
   Coffer c = open_locked(path);
   c.random_ = &random;
   if (!c.header_.recovery)
@@ -217,8 +292,94 @@ Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::School
     throw Error(ErrorCode::kWrongPassphrase,
                 path.string() + " is not sealed to this school key (fingerprint " +
                     keystore::to_hex(key.public_key.fingerprint()) + ")");
+  c.master_from_recovery_ = true;
   c.finish_unlock(*master, random);
+  c.apply_retention(policy, true);
   return c;
+}
+
+void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
+  const Clock& clock = policy.clock ? *policy.clock : system_clock();
+  const std::int64_t now = clock.now();
+  const std::int64_t mark = clock_high_water();
+  if (now + policy.clock_tolerance_seconds < mark) {
+    if (!by_recovery)
+      throw Error(ErrorCode::kPolicy,
+                  "this computer's clock says " + local_time(now) + ", but " + path_.string() +
+                      " has already been used at " + local_time(mark) +
+                      ": the clock has been set back. Set the date and time right and try again "
+                      "(a coffer's expiry is never extended)");
+    notices_.push_back("the clock (" + local_time(now) + ") is behind the coffer's high-water mark (" +
+                       local_time(mark) + ")");
+  }
+  // A clock set back within the tolerance never buys time: judge by the mark.
+  RetentionState r = retention(std::max(now, mark), policy.grace_days);
+  if (r.past_grace) {
+    db_->close();
+    db_.reset();
+    wipe(path_, *random_);
+    throw Error(ErrorCode::kExpired, path_.string() + " expired on " + local_day(r.expires) +
+                                         " and its grace period for check-in ended on " +
+                                         local_day(r.grace_ends) + ", so it has now been wiped");
+  }
+  if (r.sealed && !by_recovery)
+    throw Error(ErrorCode::kExpired,
+                path_.string() + " expired on " + local_day(r.expires) +
+                    " and is sealed: it no longer opens. Until " + local_day(r.grace_ends) +
+                    " IT can still check it in with the school's recovery key and give you back "
+                    "your own files; after that it is wiped");
+  if (policy.raise_clock_mark) advance_clock(now);
+  if (r.on_hold) {
+    notices_.push_back("this coffer is on hold (" + hold_reason().value_or("") +
+                       "): its expiry is suspended until the school lifts the hold");
+  } else if (r.sealed) {
+    notices_.push_back("this coffer expired on " + local_day(r.expires) + " and is sealed; check it in before " +
+                       local_day(r.grace_ends) + ", when it will be wiped");
+  } else if (r.seconds_left < std::int64_t{policy.warn_days} * kDay) {
+    std::int64_t days = r.seconds_left / kDay;
+    notices_.push_back("this coffer expires on " + local_day(r.expires) + " (" +
+                       (days == 0 ? std::string("today") : "in " + std::to_string(days) + (days == 1 ? " day" : " days")) +
+                       "): its records, and your own files in files/, go with it unless IT checks it in first");
+  }
+}
+
+RetentionState Coffer::retention(std::int64_t now, int grace_days) {
+  return retention_state(header_, now, grace_days);
+}
+
+std::int64_t Coffer::clock_high_water() { return std::max(clock_mark(*db_), header_.created); }
+
+void Coffer::advance_clock(std::int64_t now) { raise_clock_mark(*db_, now); }
+
+void Coffer::reset_clock_high_water(std::int64_t now) {
+  if (!opened_with_recovery())
+    throw Error(ErrorCode::kPolicy, "only the school's recovery key can reset the clock mark");
+  put_meta(*db_, {{"clock_high_water", std::to_string(now)}});
+}
+
+std::optional<std::string> Coffer::hold_reason() { return get_meta(*db_, "hold_reason"); }
+
+void Coffer::set_hold(const std::string& reason, std::int64_t now) {
+  if (!mac_key_) throw std::logic_error("coffer used before unlock");
+  if (reason.empty()) throw Error(ErrorCode::kUsage, "a hold needs a reason (--reason TEXT)");
+  // The database is authoritative: written first, so a crash before the
+  // header is rewritten is repaired from it at the next unlock.
+  put_meta(*db_, {{"hold_reason", reason}, {"hold_set_at", std::to_string(now)}});
+  header_.on_hold = true;
+  header_.mac = compute_header_mac(header_, *mac_key_);
+  write_header();
+}
+
+void Coffer::release_hold() {
+  if (!mac_key_) throw std::logic_error("coffer used before unlock");
+  if (!opened_with_recovery())
+    throw Error(ErrorCode::kPolicy, "only the school's recovery key can lift a hold "
+                                    "(coffer hold PATH --release --recovery-key school.key)");
+  if (!hold_reason()) throw Error(ErrorCode::kUsage, path_.string() + " is not on hold");
+  db_->exec("DELETE FROM coffer_meta WHERE key IN ('hold_reason', 'hold_set_at')");
+  header_.on_hold = false;
+  header_.mac = compute_header_mac(header_, *mac_key_);
+  write_header();
 }
 
 void Coffer::finish_unlock(const keystore::MasterKey& master, keystore::Random&) {
@@ -242,6 +403,16 @@ void Coffer::finish_unlock(const keystore::MasterKey& master, keystore::Random&)
     throw Error(ErrorCode::kDamaged, path_.string() + ": header fields differ from the "
                                      "coffer's own record (" + fields + "): tampering");
   }
+  // The hold flag is written in two steps (database, then header); a crash
+  // between them is repaired from the database, which is authoritative.
+  const bool held = get_meta(*db_, "hold_reason").has_value();
+  if (held != header_.on_hold) {
+    header_.on_hold = held;
+    header_.mac = compute_header_mac(header_, *mac_key_);
+    needs_repair_ = true;
+    warnings_.push_back("the header's hold flag disagreed with the coffer's record and was repaired");
+  }
+  failures_before_ = header_.failed_attempts;
   if (header_.failed_attempts != 0 || needs_repair_) {
     header_.failed_attempts = 0;
     write_header();

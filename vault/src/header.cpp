@@ -14,6 +14,7 @@ namespace {
 constexpr char kMagic[8] = {'C', 'O', 'F', 'F', 'E', 'R', '0', '1'};
 constexpr std::size_t kSlotChecksumOffset = 104;
 constexpr std::size_t kRecoveryChecksumOffset = 112;
+constexpr std::uint32_t kFlagOnHold = 1;  // flags bit 0 (docs/FORMAT.md)
 
 template <class T>
 void put(std::uint8_t* p, T v) {
@@ -114,8 +115,10 @@ ParsedCopy parse_copy(std::span<const std::uint8_t> bytes, bool check_copy_check
   auto sum = keystore::checksum32(bytes.first(kChecksumOffset));
   if (check_copy_checksum && !keystore::equal_constant_time(sum, bytes.subspan(kChecksumOffset, 32)))
     return fail(CopyStatus::kBadChecksum, "checksum mismatch");
-  if (get<std::uint16_t>(b + 10) != kHeaderCopySize || !zero(b + 12, 4))
+  const std::uint32_t flags = get<std::uint32_t>(b + 12);
+  if (get<std::uint16_t>(b + 10) != kHeaderCopySize || (flags & ~kFlagOnHold) != 0)
     return fail(CopyStatus::kMalformed, "bad header size or flags");
+  h.on_hold = (flags & kFlagOnHold) != 0;
   std::memcpy(h.vault_id.data(), b + 16, 16);
   h.created = get<std::int64_t>(b + 32);
   h.expires = get<std::int64_t>(b + 40);
@@ -172,6 +175,7 @@ HeaderCopy serialize_header(const Header& h) {
   std::memcpy(b, kMagic, 8);
   put<std::uint16_t>(b + 8, h.version);
   put<std::uint16_t>(b + 10, static_cast<std::uint16_t>(kHeaderCopySize));
+  put<std::uint32_t>(b + 12, h.on_hold ? kFlagOnHold : 0u);
   std::memcpy(b + 16, h.vault_id.data(), 16);
   put<std::int64_t>(b + 32, h.created);
   put<std::int64_t>(b + 40, h.expires);
@@ -262,6 +266,9 @@ std::vector<std::uint8_t> slot_associated_data(const Header& header, std::size_t
                                                const keystore::KdfParams& kdf) {
   HeaderCopy bytes = serialize_header(header);
   std::vector<std::uint8_t> ad(bytes.begin(), bytes.begin() + 32);
+  // The flags (hold) change during a coffer's life without rewrapping the
+  // slots: they are bound by the header MAC, and enter the AD as zero.
+  std::fill(ad.begin() + 12, ad.begin() + 16, std::uint8_t{0});
   ad.push_back(static_cast<std::uint8_t>(slot_index));
   std::uint8_t fields[32] = {};
   put_slot_fields(fields, SlotState::kPassphrase, kdf);

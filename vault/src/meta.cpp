@@ -1,6 +1,8 @@
 // coffer_meta access; see meta.h.
 #include "coffer/vault/meta.h"
 
+#include <stdexcept>
+
 namespace coffer::vault {
 
 void put_meta(Database& db, const MetaRows& rows) {
@@ -24,6 +26,20 @@ std::map<std::string, std::string> all_meta(Database& db) {
   auto st = db.prepare("SELECT key, value FROM coffer_meta");
   while (st.step()) out.emplace(st.column_text(0), st.column_text(1));
   return out;
+}
+
+std::int64_t clock_mark(Database& db) {
+  auto v = get_meta(db, "clock_high_water");
+  if (!v) return 0;
+  try {
+    return std::stoll(*v);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+void raise_clock_mark(Database& db, std::int64_t now) {
+  if (now > clock_mark(db)) put_meta(db, {{"clock_high_water", std::to_string(now)}});
 }
 
 std::vector<std::string> split_fields(const std::string& stored) {

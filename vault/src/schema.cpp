@@ -54,6 +54,15 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     "CREATE TABLE imports(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, by_user TEXT NOT NULL,"
     " format TEXT NOT NULL, source TEXT NOT NULL, pupils INTEGER NOT NULL, dropped TEXT NOT NULL,"
     " not_in_profile TEXT NOT NULL, unmapped TEXT NOT NULL);",
+    // 4: the audit trail (see audit.h, FORMAT.md §12). audit_log is a hash
+    // chain keyed with subkey 3; its head (audit_count, audit_head) lives in
+    // coffer_meta. audit_sidecar holds the sidecar writer's current chain
+    // key (one row, overwritten in place) and its record count.
+    "CREATE TABLE audit_log(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, uid INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL, kind INTEGER NOT NULL, exe TEXT NOT NULL, object TEXT NOT NULL,"
+    " result TEXT NOT NULL, detail TEXT NOT NULL, hash BLOB NOT NULL);"
+    "CREATE TABLE audit_sidecar(id INTEGER PRIMARY KEY CHECK (id = 1), chain_key BLOB NOT NULL,"
+    " records INTEGER NOT NULL);",
 };
 
 bool has_version_table(Database& db) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -113,6 +114,10 @@ class Filesystem {
 
   // Commits buffered writes (the periodic timer). Returns false once locked.
   bool commit();
+  // Runs fn on the database under the operations mutex (the daemon's timers:
+  // clock mark, expiry purges), without counting as activity. Returns false
+  // once locked (fn not run).
+  bool with_database(const std::function<void(vault::Database&)>& fn);
   // Commits, then refuses every further operation with EIO. Idempotent.
   void lock();
   bool locked() const { return locked_; }

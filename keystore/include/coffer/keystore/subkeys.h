@@ -11,7 +11,7 @@ namespace coffer::keystore {
 enum class SubkeyId : std::uint64_t {
   kDatabase = 1,   // SQLCipher raw key
   kHeaderMac = 2,  // MAC over the container header
-  kAudit = 3,      // reserved: the in-coffer audit hash chain
+  kAudit = 3,      // the in-coffer audit hash chain
   kChunkMac = 4,   // reserved: per-chunk MACs of file contents
   // 5..63 reserved for future roles
 };

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -39,6 +40,44 @@ struct CreateParams {
   std::function<void(Coffer&)> populate;
 };
 
+// What an unlock enforces (design: failed unlocks; retention). The failure
+// count lives in the header's unauthenticated counter, written and synced
+// before the answer. From `free_attempts` failures on, each attempt first
+// waits (1 s, doubling, at most 60 s); at `max_failures` the coffer is
+// locked out and only the school's recovery key reopens it. Wiping at the
+// limit is opt-in: a pupil with ten guesses must not be able to destroy a
+// trip's medical data. After the key is found, retention is checked against
+// `clock` (the system clock when null): see Coffer::unlock.
+struct UnlockPolicy {
+  std::uint32_t max_failures = 10;
+  std::uint32_t free_attempts = 3;
+  bool wipe_at_limit = false;
+  int warn_days = 3;
+  int grace_days = 7;
+  std::int64_t clock_tolerance_seconds = 600;
+  const Clock* clock = nullptr;
+  // Raise the coffer's clock high-water mark to now. Commands that only
+  // check or may refuse (fsck, import) leave the file as they found it.
+  bool raise_clock_mark = true;
+  // Called with the backoff before an attempt (the CLI sleeps and says so;
+  // tests record it). Not called when there is nothing to wait.
+  std::function<void(std::chrono::seconds wait, std::uint32_t failures)> wait;
+};
+// The wait before the next attempt after `failures` failed ones.
+std::chrono::seconds backoff_delay(std::uint32_t failures, const UnlockPolicy& policy);
+
+// Where a coffer stands in its retention period at `now`.
+struct RetentionState {
+  std::int64_t expires = 0;      // last second of validity
+  std::int64_t grace_ends = 0;   // last second IT can still check it in
+  bool on_hold = false;
+  bool sealed = false;           // past expiry, not on hold
+  bool past_grace = false;       // sealed and past the grace period: to be wiped
+  std::int64_t seconds_left = 0; // until expiry (0 when sealed)
+};
+// From the cleartext header alone (sweep, info): no key needed.
+RetentionState retention_state(const Header& header, std::int64_t now, int grace_days);
+
 struct FsckReport {
   std::vector<std::string> problems;  // empty = healthy
   std::vector<std::string> notes;
@@ -63,11 +102,20 @@ class Coffer {
   static void create(const std::filesystem::path& path, const CreateParams& params,
                      const keystore::Passphrase& passphrase, keystore::Random& random,
                      const Clock& clock);
+  // Throws kLockedOut (before deriving anything) once the failures reached
+  // the policy's maximum, kWrongPassphrase for a wrong one (counted). Once
+  // the key is found: a clock set back behind the coffer's high-water mark
+  // is refused (kPolicy); an expired coffer is sealed (kExpired) and, past
+  // the grace period, wiped (kExpired, saying so); a hold suspends both.
+  // Warnings before expiry are in notices().
   static Coffer unlock(const std::filesystem::path& path, const keystore::Passphrase& passphrase,
-                       keystore::Random& random);
+                       keystore::Random& random, const UnlockPolicy& policy = {});
+  // IT's way in: opens a sealed coffer during its grace period (for
+  // check-in) and a locked-out one; a clock behind the mark is only a
+  // notice. Past the grace period the coffer is wiped (kExpired).
   static Coffer unlock_with_recovery(const std::filesystem::path& path,
                                      const keystore::SchoolKeyPair& school_key,
-                                     keystore::Random& random);
+                                     keystore::Random& random, const UnlockPolicy& policy = {});
 
   Coffer(Coffer&&) noexcept = default;
   Coffer& operator=(Coffer&&) noexcept = default;
@@ -77,6 +125,23 @@ class Coffer {
   const std::filesystem::path& path() const { return path_; }
   // Warnings about repaired damage found while opening.
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // Failed unlocks counted before this one succeeded (then reset to 0).
+  std::uint32_t failures_before() const { return failures_before_; }
+  // What the owner should be told at open (expiry approaching, sealed).
+  const std::vector<std::string>& notices() const { return notices_; }
+  // Retention at `now`, from the authoritative copies inside the coffer.
+  RetentionState retention(std::int64_t now, int grace_days);
+  // Holds (after an incident): anyone with the key sets one; only the
+  // school's recovery key lifts it. Both rewrite the header flag.
+  void set_hold(const std::string& reason, std::int64_t now);
+  void release_hold();
+  std::optional<std::string> hold_reason();
+  // The latest time this coffer has seen; raised at unlock, while mounted
+  // and at lock; never lowered except by IT with the recovery key.
+  std::int64_t clock_high_water();
+  void advance_clock(std::int64_t now);
+  void reset_clock_high_water(std::int64_t now);
+  bool opened_with_recovery() const { return !unlocked_slot_ && master_from_recovery_; }
   // The slot the passphrase opened; empty when opened with the recovery key.
   std::optional<std::size_t> unlocked_slot() const { return unlocked_slot_; }
 
@@ -107,6 +172,8 @@ class Coffer {
   Coffer() = default;
   static Coffer open_locked(const std::filesystem::path& path);
   void finish_unlock(const keystore::MasterKey& master, keystore::Random& random);
+  // Clock and expiry rules after the key was found (see unlock).
+  void apply_retention(const UnlockPolicy& policy, bool by_recovery);
   void write_header();
   void require_master_key() const;
 
@@ -116,6 +183,9 @@ class Coffer {
   std::vector<std::string> warnings_;
   bool needs_repair_ = false;
   std::optional<std::size_t> unlocked_slot_;
+  std::uint32_t failures_before_ = 0;
+  bool master_from_recovery_ = false;
+  std::vector<std::string> notices_;
   std::optional<keystore::HeaderMacKey> mac_key_;
   std::optional<keystore::MasterKey> master_;
   keystore::Random* random_ = nullptr;

@@ -67,6 +67,9 @@ struct Header {
   std::int64_t expires = 0;  // unix seconds: the last second of the expiry day
   std::string profile;
   std::string owner;
+  // Flags bit 0: a hold is set (expiry, purges and sweeps suspended). The
+  // authoritative copy is inside the database; `sweep` reads this one.
+  bool on_hold = false;
   std::array<KeySlot, kSlotCount> slots{};
   std::optional<RecoverySlot> recovery;
   bool recovery_damaged = false;
