@@ -103,6 +103,8 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   register_import(app, ctx);
   register_provision(app, ctx);
   register_retention(app, ctx);
+  register_audit(app, ctx);
+  register_checkin(app, ctx);
   app.add_option("--policy", ctx.policy_file,
                  "the school policy file (default /etc/coffer/policy.toml); trusted only when "
                  "owned by root and not writable by group or others");

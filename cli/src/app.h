@@ -58,6 +58,8 @@ void register_mount(CLI::App& app, Context& ctx);  // open, lock, status
 void register_import(CLI::App& app, Context& ctx);
 void register_provision(CLI::App& app, Context& ctx);
 void register_retention(CLI::App& app, Context& ctx);  // hold, sweep
+void register_audit(CLI::App& app, Context& ctx);
+void register_checkin(CLI::App& app, Context& ctx);
 
 struct SourceSpec;
 // --from, --format, --map, --allow-missing (import and provision share them).

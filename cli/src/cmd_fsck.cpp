@@ -22,6 +22,10 @@ void run_fsck(const FsckOptions& o, Context& ctx) {
   vault::Coffer c = unlock_coffer(o.path, pw, ctx, /*check_only=*/true);
   for (auto& w : c.warnings()) *ctx.out << "repaired: " << w << "\n";
   vault::FsckReport r = c.check();
+  vault::AuditVerdict audit = c.verify_audit();
+  r.notes.push_back(std::to_string(audit.entries) + " audit entries checked");
+  for (auto& p : audit.problems) r.problems.push_back("audit: " + p);
+  c.flush_audit();  // the unlock, once the check has read everything
   for (auto& n : r.notes) *ctx.out << n << "\n";
   for (auto& p : r.problems) *ctx.out << "PROBLEM: " << p << "\n";
   if (!r.ok())

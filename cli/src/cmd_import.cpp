@@ -6,6 +6,7 @@
 #include "coffer/error.h"
 #include "coffer/vault/coffer.h"
 #include "coffer/vault/records.h"
+#include "dates.h"
 #include "import_report.h"
 #include "purpose.h"
 
@@ -14,7 +15,7 @@ namespace {
 
 struct ImportOptions {
   CommonOptions common;
-  std::string path, profiles_file, pupils_file;
+  std::string path, profiles_file, pupils_file, expires;
   std::vector<std::string> pupils, groups;
   SourceSpec spec;
   bool dry_run = false;
@@ -38,8 +39,15 @@ void run_import(const ImportOptions& o, Context& ctx) {
     // No passphrase: the header names the profile; its fields come from the
     // profile definition (the real import uses the copy inside the coffer).
     vault::SelectedHeader h = vault::read_header(o.path);
-    const vault::Profile& profile = find_profile(profiles, h.header.profile);
-    vault::PreparedImport p = prepare_source(spec, profile);
+    const vault::Profile* known = profiles.find(h.header.profile);
+    if (!known)
+      throw Error(ErrorCode::kUsage,
+                  o.path + " was made for the profile " + h.header.profile +
+                      ", which is not in the profiles file here; a dry run cannot read the copy inside the coffer "
+                      "(it has no passphrase): pass the school's profiles file with --profiles FILE, or import "
+                      "without --dry-run");
+    const vault::Profile& profile = *known;
+    vault::PreparedImport p = prepare_source(spec, profile, ctx.clock->now());
     print_summary(p, profile, *ctx.out, *ctx.err);
     *ctx.out << "dry run: nothing was written to " << o.path << "\n";
     return;
@@ -49,9 +57,23 @@ void run_import(const ImportOptions& o, Context& ctx) {
   vault::Coffer c = unlock_coffer(o.path, pw, ctx, /*check_only=*/true);
   for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
   vault::Profile profile = coffer_profile(c, profiles);
-  vault::PreparedImport p = prepare_source(spec, profile);
+  vault::PreparedImport p = prepare_source(spec, profile, ctx.clock->now());
+  if (!o.expires.empty()) {
+    // A shorter retention for these records: never past the coffer's own.
+    std::int64_t until = end_of_local_day(o.expires);
+    if (until > c.header().expires)
+      throw Error(ErrorCode::kPolicy, "--expires " + o.expires + " is after the coffer's own expiry (" +
+                                          local_date(c.header().expires) + "); records may only expire sooner");
+    if (until < ctx.clock->now()) throw Error(ErrorCode::kPolicy, "--expires " + o.expires + " is already over");
+    auto d = vault::parse_date(o.expires);
+    for (auto& pupil : p.pupils) pupil.expires = d;
+  }
   print_summary(p, profile, *ctx.out, *ctx.err);
   vault::RecordStore(c.database()).import(p.pupils, log_entry(p, spec, ctx.clock->now()));
+  // Counts, never values: the audit says how many, from where, by whom.
+  c.audit(vault::AuditKind::kImport, std::filesystem::path(spec.from).filename().string(), "ok",
+          std::to_string(p.pupils.size()) + " pupil(s), " + std::to_string(p.dropped.size()) +
+              " column(s) dropped");
   *ctx.out << "imported " << p.pupils.size() << " pupils into " << o.path << " ("
            << vault::RecordStore(c.database()).count() << " in the coffer)\n";
 }
@@ -75,6 +97,9 @@ void register_import(CLI::App& app, Context& ctx) {
   cmd->add_option("--pupil", o->pupils, "a pupil to take, by the source's own key (repeatable)");
   cmd->add_option("--pupils-file", o->pupils_file, "a file of pupil keys, one per line");
   cmd->add_option("--group", o->groups, "take every pupil in this registration group or class (repeatable)");
+  cmd->add_option("--expires", o->expires,
+                  "these records expire sooner than the coffer, at the end of DATE (YYYY-MM-DD); the mount then "
+                  "removes them");
   cmd->add_flag("--dry-run", o->dry_run, "show what would be imported; write nothing");
   cmd->add_option("--profiles", o->profiles_file, "the school's profiles file (as for create)");
   add_passphrase_file_option(*cmd, o->common);

@@ -153,6 +153,7 @@ void detach_stdio() {
 
 int run_open_background(const OpenOptions& o, Context& ctx) {
   fusefs::MountOptions m = mount_options(o);
+  m.audit_drop_dir = school_policy(ctx).audit_drop_dir;
   bool created = prepare_mountpoint(m.mountpoint, *ctx.err);
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error(ErrorCode::kIo, "cannot create a pipe");
@@ -215,6 +216,7 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
 int run_open(const OpenOptions& o, Context& ctx) {
   if (!o.foreground) return run_open_background(o, ctx);
   fusefs::MountOptions m = mount_options(o);
+  m.audit_drop_dir = school_policy(ctx).audit_drop_dir;
   bool created = prepare_mountpoint(m.mountpoint, *ctx.err);
   std::optional<vault::Coffer> unlocked;
   try {
@@ -282,10 +284,19 @@ void run_status(bool json, Context& ctx) {
     *ctx.out << "no coffer is open\n";
     return;
   }
-  for (auto& m : mounts)
+  const int warn_days = school_policy(ctx).warn_days;
+  for (auto& m : mounts) {
     *ctx.out << fmt::format("{}\n  mounted at {}\n  {} ({}), expires {} end of day\n  locks in {} s if unused{}; pid {}\n",
                             m.coffer_path, m.mountpoint, m.owner, m.purpose, local_date(m.expires),
                             m.idle_seconds_left, m.read_only ? ", read-only" : "", m.pid);
+    std::int64_t left = m.expires - ctx.clock->now();
+    if (left < std::int64_t{warn_days} * 86400) {
+      std::int64_t days = std::max<std::int64_t>(0, left / 86400);
+      *ctx.out << fmt::format("  EXPIRES {}: its records, and your own files in files/, go with it unless IT "
+                              "checks it in first\n",
+                              days == 0 ? std::string("TODAY") : fmt::format("IN {} DAY{}", days, days == 1 ? "" : "S"));
+    }
+  }
 }
 
 }  // namespace

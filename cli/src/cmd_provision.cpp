@@ -3,10 +3,15 @@
 // first open, and a manifest IT keeps (NAME.manifest.json/.txt). A coffer
 // that fails is reported and leaves nothing behind; the others go on.
 #include <fmt/core.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <ostream>
@@ -63,14 +68,91 @@ std::string handover_text(const Plan& plan, const PlanEntry& e, const std::strin
   return t;
 }
 
-struct Outcome {
-  bool ok = false;
-  int exit_code = 0;
+// Output files of one coffer. The handover record (the one-time passphrase)
+// is written and synced as NAME.handover.pending before the coffer is
+// created, and committed (renamed to NAME.passphrase.txt, or added to
+// handover-sheets.txt) after the manifests: so a coffer never exists
+// without its passphrase on disk, whatever stops the run.
+constexpr const char* kPending = ".handover.pending";
+constexpr const char* kSheet = "handover-sheets.txt";
+
+void remove_outputs(const fs::path& out, const std::string& name, bool keep_pending = false) {
+  std::error_code ec;
+  for (auto suffix : {".manifest.json", ".manifest.txt"}) fs::remove(out / (name + suffix), ec);
+  if (!keep_pending) fs::remove(out / (name + kPending), ec);
+}
+
+// A coffer whose creation was cut short (killed) leaves its temporary
+// ".NAME.coffer.creating-*" files: a half-made coffer, removed before the
+// coffer is made again.
+void remove_half_made(const fs::path& out, const std::string& name) {
+  const std::string prefix = "." + name + ".coffer.creating-";
+  std::error_code ec;
+  std::vector<fs::path> stale;
+  for (auto it = fs::directory_iterator(out, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (it->path().filename().string().starts_with(prefix)) stale.push_back(it->path());
+  for (auto& p : stale) fs::remove(p, ec);
+}
+
+// What an earlier, interrupted or finished run left for one plan entry.
+enum class Leftover {
+  kNone,         // nothing: make it
+  kDone,         // made and handed over: skip
+  kFinishSheet,  // made, its sheet entry written, only the pending record left: remove it, skip
+  kRedo,         // handover not committed: wipe what is there and make it again
 };
 
-void remove_outputs(const fs::path& out, const std::string& name) {
-  std::error_code ec;
-  for (auto suffix : {".manifest.json", ".manifest.txt", ".passphrase.txt"}) fs::remove(out / (name + suffix), ec);
+Leftover classify(const fs::path& out, const Plan& plan, const PlanEntry& e, const std::string& sheet) {
+  const fs::path coffer = out / (e.name + ".coffer");
+  const fs::path pending = out / (e.name + kPending);
+  if (fs::exists(pending)) {
+    if (plan.handover == "sheet" && fs::exists(coffer) && fs::exists(out / (e.name + ".manifest.json"))) {
+      std::optional<std::string> text = read_file_if_exists(pending.string());
+      bool in_sheet = text && !text->empty() && sheet.find(*text) != std::string::npos;
+      if (text) keystore::wipe(std::span<char>(text->data(), text->size()));
+      if (in_sheet) return Leftover::kFinishSheet;
+    }
+    // The one-time passphrase never reached the handover: nobody can have
+    // been given this coffer, so it is made again with a new passphrase.
+    if (plan.handover == "files" && fs::exists(out / (e.name + ".passphrase.txt")))
+      throw Error(ErrorCode::kPolicy, (out / (e.name + ".passphrase.txt")).string() + " and " + pending.string() +
+                                          " both exist; move them away");
+    return Leftover::kRedo;
+  }
+  // A coffer made by an earlier run of the plan (coffer and manifest
+  // there) is skipped, so a plan can be re-run after fixing one entry;
+  // any other leftover is refused rather than overwritten.
+  if (fs::exists(coffer) && fs::exists(out / (e.name + ".manifest.json"))) return Leftover::kDone;
+  for (auto suffix : {".coffer", ".manifest.json", ".manifest.txt", ".passphrase.txt"})
+    if (fs::exists(out / (e.name + suffix)))
+      throw Error(ErrorCode::kPolicy,
+                  (out / (e.name + suffix)).string() + " already exists but the coffer was not made; move it away");
+  return Leftover::kNone;
+}
+
+// Holds an exclusive lock on the output directory for the run: two
+// provisions into one directory would remake each other's coffers.
+class DirLock {
+ public:
+  explicit DirLock(const fs::path& dir) : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    if (fd_ < 0) throw Error(ErrorCode::kIo, "cannot open " + dir.string() + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error(ErrorCode::kBusy, "another coffer provision is writing to " + dir.string() + "; wait for it");
+    }
+  }
+  ~DirLock() { ::close(fd_); }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+int exit_code_of(const std::exception& e) {
+  if (auto* err = dynamic_cast<const Error*>(&e)) return exit_code_for(err->code());
+  if (dynamic_cast<const fs::filesystem_error*>(&e)) return kExitIo;
+  return kExitOther;
 }
 
 void run_provision(const ProvisionOptions& o, Context& ctx) {
@@ -79,11 +161,28 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
   Plan plan = load_plan(o.plan);
   vault::ProfileSet profiles = load_profiles(o.profiles_file);
   const fs::path out = o.out;
+  const fs::path sheet_path = out / kSheet;
+
+  // Handover sheets of earlier runs are kept: new entries are added after
+  // them, never replacing one.
+  std::string sheets;
+  if (plan.handover == "sheet") {
+    try {
+      if (auto text = read_file_if_exists(sheet_path.string())) sheets = std::move(*text);
+    } catch (const Error& err) {
+      throw Error(err.code(), std::string(err.what()) + "; the handover sheet must be a regular file");
+    }
+  }
+  struct WipeSheets {
+    std::string& s;
+    ~WipeSheets() { keystore::wipe(std::span<char>(s.data(), s.size())); }
+  } wipe_sheets{sheets};
 
   // Everything that can be checked before any coffer is made is checked
   // here, so a typo in the plan makes nothing at all.
   std::map<std::string, keystore::SchoolPublicKey> keys;
   std::vector<std::string> expiries;
+  std::vector<Leftover> leftovers;
   std::set<std::string> done;
   for (auto& e : plan.coffers) {
     auto where = plan.file.string() + ":" + std::to_string(e.line) + ": " + e.name + ": ";
@@ -92,33 +191,29 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       expiries.push_back(choose_expiry(p, e.expires, e.trip_end, ctx.clock->now()));
       for (auto* k : {&e.recovery_key, &e.audit_key})
         if (!k->empty() && !keys.count(*k)) keys.emplace(*k, load_public_key(*k));
-      // A coffer made by an earlier run of the plan (coffer and manifest
-      // there) is skipped, so a plan can be re-run after fixing one entry;
-      // any other leftover is refused rather than overwritten.
-      if (fs::exists(out / (e.name + ".coffer")) && fs::exists(out / (e.name + ".manifest.json"))) {
-        done.insert(e.name);
-        continue;
-      }
-      for (auto suffix : {".coffer", ".manifest.json", ".manifest.txt", ".passphrase.txt"})
-        if (fs::exists(out / (e.name + suffix)))
-          throw Error(ErrorCode::kPolicy, (out / (e.name + suffix)).string() +
-                                              " already exists but the coffer was not made; move it away");
+      leftovers.push_back(classify(out, plan, e, sheets));
+      if (leftovers.back() == Leftover::kDone || leftovers.back() == Leftover::kFinishSheet) done.insert(e.name);
     } catch (const Error& err) {
       throw Error(err.code(), where + err.what());
+    } catch (const fs::filesystem_error& err) {
+      throw Error(ErrorCode::kIo, where + err.what());
     }
   }
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot create " + out.string() + ": " + ec.message());
+  DirLock lock(out);
+  for (std::size_t i = 0; i < plan.coffers.size(); ++i)
+    if (leftovers[i] == Leftover::kFinishSheet) {
+      fs::remove(out / (plan.coffers[i].name + kPending), ec);
+      sync_directory(out.string());
+    }
   if (done.size() == plan.coffers.size()) {
     *ctx.out << "every coffer of the plan is already in " << out.string() << "; nothing to do\n";
     return;
   }
-  if (plan.handover == "sheet" && fs::exists(out / "handover-sheets.txt"))
-    throw Error(ErrorCode::kPolicy, (out / "handover-sheets.txt").string() + " already exists");
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw Error(ErrorCode::kIo, "cannot create " + out.string() + ": " + ec.message());
 
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
-  std::string sheets;
   int failures = 0, first_failure = 0;
   for (std::size_t i = 0; i < plan.coffers.size(); ++i) {
     const PlanEntry& e = plan.coffers[i];
@@ -130,10 +225,19 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
     }
     if (tty) *ctx.out << label << " ..." << std::flush;
     fs::path coffer = out / (e.name + ".coffer");
+    const fs::path pending = out / (e.name + kPending);
     bool created = false;
     try {
+      if (leftovers[i] == Leftover::kRedo) {
+        // Interrupted before its handover was committed: start again.
+        if (fs::exists(coffer)) vault::wipe(coffer, *ctx.random, "coffer provision: handover not committed, made again");
+        remove_outputs(out, e.name);
+        *ctx.err << "coffer: " << e.name << ": an earlier run was interrupted before its handover was recorded; "
+                 << "making it again\n";
+      }
+      remove_half_made(out, e.name);
       const vault::Profile& profile = find_profile(profiles, e.purpose);
-      vault::PreparedImport prepared = prepare_source(e.source, profile);
+      vault::PreparedImport prepared = prepare_source(e.source, profile, ctx.clock->now());
       vault::CreateParams params;
       params.owner = e.owner;
       params.profile = e.purpose;
@@ -148,43 +252,73 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       std::string json, text;
       params.populate = [&](vault::Coffer& c) {
         vault::RecordStore(c.database()).import(prepared.pupils, log_entry(prepared, e.source, ctx.clock->now()));
+        c.audit(vault::AuditKind::kImport, std::filesystem::path(e.source.from).filename().string(), "ok",
+                std::to_string(prepared.pupils.size()) + " pupil(s), " + std::to_string(prepared.dropped.size()) +
+                    " column(s) dropped; provisioned");
         vault::Manifest m = vault::read_manifest(c.database(), coffer.filename().string());
         json = vault::manifest_json(m);
         text = vault::manifest_text(m);
       };
       std::string shown;
       keystore::Passphrase pw = one_time_passphrase(*ctx.random, shown);
+      std::string handover = handover_text(plan, e, expiries[i], shown);
+      keystore::wipe(std::span<char>(shown.data(), shown.size()));
+      struct WipeHandover {
+        std::string& s;
+        ~WipeHandover() { keystore::wipe(std::span<char>(s.data(), s.size())); }
+      } wipe_handover{handover};
+      // The passphrase is on disk (synced) before the coffer that needs it.
+      write_new_file(pending.string(), handover, 0600);
+      sync_directory(out.string());
       vault::Coffer::create(coffer, params, pw, *ctx.random, *ctx.clock);
       created = true;
       write_new_file((out / (e.name + ".manifest.json")).string(), json, 0640);
       write_new_file((out / (e.name + ".manifest.txt")).string(), text, 0640);
-      std::string handover = handover_text(plan, e, expiries[i], shown);
-      keystore::wipe(std::span<char>(shown.data(), shown.size()));
-      if (plan.handover == "files") write_new_file((out / (e.name + ".passphrase.txt")).string(), handover, 0600);
-      else sheets += (sheets.empty() ? "" : "\f") + handover;
-      keystore::wipe(std::span<char>(handover.data(), handover.size()));
+      // Commit the handover: after this the coffer counts as made.
+      if (plan.handover == "files") {
+        rename_new(pending.string(), (out / (e.name + ".passphrase.txt")).string());
+      } else {
+        std::string next = sheets + (sheets.empty() ? "" : "\f") + handover;
+        try {
+          replace_file(sheet_path.string(), next, 0600);
+        } catch (...) {
+          keystore::wipe(std::span<char>(next.data(), next.size()));
+          throw;
+        }
+        keystore::wipe(std::span<char>(sheets.data(), sheets.size()));
+        sheets = std::move(next);
+        // Committed: a leftover pending record is recognised in the sheet.
+        fs::remove(pending, ec);
+        if (!ec) sync_directory(out.string());
+      }
       double secs = std::chrono::duration<double>(clock::now() - t0).count();
       if (tty) *ctx.out << "\r";
       *ctx.out << fmt::format("{} ok: {} pupils, expires {} ({:.1f} s)\n", label, prepared.pupils.size(),
                               expiries[i], secs);
       for (auto& w : prepared.warnings) *ctx.err << "coffer: warning: " << e.name << ": " << w << "\n";
-    } catch (const Error& err) {
-      if (created) {
+    } catch (const std::exception& err) {
+      // Any failure, a bug's exception included, stops this coffer only.
+      bool wiped = true;
+      if (created || (leftovers[i] == Leftover::kRedo && fs::exists(coffer, ec))) {
         try {
-          vault::wipe(coffer, *ctx.random);
+          vault::wipe(coffer, *ctx.random, "coffer provision: failed, removed");
         } catch (...) {
+          wiped = !fs::exists(coffer, ec);
         }
       }
-      remove_outputs(out, e.name);
+      // The pending record stays while its coffer does: the coffer is never
+      // left without its passphrase, and a re-run makes it again.
+      remove_outputs(out, e.name, /*keep_pending=*/!wiped);
       if (tty) *ctx.out << "\r";
       *ctx.out << label << " FAILED\n";
       *ctx.err << "coffer: error: " << e.name << " (" << plan.file.string() << ":" << e.line << "): " << err.what()
                << "\n";
-      if (failures++ == 0) first_failure = exit_code_for(err.code());
+      if (!wiped)
+        *ctx.err << "coffer: error: " << coffer.string() << " could not be removed; its passphrase is in "
+                 << pending.string() << " and a re-run of the plan makes it again\n";
+      if (failures++ == 0) first_failure = exit_code_of(err);
     }
   }
-  if (!sheets.empty()) write_new_file((out / "handover-sheets.txt").string(), sheets, 0600);
-  keystore::wipe(std::span<char>(sheets.data(), sheets.size()));
   double total = std::chrono::duration<double>(clock::now() - started).count();
   *ctx.out << fmt::format("{} of {} coffers made in {} ({:.1f} s)", plan.coffers.size() - done.size() - failures,
                           plan.coffers.size() - done.size(), out.string(), total);

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "coffer/error.h"
+#include "coffer/vault/clock.h"
 
 namespace coffer::cli {
 
@@ -13,19 +14,9 @@ std::int64_t end_of_local_day(const std::string& date) {
   char tail = 0;
   if (date.size() != 10 || std::sscanf(date.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
     throw Error(ErrorCode::kUsage, "'" + date + "' is not a date in the form YYYY-MM-DD");
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = m - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = 23;
-  tm.tm_min = 59;
-  tm.tm_sec = 59;
-  tm.tm_isdst = -1;
-  std::time_t t = std::mktime(&tm);
-  if (t == static_cast<std::time_t>(-1) || tm.tm_year != y - 1900 || tm.tm_mon != m - 1 ||
-      tm.tm_mday != d)
-    throw Error(ErrorCode::kUsage, "'" + date + "' is not a real calendar date");
-  return static_cast<std::int64_t>(t);
+  auto t = vault::end_of_local_day(date);
+  if (!t) throw Error(ErrorCode::kUsage, "'" + date + "' is not a real calendar date");
+  return *t;
 }
 
 namespace {

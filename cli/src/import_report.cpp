@@ -1,9 +1,11 @@
 // Source reading and the import summary; see import_report.h.
 #include "import_report.h"
 
+#include <cstdio>
 #include <ostream>
 
 #include "coffer/error.h"
+#include "dates.h"
 #include "purpose.h"
 
 namespace coffer::cli {
@@ -17,7 +19,7 @@ std::string list(const std::set<std::string>& s) {
 
 }  // namespace
 
-vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profile& profile) {
+vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profile& profile, std::int64_t now) {
   vault::SourceFormat format;
   if (spec.format.empty()) {
     format = spec.map.empty() ? vault::detect_format(spec.from) : vault::SourceFormat::kMappedCsv;
@@ -29,7 +31,12 @@ vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profil
   std::optional<std::filesystem::path> map;
   if (!spec.map.empty()) map = spec.map;
   vault::SourceData data = vault::read_source(format, spec.from, map, spec.selection);
-  return vault::prepare_import(std::move(data), profile, spec.selection, {spec.allow_missing});
+  vault::ImportOptions options;
+  options.allow_missing = spec.allow_missing;
+  vault::Date today;
+  std::string t = local_date(now);
+  if (std::sscanf(t.c_str(), "%d-%d-%d", &today.year, &today.month, &today.day) == 3) options.today = today;
+  return vault::prepare_import(std::move(data), profile, spec.selection, options);
 }
 
 vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec& spec, std::int64_t now) {

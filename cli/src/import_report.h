@@ -2,6 +2,7 @@
 // `coffer import` and `coffer provision`.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -21,7 +22,8 @@ struct SourceSpec {
 };
 
 // Reads, selects, validates and minimises to the profile (nothing written).
-vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profile& profile);
+// `now` (the injected clock) is today for the date-of-birth check.
+vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profile& profile, std::int64_t now);
 // The import log entry for the coffer's manifest.
 vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec& spec, std::int64_t now);
 // What will be (or was) imported: counts, fields, dropped columns, warnings.

@@ -130,6 +130,40 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
   });
 }
 
+// Extended attributes: only user.coffer.expires (a file's own expiry).
+// size 0 asks for the length; a short buffer is ERANGE.
+void reply_xattr(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) fuse_reply_xattr(req, value.size());
+  else if (size < value.size()) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, value.data(), value.size());
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  serve(req, [&] { reply_xattr(req, fs_of(req).getxattr(ino, name), size); });
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  serve(req, [&] {
+    std::string names;
+    for (auto& n : fs_of(req).listxattr(ino)) names += n + '\0';
+    reply_xattr(req, names, size);
+  });
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  serve(req, [&] {
+    fs_of(req).setxattr(ino, name, std::string_view(value, size), flags);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  serve(req, [&] {
+    fs_of(req).removexattr(ino, name);
+    fuse_reply_err(req, 0);
+  });
+}
+
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   serve(req, [&] {
     std::string target = fs_of(req).readlink(ino);
@@ -177,7 +211,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   serve(req, [&] {
-    fs_of(req).open(ino, fi->flags);
+    fs_of(req).open(ino, fi->flags, caller_of(req));
     // Never keep_cache: each open drops the page cache, so every new open's
     // reads reach this process (the copy guard depends on it).
     fi->keep_cache = 0;
@@ -305,6 +339,10 @@ fuse_lowlevel_ops make_ops() {
   ops.releasedir = op_releasedir;
   ops.fsyncdir = op_fsyncdir;
   ops.statfs = op_statfs;
+  ops.getxattr = op_getxattr;
+  ops.listxattr = op_listxattr;
+  ops.setxattr = op_setxattr;
+  ops.removexattr = op_removexattr;
   return ops;
 }
 

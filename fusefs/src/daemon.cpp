@@ -29,6 +29,8 @@
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/filesystem.h"
 #include "coffer/keystore/encoding.h"
+#include "coffer/vault/audit.h"
+#include "coffer/vault/audit_drop.h"
 #include "coffer/vault/clock.h"
 #include "coffer/vault/filestore.h"
 #include "coffer/vault/meta.h"
@@ -92,6 +94,16 @@ int listen_on(const fs::path& path) {
     throw Error(ErrorCode::kIo, "cannot listen on " + path.string() + ": " + std::strerror(errno));
   }
   return fd;
+}
+
+// The caller's executable for the audit: readlink of /proc/PID/exe only
+// (never maps, cmdline or environ, which can deadlock a FUSE server).
+std::string process_executable(std::int32_t pid) {
+  char buf[4096];
+  std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return "(unknown)";
+  return std::string(buf, static_cast<std::size_t>(n));
 }
 
 void notify_desktop(const std::string& text) {
@@ -170,7 +182,27 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   info.read_only = o.read_only;
   info.readme = readme_text(header, o.idle_timeout);
   info.coffer_name = o.coffer_path.filename().string();
+  info.coffer_expires = header.on_hold ? 0 : header.expires;
   Filesystem filesystem(*store, coffer->database(), info);
+  // Every first open of a view or file by a process is audited before it is
+  // served (the hook runs under the filesystem's mutex, which also guards
+  // the database the audit writes to).
+  filesystem.set_open_hook([&coffer](const Caller& c, const std::string& object, bool write) {
+    vault::AuditEvent e;
+    e.time = vault::system_clock().now();
+    e.uid = c.uid;
+    e.pid = c.pid;
+    e.exe = process_executable(c.pid);
+    e.kind = object.rfind("files/", 0) == 0 ? vault::AuditKind::kOpenFile : vault::AuditKind::kOpenView;
+    e.object = object + (write ? " (write)" : " (read)");
+    e.result = "ok";
+    coffer->audit(e);
+  });
+  auto copy_to_drop = [&] {
+    if (o.audit_drop_dir && header.audit)
+      vault::copy_to_drop(coffer->sidecar(), *o.audit_drop_dir, o.coffer_path, header.vault_id);
+  };
+  copy_to_drop();
 
   std::string options = "default_permissions,nosuid,nodev,noexec,fsname=coffer:" +
                         o.coffer_path.stem().string() + ",subtype=coffer";
@@ -189,6 +221,19 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
     return s;
   });
   session.mount(o.mountpoint.string());
+  // Records and files whose own expiry has passed go at once, and then
+  // every minute (with the clock mark): their views disappear, the rows are
+  // deleted (secure_delete), and the purge is audited by count.
+  auto purge = [&] {
+    if (header.on_hold) return;  // a hold suspends purges too
+    PurgeResult r = filesystem.purge_expired(vault::system_clock().now());
+    if (r.pupils == 0 && r.files == 0) return;
+    filesystem.with_database([&](vault::Database&) {
+      coffer->audit(vault::AuditKind::kExpiryPurge, "", "ok",
+                    std::to_string(r.pupils) + " pupil record(s), " + std::to_string(r.files) + " file(s)");
+    });
+    for (auto ino : r.invalidate) session.invalidate(ino);
+  };
   fs::path socket_path = control_socket_path(keystore::to_hex(header.vault_id));
   std::optional<Fd> listener;
   try {
@@ -204,6 +249,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
     (void)!::write(loop_done.fd, &one, sizeof one);
   });
   LogindWatch logind;
+  purge();
   on_ready();
   // Expiry approaching: the terminal was told by `open`; the desktop too.
   for (auto& n : notices) notify_desktop(o.coffer_path.filename().string() + ": " + n);
@@ -289,6 +335,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
       }
       if (now - last_mark >= kClockMarkInterval) {
         filesystem.with_database([&](vault::Database& db) { vault::raise_clock_mark(db, wall.now()); });
+        purge();
         last_mark = now;
       }
       if (filesystem.commit_requested() || now - last_commit >= kCommitInterval) {
@@ -327,7 +374,10 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   }
   std::string error;
   try {
-    filesystem.with_database([&](vault::Database& db) { vault::raise_clock_mark(db, wall.now()); });
+    filesystem.with_database([&](vault::Database& db) {
+      vault::raise_clock_mark(db, wall.now());
+      coffer->audit(vault::AuditKind::kLock, "", "ok", reason);
+    });
   } catch (const std::exception&) {
     // A failed write fail-stops the store; lock() below reports it.
   }
@@ -340,6 +390,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   std::vector<std::uint64_t> open_inodes = filesystem.open_inodes();
   for (auto ino : open_inodes) session.invalidate(ino);
   store.reset();
+  copy_to_drop();  // the trail up to this lock, while the school share is reachable
   coffer.reset();  // closes the database; the keys are wiped with it
   session.unmount();
   ::unlink(socket_path.c_str());

@@ -3,11 +3,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
+#include "coffer/vault/clock.h"
 #include "coffer/vault/manifest.h"
 #include "coffer/vault/meta.h"
 #include "coffer/vault/records.h"
@@ -370,25 +373,62 @@ Inode Filesystem::setattr(const Caller&, std::uint64_t ino, const vault::SetAttr
   return present(store_.setattr(ino, a));
 }
 
-void Filesystem::open(std::uint64_t ino, int flags) {
+void Filesystem::open(std::uint64_t ino, int flags, const Caller& c) {
   auto g = enter();
   if (ino == kRootIno || ino == kPupilsIno || is_pupil_folder(ino)) throw FsError(std::errc::is_a_directory);
   if (ino >= kVirtualBase) {
     if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) throw FsError(std::errc::permission_denied);
-    if (ino == kReadmeIno || ino == kRosterIno || ino == kManifestIno) return;
-    if (is_pupil_node(ino) && pupil_exists(pupil_id_of(ino))) return;
+    if (ino == kReadmeIno) return;  // the coffer's own notice, not personal data
+    if (ino == kRosterIno || ino == kManifestIno || (is_pupil_node(ino) && pupil_exists(pupil_id_of(ino)))) {
+      audit_open(c, ino, false);
+      return;
+    }
     throw FsError(std::errc::no_such_file_or_directory);
   }
-  if ((flags & O_ACCMODE) != O_RDONLY) require_writable();
+  const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  if (write) require_writable();
   Inode i = store_.get(ino);
   if (i.is_dir()) throw FsError(std::errc::is_a_directory);
+  audit_open(c, ino, write);
   ++opens_[ino];
+}
+
+void Filesystem::audit_open(const Caller& c, std::uint64_t ino, bool write) {
+  if (!open_hook_) return;
+  auto key = std::make_tuple(c.pid, ino, write);
+  if (audited_opens_.count(key)) return;
+  // The event is written before the data is served: no audit, no access.
+  open_hook_(c, object_name(ino), write);
+  audited_opens_.insert(key);
+}
+
+std::string Filesystem::object_name(std::uint64_t ino) {
+  if (ino == kRosterIno) return "roster.csv";
+  if (ino == kManifestIno) return "manifest.txt";
+  if (is_pupil_node(ino)) {
+    std::int64_t id = pupil_id_of(ino);
+    for (auto& p : vault::RecordStore(db_).list())
+      if (p.id == id) return "pupils/" + vault::pupil_folder_name(p) + "/profile.txt";
+    return "pupils/(removed)/profile.txt";
+  }
+  std::string path;
+  std::uint64_t at = ino;
+  for (int depth = 0; at != vault::kFilesRootIno && depth < 4096; ++depth) {
+    auto st = db_.prepare("SELECT parent, name FROM dirents WHERE ino = ? LIMIT 1");
+    st.bind(1, static_cast<std::int64_t>(at));
+    if (!st.step()) return "files/(unlinked file " + std::to_string(ino) + ")";
+    auto name = st.column_blob(1);
+    path = std::string(name.begin(), name.end()) + (path.empty() ? "" : "/" + path);
+    at = static_cast<std::uint64_t>(st.column_int64(0));
+  }
+  return "files/" + path;
 }
 
 Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view name,
                          std::uint32_t mode, int) {
   auto g = enter();
   Inode i = new_node(c, parent, name, S_IFREG | (mode & 07777), 0, {});
+  audit_open(c, i.ino, true);
   ++opens_[i.ino];
   return i;
 }
@@ -468,6 +508,70 @@ bool Filesystem::commit() {
   return true;
 }
 
+std::string Filesystem::getxattr(std::uint64_t ino, std::string_view name) {
+  auto g = enter();
+  if (ino >= kVirtualBase || ino == kRootIno || name != kExpiresXattr) throw FsError(std::errc::no_message_available);
+  auto e = store_.expiry(ino);
+  if (!e) throw FsError(std::errc::no_message_available);
+  return vault::local_day(*e);
+}
+
+std::vector<std::string> Filesystem::listxattr(std::uint64_t ino) {
+  auto g = enter();
+  if (ino >= kVirtualBase || ino == kRootIno) return {};
+  if (store_.expiry(ino)) return {kExpiresXattr};
+  return {};
+}
+
+void Filesystem::setxattr(std::uint64_t ino, std::string_view name, std::string_view value, int flags) {
+  auto g = enter();
+  if (ino >= kVirtualBase || ino == kRootIno) throw FsError(std::errc::permission_denied);
+  if (name != kExpiresXattr) throw FsError(std::errc::operation_not_supported);
+  require_writable();
+  if (store_.get(ino).is_dir()) throw FsError(std::errc::operation_not_supported);  // files expire, folders do not
+  std::string text(value);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
+  auto when = vault::end_of_local_day(text);
+  if (!when) throw FsError(std::errc::invalid_argument);
+  auto current = store_.expiry(ino);
+  if ((flags & XATTR_CREATE) && current) throw FsError(std::errc::file_exists);
+  if ((flags & XATTR_REPLACE) && !current) throw FsError(std::errc::no_message_available);
+  // Shorter only: never past the file's own expiry, nor the coffer's.
+  if ((current && *when > *current) || (info_.coffer_expires && *when > info_.coffer_expires))
+    throw FsError(std::errc::operation_not_permitted);
+  store_.set_expiry(ino, *when);
+}
+
+void Filesystem::removexattr(std::uint64_t ino, std::string_view name) {
+  auto g = enter();
+  if (ino >= kVirtualBase || ino == kRootIno) throw FsError(std::errc::permission_denied);
+  if (name != kExpiresXattr) throw FsError(std::errc::no_message_available);
+  if (!store_.expiry(ino)) throw FsError(std::errc::no_message_available);
+  throw FsError(std::errc::operation_not_permitted);  // removing would lengthen it
+}
+
+PurgeResult Filesystem::purge_expired(std::int64_t now) {
+  std::lock_guard<std::mutex> g(mu_);
+  PurgeResult r;
+  if (locked_) return r;
+  {
+    auto del = db_.prepare("DELETE FROM pupils WHERE expires IS NOT NULL AND expires <> '' AND expires < ?");
+    del.bind(1, vault::local_day(now));
+    del.step();
+    r.pupils = static_cast<std::size_t>(db_.query_int64("SELECT changes()"));
+  }
+  for (auto& [parent, name] : store_.expired_entries(now)) {
+    Inode i = store_.get(store_.lookup(parent, name)->ino);
+    if (i.is_dir()) continue;
+    Inode after = store_.unlink(parent, name);
+    if (after.nlink == 0) maybe_remove(after.ino);
+    r.invalidate.push_back(i.ino);
+    ++r.files;
+  }
+  if (r.pupils || r.files) store_.commit();
+  return r;
+}
+
 bool Filesystem::with_database(const std::function<void(vault::Database&)>& fn) {
   std::lock_guard<std::mutex> g(mu_);
   if (locked_) return false;
@@ -479,6 +583,7 @@ void Filesystem::lock() {
   std::lock_guard<std::mutex> g(mu_);
   if (locked_) return;
   folder_ids_.clear();  // pupils' names: nothing of the records outlives the lock
+  audited_opens_.clear();
   try {
     store_.commit();
   } catch (...) {

@@ -22,6 +22,7 @@ damage_one_copy() {  # OFFSET (absolute)
   local off=$1 copy=A other=B
   (( off >= 4096 )) && copy=B other=A
   cp pristine.coffer one.coffer
+  cp pristine.coffer.audit one.coffer.audit  # the trail travels with it
   flip_byte one.coffer "$off"
   if copies_identical one.coffer; then fail "flipping byte $off did not change the copy"; fi
   # info still reads the header, warning about the damaged copy.
@@ -56,6 +57,7 @@ done
 # --- A torn header write: one whole copy is garbage.
 for copy in A B; do
   cp pristine.coffer torn.coffer
+  cp pristine.coffer.audit torn.coffer.audit  # the trail travels with it
   seek=0
   [[ $copy == B ]] && seek=4096
   head -c 4096 /dev/urandom | dd of=torn.coffer bs=4096 seek=$((seek / 4096)) conv=notrunc status=none
@@ -66,6 +68,7 @@ for copy in A B; do
 done
 # A copy of zeros (the write never happened).
 cp pristine.coffer zeroed.coffer
+cp pristine.coffer.audit zeroed.coffer.audit  # the trail travels with it
 head -c 4096 /dev/zero | dd of=zeroed.coffer bs=4096 seek=1 conv=notrunc status=none
 expect_fsck 0 zeroed.coffer "$PW1"
 copies_identical zeroed.coffer || fail "a zeroed copy B was not repaired"
@@ -73,6 +76,7 @@ copies_identical zeroed.coffer || fail "a zeroed copy B was not repaired"
 # --- The same byte damaged in both copies: damaged, never opened.
 damage_both_copies() {  # OFFSET-IN-COPY
   cp pristine.coffer both.coffer
+  cp pristine.coffer.audit both.coffer.audit  # the trail travels with it
   flip_byte both.coffer "$1"
   flip_byte both.coffer $(( $1 + 4096 ))
   cp both.coffer both.before
@@ -111,6 +115,7 @@ for _ in $(seq 1 10); do
 done
 for off in "${offsets[@]}"; do
   cp pristine.coffer payload.coffer
+  cp pristine.coffer.audit payload.coffer.audit  # the trail travels with it
   flip_byte payload.coffer "$off"
   fsck_with payload.coffer "$PW1"
   if [[ $STATUS -ne 4 ]]; then

@@ -80,4 +80,27 @@ expect_output_contains "(5 in the coffer)"
 printf '[columns]\n"Adno" = "PupilKey"\n"Religion" = "Religion"\n' > badmap.toml
 expect_exit 2 "$COFFER" import trip.coffer --from sims.csv --map badmap.toml --pupil 1001 --dry-run
 expect_output_contains "badmap.toml:3"
+# A mapping may not carry a deny-listed column under another name: the
+# source header is checked as well as the target (exit 2, file and line).
+before=$(sha256sum trip.coffer)
+printf '[columns]\n"Adno" = "PupilKey"\n"Legal Surname" = "Surname"\n"Legal Forename" = "Forename"\n"Religion" = "DietaryNeeds"\n' > denymap.toml
+expect_exit 2 "$COFFER" import trip.coffer --from sims.csv --map denymap.toml --pupil 1001 --passphrase-file "$pw"
+expect_output_contains "denymap.toml:5"
+expect_output_contains "Religion is on the deny-list and can never be imported"
+[[ $(sha256sum trip.coffer) == "$before" ]] || fail "a refused mapping changed the coffer"
+
+# A missing source is a clear error with the path, never "internal error".
+expect_exit 2 "$COFFER" import trip.coffer --format oneroster --from nodir --pupil 1 --passphrase-file "$pw"
+expect_output_contains "nodir: no such file or directory"
+expect_output_lacks "internal error"
+expect_exit 2 "$COFFER" import trip.coffer --format oneroster --from nodir --pupil 1 --dry-run
+expect_output_lacks "internal error"
+
+# A date of birth after today is refused like an impossible one.
+awk -F, 'BEGIN{OFS=","} NR==6 {$7="2099-01-01"} {print}' mis/pupils.csv > bad/pupils.csv
+expect_exit 2 "$COFFER" import trip.coffer --from bad --pupil P00005 --passphrase-file "$pw"
+expect_output_contains "pupils.csv:6: column DOB (7)"
+expect_output_contains "in the future"
+expect_output_lacks "2099"
+[[ $(sha256sum trip.coffer) == "$before" ]] || fail "a refused import changed the coffer"
 echo "import: ok"

@@ -247,3 +247,10 @@ soft_check_summary() {
     fail "${#SOFT_FAILED[@]} case(s) failed: ${SOFT_FAILED[*]}"
   fi
 }
+
+# at DAYS CMD...: runs CMD with the clock DAYS days from now (libfaketime).
+at() {
+  local days=$1
+  shift
+  faketime -f "@$(date -d "+$days days" '+%F %T')" "$@"
+}

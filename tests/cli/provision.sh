@@ -78,6 +78,17 @@ expect_exit 2 "$COFFER" provision --plan plan.toml --out out --kdf-cost test
 expect_output_contains "trip-paris already made, skipped"
 expect_output_contains "0 of 1 coffers made"
 [[ $(sha256sum out/trip-paris.coffer) == "$sum" ]] || fail "a re-run touched a coffer made earlier"
+# A run stopped after the coffer was made but before its passphrase file was
+# committed (simulated: the file put back to its pending name) is made again
+# on the re-run, with a new passphrase that opens it.
+sum=$(sha256sum out/marking-7a.coffer)
+mv out/marking-7a.passphrase.txt out/marking-7a.handover.pending
+expect_exit 2 "$COFFER" provision --plan plan.toml --out out --kdf-cost test
+expect_output_contains "marking-7a ok"
+[[ -f out/marking-7a.passphrase.txt && ! -e out/marking-7a.handover.pending ]] || fail "pending handover not committed: $(ls out)"
+[[ $(sha256sum out/marking-7a.coffer) != "$sum" ]] || fail "the uncommitted coffer was kept"
+otp=$(sed -n 's/^One-time passphrase: *//p' out/marking-7a.passphrase.txt)
+expect_fsck 0 out/marking-7a.coffer "$otp"
 # A leftover that is not a made coffer is refused, not overwritten.
 echo x > out/no-phone.manifest.txt
 expect_exit 6 "$COFFER" provision --plan plan.toml --out out --kdf-cost test
@@ -96,4 +107,79 @@ sed -i '/^\[\[coffer\]\]$/{N;/\n$/d}' sheet.toml
 expect_exit 0 "$COFFER" provision --plan sheet.toml --out out3 --kdf-cost test
 [[ -f out3/handover-sheets.txt && ! -e out3/trip-paris.passphrase.txt ]] || fail "no handover sheet: $(ls out3)"
 [[ $(grep -c 'One-time passphrase' out3/handover-sheets.txt) == 2 ]] || fail "the sheet does not hold both passphrases"
+# sheet_passphrase DIR NAME: the one-time passphrase of NAME's entry in
+# DIR/handover-sheets.txt; fails unless there is exactly one entry.
+sheet_passphrase() {
+  local n
+  n=$(grep -c "^Coffer: *$2\.coffer " "$1/handover-sheets.txt" || true)
+  [[ $n == 1 ]] || fail "$2 has $n entries in $1/handover-sheets.txt"
+  grep -A4 "^Coffer: *$2\.coffer " "$1/handover-sheets.txt" | sed -n 's/^One-time passphrase: *//p'
+}
+# every_coffer_opens DIR NAME...: each DIR/NAME.coffer exists and opens with
+# the passphrase on the sheet, which has no other entries.
+every_coffer_opens() {
+  local dir=$1 name
+  shift
+  [[ $(grep -c '^Coffer: ' "$dir/handover-sheets.txt") == "$#" ]] || fail "the sheet has stray entries"
+  for name in "$@"; do
+    [[ -f $dir/$name.coffer ]] || fail "no $dir/$name.coffer"
+    expect_fsck 0 "$dir/$name.coffer" "$(sheet_passphrase "$dir" "$name")"
+  done
+  ls -A "$dir" | grep -q '^\.' && fail "hidden temporary files left: $(ls -A "$dir")"
+  ! ls "$dir" | grep -q pending || fail "pending handover records left: $(ls "$dir")"
+}
+
+# Sheet handover with a failing coffer in the middle (a missing OneRoster
+# export): the first and third are made and on the sheet, the second leaves
+# nothing; once fixed, a re-run adds it to the same sheet.
+cat > mid.toml <<'TOML'
+handover = "sheet"
+[defaults]
+source = "mis"
+purpose = "marking"
+
+[[coffer]]
+name = "m1"
+owner = "A"
+pupils = ["P00001"]
+
+[[coffer]]
+name = "m2"
+owner = "B"
+pupils = ["P00002"]
+source = "nodir"
+format = "oneroster"
+
+[[coffer]]
+name = "m3"
+owner = "C"
+pupils = ["P00003"]
+TOML
+expect_exit 2 "$COFFER" provision --plan mid.toml --out out4 --kdf-cost test
+expect_output_contains "m2 FAILED"
+expect_output_contains "nodir: no such file or directory"
+expect_output_lacks "internal error"
+expect_output_contains "2 of 3 coffers made"
+[[ -z $(ls out4 | grep m2) ]] || fail "the failed coffer left files: $(ls out4)"
+every_coffer_opens out4 m1 m3
+sed -i -e '/^source = "nodir"/d' -e '/^format = "oneroster"/d' mid.toml
+expect_exit 0 "$COFFER" provision --plan mid.toml --out out4 --kdf-cost test
+expect_output_contains "1 of 1 coffers made"
+every_coffer_opens out4 m1 m2 m3
+
+# Killed at an arbitrary point (as soon as the first coffer appears), then
+# run again: every coffer made has its passphrase on the sheet exactly once
+# and opens with it; nothing half-made is left.
+{
+  echo 'handover = "sheet"'
+  printf '[defaults]\nsource = "mis"\npurpose = "marking"\n'
+  for i in 1 2 3 4 5 6; do printf '[[coffer]]\nname = "k%s"\nowner = "K"\npupils = ["P0000%s"]\n' "$i" "$i"; done
+} > kill.toml
+"$COFFER" provision --plan kill.toml --out out5 --kdf-cost test </dev/null >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 4000); do [[ -e out5/k1.coffer ]] && break; sleep 0.002; done
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+expect_exit 0 "$COFFER" provision --plan kill.toml --out out5 --kdf-cost test
+every_coffer_opens out5 k1 k2 k3 k4 k5 k6
 echo "provision: ok"

@@ -7,13 +7,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 command -v faketime >/dev/null || fail "faketime is not installed (scripts/install-deps.sh installs it)"
 
-# at DAYS CMD...: runs CMD with the clock DAYS days from now.
-at() {
-  local days=$1
-  shift
-  faketime -f "@$(date -d "+$days days" '+%F %T')" "$@"
-}
-
 expect_exit 0 "$COFFER" keygen --out school --role recovery --kdf-cost test \
   --passphrase-file "$(pwfile keygen.pw "$PW_SCHOOL")"
 mk() {  # NAME EXPIRES

@@ -1002,5 +1002,70 @@ TEST_F(DemoSchoolImport, SelectionRequiredExceptForHomeWorking) {
   for (auto& q : p.pupils) EXPECT_TRUE(q.contacts.empty());
 }
 
+// ---------------------------------------------------------------------------
+// The mapped-CSV importer and the deny-list (review of issue 4).
+
+SourceFile mapped(const std::string& header, const std::string& row) {
+  return SourceFile{"report.csv", header + "\n" + row + "\n"};
+}
+
+TEST(MappedCsvImport, DenyListedSourceHeaderCanNeverBeMapped) {
+  SourceFile csv = mapped("Adno,Surname,Forename,Religion,Ethnicity", "1,Bloggs,Joe,X,Y");
+  for (auto [header, target] : {std::pair{"Religion", "DietaryNeeds"}, {"Ethnicity", "SupportNote"},
+                                {"Free Meals", "ActivityNotes"}, {"LAC", "SupportNote"}}) {
+    std::string map = std::string("[columns]\n\"Adno\" = \"PupilKey\"\n\"Surname\" = \"Surname\"\n"
+                                  "\"Forename\" = \"Forename\"\n\"") +
+                      header + "\" = \"" + target + "\"\n";
+    std::string m = usage_error([&] { parse_mapped_csv(csv, SourceFile{"map.toml", map}, {}); });
+    EXPECT_HAS(m, "map.toml:5");
+    EXPECT_HAS(m, std::string(header) + " is on the deny-list and can never be imported");
+  }
+}
+
+TEST(MappedCsvImport, DenyListCoversTheReviewersSpellings) {
+  const std::vector<std::string> denied = {"Free Meals", "Ever 6 FSM", "Ever6FSM", "LAC", "Is LAC", "SEN Type",
+                                           "SENType", "Place of Birth", "Exam Results", "CLA status"};
+  const std::vector<std::string> kept = {"Lactose notes", "Clash", "Sentence", "Seniority", "Cinema club",
+                                         "Meal choice", "Results day trip", "Reg"};
+  std::string header = "Adno,Surname,Forename", row = "1,Bloggs,Joe";
+  for (auto& h : denied) header += "," + h, row += ",x";
+  for (auto& h : kept) header += "," + h, row += ",x";
+  SourceFile map{"map.toml", "[columns]\n\"Adno\" = \"PupilKey\"\n\"Surname\" = \"Surname\"\n"
+                             "\"Forename\" = \"Forename\"\n"};
+  SourceData d = parse_mapped_csv(mapped(header, row), map, {});
+  EXPECT_EQ(d.dropped, std::set<std::string>(denied.begin(), denied.end()));
+  EXPECT_EQ(d.unmapped, std::set<std::string>(kept.begin(), kept.end()));
+}
+
+TEST(PrepareImport, FutureDateOfBirthNamesFileLineAndColumn) {
+  std::string header = "PupilKey,Surname,Forename,DOB\n";
+  SourceFile pupils{"pupils.csv", header + "A1,Smith,Ann,2012-01-01\nA2,Jones,Bo,2031-06-01\n"};
+  SourceData d = parse_coffer_csv(pupils, std::nullopt, {});
+  ImportOptions today;
+  today.today = Date{2026, 5, 1};
+  std::string m = usage_error([&] { prepare_import(d, profile("home-working"), {}, today); });
+  EXPECT_HAS(m, "pupils.csv:3");
+  EXPECT_HAS(m, "DOB");
+  EXPECT_HAS(m, "in the future");
+  EXPECT_LACKS(m, "2031");
+  // Born today is fine; without a clock nothing is checked.
+  today.today = Date{2031, 6, 1};
+  EXPECT_EQ(prepare_import(d, profile("home-working"), {}, today).pupils.size(), 2u);
+  EXPECT_EQ(prepare_import(d, profile("home-working"), {}, {}).pupils.size(), 2u);
+}
+
+TEST(ImportFiles, MissingOneRosterDirectoryIsAClearError) {
+  test::TempDir dir;
+  std::string m;
+  EXPECT_EQ(code_of([&] { read_source(SourceFormat::kOneRoster, dir / "nodir", std::nullopt, {}); }, &m),
+            ErrorCode::kUsage);
+  EXPECT_HAS(m, (dir / "nodir").string());
+  EXPECT_HAS(m, "no such file or directory");
+  EXPECT_EQ(code_of([&] { read_source(SourceFormat::kOneRoster, dir / "nodir" / "users.csv", std::nullopt, {}); }),
+            ErrorCode::kUsage);
+  EXPECT_EQ(code_of([&] { read_source(SourceFormat::kCtf, dir / "none.xml", std::nullopt, {}); }),
+            ErrorCode::kUsage);
+}
+
 }  // namespace
 }  // namespace coffer::vault

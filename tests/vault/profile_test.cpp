@@ -96,6 +96,43 @@ TEST_F(SchoolFileTest, NeverWidensNorCarriesDeniedFields) {
   EXPECT_NE(msg.find("profiles.toml:1"), std::string::npos) << msg;
 }
 
+TEST_F(SchoolFileTest, UnknownKeysAreRefusedWithTheirLine) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the trust rule needs the file owned by root";
+  std::string msg;
+  // "field" for "fields": the narrowed profile would silently carry
+  // every field of its base.
+  auto typo = write("[profile.swim]\nbased_on = \"trip\"\nfield = [\"names\"]\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(typo); }, &msg), ErrorCode::kUsage);
+  EXPECT_NE(msg.find("profiles.toml:3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown key field"), std::string::npos) << msg;
+  auto other = write("[profile.trip]\nbased_on = \"trip\"\n\nmax_day = 30\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(other); }, &msg), ErrorCode::kUsage);
+  EXPECT_NE(msg.find("profiles.toml:4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("max_day"), std::string::npos) << msg;
+  auto not_a_list = write("[profile.x]\nbased_on = \"trip\"\nfields = \"names\"\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(not_a_list); }, &msg), ErrorCode::kUsage);
+  EXPECT_NE(msg.find("profiles.toml:3"), std::string::npos) << msg;
+}
+
+TEST_F(SchoolFileTest, ProtectionMayOnlyBeRaised) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the trust rule needs the file owned by root";
+  std::string msg;
+  auto p = write("[profile.abroad]\nbased_on = \"trip\"\nprotection = \"guarded\"\n"
+                 "[profile.sealed]\nbased_on = \"abroad\"\nprotection = \"sandboxed\"\n");
+  ProfileSet set = ProfileSet::load(p);
+  EXPECT_EQ(set.find("abroad")->protection, "guarded");
+  EXPECT_EQ(set.find("sealed")->protection, "sandboxed");
+  EXPECT_EQ(set.find("trip")->protection, "standard");
+  auto lower = write("[profile.abroad]\nbased_on = \"trip\"\nprotection = \"guarded\"\n"
+                     "[profile.loose]\nbased_on = \"abroad\"\nprotection = \"standard\"\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(lower); }, &msg), ErrorCode::kUsage);
+  EXPECT_NE(msg.find("profiles.toml:6"), std::string::npos) << msg;
+  auto unknown = write("[profile.x]\nbased_on = \"trip\"\nprotection = \"strict\"\n");
+  EXPECT_EQ(code_of([&] { ProfileSet::load(unknown); }, &msg), ErrorCode::kUsage);
+  EXPECT_NE(msg.find("profiles.toml:3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("standard"), std::string::npos) << msg;
+}
+
 TEST_F(SchoolFileTest, UntrustedFilesAreRefused) {
   auto writable = write("", 0666);
   EXPECT_EQ(code_of([&] { ProfileSet::load(writable); }), ErrorCode::kPolicy);

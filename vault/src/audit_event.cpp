@@ -16,8 +16,8 @@ constexpr std::array<std::string_view, kLastAuditKind> kKindNames = {
     "lock",         "open-view",     "open-file",    "copy-blocked",      "export",
     "expiry-purge", "clock-refused", "hold-set",     "hold-released",     "key-added",
     "key-removed",  "key-changed",   "recovery-used", "wipe",             "sealed",
-    "checkin",      "passphrase-changed"};
-static_assert(static_cast<std::uint16_t>(AuditKind::kPassphraseChanged) == kLastAuditKind);
+    "checkin",      "passphrase-changed", "audit-damaged"};
+static_assert(static_cast<std::uint16_t>(AuditKind::kAuditDamaged) == kLastAuditKind);
 
 std::string read_self_exe() {
   std::array<char, 4096> buf{};

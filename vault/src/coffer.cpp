@@ -41,6 +41,10 @@ constexpr const char* kConnectionPragmas =
     "PRAGMA synchronous = FULL;"
     "PRAGMA temp_store = MEMORY;"
     "PRAGMA secure_delete = ON;"
+    // In exclusive mode the rollback journal persists between transactions
+    // holding before-images (encrypted) of changed pages, purged records
+    // included: truncate it after every transaction.
+    "PRAGMA journal_size_limit = 0;"
     "PRAGMA foreign_keys = ON;";
 
 std::string id_hex(const VaultId& id) { return keystore::to_hex(id); }
@@ -79,25 +83,6 @@ void check_payload_size(int fd, const fs::path& path) {
 }
 
 constexpr std::int64_t kDay = 86400;
-
-// A local calendar date for messages (expiry is the end of a local day).
-std::string local_day(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  ::localtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
-std::string local_time(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  ::localtime_r(&tt, &tm);
-  char buf[48];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
 
 std::string slot_list_problem(const Header& h) {
   std::string damaged;
@@ -210,7 +195,7 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
     RetentionState r = retention_state(c.header_, clock.now(), policy.grace_days);
     if (!r.past_grace) return;
     c = Coffer();  // drops our lock: wipe takes its own
-    wipe(path, random);
+    wipe(path, random, "expired and past the check-in grace period");
     throw Error(ErrorCode::kExpired, path.string() + " expired on " + local_day(r.expires) +
                                          " and its grace period for check-in ended on " +
                                          local_day(r.grace_ends) + ", so it has now been wiped");
@@ -218,6 +203,9 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
   const std::uint32_t failures = c.header_.failed_attempts;
   if (policy.max_failures > 0 && failures >= policy.max_failures) {
     wipe_if_past_grace();
+    audit_without_key(path, c.header_, make_self_event(AuditKind::kLockout, clock.now(), "", "refused",
+                                                       "attempt while locked out after " +
+                                                           std::to_string(failures) + " failures"));
     throw Error(ErrorCode::kLockedOut,
                 path.string() + " is locked out after " + std::to_string(failures) +
                     " wrong passphrases; IT can reopen it with the school's recovery key (coffer recover)");
@@ -240,8 +228,15 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
         slot.wrapped, kek, slot_associated_data(c.header_, i, slot.kdf));
     if (master) {
       c.unlocked_slot_ = i;
+      c.clock_ = &clock;
       c.finish_unlock(*master, random);
       c.apply_retention(policy, false);
+      std::string detail = "passphrase slot " + std::to_string(i);
+      if (c.failures_before_ > 0)
+        detail += "; " + std::to_string(c.failures_before_) + " failed attempt(s) before it";
+      AuditEvent e = make_self_event(AuditKind::kUnlock, clock.now(), "", "ok", detail);
+      if (policy.raise_clock_mark) c.audit(e);
+      else c.pending_audit_ = e;
       return c;
     }
   }
@@ -259,10 +254,17 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
   c.header_.failed_attempts += 1;
   c.write_header();
   const std::uint32_t now_failed = c.header_.failed_attempts;
+  audit_without_key(path, c.header_,
+                    make_self_event(AuditKind::kUnlockFailed, clock.now(), "", "wrong passphrase",
+                                    "failed attempts: " + std::to_string(now_failed) + " of " +
+                                        std::to_string(policy.max_failures)));
   if (policy.max_failures > 0 && now_failed >= policy.max_failures) {
+    audit_without_key(path, c.header_,
+                      make_self_event(AuditKind::kLockout, clock.now(), "", policy.wipe_at_limit ? "wiped" : "locked out",
+                                      std::to_string(now_failed) + " wrong passphrases"));
     if (policy.wipe_at_limit) {
       c = Coffer();  // drops our lock: wipe takes its own
-      wipe(path, random);
+      wipe(path, random, "too many wrong passphrases (the school's policy wipes at the limit)");
       throw Error(ErrorCode::kLockedOut, "wrong passphrase; " + path.string() + " had " +
                                              std::to_string(now_failed) +
                                              " wrong passphrases and was wiped, as the school's policy says");
@@ -293,8 +295,13 @@ Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::School
                 path.string() + " is not sealed to this school key (fingerprint " +
                     keystore::to_hex(key.public_key.fingerprint()) + ")");
   c.master_from_recovery_ = true;
+  const Clock& clock = policy.clock ? *policy.clock : system_clock();
+  c.clock_ = &clock;
   c.finish_unlock(*master, random);
   c.apply_retention(policy, true);
+  std::string detail = "school recovery key " + keystore::to_hex(key.public_key.fingerprint());
+  if (c.failures_before_ > 0) detail += "; " + std::to_string(c.failures_before_) + " failed attempt(s) before it";
+  c.audit(make_self_event(AuditKind::kRecoveryUsed, clock.now(), "", "ok", detail));
   return c;
 }
 
@@ -303,31 +310,38 @@ void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
   const std::int64_t now = clock.now();
   const std::int64_t mark = clock_high_water();
   if (now + policy.clock_tolerance_seconds < mark) {
-    if (!by_recovery)
+    if (!by_recovery) {
+      audit(AuditKind::kClockRefused, "", "refused",
+            "clock " + local_day_time(now) + ", high-water mark " + local_day_time(mark));
       throw Error(ErrorCode::kPolicy,
-                  "this computer's clock says " + local_time(now) + ", but " + path_.string() +
-                      " has already been used at " + local_time(mark) +
+                  "this computer's clock says " + local_day_time(now) + ", but " + path_.string() +
+                      " has already been used at " + local_day_time(mark) +
                       ": the clock has been set back. Set the date and time right and try again "
                       "(a coffer's expiry is never extended)");
-    notices_.push_back("the clock (" + local_time(now) + ") is behind the coffer's high-water mark (" +
-                       local_time(mark) + ")");
+    }
+    notices_.push_back("the clock (" + local_day_time(now) + ") is behind the coffer's high-water mark (" +
+                       local_day_time(mark) + ")");
   }
   // A clock set back within the tolerance never buys time: judge by the mark.
   RetentionState r = retention(std::max(now, mark), policy.grace_days);
   if (r.past_grace) {
+    audit(AuditKind::kWipe, "", "ok", "expired " + local_day(r.expires) + "; check-in grace period ended " +
+                                          local_day(r.grace_ends));
     db_->close();
     db_.reset();
-    wipe(path_, *random_);
+    wipe(path_, *random_, "expired and past the check-in grace period");
     throw Error(ErrorCode::kExpired, path_.string() + " expired on " + local_day(r.expires) +
                                          " and its grace period for check-in ended on " +
                                          local_day(r.grace_ends) + ", so it has now been wiped");
   }
-  if (r.sealed && !by_recovery)
+  if (r.sealed && !by_recovery) {
+    audit(AuditKind::kSealed, "", "refused", "expired " + local_day(r.expires));
     throw Error(ErrorCode::kExpired,
                 path_.string() + " expired on " + local_day(r.expires) +
                     " and is sealed: it no longer opens. Until " + local_day(r.grace_ends) +
                     " IT can still check it in with the school's recovery key and give you back "
                     "your own files; after that it is wiped");
+  }
   if (policy.raise_clock_mark) advance_clock(now);
   if (r.on_hold) {
     notices_.push_back("this coffer is on hold (" + hold_reason().value_or("") +
@@ -368,6 +382,7 @@ void Coffer::set_hold(const std::string& reason, std::int64_t now) {
   header_.on_hold = true;
   header_.mac = compute_header_mac(header_, *mac_key_);
   write_header();
+  audit(AuditKind::kHoldSet, "", "ok", reason);
 }
 
 void Coffer::release_hold() {
@@ -376,14 +391,17 @@ void Coffer::release_hold() {
     throw Error(ErrorCode::kPolicy, "only the school's recovery key can lift a hold "
                                     "(coffer hold PATH --release --recovery-key school.key)");
   if (!hold_reason()) throw Error(ErrorCode::kUsage, path_.string() + " is not on hold");
+  std::string reason = hold_reason().value_or("");
   db_->exec("DELETE FROM coffer_meta WHERE key IN ('hold_reason', 'hold_set_at')");
   header_.on_hold = false;
   header_.mac = compute_header_mac(header_, *mac_key_);
   write_header();
+  audit(AuditKind::kHoldReleased, "", "ok", "was: " + reason);
 }
 
 void Coffer::finish_unlock(const keystore::MasterKey& master, keystore::Random&) {
   mac_key_.emplace(keystore::derive_header_mac_key(master));
+  audit_key_.emplace(keystore::derive_audit_key(master));
   if (!verify_header_mac(header_, *mac_key_))
     throw Error(ErrorCode::kDamaged, path_.string() +
                                          ": the header has been modified since it was written "
@@ -424,6 +442,10 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0)
     throw Error(ErrorCode::kPolicy, path.string() + " already exists; choose another name");
+  if (params.audit_key && ::lstat(sidecar_path(path).c_str(), &st) == 0)
+    throw Error(ErrorCode::kPolicy, sidecar_path(path).string() +
+                                        " exists: the audit trail of an earlier coffer of this name. "
+                                        "Give it to the school's DPO (or move it away), then try again");
   if (params.profile.empty() || params.profile.size() > kMaxProfileLength)
     throw Error(ErrorCode::kUsage, "the purpose must be 1 to 31 bytes");
   if (params.owner.empty() || params.owner.size() > kMaxOwnerLength)
@@ -464,10 +486,12 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
     throw Error(ErrorCode::kIo, "cannot create a coffer in " + dir.string() + ": " +
                                     std::strerror(errno));
   created = io::Fd();  // empty and unlocked: closing it cannot drop any lock
+  bool made_sidecar = false;
   auto cleanup = [&] {
     std::error_code ec;
     fs::remove(tmp, ec);
     for (auto& s : sibling_files(tmp)) fs::remove(s, ec);
+    if (made_sidecar) fs::remove(sidecar_path(path), ec);
   };
   try {
     Coffer c;
@@ -498,6 +522,20 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
     if (params.must_change_passphrase) rows.emplace_back("must_change_passphrase", "1");
     put_meta(*c.db_, rows);
     c.db_->exec("COMMIT");
+    c.clock_ = &clock;
+    c.final_path_ = path;
+    c.audit_key_.emplace(keystore::derive_audit_key(master));
+    if (params.audit_key) {
+      // The school's trail starts with the coffer; a leftover trail of an
+      // earlier coffer of the same name is never overwritten.
+      keystore::AuditChainKey k0 =
+          AuditSidecar::create(sidecar_path(path), c.header_.vault_id, *params.audit_key, random);
+      made_sidecar = true;
+      AuditLog(*c.db_, *c.audit_key_).store_sidecar_state(k0, 0);
+    }
+    c.audit(AuditKind::kCreate, "", "ok",
+            "purpose " + params.profile + ", owner " + params.owner + ", expires " +
+                local_day(params.expires) + (params.created_by.empty() ? "" : ", by " + params.created_by));
     if (params.populate) params.populate(c);
     c.db_->close();
     // The payload and the header are synced (synchronous=FULL, write_header).
@@ -532,11 +570,17 @@ std::size_t Coffer::add_passphrase(const Passphrase& passphrase, KdfCost cost,
       throw Error(ErrorCode::kPolicy, "all " + std::to_string(kSlotCount) +
                                           " key slots are in use; remove one first");
   }
-  replace_passphrase(index, passphrase, cost);
+  replace_passphrase(index, passphrase, cost, /*audited=*/false);
+  if (audit_key_) audit(AuditKind::kKeyAdded, "key slot " + std::to_string(index), "ok");
   return index;
 }
 
 void Coffer::replace_passphrase(std::size_t index, const Passphrase& passphrase, KdfCost cost) {
+  replace_passphrase(index, passphrase, cost, /*audited=*/true);
+}
+
+void Coffer::replace_passphrase(std::size_t index, const Passphrase& passphrase, KdfCost cost,
+                                bool audited) {
   require_master_key();
   if (index >= kSlotCount) throw Error(ErrorCode::kUsage, "no such slot");
   KeySlot slot;
@@ -548,6 +592,7 @@ void Coffer::replace_passphrase(std::size_t index, const Passphrase& passphrase,
   header_.slots[index] = slot;
   header_.mac = compute_header_mac(header_, *mac_key_);
   write_header();
+  if (audited && audit_key_) audit(AuditKind::kPassphraseChanged, "key slot " + std::to_string(index), "ok");
 }
 
 void Coffer::remove_slot(std::size_t index) {
@@ -563,13 +608,15 @@ void Coffer::remove_slot(std::size_t index) {
   header_.mac = compute_header_mac(header_, *mac_key_);
   write_header();
   if (unlocked_slot_ == index) unlocked_slot_.reset();
+  if (audit_key_) audit(AuditKind::kKeyRemoved, "key slot " + std::to_string(index), "ok");
 }
 
 void Coffer::reset_passphrases(const Passphrase& passphrase, KdfCost cost) {
   require_master_key();
   for (auto& s : header_.slots) s = KeySlot{};
   unlocked_slot_ = 0;
-  replace_passphrase(0, passphrase, cost);
+  replace_passphrase(0, passphrase, cost, /*audited=*/false);
+  if (audit_key_) audit(AuditKind::kKeyChanged, "all key slots", "ok", "every passphrase replaced by one new one (slot 0)");
 }
 
 bool Coffer::must_change_passphrase() {
@@ -646,7 +693,100 @@ keystore::ChunkMacKey Coffer::chunk_mac_key() const {
 
 void Coffer::forget_master_key() { master_.reset(); }
 
-void wipe(const fs::path& path, keystore::Random& random) {
+std::optional<keystore::SchoolPublicKey> Coffer::audit_public_key() const {
+  if (!header_.audit) return std::nullopt;
+  return keystore::SchoolPublicKey{keystore::SchoolKeyRole::kAudit, header_.audit->public_key};
+}
+
+fs::path Coffer::sidecar() const { return sidecar_path(final_path_.empty() ? path_ : final_path_); }
+
+void Coffer::audit(AuditKind kind, std::string object, std::string result, std::string detail) {
+  const Clock& clock = clock_ ? *clock_ : system_clock();
+  audit(make_self_event(kind, clock.now(), std::move(object), std::move(result), std::move(detail)));
+}
+
+void Coffer::flush_audit() {
+  if (!pending_audit_) return;
+  AuditEvent e = std::move(*pending_audit_);
+  pending_audit_.reset();
+  audit(e);
+}
+
+void Coffer::audit(const AuditEvent& event) {
+  if (!audit_key_) throw std::logic_error("coffer audited before unlock");
+  if (pending_audit_) flush_audit();
+  AuditLog log(*db_, *audit_key_);
+  std::optional<keystore::SchoolPublicKey> pub = audit_public_key();
+  std::optional<SidecarWriterState> state = pub ? log.sidecar_state() : std::nullopt;
+  if (!pub || !state) {
+    log.append(event);
+    return;
+  }
+  const fs::path sc = sidecar();
+  const Clock& clock = clock_ ? *clock_ : system_clock();
+  struct stat st {};
+  if (::lstat(sc.c_str(), &st) != 0) {
+    // The school's copy is gone (deleted, or the coffer was moved without
+    // it): start a new one, and say so in both trails.
+    keystore::AuditChainKey k0 = AuditSidecar::create(sc, header_.vault_id, *pub, *random_);
+    log.store_sidecar_state(k0, 0);
+    log.append_both(make_self_event(AuditKind::kAuditDamaged, clock.now(), "audit sidecar", "restarted",
+                                    "the sidecar was missing; it had held " +
+                                        std::to_string(state->records) + " record(s)"),
+                    sc, *pub);
+  } else if (std::uint64_t now_records = count_sidecar_records(sc); now_records < state->records) {
+    log.append_both(make_self_event(AuditKind::kAuditDamaged, clock.now(), "audit sidecar", "truncated",
+                                    "the coffer knows of " + std::to_string(state->records) +
+                                        " record(s); the file holds " + std::to_string(now_records)),
+                    sc, *pub);
+  }
+  log.append_both(event, sc, *pub);
+}
+
+std::vector<StoredAuditEvent> Coffer::audit_events(std::optional<std::int64_t> since) {
+  if (!audit_key_) throw std::logic_error("coffer audited before unlock");
+  return AuditLog(*db_, *audit_key_).read(since);
+}
+
+AuditVerdict Coffer::verify_audit() {
+  if (!audit_key_) throw std::logic_error("coffer audited before unlock");
+  AuditLog log(*db_, *audit_key_);
+  AuditVerdict v = log.verify();
+  // Damage found (and recorded) while writing stays a finding for good.
+  for (auto& e : log.read())
+    if (e.event.kind == AuditKind::kAuditDamaged)
+      v.problems.push_back("entry " + std::to_string(e.seq) + ": the " + e.event.object + " was found " +
+                           e.event.result + " (" + e.event.detail + ")");
+  if (header_.audit) {
+    if (auto state = log.sidecar_state()) {
+      const fs::path sc = sidecar();
+      struct stat st {};
+      if (::lstat(sc.c_str(), &st) != 0) {
+        v.problems.push_back("the audit sidecar " + sc.string() + " is missing (the coffer knows of " +
+                             std::to_string(state->records) + " record(s))");
+      } else if (std::uint64_t n = count_sidecar_records(sc); n < state->records) {
+        v.problems.push_back("the audit sidecar " + sc.string() + " is truncated: it holds " + std::to_string(n) +
+                             " record(s), the coffer knows of " + std::to_string(state->records));
+      }
+    }
+  }
+  return v;
+}
+
+void audit_without_key(const fs::path& coffer_path, const Header& header,
+                       const AuditEvent& event) noexcept {
+  if (!header.audit) return;
+  try {
+    fs::path sc = sidecar_path(coffer_path);
+    struct stat st {};
+    if (::lstat(sc.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+    keystore::SchoolPublicKey pub{keystore::SchoolKeyRole::kAudit, header.audit->public_key};
+    append_unauthenticated(sc, event, pub);
+  } catch (...) {
+  }
+}
+
+void wipe(const fs::path& path, keystore::Random& random, std::string_view reason) {
   const std::uint64_t size = require_regular_file(path);
   io::Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0)
@@ -660,6 +800,15 @@ void wipe(const fs::path& path, keystore::Random& random) {
   bool signed_b = parse_header_copy(std::span(area).subspan(kHeaderCopySize)).status != CopyStatus::kNotCoffer;
   if (!signed_a && !signed_b)
     throw Error(ErrorCode::kDamaged, path.string() + " is not a coffer file; nothing was wiped");
+  // The school's trail learns of the wipe first (any copy that still parses
+  // names the audit key).
+  for (std::size_t copy = 0; copy < 2; ++copy) {
+    ParsedCopy pc = parse_header_copy(std::span(area).subspan(copy * kHeaderCopySize, kHeaderCopySize));
+    if (!pc.header) continue;
+    audit_without_key(path, *pc.header,
+                      make_self_event(AuditKind::kWipe, system_clock().now(), "", "ok", std::string(reason)));
+    break;
+  }
   // Crypto-erase: without the key slots and recovery slot the payload is
   // noise. The whole header area (both copies) becomes random bytes, then the
   // first page-run of the payload (which holds SQLCipher's salt) too.

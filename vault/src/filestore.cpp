@@ -643,6 +643,37 @@ void FileStore::make_room(std::size_t chunks) {
   }
 }
 
+std::optional<std::int64_t> FileStore::expiry(std::uint64_t ino) {
+  auto s = db_.prepare("SELECT expires FROM inodes WHERE ino = ?");
+  s.bind(1, static_cast<std::int64_t>(ino));
+  if (!s.step()) throw FsError(std::errc::no_such_file_or_directory);
+  auto v = s.column_text(0);
+  if (v.empty()) return std::nullopt;
+  return s.column_int64(0);
+}
+
+void FileStore::set_expiry(std::uint64_t ino, std::int64_t expires) {
+  get(ino);
+  atomically([&] {
+    auto s = db_.prepare("UPDATE inodes SET expires = ? WHERE ino = ?");
+    s.bind(1, expires).bind(2, static_cast<std::int64_t>(ino));
+    s.step();
+  });
+}
+
+std::vector<std::pair<std::uint64_t, std::string>> FileStore::expired_entries(std::int64_t now) {
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  auto s = db_.prepare(
+      "SELECT d.parent, d.name FROM dirents d JOIN inodes i ON i.ino = d.ino"
+      " WHERE i.expires IS NOT NULL AND i.expires < ?");
+  s.bind(1, now);
+  while (s.step()) {
+    auto name = s.column_blob(1);
+    out.emplace_back(static_cast<std::uint64_t>(s.column_int64(0)), std::string(name.begin(), name.end()));
+  }
+  return out;
+}
+
 Inode FileStore::setattr(std::uint64_t ino, const SetAttr& attr) {
   make_room(1);
   return atomically([&] { return setattr_op(ino, attr); });

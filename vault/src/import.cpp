@@ -80,10 +80,18 @@ SourceFormat detect_format(const fs::path& from) {
                                      "--map, oneroster or ctf)");
 }
 
-SourceData read_source(SourceFormat format, const fs::path& from, const std::optional<fs::path>& mapping,
-                       const Selection& selection) {
+namespace {
+
+SourceData read_source_unchecked(SourceFormat format, const fs::path& from, const std::optional<fs::path>& mapping,
+                                 const Selection& selection) {
   std::error_code ec;
   bool dir = fs::is_directory(from, ec);
+  if (!dir && !fs::exists(from, ec))
+    throw Error(ErrorCode::kUsage, from.string() + ": no such file or directory; --from names the MIS export (" +
+                                       (format == SourceFormat::kOneRoster || format == SourceFormat::kCofferCsv
+                                            ? "its directory"
+                                            : "its file") +
+                                       "): check the path");
   switch (format) {
     case SourceFormat::kCofferCsv: {
       fs::path pupils = dir ? from / "pupils.csv" : from;
@@ -98,9 +106,18 @@ SourceData read_source(SourceFormat format, const fs::path& from, const std::opt
       return parse_mapped_csv(load(from), load(*mapping), selection);
     case SourceFormat::kOneRoster: {
       fs::path d = dir ? from : from.parent_path();
+      if (d.empty()) d = ".";
       std::vector<SourceFile> files;
-      for (auto& e : fs::directory_iterator(d))
-        if (e.is_regular_file() && e.path().extension() == ".csv") files.push_back(load(e.path()));
+      fs::directory_iterator it(d, ec);
+      if (ec)
+        throw Error(ErrorCode::kIo, "cannot list the OneRoster directory " + d.string() + ": " + ec.message() +
+                                        "; check the path and its permissions");
+      for (; it != fs::directory_iterator(); it.increment(ec)) {
+        if (ec) break;
+        if (it->is_regular_file(ec) && it->path().extension() == ".csv") files.push_back(load(it->path()));
+      }
+      if (ec)
+        throw Error(ErrorCode::kIo, "cannot list the OneRoster directory " + d.string() + ": " + ec.message());
       return parse_oneroster(files, selection);
     }
     case SourceFormat::kCtf:
@@ -108,6 +125,20 @@ SourceData read_source(SourceFormat format, const fs::path& from, const std::opt
       return parse_ctf(load(from), selection);
   }
   throw Error(ErrorCode::kUsage, "unknown format");
+}
+
+}  // namespace
+
+SourceData read_source(SourceFormat format, const fs::path& from, const std::optional<fs::path>& mapping,
+                       const Selection& selection) {
+  try {
+    return read_source_unchecked(format, from, mapping, selection);
+  } catch (const fs::filesystem_error& e) {
+    // The checks above name the usual mistakes; anything else the OS
+    // refuses is still an error with its path, never an internal error.
+    throw Error(ErrorCode::kIo, "cannot read the MIS export " + from.string() + ": " + e.code().message() +
+                                    "; check the path and its permissions");
+  }
 }
 
 std::set<std::string> read_pupil_list(const fs::path& file) {
@@ -140,6 +171,14 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
 
   std::vector<std::string> unnamed, unreachable;
   const bool needs_contact = profile.fields.count("emergency_contacts") > 0;
+  if (options.today)
+    for (auto& p : data.pupils)
+      if (p.dob && *options.today < *p.dob) {
+        auto w = data.dob_where.find(p.key);
+        throw Error(ErrorCode::kUsage, (w == data.dob_where.end() ? "pupil " + p.key + ": " : w->second) +
+                                           "the date of birth is in the future; correct it in the MIS and "
+                                           "export again");
+      }
   for (auto& p : data.pupils) {
     for (auto& g : groups_present(p))
       if (!profile.fields.count(g)) out.not_in_profile.insert(g);

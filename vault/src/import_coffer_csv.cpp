@@ -107,13 +107,15 @@ std::vector<std::string> parallel(const Row& row, std::string_view items_col, st
   return details;
 }
 
-Pupil read_pupil(const Row& row, bool uk, Pupil p, std::vector<std::string>& warnings) {
+Pupil read_pupil(const Row& row, bool uk, Pupil p, std::vector<std::string>& warnings,
+                 std::map<std::string, std::string>& dob_where) {
   p.upn = detail::check_upn_cell(row.cell("UPN"), row.where("UPN"), warnings);
   p.surname = row.cell("Surname");
   p.forename = row.cell("Forename");
   p.preferred_surname = row.cell("PreferredSurname");
   p.preferred_forename = row.cell("PreferredForename");
   p.dob = detail::parse_date_cell(row.cell("DOB"), uk, row.where("DOB"));
+  if (p.dob) dob_where[p.key] = row.where("DOB");
   p.sex = detail::parse_sex(row.cell("Sex"), row.where("Sex"));
   p.year_group = row.cell("NCyearActual");
   p.conditions = detail::split_list(row.cell("MedicalSummary"));
@@ -185,7 +187,7 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
     p.classes = detail::split_list(row.cell("Classes"));
     if (!detail::select_pupil(data, selection, p)) continue;
     taken.emplace(key, data.pupils.size());
-    data.pupils.push_back(read_pupil(row, uk, std::move(p), data.warnings));
+    data.pupils.push_back(read_pupil(row, uk, std::move(p), data.warnings, data.dob_where));
   }
   if (contacts_file) {
     CsvTable contacts = detail::parse_csv(*contacts_file);
@@ -245,6 +247,11 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
   // Their header -> (contact number or 0, canonical name).
   std::map<std::string, std::pair<int, std::string_view>> map;
   for (auto& [k, v] : *columns_table) {
+    // Their header is checked as well as the target: "Religion" =
+    // "DietaryNeeds" would otherwise carry religion under another name.
+    if (detail::is_denied_column(k.str()))
+      throw bad(&v, "column " + std::string(k.str()) +
+                        " is on the deny-list and can never be imported; remove this line from the mapping");
     auto target = v.value<std::string>();
     if (!target) throw bad(&v, "the target of \"" + std::string(k.str()) + "\" must be a string");
     int contact = 0;
@@ -298,7 +305,7 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
     p.reg_group = row.cell("RegGroup");
     p.classes = detail::split_list(row.cell("Classes"));
     if (!detail::select_pupil(data, selection, p)) continue;
-    p = read_pupil(row, uk, std::move(p), data.warnings);
+    p = read_pupil(row, uk, std::move(p), data.warnings, data.dob_where);
     for (int n = 1; n <= 9; ++n) {
       auto& idx = cidx[static_cast<std::size_t>(n)];
       if (idx.empty()) continue;

@@ -221,6 +221,7 @@ class Reader {
         std::string dob = text(c);
         if (!dob.empty()) {
           p.dob = parse_date(dob);
+          data_.dob_where[p.key] = where_element(c);
           if (!p.dob)
             throw Error(ErrorCode::kUsage, where_element(c) + "not a date in YYYY-MM-DD form or an impossible "
                                                               "date; correct it in the MIS and export again");

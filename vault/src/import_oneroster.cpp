@@ -324,6 +324,7 @@ class Importer {
         std::string birth = demographics->cell(r, "birthDate");
         if (!birth.empty()) {
           p.dob = parse_date(birth);
+          data_.dob_where[p.key] = demographics->where(r, "birthDate");
           if (!p.dob)
             throw Error(ErrorCode::kUsage, demographics->where(r, "birthDate") +
                                                "not a date in YYYY-MM-DD form or an impossible date; "

@@ -53,6 +53,13 @@ Date civil_from_days(long z) {
 
 }  // namespace
 
+std::optional<int> protection_rank(std::string_view level) {
+  if (level == "standard") return 0;
+  if (level == "guarded") return 1;
+  if (level == "sandboxed") return 2;
+  return std::nullopt;
+}
+
 const std::set<std::string>& known_fields() {
   static const std::set<std::string> k = {
       "names", "preferred_names", "year_group", "reg_group", "classes", "upn", "dob", "sex",
@@ -117,13 +124,36 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
     std::string name(key.str());
     auto* t = node.as_table();
     if (!t) bad(*file, node.source(), "[profile." + name + "] must be a table");
+    // Every key is known: a typo ("field =", "max_day =") would otherwise be
+    // ignored and the profile keep its base's fields or limits unnoticed.
+    for (auto& [k, v] : *t) {
+      static const std::set<std::string_view> kKeys = {"based_on", "description", "fields",
+                                                       "default_days", "max_days", "protection"};
+      if (!kKeys.count(k.str()))
+        bad(*file, v.source(),
+            "unknown key " + std::string(k.str()) + " in [profile." + name +
+                "] (the keys are based_on, description, fields, default_days, max_days, protection)");
+    }
     auto based_on = (*t)["based_on"].value<std::string>();
     if (!based_on) bad(*file, t->source(), "profile " + name + " needs based_on = \"<profile>\"");
     const Profile* base = set.find(*based_on);
     if (!base) bad(*file, t->source(), "profile " + name + " is based on unknown profile " + *based_on);
     Profile p = *base;
     p.name = name;
+    if (auto* d = t->get("description"); d && !d->is_string()) bad(*file, d->source(), "description must be a string");
     p.description = (*t)["description"].value_or(base->description);
+    if (auto* fields = t->get("fields"); fields && !fields->is_array())
+      bad(*file, fields->source(), "fields must be a list of field names, e.g. [\"names\", \"medical\"]");
+    if (auto* prot = t->get("protection")) {
+      auto v = prot->value<std::string>();
+      auto level = v ? protection_rank(*v) : std::nullopt;
+      if (!level) bad(*file, prot->source(), "protection must be \"standard\", \"guarded\" or \"sandboxed\"");
+      // A school may ask for more protection than the base, never less.
+      if (*level < protection_rank(base->protection).value_or(0))
+        bad(*file, prot->source(), "protection " + *v + " is lower than " + base->name + "'s (" + base->protection +
+                                       "); a profile may only raise it");
+      p.protection = *v;
+    }
     if (auto* fields = (*t)["fields"].as_array()) {
       p.fields.clear();
       for (auto& f : *fields) {
@@ -139,6 +169,8 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
       }
     }
     for (auto [field, target] : {std::pair{"default_days", &p.default_days}, {"max_days", &p.max_days}}) {
+      if (auto* n = t->get(field); n && !n->is_integer())
+        bad(*file, n->source(), std::string(field) + " must be a whole number of days");
       if (auto v = (*t)[field].value<std::int64_t>()) {
         if (*v < 1 || *v > *target)
           bad(*file, (*t)[field].node()->source(),

@@ -63,6 +63,9 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     " result TEXT NOT NULL, detail TEXT NOT NULL, hash BLOB NOT NULL);"
     "CREATE TABLE audit_sidecar(id INTEGER PRIMARY KEY CHECK (id = 1), chain_key BLOB NOT NULL,"
     " records INTEGER NOT NULL);",
+    // 5: a file's own expiry (unix seconds, the last second; NULL = the
+    // coffer's), set through the extended attribute user.coffer.expires.
+    "ALTER TABLE inodes ADD COLUMN expires INTEGER;",
 };
 
 bool has_version_table(Database& db) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "coffer/vault/coffer.h"
@@ -19,6 +20,9 @@ struct MountOptions {
   std::chrono::seconds idle_timeout{15 * 60};
   bool read_only = false;
   bool allow_other = false;  // root only, for conformance tests with several uids
+  // The school's audit drop (policy): the sidecar is copied there at open
+  // and at lock whenever it is reachable.
+  std::optional<std::filesystem::path> audit_drop_dir;
 };
 
 // Blocks until locked. on_ready runs once the mount is usable; any failure

@@ -16,6 +16,8 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,6 +62,18 @@ struct MountInfo {
   bool read_only = false;
   std::string readme;       // contents of README.txt
   std::string coffer_name;  // the coffer's file name, for manifest.txt
+  std::int64_t coffer_expires = 0;  // files may expire sooner, never later
+};
+
+// The one extended attribute: a file's own expiry, "YYYY-MM-DD" (the end of
+// that local day). The owner may set or shorten it, never lengthen or
+// remove it; other names are not supported (ENOTSUP).
+inline constexpr const char* kExpiresXattr = "user.coffer.expires";
+
+struct PurgeResult {
+  std::size_t pupils = 0;
+  std::size_t files = 0;
+  std::vector<std::uint64_t> invalidate;  // inodes whose cached pages must go
 };
 
 struct StatFs {
@@ -99,9 +113,16 @@ class Filesystem {
   std::string readlink(std::uint64_t ino);
   vault::Inode setattr(const Caller& c, std::uint64_t ino, const vault::SetAttr& attr);
 
-  void open(std::uint64_t ino, int flags);
+  // `c` is the opening process: the first open of each file by each process
+  // (for reading, or for writing) is reported to the audit hook.
+  void open(std::uint64_t ino, int flags, const Caller& c = {});
   vault::Inode create(const Caller& c, std::uint64_t parent, std::string_view name,
                       std::uint32_t mode, int flags);
+  // Called under the operations mutex for audited opens: the caller, the
+  // object ("roster.csv", "files/notes/day1.txt") and whether for writing.
+  // The hook may use the database (it runs inside an operation).
+  using OpenHook = std::function<void(const Caller&, const std::string& object, bool write)>;
+  void set_open_hook(OpenHook hook) { open_hook_ = std::move(hook); }
   std::size_t read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out);
   void write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data);
   // Last close of a handle: asks for a commit of buffered writes (see
@@ -111,6 +132,15 @@ class Filesystem {
   void opendir(std::uint64_t ino);
   std::vector<Entry> readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max);
   StatFs statfs(const StatFs& host);
+
+  std::string getxattr(std::uint64_t ino, std::string_view name);
+  void setxattr(std::uint64_t ino, std::string_view name, std::string_view value, int flags);
+  std::vector<std::string> listxattr(std::uint64_t ino);
+  void removexattr(std::uint64_t ino, std::string_view name);
+  // Removes pupils whose record expired before today (local) and files whose
+  // own expiry is before `now` (unlinked: a process that has one open keeps
+  // it until it closes it), then commits. Not counted as activity.
+  PurgeResult purge_expired(std::int64_t now);
 
   // Commits buffered writes (the periodic timer). Returns false once locked.
   bool commit();
@@ -152,6 +182,9 @@ class Filesystem {
   vault::Inode new_node(const Caller& c, std::uint64_t parent, std::string_view name,
                         std::uint32_t mode, std::uint64_t rdev, std::string_view target);
   void counted(const vault::Inode& inode);
+  // The path of a node below the mount's top (files/a/b, pupils/X/profile.txt).
+  std::string object_name(std::uint64_t ino);
+  void audit_open(const Caller& c, std::uint64_t ino, bool write);
   void maybe_remove(std::uint64_t ino);
 
   vault::FileStore& store_;
@@ -167,6 +200,10 @@ class Filesystem {
   // database, and a miss or a stale hit re-reads the list.
   std::unordered_map<std::string, std::int64_t> folder_ids_;
   std::int64_t mount_time_ns_ = 0;
+  OpenHook open_hook_;
+  // (pid, ino, write) already audited: repeated opens by one process are one
+  // event. Cleared at lock with everything else.
+  std::set<std::tuple<std::int32_t, std::uint64_t, bool>> audited_opens_;
 };
 
 }  // namespace coffer::fusefs

@@ -26,8 +26,8 @@ enum class AuditKind : std::uint16_t {
   kCreate = 1, kImport, kUnlock, kUnlockFailed, kLockout, kLock, kOpenView, kOpenFile,
   kCopyBlocked, kExport, kExpiryPurge, kClockRefused, kHoldSet, kHoldReleased,
   kKeyAdded, kKeyRemoved, kKeyChanged, kRecoveryUsed, kWipe, kSealed, kCheckin,
-  kPassphraseChanged };
-inline constexpr std::uint16_t kLastAuditKind = 22;
+  kPassphraseChanged, kAuditDamaged };
+inline constexpr std::uint16_t kLastAuditKind = 23;
 
 // "create", "unlock", "unlock-failed", "open-file", ... ("unknown" outside the enum).
 std::string_view audit_kind_name(AuditKind kind);

@@ -10,12 +10,14 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "coffer/keystore/kdf.h"
 #include "coffer/keystore/random.h"
 #include "coffer/keystore/school_key.h"
 #include "coffer/keystore/secret.h"
+#include "coffer/vault/audit.h"
 #include "coffer/vault/clock.h"
 #include "coffer/vault/database.h"
 #include "coffer/vault/header.h"
@@ -56,8 +58,10 @@ struct UnlockPolicy {
   int grace_days = 7;
   std::int64_t clock_tolerance_seconds = 600;
   const Clock* clock = nullptr;
-  // Raise the coffer's clock high-water mark to now. Commands that only
-  // check or may refuse (fsck, import) leave the file as they found it.
+  // Raise the coffer's clock high-water mark to now and audit the unlock at
+  // once. Commands that may refuse (import) set false: the file is left as
+  // they found it, and the unlock is audited with their first change
+  // (Coffer::audit, flush_audit).
   bool raise_clock_mark = true;
   // Called with the backoff before an attempt (the CLI sleeps and says so;
   // tests record it). Not called when there is nothing to wait.
@@ -93,8 +97,18 @@ SelectedHeader read_header(const std::filesystem::path& path);
 // Overwrites the header area (every key slot, the recovery slot and the MAC,
 // in both copies) and the start of the payload with random bytes, syncs,
 // then removes the file and its siblings. Refuses a file that is not a
-// coffer and a coffer open in another process.
-void wipe(const std::filesystem::path& path, keystore::Random& random);
+// coffer and a coffer open in another process. The audit sidecar stays (it
+// is the school's); a "wipe" event with `reason` is appended to it first,
+// unauthenticated (no key is needed to wipe).
+void wipe(const std::filesystem::path& path, keystore::Random& random,
+          std::string_view reason = "coffer wipe");
+
+// Appends an event that happens without the coffer's key (failed unlock,
+// lock-out, wipe) to the sidecar, sealed to the audit key in `header`, as
+// unauthenticated; the next unlock's record covers it. Nothing without an
+// audit key or sidecar. Never throws: a lost event must not stop a wipe.
+void audit_without_key(const std::filesystem::path& coffer_path, const Header& header,
+                       const AuditEvent& event) noexcept;
 
 class Coffer {
  public:
@@ -168,10 +182,26 @@ class Coffer {
   void forget_master_key();
   Database& database() { return *db_; }
 
+  // The audit trail: appends to the in-coffer hash chain and, when the
+  // coffer has an audit key, to the sidecar PATH.audit (sealed to it, under
+  // the forward-secure MAC chain). The first form records this process.
+  void audit(AuditKind kind, std::string object, std::string result, std::string detail = {});
+  void audit(const AuditEvent& event);
+  // Writes an unlock held back by a check-only command (see UnlockPolicy).
+  void flush_audit();
+  std::vector<StoredAuditEvent> audit_events(std::optional<std::int64_t> since = std::nullopt);
+  // Verifies the in-coffer chain, and that the sidecar still holds every
+  // record the coffer knows was written (truncation).
+  AuditVerdict verify_audit();
+  std::optional<keystore::SchoolPublicKey> audit_public_key() const;
+  std::filesystem::path sidecar() const;
+
  private:
   Coffer() = default;
   static Coffer open_locked(const std::filesystem::path& path);
   void finish_unlock(const keystore::MasterKey& master, keystore::Random& random);
+  void replace_passphrase(std::size_t slot, const keystore::Passphrase& passphrase,
+                          keystore::KdfCost cost, bool audited);
   // Clock and expiry rules after the key was found (see unlock).
   void apply_retention(const UnlockPolicy& policy, bool by_recovery);
   void write_header();
@@ -186,6 +216,10 @@ class Coffer {
   std::uint32_t failures_before_ = 0;
   bool master_from_recovery_ = false;
   std::vector<std::string> notices_;
+  std::optional<keystore::AuditKey> audit_key_;
+  std::optional<AuditEvent> pending_audit_;
+  const Clock* clock_ = nullptr;
+  std::filesystem::path final_path_;  // differs from path_ only while creating
   std::optional<keystore::HeaderMacKey> mac_key_;
   std::optional<keystore::MasterKey> master_;
   keystore::Random* random_ = nullptr;

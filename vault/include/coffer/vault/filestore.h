@@ -117,6 +117,11 @@ class FileStore {
   bool failed() const { return failed_; }
   // Reads and checks every stored chunk (for fsck); returns how many fail.
   std::size_t verify_all_chunks();
+  // A file's own expiry (unix seconds, last second of validity), if any.
+  std::optional<std::int64_t> expiry(std::uint64_t ino);
+  void set_expiry(std::uint64_t ino, std::int64_t expires);
+  // The names (parent, name) of nodes whose own expiry is before `now`.
+  std::vector<std::pair<std::uint64_t, std::string>> expired_entries(std::int64_t now);
   std::uint64_t inode_count();
   std::uint64_t bytes_used();
 

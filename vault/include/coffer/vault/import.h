@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -46,6 +47,9 @@ struct SourceData {
   std::set<std::string> unmapped;    // other columns not carried (names)
   std::vector<std::string> warnings;  // "file:line: ..." (no personal data)
   std::set<std::string> matched_groups;  // selection groups that matched a pupil
+  // Pupil key -> where its date of birth was read ("file:line: column DOB
+  // (7): "), so prepare_import can name it.
+  std::map<std::string, std::string> dob_where;
 };
 
 // Throws Error(kUsage) "file:line:column: what; what to do" for bad input,
@@ -73,6 +77,9 @@ std::set<std::string> read_pupil_list(const std::filesystem::path& file);
 
 struct ImportOptions {
   bool allow_missing = false;  // import pupils lacking a required field anyway
+  // Today's date (from the caller's clock): a date of birth after it is
+  // refused like an impossible date. Unset: not checked.
+  std::optional<Date> today = std::nullopt;
 };
 
 // The records that will go into a coffer, minimised to its profile.

@@ -27,6 +27,11 @@ struct Profile {
   std::string protection = "standard";  // copy-protection level it needs
 };
 
+// Copy-protection levels, weakest first: standard (0), guarded (1, the
+// root copy-guard service), sandboxed (2, `coffer run`); nullopt for any
+// other name.
+std::optional<int> protection_rank(std::string_view level);
+
 // Canonical pupil fields a profile may name.
 const std::set<std::string>& known_fields();
 // Fields and source columns no profile may ever carry (special-category or

@@ -1,0 +1,35 @@
+// The audit drop: copies of a coffer's sidecar in the school's drop
+// directory (e.g. the school share, when mounted), made at open and at lock
+// whenever it is reachable, so that after a loss the school holds the trail
+// up to the laptop's last contact. A copy is named after the coffer file and
+// its vault id (trip.coffer.<32 hex>.audit) and only ever grows.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+
+namespace coffer::vault {
+
+// The drop copy's path for a coffer file and vault id.
+std::filesystem::path drop_copy_path(const std::filesystem::path& drop_dir,
+                                     const std::filesystem::path& coffer_path,
+                                     std::span<const std::uint8_t, 16> vault_id);
+
+// Copies `sidecar` to its drop copy (temporary file, fsync, rename), unless
+// the drop directory is unreachable or the drop copy already holds at least
+// as many records. Returns the records now in the drop copy, or nothing when
+// the directory was unreachable. Never throws.
+std::optional<std::uint64_t> copy_to_drop(const std::filesystem::path& sidecar,
+                                          const std::filesystem::path& drop_dir,
+                                          const std::filesystem::path& coffer_path,
+                                          std::span<const std::uint8_t, 16> vault_id) noexcept;
+
+// Among the files in drop_dir, the drop copy of the same trail as `sidecar`
+// (its 128-byte header is identical), if any.
+std::optional<std::filesystem::path> find_drop_copy(const std::filesystem::path& sidecar,
+                                                    const std::filesystem::path& drop_dir);
+
+}  // namespace coffer::vault
