@@ -68,7 +68,7 @@ std::vector<SweepItem> sweep_directory(const fs::path& dir, std::int64_t now, in
         item.action = SweepItem::Action::kWouldWipe;
       } else {
         try {
-          wipe(p, random);
+          wipe(p, random, "swept: expired and past the check-in grace period");
           item.action = SweepItem::Action::kWiped;
         } catch (const Error& e) {
           item.action = SweepItem::Action::kFailed;
