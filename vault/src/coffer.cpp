@@ -717,15 +717,21 @@ void Coffer::audit(const AuditEvent& event) {
   if (pending_audit_) flush_audit();
   AuditLog log(*db_, *audit_key_);
   std::optional<keystore::SchoolPublicKey> pub = audit_public_key();
-  std::optional<SidecarWriterState> state = pub ? log.sidecar_state() : std::nullopt;
-  if (!pub || !state) {
+  if (!pub) {
     log.append(event);
     return;
   }
   const fs::path sc = sidecar();
   const Clock& clock = clock_ ? *clock_ : system_clock();
   struct stat st {};
-  if (::lstat(sc.c_str(), &st) != 0) {
+  std::optional<SidecarWriterState> state = log.sidecar_state();
+  if (!state) {
+    // A coffer made with an audit key before coffer wrote sidecars (schema
+    // < 4): its trail starts now. An unrelated file in the way is not ours
+    // to overwrite: AuditSidecar::create refuses it.
+    keystore::AuditChainKey k0 = AuditSidecar::create(sc, header_.vault_id, *pub, *random_);
+    log.store_sidecar_state(k0, 0);
+  } else if (::lstat(sc.c_str(), &st) != 0) {
     // The school's copy is gone (deleted, or the coffer was moved without
     // it): start a new one, and say so in both trails.
     keystore::AuditChainKey k0 = AuditSidecar::create(sc, header_.vault_id, *pub, *random_);
