@@ -5,7 +5,9 @@
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/school_key.h"
 #include "coffer/vault/coffer.h"
+#include "coffer/vault/audit.h"
 #include "coffer/vault/filestore.h"
+#include "coffer/vault/records.h"
 #include "test_support.h"
 
 namespace coffer::vault {
@@ -71,6 +73,62 @@ TEST(Schema2Fixture, FilesReadBackExactly) {
   auto link = files.lookup(kFilesRootIno, "link");
   ASSERT_TRUE(link.has_value());
   EXPECT_EQ(files.readlink(link->ino), "notes/hello.txt");
+}
+
+}  // namespace
+}  // namespace coffer::vault
+
+namespace coffer::vault {
+namespace {
+
+keystore::SchoolKeyPair fixture_key(const char* file, const char* pw) {
+  return keystore::open_secret_key_file(
+      std::string(std::istreambuf_iterator<char>(std::ifstream(kDir / file).rdbuf()), {}), test::passphrase(pw), file);
+}
+
+// Schema 5 with the hold flag, records, and a sidecar: the clock is set to
+// the fixture's creation (it has expired since; the hold would keep it open
+// anyway, but a clock before its high-water mark would not).
+TEST(Schema5Fixture, OpensOnHoldWithRecordsAndBothTrails) {
+  test::TempDir dir;
+  auto path = dir / "format-v1-schema5.coffer";
+  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer", path);
+  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer.audit", sidecar_path(path));
+  test::FixedClock clock(1796157298 + 3600);
+  UnlockPolicy policy;
+  policy.clock = &clock;
+  policy.raise_clock_mark = false;  // check as found
+  Coffer c = Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"), keystore::system_random(), policy);
+  EXPECT_TRUE(c.header().on_hold);
+  EXPECT_EQ(c.hold_reason(), std::optional<std::string>("fixture hold"));
+  EXPECT_TRUE(c.header().audit.has_value());
+  EXPECT_TRUE(c.check().ok());
+  EXPECT_EQ(RecordStore(c.database()).count(), 3);
+  AuditVerdict v = c.verify_audit();
+  EXPECT_TRUE(v.ok()) << (v.problems.empty() ? "" : v.problems[0]);
+  EXPECT_EQ(v.entries, 7u);
+  SidecarReport r = read_sidecar(sidecar_path(path), fixture_key("format-v1-audit.key", "Fixture-Audit-Willow-5"));
+  EXPECT_TRUE(r.ok());
+  ASSERT_EQ(r.entries.size(), 7u);
+  EXPECT_EQ(r.entries.front().event.kind, AuditKind::kCreate);
+  EXPECT_EQ(r.entries.back().event.kind, AuditKind::kHoldSet);
+  EXPECT_EQ(r.entries.back().event.detail, "fixture hold");
+}
+
+TEST(Schema5Fixture, TheSchoolKeyLiftsTheHold) {
+  test::TempDir dir;
+  auto path = dir / "format-v1-schema5.coffer";
+  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer", path);
+  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer.audit", sidecar_path(path));
+  test::FixedClock clock(1796157298 + 3600);
+  UnlockPolicy policy;
+  policy.clock = &clock;
+  {
+    Coffer c = Coffer::unlock_with_recovery(path, fixture_key("format-v1-school.key", "Fixture-Recovery-Harbour-7"),
+                                            keystore::system_random(), policy);
+    c.release_hold();
+  }
+  EXPECT_FALSE(read_header(path).header.on_hold);
 }
 
 }  // namespace
