@@ -17,6 +17,7 @@ struct KeysOptions {
   CommonOptions common;
   std::string path, recovery_key;
   int slot = -1;
+  bool reset_clock = false;
 };
 
 void print_warnings(const vault::Coffer& c, Context& ctx) {
@@ -78,6 +79,12 @@ void run_recover(const KeysOptions& o, Context& ctx) {
   keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
   c.reset_passphrases(fresh, o.common.cost());
   c.set_must_change_passphrase(false);
+  if (o.reset_clock) {
+    // After a clock that ran far ahead: the mark goes back to now.
+    c.reset_clock_high_water(ctx.clock->now());
+    c.audit(vault::AuditKind::kClockRefused, "", "reset", "clock high-water mark reset to now by IT");
+    *ctx.out << "the coffer's clock mark is reset to now\n";
+  }
   *ctx.out << "recovered " << o.path
            << ": the new passphrase is in slot 0; all earlier passphrases were removed\n";
 }
@@ -129,6 +136,8 @@ void register_keys(CLI::App& app, Context& ctx) {
       *rc);
   recover->add_option("--recovery-key", rc->recovery_key, "the school's recovery key (.key)")
       ->required();
+  recover->add_flag("--reset-clock", rc->reset_clock,
+                    "also reset the coffer's clock high-water mark to now (after the laptop's clock ran ahead)");
   add_passphrase_file_option(*recover, rc->common);
   add_kdf_cost_option(*recover, rc->common);
   recover->callback([rc, &ctx] { run_recover(*rc, ctx); });

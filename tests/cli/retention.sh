@@ -79,6 +79,11 @@ expect_exit 0 at 2 "$COFFER" keys add clock.coffer --kdf-cost test --passphrase-
 expect_exit 6 "$COFFER" fsck clock.coffer --passphrase-file "$(pwfile g.pw "$PW1")"
 expect_output_contains 'set back'
 expect_exit 0 at 2 "$COFFER" fsck clock.coffer --passphrase-file "$(pwfile g.pw "$PW1")"
+# A clock that had run ahead: IT resets the mark with the recovery key.
+expect_exit 0 "$COFFER" recover clock.coffer --recovery-key school.key --kdf-cost test --reset-clock \
+  --passphrase-file "$(pwfile rc.pw "$PW_SCHOOL" "$PW3")"
+expect_output_contains 'clock mark is reset'
+expect_exit 0 "$COFFER" fsck clock.coffer --passphrase-file "$(pwfile g3.pw "$PW3")"
 
 # --- Holds: the teacher sets one; expiry and sweeps stop; only IT lifts it.
 mk held.coffer "$EXP"

@@ -155,7 +155,7 @@ class Coffer {
   std::int64_t clock_high_water();
   void advance_clock(std::int64_t now);
   void reset_clock_high_water(std::int64_t now);
-  bool opened_with_recovery() const { return !unlocked_slot_ && master_from_recovery_; }
+  bool opened_with_recovery() const { return master_from_recovery_; }
   // The slot the passphrase opened; empty when opened with the recovery key.
   std::optional<std::size_t> unlocked_slot() const { return unlocked_slot_; }
 
