@@ -28,6 +28,9 @@ step "The school's MIS export (a generated, fictional school)" \
 head -3 mis/pupils.csv | cut -c1-160
 step "IT makes the school's recovery key (once)" \
   "$coffer" keygen --out school-recovery --passphrase-file it.pass
+printf 'Audit-Willow-Lantern-58\nAudit-Willow-Lantern-58\n' > dpo.pass
+step "The DPO makes the school's audit key (once): only it reads the audit trails" \
+  "$coffer" keygen --out school-audit --role audit --passphrase-file dpo.pass
 
 # Eight of 7B's 25 pupils go on the trip.
 cat > plan.toml <<TOML
@@ -36,6 +39,7 @@ helpdesk = "the IT office"
 [defaults]
 source = "mis"
 recovery_key = "school-recovery.pub"
+audit_key = "school-audit.pub"
 
 [[coffer]]
 name = "trip-museum-jsmith"
@@ -88,5 +92,13 @@ step "" "$coffer" fsck out/trip-museum-jsmith.coffer --passphrase-file teacher.p
 printf 'Recovery-Oak-Harbour-31\nHarbour-Violet-Engine-93\n' > recover.pass
 step "She forgets it: IT sets a new one with the school's recovery key" \
   "$coffer" recover out/trip-museum-jsmith.coffer --recovery-key school-recovery.key --passphrase-file recover.pass
-step "After the trip: wipe it (crypto-erase)" "$coffer" wipe out/trip-museum-jsmith.coffer --yes
-ls -la out
+printf 'Audit-Willow-Lantern-58\n' > dpo1.pass
+step "The DPO reads the audit trail beside the coffer (sealed to the audit key; verified)" \
+  "$coffer" audit out/trip-museum-jsmith.coffer --audit-key school-audit.key --verify --passphrase-file dpo1.pass
+printf 'Recovery-Oak-Harbour-31\nAudit-Willow-Lantern-58\n' > checkin.pass
+step "Back at school: IT checks it in (both trails verified, her files returned, report, wipe)" \
+  "$coffer" checkin out/trip-museum-jsmith.coffer --recovery-key school-recovery.key \
+  --audit-key school-audit.key --export returned --passphrase-file checkin.pass
+step "The check-in report" sed -n '/OPENED AND ACCESSED/,$p' returned/trip-museum-jsmith.checkin.txt
+step "Her document came back" cat returned/trip-museum-jsmith-files/itinerary.txt
+step "The coffer is gone; its audit trail stays with the school" ls -la out

@@ -81,6 +81,7 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   vault::AuditVerdict chain = c.verify_audit();
   for (auto& p : chain.problems) problems.push_back("in the coffer: " + p);
   std::uint64_t sidecar_records = 0, unconfirmed = 0;
+  std::vector<vault::StoredAuditEvent> trail;  // the sidecar's when there is one: it has the failed unlocks too
   if (h.audit) {
     if (keystore::to_hex(h.audit->fingerprint) != keystore::to_hex(audit_key.public_key.fingerprint()))
       throw Error(ErrorCode::kWrongPassphrase, o.path + "'s trail is sealed to the audit key " +
@@ -91,7 +92,9 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
     for (auto& n : r.notes) notes.push_back("sidecar: " + n);
     sidecar_records = r.records;
     unconfirmed = r.unconfirmed;
+    for (auto& e : r.entries) trail.push_back({e.seq, e.event});
   } else {
+    trail = c.audit_events();
     notes.push_back("this coffer was made without an audit key: only the trail inside it exists");
   }
   const bool verified = problems.empty();
@@ -112,7 +115,7 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   j["issued"] = nlohmann::json::parse(vault::manifest_json(m));
   nlohmann::json accesses = nlohmann::json::array();
   std::string access_text;
-  for (auto& e : c.audit_events()) {
+  for (auto& e : trail) {
     if (!is_access(e.event.kind)) continue;
     accesses.push_back(nlohmann::json::parse(vault::audit_event_json(e.event, e.seq, true)));
     access_text += fmt::format("  {}  {:<14} {:<9} {}{}\n", local_datetime(e.event.time),

@@ -1,0 +1,94 @@
+// Media classification: is a mount, a block device or a path on internal
+// disk, removable media (USB, SD, FireWire), the network, a virtual
+// filesystem or a FUSE filesystem we know nothing about? The copy guard's
+// layers ask this before allowing writes; docs/GUARD.md gives the rules.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "coffer/guard/mountinfo.h"
+
+namespace coffer::guard {
+
+enum class MediaKind {
+  kInternal,   // a local disk that is not on a removable bus
+  kRemovable,  // USB or FireWire ancestry, removable=1, SD card, or declared by policy
+  kNetwork,    // nfs, cifs, sshfs, 9p, ceph, ...
+  kVirtual,    // tmpfs, proc, sysfs, devtmpfs, read-only overlay, ...
+  kOtherFuse,  // a FUSE filesystem whose storage we cannot see
+  kUnknown,    // could not be determined: callers must treat it as unapproved
+};
+
+// "internal", "removable", "network", "virtual", "other-fuse", "unknown".
+std::string_view media_kind_name(MediaKind kind) noexcept;
+
+// Where the classifier looks. The defaults are the running system; tests
+// hand in a fake sysfs tree and mountinfo text. Nothing here is read from the
+// environment: only code (the root-owned guard service reading the root-owned
+// system policy) can declare mounts removable, and nothing can make a mount
+// look internal.
+struct MediaConfig {
+  std::filesystem::path sysfs_root = "/sys";
+  std::filesystem::path mountinfo_path = "/proc/self/mountinfo";
+  std::optional<std::string> mountinfo_text;  // used instead of mountinfo_path when set
+  // Absolute mount-point prefixes that count as removable whatever they are
+  // (the system policy's "declared removable" list).
+  std::vector<std::filesystem::path> declared_removable;
+};
+
+struct ClassifiedMount {
+  MountEntry mount;
+  MediaKind kind = MediaKind::kUnknown;
+};
+
+class MediaClassifier {
+ public:
+  // The running system: /sys and /proc/self/mountinfo.
+  MediaClassifier();
+  // Reads the mount table at once. Throws coffer::Error: kIo if mountinfo
+  // cannot be read, kDamaged if it does not parse, kUsage for a declared
+  // prefix that is not absolute.
+  explicit MediaClassifier(MediaConfig config);
+
+  // Rereads mountinfo_path (after a mount change); no-op with injected text.
+  void refresh();
+  const std::vector<MountEntry>& mounts() const noexcept { return mounts_; }
+
+  MediaKind classify_mount(const MountEntry& entry) const;
+  // A block device by number, through SYSFS/dev/block/MAJ:MIN.
+  MediaKind classify_block_device(std::uint32_t major, std::uint32_t minor) const;
+
+  // The mount a write to PATH would land on: PATH with symlinks followed as
+  // open() follows them, or its nearest existing ancestor if PATH does not
+  // exist yet; nullopt (so kUnknown) for a dangling symlink, a path that
+  // cannot be examined, or a mount not in the table (call refresh()).
+  std::optional<MountEntry> mount_for_path(const std::filesystem::path& path) const;
+  MediaKind classify_path(const std::filesystem::path& path) const;
+
+  // Every mount with its kind, in table order.
+  std::vector<ClassifiedMount> classify_all() const;
+  // Mounts that are removable, network or other FUSE: those the fanotify
+  // enforcer marks.
+  std::vector<ClassifiedMount> removable_mounts() const;
+
+  bool is_declared_removable(const MountEntry& entry) const;
+
+ private:
+  MediaKind classify_mount_at(const MountEntry& entry, int depth) const;
+  MediaKind classify_block_at(std::uint32_t major, std::uint32_t minor, int depth) const;
+  MediaKind classify_sysfs_device(const std::filesystem::path& dev_dir, int depth) const;
+  MediaKind classify_by_source(const MountEntry& entry, int depth) const;
+  MediaKind classify_backing_path(std::string_view path, int depth) const;
+  const MountEntry* mount_holding(std::string_view absolute_path) const;
+
+  MediaConfig config_;
+  std::filesystem::path sysfs_canonical_;
+  std::vector<MountEntry> mounts_;
+};
+
+}  // namespace coffer::guard
