@@ -13,6 +13,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/coffer-cli-test.XXXXXXXX")
 trap 'rm -rf -- "$WORK"' EXIT
 cd "$WORK"
 
+# libfaketime is an LD_PRELOAD library: under ASan (the CI's second run) the
+# sanitizer must be told not to insist on being first.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+
 # Passphrases that libpwquality accepts with its default settings (used by
 # the scripts that source this file).
 PW1='Tr1p-to-Paris-2026!'

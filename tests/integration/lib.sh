@@ -37,7 +37,9 @@ export XDG_RUNTIME_DIR=$WORK/run HOME=$WORK/home
 unset DISPLAY WAYLAND_DISPLAY
 # The daemon detaches its stderr, so sanitizer reports go to files that
 # `finish` checks (no effect on a build without sanitizers).
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer/asan"
+# verify_asan_link_order=0: libfaketime (LD_PRELOAD, the expiry tests) may
+# come before the ASan runtime.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer/asan:verify_asan_link_order=0"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer/ubsan:print_stacktrace=1"
 TEST_START=$(date +%s)
 
