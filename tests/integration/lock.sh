@@ -46,17 +46,18 @@ open_coffer "$C" "$M" --idle-seconds 900
 printf 'first-data' >"$M/files/first"
 lock_coffer "$M"
 
-# --- (a) The idle lock: 3 s without use.
+# --- (a) The idle lock: 6 s without use (room for a slow, sanitized build
+# between the open and the first write below).
 note "(a) idle lock"
-open_coffer "$C" "$M" --idle-seconds 3
+open_coffer "$C" "$M" --idle-seconds 6
 pid=$(daemon_pid "$M")
-[[ $(status_field "$M" idle_timeout_seconds) -eq 3 ]] || fail "status shows idle_timeout_seconds $(status_field "$M" idle_timeout_seconds)"
+[[ $(status_field "$M" idle_timeout_seconds) -eq 6 ]] || fail "status shows idle_timeout_seconds $(status_field "$M" idle_timeout_seconds)"
 LAST=idle
 printf 'idle-data' >"$M/files/idle"
 start=$SECONDS
-wait_until 8 not_mounted "$M" || fail "(a) still mounted 8 s after the last use with --idle-seconds 3"
+wait_until 12 not_mounted "$M" || fail "(a) still mounted 12 s after the last use with --idle-seconds 6"
 wait_until 2 pid_gone "$pid" || fail "(a) the filesystem process $pid did not exit after the idle lock"
-((SECONDS - start >= 2)) || fail "(a) locked after $((SECONDS - start)) s, before 3 s of idleness"
+((SECONDS - start >= 5)) || fail "(a) locked after $((SECONDS - start)) s, before 6 s of idleness"
 assert_gone "$pid" "(a)"
 reopen_and_check "(a)"
 lock_coffer "$M"
