@@ -194,7 +194,9 @@ TEST_F(AuditLogTest, ReplacedLastEntryIsDetected) {
   // That much passes: the in-coffer chain alone cannot see a rolled-back
   // head; the sidecar's count (below) is what catches it.
   EXPECT_TRUE(log().verify().ok());
-  db().exec("UPDATE coffer_meta SET value = '00' || substr(value, 3) WHERE key = 'audit_head'");
+  // Change the head's first byte (to ff when it already is 00: never a no-op).
+  db().exec("UPDATE coffer_meta SET value = (CASE WHEN substr(value, 1, 2) = '00' THEN 'ff' ELSE '00' END)"
+            " || substr(value, 3) WHERE key = 'audit_head'");
   EXPECT_FALSE(log().verify().ok());
 }
 
