@@ -36,14 +36,8 @@ vault::SchoolPolicy school_policy(Context& ctx) {
 }
 
 vault::UnlockPolicy unlock_policy(Context& ctx) {
-  vault::SchoolPolicy school = school_policy(ctx);
   vault::UnlockPolicy policy;
-  policy.max_failures = school.max_failures;
-  policy.free_attempts = school.free_attempts;
-  policy.wipe_at_limit = school.wipe_at_limit;
-  policy.warn_days = school.warn_days;
-  policy.grace_days = school.grace_days;
-  policy.clock_tolerance_seconds = school.clock_tolerance_seconds;
+  static_cast<vault::SchoolPolicy&>(policy) = school_policy(ctx);
   policy.clock = ctx.clock;
   policy.wait = [&ctx](std::chrono::seconds wait, std::uint32_t failures) {
     *ctx.err << "coffer: " << failures << " wrong passphrases so far: waiting " << wait.count()

@@ -2,7 +2,6 @@
 #include "dates.h"
 
 #include <cstdio>
-#include <ctime>
 
 #include "coffer/error.h"
 #include "coffer/vault/clock.h"
@@ -19,18 +18,7 @@ std::int64_t end_of_local_day(const std::string& date) {
   return *t;
 }
 
-namespace {
-std::string format(std::int64_t s, const char* fmt) {
-  std::time_t t = static_cast<std::time_t>(s);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, fmt, &tm);
-  return buf;
-}
-}  // namespace
-
-std::string local_date(std::int64_t s) { return format(s, "%Y-%m-%d"); }
-std::string local_datetime(std::int64_t s) { return format(s, "%Y-%m-%d %H:%M"); }
+std::string local_date(std::int64_t s) { return vault::local_day(s); }
+std::string local_datetime(std::int64_t s) { return vault::local_day_time(s); }
 
 }  // namespace coffer::cli

@@ -86,15 +86,23 @@ keystore::SchoolKeyPair fixture_key(const char* file, const char* pw) {
       std::string(std::istreambuf_iterator<char>(std::ifstream(kDir / file).rdbuf()), {}), test::passphrase(pw), file);
 }
 
+constexpr std::int64_t kSchema5Created = 1796157298;
+
+// A working copy of the schema-5 fixture and its sidecar in dir.
+std::filesystem::path copy_schema5(const test::TempDir& dir) {
+  auto path = dir / "format-v1-schema5.coffer";
+  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer", path);
+  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer.audit", sidecar_path(path));
+  return path;
+}
+
 // Schema 5 with the hold flag, records, and a sidecar: the clock is set to
 // the fixture's creation (it has expired since; the hold would keep it open
 // anyway, but a clock before its high-water mark would not).
 TEST(Schema5Fixture, OpensOnHoldWithRecordsAndBothTrails) {
   test::TempDir dir;
-  auto path = dir / "format-v1-schema5.coffer";
-  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer", path);
-  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer.audit", sidecar_path(path));
-  test::FixedClock clock(1796157298 + 3600);
+  auto path = copy_schema5(dir);
+  test::FixedClock clock(kSchema5Created + 3600);
   UnlockPolicy policy;
   policy.clock = &clock;
   policy.raise_clock_mark = false;  // check as found
@@ -117,10 +125,8 @@ TEST(Schema5Fixture, OpensOnHoldWithRecordsAndBothTrails) {
 
 TEST(Schema5Fixture, TheSchoolKeyLiftsTheHold) {
   test::TempDir dir;
-  auto path = dir / "format-v1-schema5.coffer";
-  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer", path);
-  std::filesystem::copy_file(kDir / "format-v1-schema5.coffer.audit", sidecar_path(path));
-  test::FixedClock clock(1796157298 + 3600);
+  auto path = copy_schema5(dir);
+  test::FixedClock clock(kSchema5Created + 3600);
   UnlockPolicy policy;
   policy.clock = &clock;
   {

@@ -248,13 +248,26 @@ std::uint64_t AuditLog::append_both(const AuditEvent& event, const std::filesyst
   if (!state) throw Error(ErrorCode::kOther, "this coffer has no audit sidecar");
   // Sidecar first (synced), then the coffer: a crash in between leaves a
   // record the coffer's key has not moved past, which catch_up steps over.
-  catch_up(sidecar, state->key, state->records);
-  std::uint64_t index = append_authenticated(sidecar, state->key, event, audit_pub);
-  return in_transaction(db_, [&] {
-    std::uint64_t seq = append(event);
-    store_sidecar_state(state->key, index + 1);
-    return seq;
-  });
+  std::uint64_t in_file = 0;
+  catch_up(sidecar, state->key, state->records, &in_file);
+  auto write = [&](const AuditEvent& e) {
+    std::uint64_t index = append_authenticated(sidecar, state->key, e, audit_pub);
+    return in_transaction(db_, [&] {
+      std::uint64_t seq = append(e);
+      store_sidecar_state(state->key, index + 1);
+      return seq;
+    });
+  };
+  if (in_file < state->records) {
+    AuditEvent found = event;
+    found.kind = AuditKind::kAuditDamaged;
+    found.object = "audit sidecar";
+    found.result = "truncated";
+    found.detail = "the coffer knows of " + std::to_string(state->records) + " record(s); the file holds " +
+                   std::to_string(in_file);
+    write(found);
+  }
+  return write(event);
 }
 
 }  // namespace coffer::vault

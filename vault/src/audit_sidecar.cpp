@@ -351,9 +351,10 @@ std::uint64_t append_unauthenticated(const std::filesystem::path& path, const Au
 }
 
 std::uint64_t catch_up(const std::filesystem::path& path, keystore::AuditChainKey& key,
-                       std::uint64_t& known_count) {
+                       std::uint64_t& known_count, std::uint64_t* records_in_file) {
   OpenSidecar s = open_sidecar(path, false);
   const auto& recs = s.framing.records;
+  if (records_in_file) *records_in_file = recs.size();
   // The coffer's last known record must be an authenticated one (or none).
   if (known_count > recs.size() || (known_count > 0 && !recs[known_count - 1].authenticated()))
     return 0;

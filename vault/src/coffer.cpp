@@ -84,6 +84,14 @@ void check_payload_size(int fd, const fs::path& path) {
 
 constexpr std::int64_t kDay = 86400;
 
+// Past its grace period a coffer goes, and the caller is told so (kExpired).
+[[noreturn]] void wipe_past_grace(const fs::path& path, const RetentionState& r, keystore::Random& random) {
+  wipe(path, random, "expired and past the check-in grace period");
+  throw Error(ErrorCode::kExpired, path.string() + " expired on " + local_day(r.expires) +
+                                       " and its grace period for check-in ended on " + local_day(r.grace_ends) +
+                                       ", so it has now been wiped");
+}
+
 std::string slot_list_problem(const Header& h) {
   std::string damaged;
   for (std::size_t i = 0; i < kSlotCount; ++i)
@@ -195,10 +203,7 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
     RetentionState r = retention_state(c.header_, clock.now(), policy.grace_days);
     if (!r.past_grace) return;
     c = Coffer();  // drops our lock: wipe takes its own
-    wipe(path, random, "expired and past the check-in grace period");
-    throw Error(ErrorCode::kExpired, path.string() + " expired on " + local_day(r.expires) +
-                                         " and its grace period for check-in ended on " +
-                                         local_day(r.grace_ends) + ", so it has now been wiped");
+    wipe_past_grace(path, r, random);
   };
   const std::uint32_t failures = c.header_.failed_attempts;
   if (policy.max_failures > 0 && failures >= policy.max_failures) {
@@ -329,10 +334,7 @@ void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
                                           local_day(r.grace_ends));
     db_->close();
     db_.reset();
-    wipe(path_, *random_, "expired and past the check-in grace period");
-    throw Error(ErrorCode::kExpired, path_.string() + " expired on " + local_day(r.expires) +
-                                         " and its grace period for check-in ended on " +
-                                         local_day(r.grace_ends) + ", so it has now been wiped");
+    wipe_past_grace(path_, r, *random_);
   }
   if (r.sealed && !by_recovery) {
     audit(AuditKind::kSealed, "", "refused", "expired " + local_day(r.expires));
@@ -740,13 +742,8 @@ void Coffer::audit(const AuditEvent& event) {
                                     "the sidecar was missing; it had held " +
                                         std::to_string(state->records) + " record(s)"),
                     sc, *pub);
-  } else if (std::uint64_t now_records = count_sidecar_records(sc); now_records < state->records) {
-    log.append_both(make_self_event(AuditKind::kAuditDamaged, clock.now(), "audit sidecar", "truncated",
-                                    "the coffer knows of " + std::to_string(state->records) +
-                                        " record(s); the file holds " + std::to_string(now_records)),
-                    sc, *pub);
   }
-  log.append_both(event, sc, *pub);
+  log.append_both(event, sc, *pub);  // records a truncated sidecar first
 }
 
 std::vector<StoredAuditEvent> Coffer::audit_events(std::optional<std::int64_t> since) {

@@ -104,7 +104,9 @@ class AuditLog {
   // Both trails at once, in crash-safe order: catch up with the sidecar,
   // append an authenticated record (synced), then append to the hash chain
   // and store the ratcheted key in the same transaction (the caller's, or
-  // one of its own). Throws kOther if no sidecar state is stored.
+  // one of its own). A sidecar found holding fewer records than the coffer
+  // knows of gets an "audit-damaged" event first, in both trails, so the
+  // finding stays on record. Throws kOther if no sidecar state is stored.
   std::uint64_t append_both(const AuditEvent& event, const std::filesystem::path& sidecar,
                             const keystore::SchoolPublicKey& audit_pub);
 
@@ -168,8 +170,10 @@ std::uint64_t append_unauthenticated(const std::filesystem::path& path, const Au
 // `key` (a crash came between the sidecar write and the coffer's commit) is
 // stepped over: key ratchets, known_count moves past it. Returns the number
 // of records caught up. Stops at the first one that does not verify.
+// records_in_file, when given, receives the number of complete records in
+// the file (read in the same pass: a count below known_count is truncation).
 std::uint64_t catch_up(const std::filesystem::path& path, keystore::AuditChainKey& key,
-                       std::uint64_t& known_count);
+                       std::uint64_t& known_count, std::uint64_t* records_in_file = nullptr);
 
 // Decrypts and verifies the whole file from K0. Throws Error(kDamaged) if it
 // is not a sidecar (or an unknown version, or its K0 does not open), and

@@ -21,6 +21,7 @@
 #include "coffer/vault/clock.h"
 #include "coffer/vault/database.h"
 #include "coffer/vault/header.h"
+#include "coffer/vault/policy.h"
 
 namespace coffer::vault {
 
@@ -42,21 +43,17 @@ struct CreateParams {
   std::function<void(Coffer&)> populate;
 };
 
-// What an unlock enforces (design: failed unlocks; retention). The failure
-// count lives in the header's unauthenticated counter, written and synced
-// before the answer. From `free_attempts` failures on, each attempt first
-// waits (1 s, doubling, at most 60 s); at `max_failures` the coffer is
-// locked out and only the school's recovery key reopens it. Wiping at the
-// limit is opt-in: a pupil with ten guesses must not be able to destroy a
-// trip's medical data. After the key is found, retention is checked against
-// `clock` (the system clock when null): see Coffer::unlock.
-struct UnlockPolicy {
-  std::uint32_t max_failures = 10;
-  std::uint32_t free_attempts = 3;
-  bool wipe_at_limit = false;
-  int warn_days = 3;
-  int grace_days = 7;
-  std::int64_t clock_tolerance_seconds = 600;
+// What an unlock enforces (design: failed unlocks; retention): the school's
+// policy (policy.h: failure limits, warning and grace days, clock
+// tolerance) plus how this call applies it. The failure count lives in the
+// header's unauthenticated counter, written and synced before the answer.
+// From `free_attempts` failures on, each attempt first waits (1 s,
+// doubling, at most 60 s); at `max_failures` the coffer is locked out and
+// only the school's recovery key reopens it (wiping instead is opt-in: a
+// pupil with ten guesses must not be able to destroy a trip's medical
+// data). After the key is found, retention is checked against `clock` (the
+// system clock when null): see Coffer::unlock.
+struct UnlockPolicy : SchoolPolicy {
   const Clock* clock = nullptr;
   // Raise the coffer's clock high-water mark to now and audit the unlock at
   // once. Commands that may refuse (import) set false: the file is left as
