@@ -33,6 +33,7 @@ void run_create(const CreateOptions& o, Context& ctx) {
   params.profile = o.purpose;
   params.profile_fields.assign(profile->fields.begin(), profile->fields.end());
   params.protection = profile->protection;
+  params.approved_destinations = profile->approved_destinations;
   params.expires = end_of_local_day(expires);
   params.kdf_cost = o.common.cost();
   params.created_by = current_user();

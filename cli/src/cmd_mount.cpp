@@ -23,6 +23,7 @@
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/daemon.h"
 #include "coffer/vault/coffer.h"
+#include "copy_rules.h"
 #include "dates.h"
 #include "exit_codes.h"
 
@@ -134,6 +135,18 @@ vault::Coffer unlock(const OpenOptions& o, Context& ctx) {
   return c;
 }
 
+// The copy guard's settings, and a refusal when this computer cannot give
+// the protection the coffer needs.
+void prepare_copy_guard(vault::Coffer& c, fusefs::MountOptions& m, Context& ctx) {
+  std::string level = apply_copy_policy(c, school_policy(ctx), m);
+  if (level == "guarded")
+    throw Error(ErrorCode::kPolicy,
+                "this coffer needs the copy guard service, which this version cannot use yet; ask IT");
+  if (level == "sandboxed")
+    throw Error(ErrorCode::kPolicy,
+                "this coffer may only be opened in a protected session, which this version cannot start yet; ask IT");
+}
+
 std::string opened_message(const fusefs::MountOptions& m, const vault::Header& h) {
   return fmt::format("opened {} at {}\n  {} ({}), expires {} end of day; locks after {} s idle\n",
                      m.coffer_path.string(), m.mountpoint.string(), h.owner, h.profile,
@@ -172,6 +185,7 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
     };
     try {
       vault::Coffer c = unlock(o, ctx);
+      prepare_copy_guard(c, m, ctx);
       std::string message = opened_message(m, c.header());
       fusefs::serve(std::move(c), m, [&] {
         report("OK\n" + message);
@@ -226,6 +240,12 @@ int run_open(const OpenOptions& o, Context& ctx) {
     throw;
   }
   vault::Coffer c = std::move(*unlocked);
+  try {
+    prepare_copy_guard(c, m, ctx);
+  } catch (...) {
+    if (created) ::rmdir(m.mountpoint.c_str());
+    throw;
+  }
   std::string message = opened_message(m, c.header());
   std::string reason = fusefs::serve(std::move(c), m, [&] { *ctx.out << message << std::flush; });
   *ctx.out << "locked (" << reason << ")\n";

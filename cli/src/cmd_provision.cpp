@@ -243,6 +243,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       params.profile = e.purpose;
       params.profile_fields.assign(profile.fields.begin(), profile.fields.end());
       params.protection = profile.protection;
+      params.approved_destinations = profile.approved_destinations;
       params.expires = end_of_local_day(expiries[i]);
       params.kdf_cost = o.common.cost();
       params.created_by = current_user();

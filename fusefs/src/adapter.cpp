@@ -88,7 +88,7 @@ void op_init(void*, fuse_conn_info* conn) {
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  serve(req, [&] { reply_entry(req, fs_of(req).lookup(parent, name)); });
+  serve(req, [&] { reply_entry(req, fs_of(req).lookup(parent, name, caller_of(req))); });
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
@@ -230,7 +230,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   serve(req, [&] {
     std::vector<std::uint8_t> buf(size);
-    std::size_t n = fs_of(req).read(ino, static_cast<std::uint64_t>(off), buf);
+    std::size_t n = fs_of(req).read(ino, static_cast<std::uint64_t>(off), buf, caller_of(req));
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), n);
   });
 }
@@ -262,7 +262,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   serve(req, [&] {
-    fs_of(req).opendir(ino);
+    fs_of(req).opendir(ino, caller_of(req));
     fuse_reply_open(req, fi);
   });
 }
@@ -271,7 +271,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
   serve(req, [&] {
     std::vector<char> buf(size);
     std::size_t used = 0;
-    auto entries = fs_of(req).readdir(ino, static_cast<std::uint64_t>(off), 256);
+    auto entries = fs_of(req).readdir(ino, static_cast<std::uint64_t>(off), 256, caller_of(req));
     for (const auto& e : entries) {
       struct stat st {};
       st.st_ino = e.ino;

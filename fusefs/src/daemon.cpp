@@ -23,11 +23,14 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "coffer/error.h"
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/filesystem.h"
+#include "coffer/guard/caller_check.h"
+#include "coffer/guard/mountinfo.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/vault/audit.h"
 #include "coffer/vault/audit_drop.h"
@@ -104,6 +107,35 @@ std::string process_executable(std::int32_t pid) {
   ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
   if (n <= 0) return "(unknown)";
   return std::string(buf, static_cast<std::size_t>(n));
+}
+
+// The device number of the mount at `mountpoint` (this process's view), so
+// layer 1 can tell writes into the coffer itself from writes elsewhere.
+std::optional<std::pair<std::uint32_t, std::uint32_t>> mount_device(const fs::path& mountpoint) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> dev;
+  try {
+    for (auto& m : guard::parse_mountinfo(text.str()))
+      if (m.mount_point == mountpoint.string()) dev = std::pair{m.major, m.minor};  // the last (topmost)
+  } catch (const std::exception&) {
+  }
+  return dev;
+}
+
+void audit_copy_blocked(vault::Coffer& coffer, std::uint32_t uid, std::int32_t pid, const std::string& object,
+                        const std::string& destination) {
+  vault::AuditEvent e;
+  e.time = vault::system_clock().now();
+  e.uid = uid;
+  e.pid = pid;
+  e.exe = process_executable(pid);
+  e.kind = vault::AuditKind::kCopyBlocked;
+  e.object = object;
+  e.result = "refused";
+  e.detail = "to " + destination;
+  coffer.audit(e);
 }
 
 void notify_desktop(const std::string& text) {
@@ -221,6 +253,25 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
     return s;
   });
   session.mount(o.mountpoint.string());
+  // Layer 1 of the copy guard: every read first looks at the reader's
+  // writable descriptors (cached per process and file while they do not
+  // change); a copier is refused and audited once per process and file.
+  guard::WriteRules rules;
+  rules.approved = o.approved_destinations;
+  rules.app_state = o.app_state;
+  rules.media.declared_removable = o.declared_removable;
+  if (auto dev = mount_device(o.mountpoint)) std::tie(rules.coffer_major, rules.coffer_minor) = *dev;
+  guard::CallerInspector inspector(std::move(rules));
+  Filesystem::Gates gates;
+  gates.before_read = [&inspector](const Caller& c, std::uint64_t ino) -> std::optional<std::string> {
+    auto f = inspector.check(c.pid, ino);
+    if (!f) return std::nullopt;
+    return f->target + " (" + f->reason + ") through " + guard::describe_fd(f->fd);
+  };
+  gates.blocked = [&coffer](const Caller& c, const std::string& object, const std::string& destination) {
+    audit_copy_blocked(*coffer, c.uid, c.pid, object, destination);
+  };
+  filesystem.set_gates(gates);
   // Records and files whose own expiry has passed go at once, and then
   // every minute (with the clock mark): their views disappear, the rows are
   // deleted (secure_delete), and the purge is audited by count.

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "coffer/error.h"
 #include "coffer/vault/clock.h"
 #include "coffer/vault/manifest.h"
 #include "coffer/vault/meta.h"
@@ -258,7 +259,13 @@ Inode Filesystem::getattr(std::uint64_t ino) {
   return present(store_.get(ino));
 }
 
-Inode Filesystem::lookup(std::uint64_t parent, std::string_view name) {
+void Filesystem::admit(const Caller& c) const {
+  if (gates_.member && !gates_.member(c))
+    throw Error(ErrorCode::kPolicy, "only the coffer's own session may use it");
+}
+
+Inode Filesystem::lookup(std::uint64_t parent, std::string_view name, const Caller& c) {
+  admit(c);
   auto g = enter();
   if (parent == kRootIno && name == "files") {
     Inode i = store_.get(vault::kFilesRootIno);
@@ -374,6 +381,7 @@ Inode Filesystem::setattr(const Caller&, std::uint64_t ino, const vault::SetAttr
 }
 
 void Filesystem::open(std::uint64_t ino, int flags, const Caller& c) {
+  admit(c);
   auto g = enter();
   if (ino == kRootIno || ino == kPupilsIno || is_pupil_folder(ino)) throw FsError(std::errc::is_a_directory);
   if (ino >= kVirtualBase) {
@@ -426,6 +434,7 @@ std::string Filesystem::object_name(std::uint64_t ino) {
 
 Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view name,
                          std::uint32_t mode, int) {
+  admit(c);
   auto g = enter();
   Inode i = new_node(c, parent, name, S_IFREG | (mode & 07777), 0, {});
   audit_open(c, i.ino, true);
@@ -433,8 +442,16 @@ Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view
   return i;
 }
 
-std::size_t Filesystem::read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out) {
+std::size_t Filesystem::read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out,
+                             const Caller& c) {
+  admit(c);
+  std::optional<std::string> refused;
+  if (gates_.before_read && ino != kReadmeIno) refused = gates_.before_read(c, ino);
   auto g = enter();
+  if (refused) {
+    if (gates_.blocked && audited_blocks_.insert({c.pid, ino}).second) gates_.blocked(c, object_name(ino), *refused);
+    throw Error(ErrorCode::kPolicy, "copy refused");
+  }
   if (ino == kReadmeIno) return copy_slice(info_.readme, offset, out);
   if (ino >= kVirtualBase) return copy_slice(render(ino), offset, out);
   // noatime: a read never writes. Access times inside a coffer would be
@@ -466,7 +483,8 @@ void Filesystem::fsync(std::uint64_t) {
   store_.commit();  // durable before fsync returns
 }
 
-void Filesystem::opendir(std::uint64_t ino) {
+void Filesystem::opendir(std::uint64_t ino, const Caller& c) {
+  admit(c);
   auto g = enter();
   if (ino == kRootIno || ino == kPupilsIno) return;
   if (is_pupil_folder(ino)) {
@@ -476,7 +494,9 @@ void Filesystem::opendir(std::uint64_t ino) {
   if (ino >= kVirtualBase || !store_.get(ino).is_dir()) throw FsError(std::errc::not_a_directory);
 }
 
-std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max) {
+std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max,
+                                       const Caller& c) {
+  admit(c);
   auto g = enter();
   if (ino == kRootIno || ino >= kVirtualBase) return virtual_readdir(ino, cookie, max);
   std::vector<Entry> out;
@@ -584,6 +604,7 @@ void Filesystem::lock() {
   if (locked_) return;
   folder_ids_.clear();  // pupils' names: nothing of the records outlives the lock
   audited_opens_.clear();
+  audited_blocks_.clear();
   try {
     store_.commit();
   } catch (...) {

@@ -27,6 +27,13 @@ if [[ ! -c /dev/fuse ]]; then
   exit $SKIP
 fi
 
+# ctest hands every test its log file as a writable descriptor (3). To the
+# copy guard (layer 1) a process holding a writable descriptor on the local
+# disk is a copier, so close whatever we inherited above standard error.
+for fd in 3 4 5 6 7 8 9; do
+  eval "exec $fd>&-" 2>/dev/null || true
+done
+
 # Always /tmp, not $TMPDIR: the control socket path under $WORK must stay
 # shorter than sun_path (108 bytes).
 WORK=$(mktemp -d /tmp/coffer-mnt.XXXXXXXX)

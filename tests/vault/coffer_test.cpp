@@ -95,7 +95,7 @@ TEST_F(CofferTest, CreateRefusesExistingPathAndPastExpiry) {
 }
 
 TEST_F(CofferTest, CreateInMissingDirectoryLeavesNothing) {
-  CreateParams p{"trip", "x", kNow + 100, KdfCost::kTest, {}, {}, {}, "standard", "", false, {}};
+  CreateParams p{"trip", "x", kNow + 100, KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
   EXPECT_EQ(code_of([&] { Coffer::create(dir_ / "no" / "t.coffer", p, passphrase("a"), rnd_, clock_); }),
             ErrorCode::kIo);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.path()), {}), 0);

@@ -289,5 +289,54 @@ TEST_F(RetentionTest, SchoolPolicyFileIsStrictAndTrusted) {
   EXPECT_EQ(d.grace_days, 7);
 }
 
+TEST_F(RetentionTest, CopyPolicySectionIsStrict) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a trusted policy file must be owned by root";
+  auto f = dir_ / "copy.toml";
+  auto load = [&](const std::string& text) {
+    { std::ofstream out(f); out << text; }
+    ::chmod(f.c_str(), 0644);
+    return load_school_policy(f);
+  };
+  SchoolPolicy p = load("[copy]\napproved_destinations = [\"/srv/share/\"]\nminimum_protection = \"guarded\"\n"
+                        "declared_removable = [\"/media\"]\nallowed_luks_uuids = [\"0d1f\"]\n"
+                        "app_state = [\"~/.cache\", \"/var/tmp/editor\"]\n");
+  ASSERT_TRUE(p.copy.approved_destinations);
+  EXPECT_EQ(p.copy.approved_destinations->at(0), "/srv/share/");
+  EXPECT_EQ(p.copy.minimum_protection, "guarded");
+  EXPECT_EQ(p.copy.declared_removable.at(0), "/media");
+  EXPECT_EQ(p.copy.app_state.size(), 2u);
+  for (const char* bad : {"[copy]\napproved_destinations = [\"relative\"]\n", "[copy]\nminimum_protection = \"none\"\n",
+                          "[copy]\napproved = [\"/srv\"]\n", "[copy]\napp_state = [\"cache\"]\n"}) {
+    EXPECT_EQ(code_of([&] { load(bad); }), ErrorCode::kUsage) << bad;
+    EXPECT_NE(last_message_.find("copy.toml:2"), std::string::npos) << last_message_;
+  }
+  SchoolPolicy d = load_school_policy(std::nullopt);
+  EXPECT_FALSE(d.copy.approved_destinations);
+  EXPECT_EQ(d.copy.minimum_protection, "standard");
+}
+
+TEST_F(RetentionTest, SystemPolicyNarrowsTheCoffersCopyRulesNeverWidens) {
+  CopyPolicy sys;
+  // No system list: the coffer's own list stands; none at all: nowhere.
+  auto r = effective_copy_rules("standard", std::vector<std::filesystem::path>{"/srv/share/trip"}, sys);
+  EXPECT_EQ(r.protection, "standard");
+  EXPECT_EQ(r.approved_destinations, std::vector<std::filesystem::path>{"/srv/share/trip"});
+  EXPECT_TRUE(effective_copy_rules("standard", std::nullopt, sys).approved_destinations.empty());
+  // A system list keeps only the coffer's places inside it, and fills in
+  // for a coffer with no list of its own.
+  sys.approved_destinations = std::vector<std::filesystem::path>{"/srv/share"};
+  r = effective_copy_rules("guarded", std::vector<std::filesystem::path>{"/srv/share/trip", "/home/t/Desktop"}, sys);
+  EXPECT_EQ(r.approved_destinations, std::vector<std::filesystem::path>{"/srv/share/trip"});
+  EXPECT_EQ(effective_copy_rules("standard", std::nullopt, sys).approved_destinations,
+            std::vector<std::filesystem::path>{"/srv/share"});
+  // The level is the stricter of the two; an unknown level is the strictest.
+  sys.minimum_protection = "guarded";
+  EXPECT_EQ(effective_copy_rules("standard", std::nullopt, sys).protection, "guarded");
+  EXPECT_EQ(effective_copy_rules("sandboxed", std::nullopt, sys).protection, "sandboxed");
+  EXPECT_EQ(effective_copy_rules("future-level", std::nullopt, sys).protection, "sandboxed");
+  EXPECT_TRUE(path_within("/srv/share/a/b", {"/srv/share/"}));
+  EXPECT_FALSE(path_within("/srv/shared/a", {"/srv/share"}));
+}
+
 }  // namespace
 }  // namespace coffer::vault

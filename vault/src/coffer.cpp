@@ -522,6 +522,11 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
     rows.emplace_back("protection", params.protection);
     rows.emplace_back("created_by", params.created_by);
     if (params.must_change_passphrase) rows.emplace_back("must_change_passphrase", "1");
+    if (params.approved_destinations) {
+      std::string dests;
+      for (auto& d : *params.approved_destinations) dests += d.string() + "\n";
+      rows.emplace_back("approved_destinations", dests);
+    }
     put_meta(*c.db_, rows);
     c.db_->exec("COMMIT");
     c.clock_ = &clock;
@@ -619,6 +624,18 @@ void Coffer::reset_passphrases(const Passphrase& passphrase, KdfCost cost) {
   unlocked_slot_ = 0;
   replace_passphrase(0, passphrase, cost, /*audited=*/false);
   if (audit_key_) audit(AuditKind::kKeyChanged, "all key slots", "ok", "every passphrase replaced by one new one (slot 0)");
+}
+
+std::string Coffer::protection() { return get_meta(*db_, "protection").value_or("standard"); }
+
+std::optional<std::vector<std::filesystem::path>> Coffer::approved_destinations() {
+  auto text = get_meta(*db_, "approved_destinations");
+  if (!text) return std::nullopt;
+  std::vector<std::filesystem::path> out;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = text->find('\n', start)) != std::string::npos; start = nl + 1)
+    if (nl > start) out.emplace_back(text->substr(start, nl - start));
+  return out;
 }
 
 bool Coffer::must_change_passphrase() {

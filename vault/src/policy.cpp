@@ -3,6 +3,7 @@
 // setting never silently falls back to a default.
 #include "coffer/vault/policy.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <toml++/toml.h>
@@ -40,7 +41,84 @@ void only(const std::filesystem::path& file, const toml::table& t, const std::st
       bad(file, node.source(), "unknown setting " + std::string(k.str()) + " in [" + section + "]");
 }
 
+std::vector<std::string> strings(const std::filesystem::path& file, const toml::table& t, const std::string& key) {
+  std::vector<std::string> out;
+  auto* n = t.get(key);
+  if (!n) return out;
+  auto* a = n->as_array();
+  if (!a) bad(file, n->source(), key + " must be a list of strings, e.g. [\"a\", \"b\"]");
+  for (auto& e : *a) {
+    auto s = e.value<std::string>();
+    if (!e.is_string() || !s || s->empty()) bad(file, e.source(), key + " must hold non-empty strings");
+    out.push_back(*s);
+  }
+  return out;
+}
+
+std::vector<std::filesystem::path> absolute_paths(const std::filesystem::path& file, const toml::table& t,
+                                                  const std::string& key) {
+  std::vector<std::filesystem::path> out;
+  for (auto& s : strings(file, t, key)) {
+    if (s[0] != '/') bad(file, t.get(key)->source(), key + " must hold absolute paths (" + s + " is not)");
+    out.push_back(std::filesystem::path(s).lexically_normal());
+  }
+  return out;
+}
+
+void read_copy(const std::filesystem::path& file, const toml::table& t, CopyPolicy& c) {
+  only(file, t, "copy",
+       {"approved_destinations", "app_state", "allowed_luks_uuids", "allowed_usb_serials", "declared_removable",
+        "minimum_protection"});
+  if (t.get("approved_destinations")) c.approved_destinations = absolute_paths(file, t, "approved_destinations");
+  if (t.get("app_state")) {
+    c.app_state = strings(file, t, "app_state");
+    for (auto& s : c.app_state)
+      if (s.rfind("~/", 0) != 0 && s[0] != '/')
+        bad(file, t.get("app_state")->source(), "app_state entries start with ~/ or / (" + s + ")");
+  }
+  c.allowed_luks_uuids = strings(file, t, "allowed_luks_uuids");
+  c.allowed_usb_serials = strings(file, t, "allowed_usb_serials");
+  c.declared_removable = absolute_paths(file, t, "declared_removable");
+  if (auto* n = t.get("minimum_protection")) {
+    auto v = n->value<std::string>();
+    if (!n->is_string() || !v || !protection_rank(*v))
+      bad(file, n->source(), "minimum_protection must be \"standard\", \"guarded\" or \"sandboxed\"");
+    c.minimum_protection = *v;
+  }
+}
+
 }  // namespace
+
+bool path_within(const std::filesystem::path& path, const std::vector<std::filesystem::path>& prefixes) {
+  std::string p = path.lexically_normal().string();
+  for (auto& prefix : prefixes) {
+    std::string q = prefix.lexically_normal().string();
+    while (q.size() > 1 && q.back() == '/') q.pop_back();
+    if (p == q || q == "/" || (p.size() > q.size() && p.compare(0, q.size(), q) == 0 && p[q.size()] == '/'))
+      return true;
+  }
+  return false;
+}
+
+EffectiveCopyRules effective_copy_rules(const std::string& coffer_protection,
+                                        const std::optional<std::vector<std::filesystem::path>>& coffer_destinations,
+                                        const CopyPolicy& system) {
+  EffectiveCopyRules r;
+  // A level this version does not know (a newer provisioning tool) is
+  // taken as the strictest, never as the weakest.
+  int own = protection_rank(coffer_protection).value_or(2);
+  int sys = protection_rank(system.minimum_protection).value_or(2);
+  static const char* kNames[] = {"standard", "guarded", "sandboxed"};
+  r.protection = kNames[std::max(own, sys)];
+  if (coffer_destinations) {
+    for (auto& d : *coffer_destinations)
+      if (!system.approved_destinations || path_within(d, *system.approved_destinations))
+        r.approved_destinations.push_back(d);
+  } else if (system.approved_destinations) {
+    r.approved_destinations = *system.approved_destinations;
+  }
+  return r;
+}
 
 SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file) {
   SchoolPolicy p;
@@ -54,12 +132,13 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
   }
   for (auto&& [k, node] : doc) {
     std::string section(k.str());
-    // Sections other policies own (the copy guard's) are read elsewhere.
-    if (section == "copy" || section == "guard") continue;
     auto* t = node.as_table();
-    if (!t || (section != "unlock" && section != "retention" && section != "audit"))
-      bad(*file, node.source(), "unknown section [" + section + "]; expected [unlock], [retention] or [audit]");
-    if (section == "unlock") {
+    if (!t || (section != "unlock" && section != "retention" && section != "audit" && section != "copy"))
+      bad(*file, node.source(),
+          "unknown section [" + section + "]; expected [unlock], [retention], [audit] or [copy]");
+    if (section == "copy") {
+      read_copy(*file, *t, p.copy);
+    } else if (section == "unlock") {
       only(*file, *t, section, {"max_failures", "free_attempts", "wipe_at_limit"});
       if (auto* n = t->get("max_failures")) p.max_failures = static_cast<std::uint32_t>(integer(*file, *n, "max_failures", 3, 20));
       if (auto* n = t->get("free_attempts")) p.free_attempts = static_cast<std::uint32_t>(integer(*file, *n, "free_attempts", 0, 10));

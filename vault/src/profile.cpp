@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "coffer/error.h"
+#include "coffer/vault/policy.h"
 
 namespace coffer::vault {
 namespace {
@@ -84,15 +85,15 @@ const std::vector<Profile>& builtin_profiles() {
   static const std::vector<Profile> p = {
       {"trip-local", "a local visit in school hours (the base keeps emergency contacts)",
        with_core({"photo", "medical", "dietary", "activity_notes", "support_note"}), 1, 7, true,
-       false, true, "standard"},
+       false, true, "standard", std::nullopt},
       {"trip", "a day out of the area, residential or abroad",
        with_core({"upn", "dob", "sex", "photo", "emergency_contacts", "medical", "dietary",
                   "activity_notes", "support_note"}),
-       7, 90, true, false, true, "standard"},
+       7, 90, true, false, true, "standard", std::nullopt},
       {"marking", "marking pupils' work at home", with_core({"pupil_work"}), 28, 365, false, true,
-       true, "standard"},
+       true, "standard", std::nullopt},
       {"home-working", "working from home with a class list",
-       with_core({"support_note", "pupil_work"}), 30, 92, false, true, false, "standard"},
+       with_core({"support_note", "pupil_work"}), 30, 92, false, true, false, "standard", std::nullopt},
   };
   return p;
 }
@@ -128,11 +129,13 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
     // ignored and the profile keep its base's fields or limits unnoticed.
     for (auto& [k, v] : *t) {
       static const std::set<std::string_view> kKeys = {"based_on", "description", "fields",
-                                                       "default_days", "max_days", "protection"};
+                                                       "default_days", "max_days", "protection",
+                                                       "approved_destinations"};
       if (!kKeys.count(k.str()))
         bad(*file, v.source(),
             "unknown key " + std::string(k.str()) + " in [profile." + name +
-                "] (the keys are based_on, description, fields, default_days, max_days, protection)");
+                "] (the keys are based_on, description, fields, default_days, max_days, protection, "
+                "approved_destinations)");
     }
     auto based_on = (*t)["based_on"].value<std::string>();
     if (!based_on) bad(*file, t->source(), "profile " + name + " needs based_on = \"<profile>\"");
@@ -153,6 +156,22 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
         bad(*file, prot->source(), "protection " + *v + " is lower than " + base->name + "'s (" + base->protection +
                                        "); a profile may only raise it");
       p.protection = *v;
+    }
+    if (auto* dests = t->get("approved_destinations")) {
+      auto* a = dests->as_array();
+      if (!a) bad(*file, dests->source(), "approved_destinations must be a list of absolute paths");
+      std::vector<std::filesystem::path> list;
+      for (auto& d : *a) {
+        auto s = d.value<std::string>();
+        if (!s || s->empty() || (*s)[0] != '/') bad(*file, d.source(), "approved_destinations must hold absolute paths");
+        list.push_back(std::filesystem::path(*s).lexically_normal());
+      }
+      // Based on a profile with its own list: only within that list.
+      if (base->approved_destinations)
+        for (auto& d : list)
+          if (!path_within(d, *base->approved_destinations))
+            bad(*file, dests->source(), d.string() + " is not within " + base->name + "'s approved destinations");
+      p.approved_destinations = std::move(list);
     }
     if (auto* fields = (*t)["fields"].as_array()) {
       p.fields.clear();

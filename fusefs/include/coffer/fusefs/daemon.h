@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "coffer/vault/coffer.h"
 
@@ -23,6 +24,11 @@ struct MountOptions {
   // The school's audit drop (policy): the sidecar is copied there at open
   // and at lock whenever it is reachable.
   std::optional<std::filesystem::path> audit_drop_dir;
+  // The copy guard (docs/GUARD.md). Layer 1 always: a process holding a
+  // writable descriptor outside these places is refused reads.
+  std::vector<std::filesystem::path> approved_destinations;
+  std::vector<std::filesystem::path> app_state;           // absolute
+  std::vector<std::filesystem::path> declared_removable;  // from the system policy
 };
 
 // Blocks until locked. on_ready runs once the mount is usable; any failure

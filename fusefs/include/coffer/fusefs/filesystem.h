@@ -97,7 +97,7 @@ class Filesystem {
 
   vault::Inode getattr(std::uint64_t ino);
   // Counts a kernel reference on success (lookup, create, mknod, ...).
-  vault::Inode lookup(std::uint64_t parent, std::string_view name);
+  vault::Inode lookup(std::uint64_t parent, std::string_view name, const Caller& c = {});
   void forget(std::uint64_t ino, std::uint64_t count);
   vault::Inode mknod(const Caller& c, std::uint64_t parent, std::string_view name,
                      std::uint32_t mode, std::uint64_t rdev);
@@ -123,14 +123,28 @@ class Filesystem {
   // The hook may use the database (it runs inside an operation).
   using OpenHook = std::function<void(const Caller&, const std::string& object, bool write)>;
   void set_open_hook(OpenHook hook) { open_hook_ = std::move(hook); }
-  std::size_t read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out);
+  // The copy guard's questions (docs/GUARD.md), asked before serving and
+  // outside the operations mutex (they read /proc, and a refusal is
+  // audited through with_database):
+  // - member: in a sandboxed session only its processes may see names or
+  //   contents (lookup, opendir, readdir, open, create, read);
+  // - before_read: layer 1; a destination ("/media/usb/x.csv (removable
+  //   media) via standard output") refuses the read with EACCES, after
+  //   `blocked` (under the mutex, once per process and file) has recorded it.
+  struct Gates {
+    std::function<bool(const Caller&)> member;
+    std::function<std::optional<std::string>(const Caller&, std::uint64_t ino)> before_read;
+    std::function<void(const Caller&, const std::string& object, const std::string& destination)> blocked;
+  };
+  void set_gates(Gates gates) { gates_ = std::move(gates); }
+  std::size_t read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out, const Caller& c = {});
   void write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data);
   // Last close of a handle: asks for a commit of buffered writes (see
   // commit_requested), removes an unlinked file nothing uses any more.
   void release(std::uint64_t ino);
   void fsync(std::uint64_t ino);
-  void opendir(std::uint64_t ino);
-  std::vector<Entry> readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max);
+  void opendir(std::uint64_t ino, const Caller& c = {});
+  std::vector<Entry> readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max, const Caller& c = {});
   StatFs statfs(const StatFs& host);
 
   std::string getxattr(std::uint64_t ino, std::string_view name);
@@ -201,9 +215,12 @@ class Filesystem {
   std::unordered_map<std::string, std::int64_t> folder_ids_;
   std::int64_t mount_time_ns_ = 0;
   OpenHook open_hook_;
+  Gates gates_;
+  void admit(const Caller& c) const;
   // (pid, ino, write) already audited: repeated opens by one process are one
   // event. Cleared at lock with everything else.
   std::set<std::tuple<std::int32_t, std::uint64_t, bool>> audited_opens_;
+  std::set<std::pair<std::int32_t, std::uint64_t>> audited_blocks_;
 };
 
 }  // namespace coffer::fusefs

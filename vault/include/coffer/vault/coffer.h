@@ -41,6 +41,8 @@ struct CreateParams {
   // Runs inside the new coffer before it appears under its name (imports
   // records at provisioning): if it throws, no coffer is left behind.
   std::function<void(Coffer&)> populate;
+  // Where data may be copied out (unset: the school policy's list).
+  std::optional<std::vector<std::filesystem::path>> approved_destinations;
 };
 
 // What an unlock enforces (design: failed unlocks; retention): the school's
@@ -170,6 +172,10 @@ class Coffer {
   // open; cleared once they have.
   bool must_change_passphrase();
   void set_must_change_passphrase(bool value);
+  // The copy-protection level and approved destinations it was made with
+  // (narrowed by the school policy: see effective_copy_rules).
+  std::string protection();
+  std::optional<std::vector<std::filesystem::path>> approved_destinations();
 
   FsckReport check();
   // The key for file-chunk MACs (the mount derives it once).

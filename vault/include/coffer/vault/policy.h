@@ -8,8 +8,32 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace coffer::vault {
+
+// The copy guard's part ([copy]; docs/GUARD.md). Where coffer data may be
+// written outside a coffer, which encrypted school sticks are exempt, and
+// the least protection any coffer on this machine needs.
+struct CopyPolicy {
+  // Absolute prefixes (the school's encrypted share...). Unset: no system
+  // list, so a coffer's own list (from its profile) stands; set: a coffer
+  // may write only where both lists agree.
+  std::optional<std::vector<std::filesystem::path>> approved_destinations;
+  // Application-state files an editor may keep open for writing while it
+  // reads coffer data; "~/" is the owner's home.
+  std::vector<std::string> app_state = {"~/.cache", "~/.config", "~/.local/state", "~/.local/share",
+                                        "~/.xsession-errors"};
+  // Encrypted school sticks exempt from the guard: LUKS UUIDs, USB serials.
+  std::vector<std::string> allowed_luks_uuids;
+  std::vector<std::string> allowed_usb_serials;
+  // Mount-point prefixes that count as removable whatever they are (IT's
+  // way to treat an unusual device, and the tests' way to make a tmpfs a
+  // stick). Nothing can make a stick count as internal.
+  std::vector<std::filesystem::path> declared_removable;
+  std::string minimum_protection = "standard";
+};
 
 struct SchoolPolicy {
   // Failed unlocks: from `free_attempts` on, each attempt waits first; at
@@ -25,7 +49,21 @@ struct SchoolPolicy {
   std::int64_t clock_tolerance_seconds = 600;
   // Where the audit sidecar is copied at open and lock when reachable.
   std::optional<std::filesystem::path> audit_drop_dir;
+  CopyPolicy copy;
 };
+
+// What one coffer may do on this machine: its own level and destinations
+// (from its profile, kept inside it), narrowed by the system policy, never
+// widened.
+struct EffectiveCopyRules {
+  std::string protection;  // standard, guarded or sandboxed
+  std::vector<std::filesystem::path> approved_destinations;
+};
+EffectiveCopyRules effective_copy_rules(const std::string& coffer_protection,
+                                        const std::optional<std::vector<std::filesystem::path>>& coffer_destinations,
+                                        const CopyPolicy& system);
+// True when `path` (absolute, normalised) is at or below one of `prefixes`.
+bool path_within(const std::filesystem::path& path, const std::vector<std::filesystem::path>& prefixes);
 
 // Loads `file` (under the trust rule) or returns the defaults when absent.
 // Errors name the file and line (kUsage) or the trust problem (kPolicy).

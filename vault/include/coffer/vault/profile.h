@@ -25,6 +25,8 @@ struct Profile {
   bool cap_at_august_31 = false; // never past 31 August of the academic year
   bool selection_required = true;  // a whole-school import is refused
   std::string protection = "standard";  // copy-protection level it needs
+  // Where its data may be copied out; unset: the school policy's list.
+  std::optional<std::vector<std::filesystem::path>> approved_destinations;
 };
 
 // Copy-protection levels, weakest first: standard (0), guarded (1, the

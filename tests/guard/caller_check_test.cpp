@@ -1,0 +1,240 @@
+// Layer 1 caller inspection against real processes: a child holds exactly
+// the descriptors a scenario needs (everything inherited is closed first,
+// ctest's own log file included) and the test inspects it from outside, as
+// the filesystem daemon does.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <cstring>
+#include <string>
+
+#include "coffer/guard/caller_check.h"
+#include "test_support.h"
+
+namespace coffer::guard {
+namespace {
+namespace fs = std::filesystem;
+
+// A child that runs `setup` (opening its descriptors), reports ready and
+// waits to be killed. The destructor kills and reaps it on every path.
+class Holder {
+ public:
+  explicit Holder(const std::function<void()>& setup) {
+    int p[2];
+    EXPECT_EQ(::pipe(p), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(p[0]);
+      for (int fd = 3; fd < 1024; ++fd)
+        if (fd != p[1]) ::close(fd);
+      // Standard streams: read-only /dev/null, so only `setup` matters.
+      int null = ::open("/dev/null", O_RDONLY);
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      ::close(null);
+      setup();
+      char c = 'r';
+      (void)!::write(p[1], &c, 1);
+      ::alarm(30);
+      for (;;) ::pause();
+    }
+    ::close(p[1]);
+    char c = 0;
+    EXPECT_EQ(::read(p[0], &c, 1), 1);
+    ::close(p[0]);
+  }
+  ~Holder() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class CallerCheckTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = tmp_.path();
+    fs::create_directories(dir_ / "approved");
+    fs::create_directories(dir_ / "elsewhere");
+    fs::create_directories(dir_ / "home/.cache");
+  }
+  void TearDown() override {
+    if (!stick_.empty()) ::umount2(stick_.c_str(), MNT_DETACH);
+  }
+  WriteRules rules() const {
+    WriteRules r;
+    r.approved = {dir_ / "approved"};
+    r.app_state = {dir_ / "home/.cache"};
+    r.media.declared_removable = {dir_ / "stick"};
+    return r;
+  }
+  // A tmpfs the rules declare removable (as the system policy does for
+  // the tests; nothing makes a real stick look internal).
+  void mount_stick() {
+    stick_ = dir_ / "stick";
+    fs::create_directories(stick_);
+    ASSERT_EQ(::mount("usbstick", stick_.c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  }
+  static void open_at(const fs::path& p, int flags, int as_fd = -1) {
+    int fd = ::open(p.c_str(), flags | O_CREAT, 0600);
+    if (fd < 0) _exit(90);
+    if (as_fd >= 0) {
+      ::dup2(fd, as_fd);
+      ::close(fd);
+    }
+  }
+
+  test::TempDir tmp_;
+  fs::path dir_, stick_;
+};
+
+TEST_F(CallerCheckTest, WritableFileOutsideTheApprovedPlacesIsACopier) {
+  fs::path out = dir_ / "elsewhere/out.csv";
+  Holder h([&] { open_at(out, O_WRONLY); });
+  CallerInspector inspector(rules());
+  auto f = inspector.inspect(h.pid());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->target, out.string());
+  EXPECT_EQ(f->reason, "a file on this computer outside the approved places");
+}
+
+TEST_F(CallerCheckTest, StandardOutputRedirectedCounts) {
+  fs::path out = dir_ / "elsewhere/redirect.txt";
+  Holder h([&] { open_at(out, O_WRONLY | O_TRUNC, 1); });
+  auto f = CallerInspector(rules()).inspect(h.pid());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->fd, 1);
+  EXPECT_EQ(describe_fd(f->fd), "standard output");
+}
+
+TEST_F(CallerCheckTest, ApprovedAppStateReadOnlyPipesAndDevNullAreFine) {
+  Holder h([&] {
+    open_at(dir_ / "approved/export.csv", O_WRONLY);
+    open_at(dir_ / "home/.cache/editor.state", O_RDWR);
+    open_at(dir_ / "elsewhere/only-read.txt", O_RDONLY);
+    int p[2];
+    if (::pipe(p) != 0) _exit(91);
+    if (::open("/dev/null", O_WRONLY) < 0) _exit(92);
+  });
+  EXPECT_FALSE(CallerInspector(rules()).inspect(h.pid()));
+}
+
+TEST_F(CallerCheckTest, PrefixMatchIsByWholeComponent) {
+  fs::path sneaky = dir_ / "approved-not";
+  fs::create_directories(sneaky);
+  Holder h([&] { open_at(sneaky / "x", O_WRONLY); });
+  EXPECT_TRUE(CallerInspector(rules()).inspect(h.pid()));
+}
+
+TEST_F(CallerCheckTest, DeletedTargetStillRefused) {
+  fs::path tmp = dir_ / "elsewhere/tmpfile";
+  Holder h([&] {
+    open_at(tmp, O_RDWR);
+    ::unlink(tmp.c_str());
+  });
+  auto f = CallerInspector(rules()).inspect(h.pid());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->target, tmp.string());
+}
+
+TEST_F(CallerCheckTest, RemovableMediaRefusedEvenInAnApprovedPlace) {
+  mount_stick();
+  WriteRules r = rules();
+  r.approved.push_back(stick_);  // removable wins: a stick is never a local file
+  Holder h([&] { open_at(stick_ / "x.csv", O_WRONLY); });
+  auto f = CallerInspector(r).inspect(h.pid());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->kind, MediaKind::kRemovable);
+  EXPECT_EQ(f->reason, "removable media");
+}
+
+TEST_F(CallerCheckTest, TheCoffersOwnMountIsAllowed) {
+  mount_stick();  // stands in for the coffer's mount here
+  struct stat st {};
+  ASSERT_EQ(::stat(stick_.c_str(), &st), 0);
+  WriteRules r = rules();
+  r.media.declared_removable.clear();
+  r.coffer_major = major(st.st_dev);
+  r.coffer_minor = minor(st.st_dev);
+  Holder h([&] { open_at(stick_ / "files-note.txt", O_WRONLY); });
+  EXPECT_FALSE(CallerInspector(r).inspect(h.pid()));
+}
+
+TEST_F(CallerCheckTest, MountAppearingLaterIsClassified) {
+  CallerInspector inspector(rules());
+  {
+    Holder before([&] { open_at(dir_ / "approved/a", O_WRONLY); });
+    EXPECT_FALSE(inspector.inspect(before.pid()));  // table cached now
+  }
+  mount_stick();
+  Holder after([&] { open_at(stick_ / "b", O_WRONLY); });
+  auto f = inspector.inspect(after.pid());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->kind, MediaKind::kRemovable);
+}
+
+TEST_F(CallerCheckTest, CachedVerdictFollowsNewDescriptors) {
+  // The child opens its destination only when told: the cached "allowed"
+  // must not outlive the new descriptor.
+  fs::path out = dir_ / "elsewhere/late.csv";
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  int cmd[2];
+  ASSERT_EQ(::pipe(cmd), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(ready[0]);
+    ::close(cmd[1]);
+    for (int fd = 3; fd < 1024; ++fd)
+      if (fd != ready[1] && fd != cmd[0]) ::close(fd);
+    char c = 'r';
+    (void)!::write(ready[1], &c, 1);
+    (void)!::read(cmd[0], &c, 1);
+    open_at(out, O_WRONLY);
+    (void)!::write(ready[1], &c, 1);
+    ::alarm(30);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  ::close(cmd[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  CallerInspector inspector(rules());
+  inspector.ttl = std::chrono::hours(1);
+  // Its stdio is the test's (inherited): only what it opens next is judged.
+  auto first = inspector.check(child, 42);
+  (void)!::write(cmd[1], &c, 1);
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  auto second = inspector.check(child, 42);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(cmd[1]);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->target, out.string());
+  if (first) { EXPECT_NE(first->target, out.string()); }
+}
+
+TEST_F(CallerCheckTest, GoneProcessIsAllowed) {
+  pid_t pid = ::fork();
+  if (pid == 0) _exit(0);
+  ::waitpid(pid, nullptr, 0);
+  EXPECT_FALSE(CallerInspector(rules()).inspect(pid));
+}
+
+}  // namespace
+}  // namespace coffer::guard
