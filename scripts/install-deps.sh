@@ -12,6 +12,8 @@ packages=(
   libpugixml-dev libcsv-dev libmount-dev libsystemd-dev
   # tests
   libgtest-dev libgmock-dev faketime xxd
+  # the copy-guard scenario matrix (rsync, gio copy as file managers do, python3)
+  rsync libglib2.0-bin python3 dbus
   # the stand-in logind of tests/logind (a private bus, python3-dbus + GLib)
   dbus-daemon python3-dbus python3-gi
   # fuzzing and sanitizers (clang's libFuzzer runtime)

@@ -60,6 +60,7 @@ void register_provision(CLI::App& app, Context& ctx);
 void register_retention(CLI::App& app, Context& ctx);  // hold, sweep
 void register_audit(CLI::App& app, Context& ctx);
 void register_checkin(CLI::App& app, Context& ctx);
+void register_session_keeper(CLI::App& app, Context& ctx);  // hidden: the sandboxed session
 
 struct SourceSpec;
 // --from, --format, --map, --allow-missing (import and provision share them).

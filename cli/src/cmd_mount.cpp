@@ -23,6 +23,7 @@
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/daemon.h"
 #include "coffer/vault/coffer.h"
+#include "coffer/guard/landlock.h"
 #include "copy_rules.h"
 #include "dates.h"
 #include "exit_codes.h"
@@ -41,6 +42,9 @@ struct OpenOptions {
   int idle_minutes = kMaxIdleMinutes;
   int idle_seconds = 0;  // hidden, for tests
   bool read_only = false, foreground = false, allow_other = false;
+  // Sandboxed session (coffer run / open --session): the program to run.
+  bool session = false;
+  std::vector<std::string> command;
 };
 
 fs::path default_mountpoint(const fs::path& coffer) {
@@ -137,14 +141,48 @@ vault::Coffer unlock(const OpenOptions& o, Context& ctx) {
 
 // The copy guard's settings, and a refusal when this computer cannot give
 // the protection the coffer needs.
-void prepare_copy_guard(vault::Coffer& c, fusefs::MountOptions& m, Context& ctx) {
+constexpr const char* kDbusRunSession = "/usr/bin/dbus-run-session";
+
+void prepare_copy_guard(vault::Coffer& c, fusefs::MountOptions& m, const OpenOptions& o, Context& ctx) {
   std::string level = apply_copy_policy(c, school_policy(ctx), m);
+  m.protection = level;
   if (level == "guarded")
     throw Error(ErrorCode::kPolicy,
                 "this coffer needs the copy guard service, which this version cannot use yet; ask IT");
-  if (level == "sandboxed")
+  if (level == "sandboxed" && !o.session)
+    throw Error(ErrorCode::kPolicy, "this coffer may only be opened in a protected session: use `coffer open --session " +
+                                        o.path + "` (a file manager or shell in the session) or `coffer run " + o.path +
+                                        " -- PROGRAM`");
+  if (!o.session) return;
+  if (guard::landlock_status().abi < 1)
     throw Error(ErrorCode::kPolicy,
-                "this coffer may only be opened in a protected session, which this version cannot start yet; ask IT");
+                "a protected session needs Landlock (Linux 5.13 or later with landlock in the lsm= boot "
+                "option); ask IT");
+  m.protection = "sandboxed";
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) throw Error(ErrorCode::kIo, "cannot find the coffer program itself");
+  m.session_keeper = {std::string(self, static_cast<std::size_t>(n)), "session-keeper", "--mountpoint",
+                      m.mountpoint.string()};
+  for (auto& d : m.approved_destinations) {
+    m.session_keeper.push_back("--writable");
+    m.session_keeper.push_back(d.string());
+  }
+  m.session_keeper.push_back("--");
+  std::vector<std::string> program = o.command;
+  if (program.empty()) {
+    // A file manager on the coffer when there is a desktop, else a shell.
+    if (std::getenv("DISPLAY") || std::getenv("WAYLAND_DISPLAY")) {
+      program = {"xdg-open", m.mountpoint.string()};
+    } else {
+      const char* shell = std::getenv("SHELL");
+      program = {shell && *shell ? shell : "/bin/sh"};
+    }
+  }
+  // A private session bus, so a desktop program that is already running
+  // outside cannot be asked to open the file there instead.
+  if (::access(kDbusRunSession, X_OK) == 0) m.session_keeper.insert(m.session_keeper.end() - 1, "--private-bus");
+  m.session_keeper.insert(m.session_keeper.end(), program.begin(), program.end());
 }
 
 std::string opened_message(const fusefs::MountOptions& m, const vault::Header& h) {
@@ -185,7 +223,7 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
     };
     try {
       vault::Coffer c = unlock(o, ctx);
-      prepare_copy_guard(c, m, ctx);
+      prepare_copy_guard(c, m, o, ctx);
       std::string message = opened_message(m, c.header());
       fusefs::serve(std::move(c), m, [&] {
         report("OK\n" + message);
@@ -228,7 +266,8 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
 }
 
 int run_open(const OpenOptions& o, Context& ctx) {
-  if (!o.foreground) return run_open_background(o, ctx);
+  // A session runs in this process: it ends when its program does.
+  if (!o.foreground && !o.session) return run_open_background(o, ctx);
   fusefs::MountOptions m = mount_options(o);
   m.audit_drop_dir = school_policy(ctx).audit_drop_dir;
   bool created = prepare_mountpoint(m.mountpoint, *ctx.err);
@@ -240,16 +279,22 @@ int run_open(const OpenOptions& o, Context& ctx) {
     throw;
   }
   vault::Coffer c = std::move(*unlocked);
+  int session_status = 0;
   try {
-    prepare_copy_guard(c, m, ctx);
+    prepare_copy_guard(c, m, o, ctx);
   } catch (...) {
     if (created) ::rmdir(m.mountpoint.c_str());
     throw;
   }
+  m.session_status = &session_status;
   std::string message = opened_message(m, c.header());
-  std::string reason = fusefs::serve(std::move(c), m, [&] { *ctx.out << message << std::flush; });
-  *ctx.out << "locked (" << reason << ")\n";
-  return kExitOk;
+  // In a session the program owns standard output: our notes go to stderr.
+  std::ostream& note = o.session ? *ctx.err : *ctx.out;
+  if (o.session) message += "  in a protected session: it locks when the program ends\n";
+  std::string reason = fusefs::serve(std::move(c), m, [&] { note << message << std::flush; });
+  note << "locked (" << reason << ")\n";
+  if (created) ::rmdir(m.mountpoint.c_str());
+  return o.session ? session_status : kExitOk;
 }
 
 struct LockOptions {
@@ -309,6 +354,8 @@ void run_status(bool json, Context& ctx) {
     *ctx.out << fmt::format("{}\n  mounted at {}\n  {} ({}), expires {} end of day\n  locks in {} s if unused{}; pid {}\n",
                             m.coffer_path, m.mountpoint, m.owner, m.purpose, local_date(m.expires),
                             m.idle_seconds_left, m.read_only ? ", read-only" : "", m.pid);
+    *ctx.out << "  copy protection: " << m.protection << "\n";
+    for (auto& line : m.copy_guard) *ctx.out << "    " << line << "\n";
     std::int64_t left = m.expires - ctx.clock->now();
     if (left < std::int64_t{warn_days} * 86400) {
       std::int64_t days = std::max<std::int64_t>(0, left / 86400);
@@ -332,10 +379,30 @@ void register_mount(CLI::App& app, Context& ctx) {
   open->add_flag("--foreground", o->foreground, "stay in the foreground until locked");
   open->add_flag("--allow-other", o->allow_other,
                  "root only: let other users in (for conformance tests with several uids)");
+  open->add_flag("--session", o->session,
+                 "open in a protected session (a file manager, or a shell without a desktop): "
+                 "programs in it can write only inside the coffer and the approved places");
   add_passphrase_file_option(*open, o->common);
   add_kdf_cost_option(*open, o->common);
   open->callback([o, &ctx] {
     int code = run_open(*o, ctx);
+    if (code != kExitOk) throw CLI::RuntimeError(code);
+  });
+
+  auto r = std::make_shared<OpenOptions>();
+  auto* run = app.add_subcommand(
+      "run", "teacher: open a coffer, run one program in a protected session, lock when it ends");
+  run->add_option("path", r->path, "the coffer file")->required();
+  run->add_option("command", r->command, "-- PROGRAM [ARGS...]: the program to run (default a shell)");
+  run->add_option("--mountpoint", r->mountpoint, "an empty folder (default ~/Coffer/<name>)");
+  run->add_option("--idle", r->idle_minutes, "lock after this many minutes without use (1-15)");
+  run->add_option("--idle-seconds", r->idle_seconds, "")->group("");  // tests only
+  add_passphrase_file_option(*run, r->common);
+  add_kdf_cost_option(*run, r->common);
+  run->footer("Exit status: the program's.");
+  run->callback([r, &ctx] {
+    r->session = true;
+    int code = run_open(*r, ctx);
     if (code != kExitOk) throw CLI::RuntimeError(code);
   });
 

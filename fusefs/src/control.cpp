@@ -71,6 +71,7 @@ std::string to_json(const MountStatus& s) {
                    {"expires", s.expires},    {"idle_seconds_left", s.idle_seconds_left},
                    {"idle_timeout_seconds", s.idle_timeout_seconds},
                    {"pid", s.pid},            {"read_only", s.read_only},
+                   {"protection", s.protection}, {"copy_guard", s.copy_guard},
                    {"coffer_hex", hex_of(s.coffer_path)},
                    {"mountpoint_hex", hex_of(s.mountpoint)}};
   // Paths need not be UTF-8; invalid bytes become U+FFFD rather than throwing.
@@ -89,6 +90,8 @@ MountStatus status_from_json(const std::string& line) {
   s.idle_timeout_seconds = j.at("idle_timeout_seconds");
   s.pid = j.at("pid");
   s.read_only = j.at("read_only");
+  if (j.contains("protection")) s.protection = j.at("protection");
+  if (j.contains("copy_guard")) s.copy_guard = j.at("copy_guard").get<std::vector<std::string>>();
   if (j.contains("coffer_hex")) s.coffer_path = unhex(j.at("coffer_hex"));
   if (j.contains("mountpoint_hex")) s.mountpoint = unhex(j.at("mountpoint_hex"));
   return s;

@@ -11,11 +11,13 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -30,6 +32,8 @@
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/filesystem.h"
 #include "coffer/guard/caller_check.h"
+#include "coffer/guard/landlock.h"
+#include "coffer/guard/session.h"
 #include "coffer/guard/mountinfo.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/vault/audit.h"
@@ -137,6 +141,98 @@ void audit_copy_blocked(vault::Coffer& coffer, std::uint32_t uid, std::int32_t p
   e.detail = "to " + destination;
   coffer.audit(e);
 }
+
+// What `status` shows about the copy guard of this mount.
+std::vector<std::string> copy_guard_lines(const MountOptions& o) {
+  std::vector<std::string> lines = {"layer 1: reads refused to programs writing to removable media or unapproved places"};
+  if (!o.session_keeper.empty()) {
+    lines.push_back("layer 3: a Landlock session; only its programs may use the coffer");
+    for (auto& l : guard::describe(guard::landlock_status())) lines.push_back("  " + l);
+  }
+  return lines;
+}
+
+// The sandboxed session's keeper process (a hidden coffer command: see
+// cli/src/cmd_run.cpp). Started with a pipe on descriptor 3; the byte sent
+// by start() tells it the filesystem knows it and it may begin.
+struct SessionKeeper {
+  pid_t pid = -1;
+  int pidfd = -1;
+  int ready = -1;
+  guard::ProcessIdentity identity;
+  bool exited = false;
+
+  explicit SessionKeeper(const std::vector<std::string>& argv) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw Error(ErrorCode::kIo, "cannot create a pipe for the session");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[0], 3);  // dup2 clears close-on-exec
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    // This thread blocks the signals it takes through its signalfd; the
+    // session must start with none blocked and default handlers, or its
+    // programs (dbus-daemon, editors) could not be asked to end.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(p[0]);
+    ready = p[1];
+    if (rc != 0) {
+      ::close(ready);
+      throw Error(ErrorCode::kIo, std::string("cannot start the session: ") + std::strerror(rc));
+    }
+    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    auto id = guard::process_identity(pid);
+    if (pidfd < 0 || !id) {
+      ::kill(pid, SIGKILL);
+      reap();
+      throw Error(ErrorCode::kIo, "the session ended before it started");
+    }
+    identity = *id;
+  }
+  ~SessionKeeper() {
+    if (ready >= 0) ::close(ready);
+    if (pidfd >= 0) ::close(pidfd);
+  }
+  SessionKeeper(const SessionKeeper&) = delete;
+  SessionKeeper& operator=(const SessionKeeper&) = delete;
+
+  void start() {
+    char go = 'g';
+    (void)!::write(ready, &go, 1);
+    ::close(ready);
+    ready = -1;
+  }
+  bool running() const { return !exited; }
+  void hangup() const { ::kill(pid, SIGHUP); }
+  // The keeper's exit status (128 + signal if killed); waits up to `limit`,
+  // then kills it.
+  int reap(std::chrono::seconds limit = std::chrono::seconds(0)) {
+    if (exited) return -1;
+    int status = 0;
+    auto deadline = Clock::now() + limit;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (Clock::now() >= deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        break;
+      }
+      ::usleep(20000);
+    }
+    exited = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+};
 
 void notify_desktop(const std::string& text) {
   if (!std::getenv("DISPLAY") && !std::getenv("WAYLAND_DISPLAY")) return;
@@ -271,6 +367,12 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   gates.blocked = [&coffer](const Caller& c, const std::string& object, const std::string& destination) {
     audit_copy_blocked(*coffer, c.uid, c.pid, object, destination);
   };
+  // Layer 3: in a sandboxed session nobody but the session's processes may
+  // see names or contents; until the keeper is known, nobody at all.
+  std::optional<guard::SessionMembers> members;
+  std::atomic<bool> members_ready{false};
+  if (!o.session_keeper.empty())
+    gates.member = [&](const Caller& c) { return members_ready.load() && members->is_member(c.pid); };
   filesystem.set_gates(gates);
   // Records and files whose own expiry has passed go at once, and then
   // every minute (with the clock mark): their views disappear, the rows are
@@ -301,6 +403,19 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   });
   LogindWatch logind;
   purge();
+  std::optional<SessionKeeper> keeper;
+  if (!o.session_keeper.empty()) {
+    try {
+      keeper.emplace(o.session_keeper);
+      members.emplace(keeper->identity);
+      members_ready = true;
+      keeper->start();
+    } catch (...) {
+      session.unmount();
+      loop.join();
+      throw;
+    }
+  }
   on_ready();
   // Expiry approaching: the terminal was told by `open`; the desktop too.
   for (auto& n : notices) notify_desktop(o.coffer_path.filename().string() + ": " + n);
@@ -316,9 +431,15 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   const vault::Clock& wall = vault::system_clock();
   while (reason.empty()) {
     try {
-      pollfd p[4] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
-                     {logind.fd(), POLLIN, 0}};
-      ::poll(p, logind.active() ? 4 : 3, filesystem.commit_requested() ? 50 : 250);
+      pollfd p[5] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
+                     {keeper ? keeper->pidfd : -1, POLLIN, 0}, {logind.fd(), POLLIN, 0}};
+      ::poll(p, logind.active() ? 5 : 4, filesystem.commit_requested() ? 50 : 250);
+      if (p[3].revents & POLLIN) {
+        int status = keeper->reap();
+        if (o.session_status) *o.session_status = status;
+        reason = "the session ended";
+        break;
+      }
       auto now = Clock::now();
       if (logind.active()) {
         reason = logind.process();
@@ -367,6 +488,8 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
             s.idle_seconds_left = std::max<std::int64_t>(0, (o.idle_timeout - idle_for).count());
             s.pid = ::getpid();
             s.read_only = o.read_only;
+            s.protection = o.protection;
+            s.copy_guard = copy_guard_lines(o);
             std::string reply = to_json(s) + "\n";
             (void)!::write(client, reply.data(), reply.size());
             ::close(client);
@@ -446,6 +569,12 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   session.unmount();
   ::unlink(socket_path.c_str());
   logind.release_sleep_inhibitor();  // locked: the machine may sleep now
+  if (keeper && keeper->running()) {
+    // Locked under a running session: its programs are told to end (their
+    // open files give errors already).
+    keeper->hangup();
+    if (o.session_status) *o.session_status = keeper->reap(std::chrono::seconds(3));
+  }
   auto lock_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - lock_start).count();
   if (lock_client >= 0) {
     nlohmann::json j{{"locked", error.empty()}, {"reason", reason}, {"held_open_by", holders},

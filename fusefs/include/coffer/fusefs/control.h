@@ -25,6 +25,10 @@ struct MountStatus {
   std::int64_t idle_timeout_seconds = 0;
   pid_t pid = 0;
   bool read_only = false;
+  // The copy guard in force: "standard", "guarded", "sandboxed", and for a
+  // sandboxed session what Landlock gives on this kernel.
+  std::string protection = "standard";
+  std::vector<std::string> copy_guard;
   std::filesystem::path socket;
 };
 

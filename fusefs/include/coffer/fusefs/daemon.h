@@ -29,6 +29,13 @@ struct MountOptions {
   std::vector<std::filesystem::path> approved_destinations;
   std::vector<std::filesystem::path> app_state;           // absolute
   std::vector<std::filesystem::path> declared_removable;  // from the system policy
+  std::string protection = "standard";  // shown by status
+  // Sandboxed (layer 3): the session keeper's command line. It is started
+  // once the mount works, gets a byte on descriptor 3 when it may begin,
+  // and only it and its descendants may use the mount; the coffer locks
+  // when it exits, and its exit status is stored in *session_status.
+  std::vector<std::string> session_keeper;
+  int* session_status = nullptr;
 };
 
 // Blocks until locked. on_ready runs once the mount is usable; any failure
