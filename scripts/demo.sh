@@ -17,6 +17,18 @@ export XDG_RUNTIME_DIR="$work/run"
 mkdir -m 700 "$XDG_RUNTIME_DIR"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
+# The copy guard refuses coffer data to a program whose output goes to a
+# file, so if this script's output was redirected to one, it goes through a
+# pipe from here on.
+exec > >(cat) 2>&1
+
+# The school's policy (root-owned, as coffer requires): where coffer data
+# may be copied to: the school's share (here a folder) and IT's check-in
+# folder. Nowhere else.
+mkdir -p school-share returned Desktop
+printf '[copy]\napproved_destinations = ["%s", "%s"]\n' "$work/school-share" "$work/returned" |
+  if [ "$(id -u)" -eq 0 ]; then install -m 644 /dev/stdin policy.toml; else sudo install -o root -g root -m 644 /dev/stdin policy.toml; fi
+coffer_policy=("$coffer" --policy "$work/policy.toml")
 
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
@@ -72,7 +84,7 @@ printf '%s\nTr1p-to-the-Museum-2026!\n' "$otp" > first-open.pass
 printf 'Tr1p-to-the-Museum-2026!\n' > teacher.pass
 mkdir -p mnt
 step "The teacher opens it: the one-time passphrase must be replaced first" \
-  "$coffer" open out/trip-museum-jsmith.coffer mnt --passphrase-file first-open.pass
+  "${coffer_policy[@]}" open out/trip-museum-jsmith.coffer mnt --passphrase-file first-open.pass
 trap '"$coffer" lock --all >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 step "What she sees" ls -l mnt mnt/pupils
 step "The roster: eight pupils, the trip profile's fields" cat mnt/roster.csv
@@ -83,6 +95,10 @@ if echo x >> mnt/roster.csv 2>/dev/null; then echo "WRITABLE"; exit 1; else echo
 echo; echo "== She saves a document in files/ and reads it back"
 echo "Coach leaves 08:15 from the main gate." > mnt/files/itinerary.txt
 cat mnt/files/itinerary.txt
+echo; echo "== Copying pupil data out: to the Desktop is refused (and audited); to the school share it works"
+if cp mnt/roster.csv Desktop/; then echo "COPIED"; exit 1; fi
+step "" cp mnt/roster.csv school-share/
+ls -l Desktop school-share
 step "Open coffers" "$coffer" status
 step "She locks it (it would lock itself after 15 idle minutes)" "$coffer" lock mnt
 step "Locked: the folder is empty again" ls -la mnt
@@ -97,8 +113,8 @@ step "The DPO reads the audit trail beside the coffer (sealed to the audit key; 
   "$coffer" audit out/trip-museum-jsmith.coffer --audit-key school-audit.key --verify --passphrase-file dpo1.pass
 printf 'Recovery-Oak-Harbour-31\nAudit-Willow-Lantern-58\n' > checkin.pass
 step "Back at school: IT checks it in (both trails verified, her files returned, report, wipe)" \
-  "$coffer" checkin out/trip-museum-jsmith.coffer --recovery-key school-recovery.key \
+  "${coffer_policy[@]}" checkin out/trip-museum-jsmith.coffer --recovery-key school-recovery.key \
   --audit-key school-audit.key --export returned --passphrase-file checkin.pass
-step "The check-in report" sed -n '/OPENED AND ACCESSED/,$p' returned/trip-museum-jsmith.checkin.txt
+step "The check-in report (the refused copy is in it)" sed -n '/OPENED AND ACCESSED/,$p' returned/trip-museum-jsmith.checkin.txt
 step "Her document came back" cat returned/trip-museum-jsmith-files/itinerary.txt
 step "The coffer is gone; its audit trail stays with the school" ls -la out

@@ -99,7 +99,9 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   register_retention(app, ctx);
   register_audit(app, ctx);
   register_checkin(app, ctx);
+  register_export(app, ctx);
   register_session_keeper(app, ctx);
+  register_guard(app, ctx);
   app.add_option("--policy", ctx.policy_file,
                  "the school policy file (default /etc/coffer/policy.toml); trusted only when "
                  "owned by root and not writable by group or others");

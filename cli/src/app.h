@@ -60,7 +60,9 @@ void register_provision(CLI::App& app, Context& ctx);
 void register_retention(CLI::App& app, Context& ctx);  // hold, sweep
 void register_audit(CLI::App& app, Context& ctx);
 void register_checkin(CLI::App& app, Context& ctx);
+void register_export(CLI::App& app, Context& ctx);
 void register_session_keeper(CLI::App& app, Context& ctx);  // hidden: the sandboxed session
+void register_guard(CLI::App& app, Context& ctx);
 
 struct SourceSpec;
 // --from, --format, --map, --allow-missing (import and provision share them).

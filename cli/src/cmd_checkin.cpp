@@ -22,6 +22,7 @@
 #include "coffer/vault/audit.h"
 #include "coffer/vault/coffer.h"
 #include "coffer/vault/export.h"
+#include "copy_rules.h"
 #include "coffer/vault/manifest.h"
 #include "dates.h"
 #include "purpose.h"
@@ -55,7 +56,8 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   const fs::path coffer_path = o.path;
   const std::string name = coffer_path.stem().string();
   const fs::path out = o.export_dir;
-  if (::mkdir(out.c_str(), 0700) != 0 && errno != EEXIST)
+  const bool made_out = ::mkdir(out.c_str(), 0700) == 0;
+  if (!made_out && errno != EEXIST)
     throw Error(ErrorCode::kIo, "cannot create " + out.string() + ": " + std::strerror(errno));
   const fs::path files_dir = out / (name + "-files");
   const fs::path records_dir = out / (name + "-records");
@@ -73,6 +75,17 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
     throw Error(ErrorCode::kPolicy, o.audit_key + " is not the school's audit key");
 
   vault::Coffer c = unlock_coffer_recovery(o.path, recovery, ctx);
+  // The returned files and the report leave the coffer: only to a place the
+  // school approves.
+  try {
+    const vault::SchoolPolicy policy = school_policy(ctx);
+    require_approved_destination(
+        out, vault::effective_copy_rules(c.protection(), c.approved_destinations(), policy.copy).approved_destinations,
+        policy.copy);
+  } catch (...) {
+    if (made_out) ::rmdir(out.c_str());
+    throw;
+  }
   const vault::Header h = c.header();
   const bool held = c.hold_reason().has_value();
 

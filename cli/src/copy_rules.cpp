@@ -4,7 +4,10 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "coffer/error.h"
+#include "coffer/guard/media.h"
 
 namespace coffer::cli {
 namespace fs = std::filesystem;
@@ -25,6 +28,46 @@ std::vector<fs::path> expand_app_state(const std::vector<std::string>& entries) 
     }
   }
   return out;
+}
+
+void require_approved_destination(const fs::path& dest, const std::vector<fs::path>& approved,
+                                  const vault::CopyPolicy& policy) {
+  // Symbolic links in the existing part are resolved: a link on the
+  // desktop to a USB stick is the stick.
+  std::error_code ec;
+  fs::path where = fs::weakly_canonical(fs::absolute(dest), ec);
+  if (ec) where = fs::absolute(dest).lexically_normal();
+  guard::MediaConfig config;
+  config.declared_removable = policy.declared_removable;
+  guard::MediaClassifier media(config);
+  guard::MediaKind kind = media.classify_path(where);
+  const std::string rule = " (the school policy's [copy] settings)";
+  if (kind == guard::MediaKind::kRemovable) {
+    auto mount = media.mount_for_path(where);
+    auto luks = mount ? media.luks_uuid(*mount) : std::nullopt;
+    auto serial = mount ? media.usb_serial(*mount) : std::nullopt;
+    auto listed = [](const std::vector<std::string>& list, const std::optional<std::string>& v) {
+      return v && std::find(list.begin(), list.end(), *v) != list.end();
+    };
+    // An allowlisted serial counts only on an encrypted stick.
+    if (listed(policy.allowed_luks_uuids, luks) || (luks && listed(policy.allowed_usb_serials, serial))) return;
+    throw Error(ErrorCode::kPolicy, dest.string() +
+                                        " is on removable media: coffer data may go only to an encrypted school "
+                                        "stick on the allowlist" + rule);
+  }
+  if (!vault::path_within(where, approved))
+    throw Error(ErrorCode::kPolicy,
+                dest.string() + " is not an approved destination" + rule + "; " +
+                    (approved.empty() ? std::string("none is set for this coffer")
+                                      : "approved: " + [&] {
+                                          std::string s;
+                                          for (auto& a : approved) s += (s.empty() ? "" : ", ") + a.string();
+                                          return s;
+                                        }()));
+  if (kind != guard::MediaKind::kInternal && kind != guard::MediaKind::kNetwork &&
+      kind != guard::MediaKind::kVirtual)
+    throw Error(ErrorCode::kPolicy, dest.string() + " is on " + std::string(guard::media_kind_name(kind)) +
+                                        " storage, which coffer does not write to" + rule);
 }
 
 std::string apply_copy_policy(vault::Coffer& coffer, const vault::SchoolPolicy& policy, fusefs::MountOptions& m) {

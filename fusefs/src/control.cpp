@@ -72,6 +72,7 @@ std::string to_json(const MountStatus& s) {
                    {"idle_timeout_seconds", s.idle_timeout_seconds},
                    {"pid", s.pid},            {"read_only", s.read_only},
                    {"protection", s.protection}, {"copy_guard", s.copy_guard},
+                   {"approved", s.approved},
                    {"coffer_hex", hex_of(s.coffer_path)},
                    {"mountpoint_hex", hex_of(s.mountpoint)}};
   // Paths need not be UTF-8; invalid bytes become U+FFFD rather than throwing.
@@ -91,6 +92,7 @@ MountStatus status_from_json(const std::string& line) {
   s.pid = j.at("pid");
   s.read_only = j.at("read_only");
   if (j.contains("protection")) s.protection = j.at("protection");
+  if (j.contains("approved")) s.approved = j.at("approved").get<std::vector<std::string>>();
   if (j.contains("copy_guard")) s.copy_guard = j.at("copy_guard").get<std::vector<std::string>>();
   if (j.contains("coffer_hex")) s.coffer_path = unhex(j.at("coffer_hex"));
   if (j.contains("mountpoint_hex")) s.mountpoint = unhex(j.at("mountpoint_hex"));
@@ -171,6 +173,18 @@ bool is_mounted(const fs::path& path) {
     if (decoded == canonical.string() || decoded == path.string()) return true;
   }
   return false;
+}
+
+std::uint64_t export_from_mount(const MountStatus& m, const std::string& object, const std::string& destination) {
+  // Tabs and newlines would break the one-line request: never in a path we send.
+  for (const std::string* s : {&object, &destination})
+    if (s->find_first_of("\t\n") != std::string::npos)
+      throw Error(ErrorCode::kUsage, "paths with tabs or newlines cannot be exported");
+  auto reply = ask(m.socket, "export\t" + object + "\t" + destination, 60000);
+  if (!reply) throw Error(ErrorCode::kIo, "the coffer at " + m.mountpoint + " is no longer open");
+  if (reply->rfind("ok ", 0) == 0) return std::strtoull(reply->c_str() + 3, nullptr, 10);
+  if (reply->rfind("error ", 0) == 0) throw Error(ErrorCode::kIo, reply->substr(6));
+  throw Error(ErrorCode::kIo, "the coffer did not answer the export in time");
 }
 
 LockResult lock_mount(const MountStatus& m, std::chrono::seconds timeout) {

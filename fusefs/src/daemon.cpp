@@ -32,6 +32,7 @@
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/filesystem.h"
 #include "coffer/guard/caller_check.h"
+#include "coffer/guard/guard_client.h"
 #include "coffer/guard/landlock.h"
 #include "coffer/guard/session.h"
 #include "coffer/guard/mountinfo.h"
@@ -142,6 +143,71 @@ void audit_copy_blocked(vault::Coffer& coffer, std::uint32_t uid, std::int32_t p
   coffer.audit(e);
 }
 
+bool guard_path_within(const fs::path& p, const std::vector<fs::path>& prefixes) {
+  std::string s = p.lexically_normal().string();
+  for (auto& d : prefixes) {
+    std::string q = d.lexically_normal().string();
+    if (s.size() > q.size() && s.compare(0, q.size(), q) == 0 && (s[q.size()] == '/' || q == "/")) return true;
+  }
+  return false;
+}
+
+// Copies OBJECT ("files/a.txt", "pupils/X/profile.txt") out of the
+// filesystem to DEST: written beside it, synced, then linked into place
+// (never over an existing file); nothing is left on failure.
+std::uint64_t export_object(Filesystem& filesystem, const std::string& object, const fs::path& dest) {
+  Caller self{static_cast<std::uint32_t>(::getuid()), static_cast<std::uint32_t>(::getgid()), ::getpid(), true};
+  std::uint64_t ino = kRootIno;
+  std::vector<std::uint64_t> looked_up;
+  auto forget_all = [&] {
+    for (auto i : looked_up) filesystem.forget(i, 1);
+  };
+  std::uint64_t total = 0;
+  try {
+    for (auto& part : fs::path(object)) {
+      if (part.empty() || part == "." || part == "..") throw Error(ErrorCode::kUsage, "bad path " + object);
+      ino = filesystem.lookup(ino, part.string(), self).ino;
+      looked_up.push_back(ino);
+    }
+    filesystem.open(ino, O_RDONLY, self);
+    fs::path part = dest.parent_path() / ("." + dest.filename().string() + ".coffer-part");
+    int out = ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+      filesystem.release(ino);
+      throw Error(ErrorCode::kIo, "cannot write " + part.string() + ": " + std::strerror(errno));
+    }
+    std::string error;
+    try {
+      std::vector<std::uint8_t> buf(1 << 16);
+      for (;;) {
+        std::size_t n = filesystem.read(ino, total, buf, self);
+        if (n == 0) break;
+        for (std::size_t done = 0; done < n;) {
+          ssize_t w = ::write(out, buf.data() + done, n - done);
+          if (w < 0) throw Error(ErrorCode::kIo, "cannot write " + dest.string() + ": " + std::strerror(errno));
+          done += static_cast<std::size_t>(w);
+        }
+        total += n;
+      }
+      if (::fsync(out) != 0) throw Error(ErrorCode::kIo, "cannot write " + dest.string() + ": " + std::strerror(errno));
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    ::close(out);
+    filesystem.release(ino);
+    if (error.empty() && ::link(part.c_str(), dest.c_str()) != 0)
+      error = errno == EEXIST ? dest.string() + " already exists; export never overwrites"
+                              : "cannot create " + dest.string() + ": " + std::strerror(errno);
+    ::unlink(part.c_str());
+    if (!error.empty()) throw Error(ErrorCode::kIo, error);
+  } catch (...) {
+    forget_all();
+    throw;
+  }
+  forget_all();
+  return total;
+}
+
 // What `status` shows about the copy guard of this mount.
 std::vector<std::string> copy_guard_lines(const MountOptions& o) {
   std::vector<std::string> lines = {"layer 1: reads refused to programs writing to removable media or unapproved places"};
@@ -149,6 +215,9 @@ std::vector<std::string> copy_guard_lines(const MountOptions& o) {
     lines.push_back("layer 3: a Landlock session; only its programs may use the coffer");
     for (auto& l : guard::describe(guard::landlock_status())) lines.push_back("  " + l);
   }
+  if (o.guard_socket)
+    lines.push_back(std::string("layer 2: the copy guard service") +
+                    (o.guard_required ? " (required: the coffer locks if it stops)" : " (when running)"));
   return lines;
 }
 
@@ -403,6 +472,46 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   });
   LogindWatch logind;
   purge();
+  // Layer 2: register with the copy guard (it answers once it has marked
+  // the removable and unapproved filesystems).
+  std::optional<guard::GuardConnection> guard_link;
+  if (o.guard_socket) {
+    try {
+      std::vector<fs::path> approved;
+      for (auto& a : o.approved_destinations) approved.push_back(fs::weakly_canonical(a));
+      guard_link.emplace(guard::GuardConnection::connect(*o.guard_socket, o.mountpoint, approved));
+      auto writers = guard_link->open_writers();
+      if (!writers.empty() && o.guard_required) {
+        std::string list;
+        for (auto& w : writers) list += "\n  process " + std::to_string(w.pid) + " (" + w.exe + ") writing " + w.path;
+        throw Error(ErrorCode::kPolicy, "programs already have files open for writing on removable or unapproved "
+                                        "storage; close them (or remove the stick) and open the coffer again:" + list);
+      }
+    } catch (...) {
+      if (o.guard_required) {
+        session.unmount();
+        loop.join();
+        throw;
+      }
+      guard_link.reset();  // a standard coffer uses the guard only when it is there
+    }
+  }
+  auto audit_guard_blocks = [&] {
+    for (auto& r : guard_link->read_reports()) {
+      filesystem.with_database([&](vault::Database&) {
+        vault::AuditEvent e;
+        e.time = vault::system_clock().now();
+        e.uid = info.mounter_uid;
+        e.pid = r.pid;
+        e.exe = r.exe;
+        e.kind = vault::AuditKind::kCopyBlocked;
+        e.result = "refused";
+        e.detail = "to " + r.path + " (opened for writing on guarded storage, flags " + r.flags + ") by the copy guard" +
+                   (r.empty_file_left ? "; an empty file was left there" : "");
+        coffer->audit(e);
+      });
+    }
+  };
   std::optional<SessionKeeper> keeper;
   if (!o.session_keeper.empty()) {
     try {
@@ -431,9 +540,21 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   const vault::Clock& wall = vault::system_clock();
   while (reason.empty()) {
     try {
-      pollfd p[5] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
-                     {keeper ? keeper->pidfd : -1, POLLIN, 0}, {logind.fd(), POLLIN, 0}};
-      ::poll(p, logind.active() ? 5 : 4, filesystem.commit_requested() ? 50 : 250);
+      pollfd p[6] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
+                     {keeper ? keeper->pidfd : -1, POLLIN, 0}, {guard_link ? guard_link->fd() : -1, POLLIN, 0},
+                     {logind.fd(), POLLIN, 0}};
+      ::poll(p, logind.active() ? 6 : 5, filesystem.commit_requested() ? 50 : 250);
+      if (p[4].revents & (POLLIN | POLLHUP | POLLERR)) {
+        audit_guard_blocks();
+        if (guard_link->closed()) {
+          // The kernel lets pending opens through once the guard is gone.
+          if (o.guard_required) {
+            reason = "the copy guard stopped";
+            break;
+          }
+          guard_link.reset();
+        }
+      }
       if (p[3].revents & POLLIN) {
         int status = keeper->reap();
         if (o.session_status) *o.session_status = status;
@@ -470,7 +591,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
           if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
               (cred.uid == ::geteuid() || cred.uid == 0)) {
             auto deadline = Clock::now() + std::chrono::milliseconds(200);
-            while (Clock::now() < deadline && ::poll(&cp, 1, 50) >= 0 && line.size() < 64) {
+            while (Clock::now() < deadline && ::poll(&cp, 1, 50) >= 0 && line.size() < 16384) {
               if (!(cp.revents & POLLIN)) continue;
               if (::read(client, &c, 1) != 1 || c == '\n') break;
               line += c;
@@ -490,7 +611,40 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
             s.read_only = o.read_only;
             s.protection = o.protection;
             s.copy_guard = copy_guard_lines(o);
+            for (auto& a : o.approved_destinations) s.approved.push_back(a.string());
             std::string reply = to_json(s) + "\n";
+            (void)!::write(client, reply.data(), reply.size());
+            ::close(client);
+          } else if (line.rfind("export\t", 0) == 0) {
+            // `coffer export OBJECT DEST` (the destination already checked
+            // against the policy by the command): this process copies it
+            // from the store, so the command's own terminal or log file is
+            // not an issue, and records it with the asker's pid and program.
+            std::string reply;
+            auto tab = line.find('\t', 7);
+            try {
+              if (tab == std::string::npos) throw Error(ErrorCode::kUsage, "bad export request");
+              std::string object = line.substr(7, tab - 7);
+              fs::path dest = line.substr(tab + 1);
+              if (!guard_path_within(dest, o.approved_destinations))
+                throw Error(ErrorCode::kPolicy, dest.string() + " is not an approved destination");
+              std::uint64_t bytes = export_object(filesystem, object, dest);
+              filesystem.with_database([&](vault::Database&) {
+                vault::AuditEvent e;
+                e.time = vault::system_clock().now();
+                e.uid = cred.uid;
+                e.pid = cred.pid;
+                e.exe = process_executable(cred.pid);
+                e.kind = vault::AuditKind::kExport;
+                e.object = object;
+                e.result = "ok";
+                e.detail = "to " + dest.string() + " (" + std::to_string(bytes) + " bytes)";
+                coffer->audit(e);
+              });
+              reply = "ok " + std::to_string(bytes) + "\n";
+            } catch (const std::exception& e) {
+              reply = std::string("error ") + e.what() + "\n";
+            }
             (void)!::write(client, reply.data(), reply.size());
             ::close(client);
           } else if (line == "lock") {

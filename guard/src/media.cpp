@@ -396,4 +396,129 @@ std::vector<ClassifiedMount> MediaClassifier::removable_mounts() const {
   return out;
 }
 
+// ---- School-stick identity (the guard's allowlist) ----
+
+std::optional<fs::path> MediaClassifier::sysfs_device_of(const fs::path& link) const {
+  std::error_code ec;
+  fs::path dir = fs::canonical(link, ec);
+  if (ec || !path_under(dir.string(), sysfs_canonical_.string()) || dir == sysfs_canonical_)
+    return std::nullopt;
+  return dir;
+}
+
+std::optional<fs::path> MediaClassifier::block_device_dir(const MountEntry& entry) const {
+  if (sysfs_canonical_.empty()) return std::nullopt;
+  const std::string& type = entry.fs_type;
+  if (one_of(kNetworkTypes, type) || one_of(kVirtualTypes, type) || type == "overlay" ||
+      type == "fuse" || type.compare(0, 5, "fuse.") == 0)
+    return std::nullopt;
+  std::uint32_t major = entry.major, minor = entry.minor;
+  if (major == 0) {
+    // Anonymous st_dev (btrfs): the source names the device, as in
+    // classify_by_source.
+    std::string_view src = entry.source;
+    if (src.compare(0, 5, "/dev/") != 0) return std::nullopt;
+    std::string_view name = src.substr(5);
+    std::optional<std::string> dev;
+    if (name.compare(0, 7, "mapper/") == 0) {
+      std::string_view dm_name = name.substr(7);
+      std::error_code ec;
+      for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end;
+           it.increment(ec)) {
+        auto n = read_attr(it->path() / "dm" / "name");
+        if (n && *n == dm_name) {
+          dev = read_attr(it->path() / "dev");
+          break;
+        }
+      }
+    } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." &&
+               name != "..") {
+      dev = read_attr(sysfs_canonical_ / "class" / "block" / std::string(name) / "dev");
+    }
+    if (!dev || !parse_dev_attr(*dev, major, minor) || major == 0) return std::nullopt;
+  }
+  return sysfs_device_of(sysfs_canonical_ / "dev" / "block" /
+                         (std::to_string(major) + ":" + std::to_string(minor)));
+}
+
+namespace {
+
+// The only slave of a stacked device (dm, md), or nullopt for none or
+// several: a filesystem spread over several devices is no one stick.
+std::optional<fs::path> single_slave(const fs::path& dev_dir) {
+  std::error_code ec;
+  fs::path slaves = dev_dir / "slaves";
+  if (!fs::is_directory(slaves, ec)) return std::nullopt;
+  std::optional<fs::path> only;
+  for (fs::directory_iterator it(slaves, ec), end; !ec && it != end; it.increment(ec)) {
+    if (only) return std::nullopt;
+    only = it->path();
+  }
+  if (ec) return std::nullopt;
+  return only;
+}
+
+// "CRYPT-LUKS2-0a1b...(32 hex)-name" -> "0a1b....-....-....-....-............"
+std::optional<std::string> luks_uuid_from_dm_uuid(std::string_view dm_uuid) {
+  for (std::string_view prefix : {std::string_view("CRYPT-LUKS1-"), std::string_view("CRYPT-LUKS2-")}) {
+    if (dm_uuid.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string_view rest = dm_uuid.substr(prefix.size());
+    if (rest.size() < 32 || (rest.size() > 32 && rest[32] != '-')) return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < 32; ++i) {
+      char c = rest[i];
+      if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+      if (i == 8 || i == 12 || i == 16 || i == 20) out.push_back('-');
+      out.push_back(c);
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> MediaClassifier::luks_uuid(const MountEntry& entry) const {
+  auto dir = block_device_dir(entry);
+  for (int depth = 0; dir && depth <= kMaxDepth; ++depth) {
+    if (auto uuid = read_attr(*dir / "dm" / "uuid")) {
+      if (auto luks = luks_uuid_from_dm_uuid(*uuid)) return luks;
+    } else {
+      return std::nullopt;  // not device-mapper: no LUKS below a plain disk
+    }
+    auto slave = single_slave(*dir);
+    if (!slave) return std::nullopt;
+    dir = sysfs_device_of(*slave);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> MediaClassifier::usb_serial(const MountEntry& entry) const {
+  auto dir = block_device_dir(entry);
+  // Down through device-mapper layers to the real disk.
+  for (int depth = 0; dir && depth <= kMaxDepth; ++depth) {
+    std::error_code ec;
+    if (!fs::is_directory(*dir / "slaves", ec) || fs::is_empty(*dir / "slaves", ec)) break;
+    auto slave = single_slave(*dir);
+    if (!slave) return std::nullopt;
+    dir = sysfs_device_of(*slave);
+    if (depth == kMaxDepth) return std::nullopt;
+  }
+  if (!dir) return std::nullopt;
+  for (fs::path d = *dir; path_under(d.string(), sysfs_canonical_.string()) && d != sysfs_canonical_;
+       d = d.parent_path()) {
+    std::error_code ec;
+    // The USB device itself, not one of its interfaces (2-1:1.0), carries
+    // the serial.
+    if (subsystem_of(d) == "usb" && fs::exists(d / "idVendor", ec)) {
+      auto serial = read_attr(d / "serial");
+      if (!serial || serial->empty()) return std::nullopt;
+      return serial;
+    }
+    if (d == d.parent_path()) break;
+  }
+  return std::nullopt;
+}
+
 }  // namespace coffer::guard

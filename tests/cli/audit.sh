@@ -10,6 +10,13 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 command -v faketime >/dev/null || fail "faketime is not installed"
 
+# Check-in writes only to an approved destination (school policy, which
+# must be root-owned: CI runs as root).
+[[ $(id -u) -eq 0 ]] || { echo "SKIP: check-in needs a root-owned policy file" >&2; exit 77; }
+printf '[copy]\napproved_destinations = ["%s"]\n' "$PWD" >policy.toml
+chmod 644 policy.toml
+POLICY=(--policy "$PWD/policy.toml")
+
 PA='Audit-Lamp-Quartz-77'
 expect_exit 0 "$COFFER" keygen --out school --role recovery --kdf-cost test --passphrase-file "$(pwfile k1 "$PW_SCHOOL")"
 expect_exit 0 "$COFFER" keygen --out audit --role audit --kdf-cost test --passphrase-file "$(pwfile k2 "$PA")"
@@ -63,7 +70,7 @@ expect_exit 4 "$COFFER" audit trip.coffer --passphrase-file "$(pwfile g "$PW1")"
 expect_output_contains 'was found truncated'
 
 # Check-in refuses a trail that fails verification, before any wipe.
-expect_exit 4 "$COFFER" checkin trip.coffer --recovery-key school.key --audit-key audit.key \
+expect_exit 4 "$COFFER" "${POLICY[@]}" checkin trip.coffer --recovery-key school.key --audit-key audit.key \
   --export out1 --passphrase-file "$BOTH"
 expect_output_contains 'nothing was exported or wiped'
 [[ -f trip.coffer ]] || fail "check-in wiped a coffer whose trail failed verification"
@@ -74,7 +81,7 @@ mk clean.coffer
 expect_exit 0 "$COFFER" fsck clean.coffer --passphrase-file "$(pwfile g "$PW1")"
 expect_exit 5 at 7 "$COFFER" fsck clean.coffer --passphrase-file "$(pwfile g "$PW1")"
 expect_output_contains 'sealed'
-expect_exit 0 at 7 "$COFFER" checkin clean.coffer --recovery-key school.key --audit-key audit.key \
+expect_exit 0 at 7 "$COFFER" "${POLICY[@]}" checkin clean.coffer --recovery-key school.key --audit-key audit.key \
   --export out2 --passphrase-file "$BOTH"
 expect_output_contains 'coffer wiped'
 [[ ! -e clean.coffer ]] || fail "check-in did not wipe the coffer"
@@ -92,8 +99,14 @@ expect_output_contains 'wipe'
 expect_exit 7 "$COFFER" audit clean.coffer --passphrase-file "$(pwfile g "$PW1")"
 # Check-in past the grace period finds the coffer wiped, and says so.
 mk late.coffer
-expect_exit 5 at 14 "$COFFER" checkin late.coffer --recovery-key school.key --audit-key audit.key \
+expect_exit 5 at 14 "$COFFER" "${POLICY[@]}" checkin late.coffer --recovery-key school.key --audit-key audit.key \
   --export out3 --passphrase-file "$BOTH"
 expect_output_contains 'wiped'
 [[ ! -e late.coffer ]] || fail "a coffer past its grace period survived a check-in attempt"
+# Not to a folder the policy does not approve; nothing is made there.
+mk away.coffer
+expect_exit 6 "$COFFER" "${POLICY[@]}" checkin away.coffer --recovery-key school.key --audit-key audit.key \
+  --export /var/tmp/coffer-not-approved-$$ --passphrase-file "$BOTH"
+expect_output_contains 'not an approved destination'
+[[ ! -e /var/tmp/coffer-not-approved-$$ && -f away.coffer ]] || fail "a refused check-in left a folder or wiped"
 echo "audit: ok"

@@ -14,7 +14,7 @@ expect_exit 0 "$COFFER" keygen --out "$WORK/audit" --role audit --kdf-cost test 
 PS='Recovery-Oak-Harbour-31'
 expect_exit 0 "$COFFER" keygen --out "$WORK/school" --role recovery --kdf-cost test --passphrase-file "$(pwfile sk.pw "$PS")"
 mkdir "$WORK/drop"
-printf '[audit]\ndrop_dir = "%s"\n' "$WORK/drop" >"$WORK/policy.toml"
+printf '[audit]\ndrop_dir = "%s"\n[copy]\napproved_destinations = ["%s"]\n' "$WORK/drop" "$WORK/back" >"$WORK/policy.toml"
 chmod 644 "$WORK/policy.toml"
 
 DEMO_SCHOOL=$(dirname "$COFFER")/../tools/coffer-demo-school
@@ -75,7 +75,7 @@ expect_output_contains 'sealed'
 
 # Check-in of the sealed coffer (in its grace period): the teacher's file
 # comes back byte for byte, the report lists the reads, the coffer is wiped.
-expect_exit 0 faketime -f "@$(date -d "$FUTURE + 1 day" +%F) 00:01:00" "$COFFER" checkin "$C" \
+expect_exit 0 faketime -f "@$(date -d "$FUTURE + 1 day" +%F) 00:01:00" "$COFFER" --policy "$WORK/policy.toml" checkin "$C" \
   --recovery-key "$WORK/school.key" --audit-key "$WORK/audit.key" --export "$WORK/back" \
   --passphrase-file "$(pwfile both.pw "$PS" "$PA")"
 [[ $(cat "$WORK/back/trip-files/notes.txt") == "day one" ]] || fail "check-in did not return files/notes.txt"

@@ -29,6 +29,7 @@ struct MountStatus {
   // sandboxed session what Landlock gives on this kernel.
   std::string protection = "standard";
   std::vector<std::string> copy_guard;
+  std::vector<std::string> approved;  // where its data may be exported
   std::filesystem::path socket;
 };
 
@@ -48,6 +49,12 @@ struct LockResult {
 // Asks the mount to lock and waits until its process has exited and the
 // mountpoint is no longer mounted. Throws coffer::Error on timeout.
 LockResult lock_mount(const MountStatus& mount, std::chrono::seconds timeout);
+
+// Asks the mount's process to copy OBJECT (a path inside the coffer) to
+// DESTINATION (absolute, already checked against the policy) and record it
+// in the audit trail; returns the bytes copied. Throws coffer::Error.
+std::uint64_t export_from_mount(const MountStatus& mount, const std::string& object,
+                                const std::string& destination);
 
 // True when path is currently a mount point (from /proc/self/mountinfo).
 bool is_mounted(const std::filesystem::path& path);

@@ -30,6 +30,12 @@ struct MountOptions {
   std::vector<std::filesystem::path> app_state;           // absolute
   std::vector<std::filesystem::path> declared_removable;  // from the system policy
   std::string protection = "standard";  // shown by status
+  // Layer 2: the copy guard service's socket. When set the mount registers
+  // with it once mounted; `guard_required` (a guarded coffer) makes a
+  // missing guard, or writers already open on guarded media, a refusal,
+  // and the guard going away a lock.
+  std::optional<std::filesystem::path> guard_socket;
+  bool guard_required = false;
   // Sandboxed (layer 3): the session keeper's command line. It is started
   // once the mount works, gets a byte on descriptor 3 when it may begin,
   // and only it and its descendants may use the mount; the coffer locks

@@ -34,6 +34,9 @@ struct Caller {
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
   std::int32_t pid = 0;
+  // The daemon itself (`coffer export` asks it to copy a file out): the
+  // copy guard's gates do not apply; the export checks its destination.
+  bool internal = false;
 };
 
 inline constexpr std::uint64_t kRootIno = 1;  // FUSE_ROOT_ID

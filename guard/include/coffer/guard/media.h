@@ -78,7 +78,26 @@ class MediaClassifier {
 
   bool is_declared_removable(const MountEntry& entry) const;
 
+  // What identifies a school-issued stick, for the guard's allowlist. Both
+  // read sysfs only and return nullopt when the mount is not on a block
+  // device, the device chain branches (several slaves) or the attribute is
+  // absent. Neither is secret: a LUKS UUID can be set on any stick with
+  // cryptsetup, a USB serial by special hardware (docs/GUARD.md).
+  //
+  // The LUKS UUID (lowercase, 8-4-4-4-12) of the dm-crypt device under the
+  // mount: its /sys/block/dm-N/dm/uuid reads "CRYPT-LUKS[12]-<uuid without
+  // dashes>-<name>". Single-slave device-mapper layers above it (LVM on
+  // LUKS) are followed.
+  std::optional<std::string> luks_uuid(const MountEntry& entry) const;
+  // The `serial` attribute of the USB device (the ancestor with subsystem
+  // usb and an idVendor) holding the mount's storage, through single-slave
+  // device-mapper layers (LUKS on the stick).
+  std::optional<std::string> usb_serial(const MountEntry& entry) const;
+
  private:
+  // The canonical sysfs directory of the block device holding ENTRY.
+  std::optional<std::filesystem::path> block_device_dir(const MountEntry& entry) const;
+  std::optional<std::filesystem::path> sysfs_device_of(const std::filesystem::path& link) const;
   MediaKind classify_mount_at(const MountEntry& entry, int depth) const;
   MediaKind classify_block_at(std::uint32_t major, std::uint32_t minor, int depth) const;
   MediaKind classify_sysfs_device(const std::filesystem::path& dev_dir, int depth) const;
