@@ -75,6 +75,8 @@ std::string apply_copy_policy(vault::Coffer& coffer, const vault::SchoolPolicy& 
   m.approved_destinations = rules.approved_destinations;
   m.app_state = expand_app_state(policy.copy.app_state);
   m.declared_removable = policy.copy.declared_removable;
+  m.allowed_luks_uuids = policy.copy.allowed_luks_uuids;
+  m.allowed_usb_serials = policy.copy.allowed_usb_serials;
   return rules.protection;
 }
 

@@ -213,8 +213,12 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   serve(req, [&] {
     fs_of(req).open(ino, fi->flags, caller_of(req));
     // Never keep_cache: each open drops the page cache, so every new open's
-    // reads reach this process (the copy guard depends on it).
+    // reads reach this process (the copy guard depends on it). The record
+    // views are read with direct I/O: every read of pupil data is checked,
+    // even by a process sharing another's open file (they are small, and
+    // nothing needs to map them shared).
     fi->keep_cache = 0;
+    if (is_record_view(ino)) fi->direct_io = 1;
     fuse_reply_open(req, fi);
   });
 }

@@ -425,6 +425,8 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   rules.approved = o.approved_destinations;
   rules.app_state = o.app_state;
   rules.media.declared_removable = o.declared_removable;
+  rules.allowed_luks_uuids = o.allowed_luks_uuids;
+  rules.allowed_usb_serials = o.allowed_usb_serials;
   if (auto dev = mount_device(o.mountpoint)) std::tie(rules.coffer_major, rules.coffer_minor) = *dev;
   guard::CallerInspector inspector(std::move(rules));
   Filesystem::Gates gates;

@@ -398,6 +398,14 @@ void Filesystem::open(std::uint64_t ino, int flags, const Caller& c) {
   Inode i = store_.get(ino);
   if (i.is_dir()) throw FsError(std::errc::is_a_directory);
   audit_open(c, ino, write);
+  // libfuse asks the kernel for atomic O_TRUNC: the truncation is ours to
+  // do here, or saving a shorter document would keep the old tail.
+  if ((flags & O_TRUNC) && i.size > 0 && (i.mode & S_IFMT) == S_IFREG) {
+    vault::SetAttr cut;
+    cut.size = 0;
+    cut.mtime_ns = vault::SetAttr::kNow;
+    store_.setattr(ino, cut);
+  }
   ++opens_[ino];
 }
 
@@ -408,6 +416,17 @@ void Filesystem::audit_open(const Caller& c, std::uint64_t ino, bool write) {
   // The event is written before the data is served: no audit, no access.
   open_hook_(c, object_name(ino), write);
   audited_opens_.insert(key);
+}
+
+std::string Filesystem::folder_name(std::uint64_t ino) {
+  if (ino == kRootIno) return "(the coffer's top folder)";
+  if (ino == kPupilsIno) return "pupils/";
+  if (ino == vault::kFilesRootIno) return "files/";
+  if (is_pupil_folder(ino)) {
+    std::string profile = object_name(ino);  // pupils/NAME/profile.txt
+    return profile.substr(0, profile.size() - std::string("profile.txt").size());
+  }
+  return object_name(ino) + "/";
 }
 
 std::string Filesystem::object_name(std::uint64_t ino) {
@@ -497,7 +516,16 @@ void Filesystem::opendir(std::uint64_t ino, const Caller& c) {
 std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max,
                                        const Caller& c) {
   admit(c);
+  // Folder names are pupils' names: `ls pupils > /media/usb/names.txt`
+  // is a copy too.
+  std::optional<std::string> refused;
+  if (gates_.before_read && !c.internal) refused = gates_.before_read(c, ino);
   auto g = enter();
+  if (refused) {
+    if (gates_.blocked && audited_blocks_.insert({c.pid, ino}).second)
+      gates_.blocked(c, folder_name(ino), *refused);
+    throw Error(ErrorCode::kPolicy, "copy refused");
+  }
   if (ino == kRootIno || ino >= kVirtualBase) return virtual_readdir(ino, cookie, max);
   std::vector<Entry> out;
   if (cookie < 1) out.push_back({".", ino, S_IFDIR, 1});

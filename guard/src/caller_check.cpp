@@ -4,8 +4,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -85,9 +87,16 @@ std::string describe_fd(int fd) {
   }
 }
 
-CallerInspector::CallerInspector(WriteRules rules) : rules_(std::move(rules)) {}
+CallerInspector::CallerInspector(WriteRules rules) : rules_(std::move(rules)) {
+  int fd = static_cast<int>(::syscall(SYS_memfd_create, "coffer-probe", 0u));
+  if (fd >= 0) {
+    if (auto text = read_small("/proc/self/fdinfo/" + std::to_string(fd)))
+      if (auto info = parse_fdinfo(*text)) memfd_mount_ = info->mnt_id;
+    ::close(fd);
+  }
+}
 
-const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, MediaKind& kind) {
+const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, Judged& judged) {
   auto ns = read_link(proc(tid, "ns/mnt"));
   if (!ns) return nullptr;
   Namespace& space = namespaces_[*ns];
@@ -115,26 +124,51 @@ const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, Med
     if (!m) return nullptr;
   }
   auto it = space.kinds.find(mnt_id);
-  if (it == space.kinds.end()) it = space.kinds.emplace(mnt_id, space.classifier->classify_mount(*m)).first;
-  kind = it->second;
+  if (it == space.kinds.end()) {
+    Judged j;
+    j.kind = space.classifier->classify_mount(*m);
+    if (j.kind == MediaKind::kRemovable) {
+      auto listed = [](const std::vector<std::string>& list, const std::optional<std::string>& v) {
+        return v && std::find(list.begin(), list.end(), *v) != list.end();
+      };
+      auto luks = space.classifier->luks_uuid(*m);
+      j.school_stick = listed(rules_.allowed_luks_uuids, luks) ||
+                       (luks && listed(rules_.allowed_usb_serials, space.classifier->usb_serial(*m)));
+    }
+    it = space.kinds.emplace(mnt_id, j).first;
+  }
+  judged = it->second;
   return m;
 }
 
 std::optional<Finding> CallerInspector::judge(int fd, std::string target, const MountEntry& mount,
-                                              MediaKind kind) const {
+                                              const Judged& judged) const {
   if (mount.major == rules_.coffer_major && mount.minor == rules_.coffer_minor) return std::nullopt;
+  const MediaKind kind = judged.kind;
   Finding f{fd, std::move(target), kind, {}};
+  // An approved destination may be the school's share (network) or another
+  // FUSE filesystem; on removable media only an allowlisted school stick.
+  const bool approved = within(f.target, rules_.approved);
   switch (kind) {
-    case MediaKind::kRemovable: f.reason = "removable media"; return f;
-    case MediaKind::kNetwork: f.reason = "a network filesystem"; return f;
-    case MediaKind::kOtherFuse: f.reason = "another FUSE filesystem"; return f;
+    case MediaKind::kRemovable:
+      if (judged.school_stick) return std::nullopt;
+      f.reason = "removable media";
+      return f;
+    case MediaKind::kNetwork:
+      if (approved) return std::nullopt;
+      f.reason = "a network filesystem";
+      return f;
+    case MediaKind::kOtherFuse:
+      if (approved) return std::nullopt;
+      f.reason = "another FUSE filesystem";
+      return f;
     case MediaKind::kUnknown: f.reason = "a filesystem coffer cannot classify"; return f;
     case MediaKind::kVirtual:
       // /dev/null, ttys, /proc: not files that keep data. tmpfs and ramfs do.
       if (!is_local_memory_fs(mount.fs_type)) return std::nullopt;
       [[fallthrough]];
     case MediaKind::kInternal:
-      if (within(f.target, rules_.approved) || within(f.target, rules_.app_state)) return std::nullopt;
+      if (approved || within(f.target, rules_.app_state)) return std::nullopt;
       f.reason = "a file on this computer outside the approved places";
       return f;
   }
@@ -163,10 +197,16 @@ std::optional<Finding> CallerInspector::inspect(pid_t tid) {
     constexpr std::string_view kDeleted = " (deleted)";
     if (target->size() > kDeleted.size() && target->ends_with(kDeleted))
       target->resize(target->size() - kDeleted.size());
-    MediaKind kind = MediaKind::kUnknown;
-    const MountEntry* mount = mount_of(tid, info->mnt_id, kind);
-    if (!mount) continue;  // a kernel-internal mount (memfd): anonymous memory
-    if (auto f = judge(fd, *target, *mount, kind)) return f;
+    Judged judged;
+    const MountEntry* mount = mount_of(tid, info->mnt_id, judged);
+    if (!mount) {
+      // memfd and SysV shared memory are anonymous memory; any other mount
+      // no table lists (a stick detached with umount -l) is not a place
+      // coffer can vouch for.
+      if (memfd_mount_ && info->mnt_id == *memfd_mount_) continue;
+      return Finding{fd, *target, MediaKind::kUnknown, "a detached or hidden filesystem"};
+    }
+    if (auto f = judge(fd, *target, *mount, judged)) return f;
   }
   return std::nullopt;
 }

@@ -105,6 +105,28 @@ class FilesystemTest : public ::testing::Test {
   std::optional<Filesystem> fs_;
 };
 
+TEST_F(FilesystemTest, OpenWithTruncateEmptiesTheFile) {
+  // The kernel leaves O_TRUNC to us (atomic_o_trunc): saving a shorter
+  // version must not keep the old tail.
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "doc.txt", 0600, O_WRONLY);
+  std::string old(100, 'x');
+  fs_->write(f.ino, 0, {reinterpret_cast<const std::uint8_t*>(old.data()), old.size()});
+  fs_->release(f.ino);
+  fs_->open(f.ino, O_WRONLY | O_TRUNC, me_);
+  EXPECT_EQ(fs_->getattr(f.ino).size, 0u);
+  std::string shorter(10, 'y');
+  fs_->write(f.ino, 0, {reinterpret_cast<const std::uint8_t*>(shorter.data()), shorter.size()});
+  fs_->release(f.ino);
+  EXPECT_EQ(fs_->getattr(f.ino).size, 10u);
+  std::vector<std::uint8_t> buf(200);
+  ASSERT_EQ(fs_->read(f.ino, 0, buf), 10u);
+  EXPECT_EQ(std::string(buf.begin(), buf.begin() + 10), shorter);
+  // Without O_TRUNC an open changes nothing.
+  fs_->open(f.ino, O_WRONLY, me_);
+  fs_->release(f.ino);
+  EXPECT_EQ(fs_->getattr(f.ino).size, 10u);
+}
+
 TEST_F(FilesystemTest, TopLevelIsGeneratedAndReadOnly) {
   auto entries = fs_->readdir(kRootIno, 0, 10);
   std::vector<std::string> names;

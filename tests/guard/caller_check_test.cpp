@@ -234,6 +234,31 @@ TEST_F(CallerCheckTest, CachedVerdictFollowsNewDescriptors) {
   EXPECT_FALSE(first);
 }
 
+TEST_F(CallerCheckTest, DetachedMountIsRefused) {
+  // A stick detached with `umount -l` keeps its open files but leaves every
+  // mount table: no longer a place coffer can classify.
+  fs::path lazy = dir_ / "lazy";
+  fs::create_directories(lazy);
+  ASSERT_EQ(::mount("lazystick", lazy.c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  WriteRules r = rules();
+  r.approved.push_back(lazy);  // approved while mounted, and still refused once detached
+  Holder h([&] { open_at(lazy / "x.csv", O_WRONLY); });
+  CallerInspector inspector(r);
+  EXPECT_FALSE(inspector.inspect(h.pid()));
+  ASSERT_EQ(::umount2(lazy.c_str(), MNT_DETACH), 0);
+  EXPECT_TRUE(inspector.inspect(h.pid()));  // its cached table: now outside every approved path
+  auto f = CallerInspector(r).inspect(h.pid());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->reason, "a detached or hidden filesystem");
+}
+
+TEST_F(CallerCheckTest, MemfdIsNotAPlace) {
+  Holder h([] {
+    if (::syscall(SYS_memfd_create, "scratch", 0u) < 0) _exit(93);
+  });
+  EXPECT_FALSE(CallerInspector(rules()).inspect(h.pid()));
+}
+
 TEST_F(CallerCheckTest, GoneProcessIsAllowed) {
   pid_t pid = ::fork();
   if (pid == 0) _exit(0);

@@ -121,6 +121,10 @@ size=$(stat -c %s "$C")
 
 open_coffer "$C" "$M" --idle-seconds 900
 verify "after reopening"
+# Saving a shorter version over a file (O_TRUNC) leaves no old tail.
+printf '%0100d' 0 >"$F/resaved.txt"
+printf 'short' >"$F/resaved.txt"
+[[ $(cat "$F/resaved.txt") == short ]] || fail "a file rewritten shorter kept its old tail: $(cat "$F/resaved.txt" | head -c 120)"
 lock_coffer "$M"
 fsck_ok "$C"
 finish

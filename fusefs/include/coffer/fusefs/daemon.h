@@ -29,6 +29,7 @@ struct MountOptions {
   std::vector<std::filesystem::path> approved_destinations;
   std::vector<std::filesystem::path> app_state;           // absolute
   std::vector<std::filesystem::path> declared_removable;  // from the system policy
+  std::vector<std::string> allowed_luks_uuids, allowed_usb_serials;  // school sticks
   std::string protection = "standard";  // shown by status
   // Layer 2: the copy guard service's socket. When set the mount registers
   // with it once mounted; `guard_required` (a guarded coffer) makes a

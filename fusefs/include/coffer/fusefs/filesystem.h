@@ -201,6 +201,7 @@ class Filesystem {
   void counted(const vault::Inode& inode);
   // The path of a node below the mount's top (files/a/b, pupils/X/profile.txt).
   std::string object_name(std::uint64_t ino);
+  std::string folder_name(std::uint64_t ino);  // "pupils/", "files/notes/" (audit)
   void audit_open(const Caller& c, std::uint64_t ino, bool write);
   void maybe_remove(std::uint64_t ino);
 

@@ -36,6 +36,9 @@ struct WriteRules {
   // Sysfs root and declared-removable prefixes for the classifier; the
   // mount table always comes from the caller.
   MediaConfig media;
+  // Encrypted school sticks that may be written to (LUKS UUID, or USB
+  // serial of a LUKS stick).
+  std::vector<std::string> allowed_luks_uuids, allowed_usb_serials;
 };
 
 // A writable descriptor that makes the caller a copier.
@@ -68,16 +71,23 @@ class CallerInspector {
   std::chrono::milliseconds ttl{500};
 
  private:
+  struct Judged {
+    MediaKind kind = MediaKind::kUnknown;
+    bool school_stick = false;  // an allowlisted encrypted stick
+  };
   struct Namespace {
     std::unique_ptr<MediaClassifier> classifier;
-    std::map<std::uint64_t, MediaKind> kinds;  // mount id -> kind
+    std::map<std::uint64_t, Judged> kinds;  // mount id -> kind
   };
-  // The classifier for the caller's mount namespace (rereading its
-  // mountinfo when `mnt_id` is not in the cached table).
-  const MountEntry* mount_of(pid_t tid, std::uint64_t mnt_id, MediaKind& kind);
-  std::optional<Finding> judge(int fd, std::string target, const MountEntry& mount, MediaKind kind) const;
+  // The caller's mount with this id (rereading its mountinfo when the id
+  // is not in the cached table); nullptr when no table lists it.
+  const MountEntry* mount_of(pid_t tid, std::uint64_t mnt_id, Judged& judged);
+  std::optional<Finding> judge(int fd, std::string target, const MountEntry& mount, const Judged& judged) const;
 
   WriteRules rules_;
+  // The kernel's internal shm mount (memfd, SysV shared memory): the one
+  // mount no table lists that holds anonymous memory, not files.
+  std::optional<std::uint64_t> memfd_mount_;
   std::mutex mu_;
   std::map<std::string, Namespace> namespaces_;  // by "mnt:[inode]"
   struct Cached {
