@@ -368,6 +368,8 @@ FuseSession::FuseSession(Filesystem& fs, const std::string& options,
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_lowlevel_ops ops = make_ops();
   impl_->se = fuse_session_new(&args, &ops, sizeof(ops), &impl_->ctx);
+  // Parsing may have copied the arguments; the session keeps nothing of them.
+  fuse_opt_free_args(&args);
   if (impl_->se == nullptr) throw Error(ErrorCode::kOther, "cannot start the FUSE session (bad mount options)");
 }
 
