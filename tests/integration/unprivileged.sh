@@ -63,6 +63,12 @@ sys.exit(0 if [m for m in mounts if m["mountpoint"] == sys.argv[2]] else 1)
 EOF
 pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[0]["pid"])' "$OUT")
 [[ $(stat -c %u "/proc/$pid") -eq $NOBODY_UID ]] || fail "the filesystem process does not run as nobody"
+# The process holding the keys: no core dumps, not dumpable (its /proc files
+# then belong to root, so nobody's other processes cannot ptrace or read it),
+# and the keys in locked memory.
+grep -Eq '^Max core file size +0 +0 ' "/proc/$pid/limits" || fail "the filesystem process may dump core"
+[[ $(stat -c %u "/proc/$pid/environ") -eq 0 ]] || fail "the filesystem process is dumpable"
+(($(awk '/^VmLck:/ { print $2 }' "/proc/$pid/status") > 0)) || fail "the filesystem process has no locked memory"
 expect_exit 0 nb "$COFFER" status
 expect_output_contains "$M"
 
