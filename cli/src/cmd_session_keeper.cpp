@@ -23,6 +23,7 @@
 #include "coffer/error.h"
 #include "coffer/guard/landlock.h"
 #include "coffer/guard/session.h"
+#include "coffer/vault/policy.h"
 
 namespace coffer::cli {
 namespace fs = std::filesystem;
@@ -54,15 +55,6 @@ void forward(int sig) {
   if (g_program > 0) ::kill(g_program, sig);
 }
 
-bool within(const fs::path& p, const std::vector<fs::path>& dirs) {
-  std::string s = p.lexically_normal().string();
-  for (auto& d : dirs) {
-    std::string q = d.lexically_normal().string();
-    if (s == q || (s.size() > q.size() && s.compare(0, q.size(), q) == 0 && s[q.size()] == '/')) return true;
-  }
-  return false;
-}
-
 [[noreturn]] void keep(const KeeperOptions& o) {
   guard::become_subreaper();
   char go = 0;
@@ -72,7 +64,7 @@ bool within(const fs::path& p, const std::vector<fs::path>& dirs) {
   fs::path mp = o.mountpoint;
   std::vector<fs::path> writable = {mp};
   for (auto& w : o.writable) writable.emplace_back(w);
-  if (auto problem = guard::unsafe_stdio([&](const fs::path& p) { return within(p, writable); })) {
+  if (auto problem = guard::unsafe_stdio([&](const fs::path& p) { return vault::path_within(p, writable); })) {
     std::cerr << "coffer: " << *problem << "\n";
     std::_Exit(126);
   }

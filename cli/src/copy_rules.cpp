@@ -44,13 +44,7 @@ void require_approved_destination(const fs::path& dest, const std::vector<fs::pa
   const std::string rule = " (the school policy's [copy] settings)";
   if (kind == guard::MediaKind::kRemovable) {
     auto mount = media.mount_for_path(where);
-    auto luks = mount ? media.luks_uuid(*mount) : std::nullopt;
-    auto serial = mount ? media.usb_serial(*mount) : std::nullopt;
-    auto listed = [](const std::vector<std::string>& list, const std::optional<std::string>& v) {
-      return v && std::find(list.begin(), list.end(), *v) != list.end();
-    };
-    // An allowlisted serial counts only on an encrypted stick.
-    if (listed(policy.allowed_luks_uuids, luks) || (luks && listed(policy.allowed_usb_serials, serial))) return;
+    if (mount && media.school_stick(*mount, policy.allowed_luks_uuids, policy.allowed_usb_serials)) return;
     throw Error(ErrorCode::kPolicy, dest.string() +
                                         " is on removable media: coffer data may go only to an encrypted school "
                                         "stick on the allowlist" + rule);

@@ -42,6 +42,7 @@
 #include "coffer/vault/clock.h"
 #include "coffer/vault/filestore.h"
 #include "coffer/vault/meta.h"
+#include "coffer/vault/policy.h"
 #include "logind.h"
 #include "session.h"
 
@@ -141,15 +142,6 @@ void audit_copy_blocked(vault::Coffer& coffer, std::uint32_t uid, std::int32_t p
   e.result = "refused";
   e.detail = "to " + destination;
   coffer.audit(e);
-}
-
-bool guard_path_within(const fs::path& p, const std::vector<fs::path>& prefixes) {
-  std::string s = p.lexically_normal().string();
-  for (auto& d : prefixes) {
-    std::string q = d.lexically_normal().string();
-    if (s.size() > q.size() && s.compare(0, q.size(), q) == 0 && (s[q.size()] == '/' || q == "/")) return true;
-  }
-  return false;
 }
 
 // Copies OBJECT ("files/a.txt", "pupils/X/profile.txt") out of the
@@ -628,7 +620,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
               if (tab == std::string::npos) throw Error(ErrorCode::kUsage, "bad export request");
               std::string object = line.substr(7, tab - 7);
               fs::path dest = line.substr(tab + 1);
-              if (!guard_path_within(dest, o.approved_destinations))
+              if (!vault::path_within(dest, o.approved_destinations))
                 throw Error(ErrorCode::kPolicy, dest.string() + " is not an approved destination");
               std::uint64_t bytes = export_object(filesystem, object, dest);
               filesystem.with_database([&](vault::Database&) {

@@ -127,14 +127,9 @@ const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, Jud
   if (it == space.kinds.end()) {
     Judged j;
     j.kind = space.classifier->classify_mount(*m);
-    if (j.kind == MediaKind::kRemovable) {
-      auto listed = [](const std::vector<std::string>& list, const std::optional<std::string>& v) {
-        return v && std::find(list.begin(), list.end(), *v) != list.end();
-      };
-      auto luks = space.classifier->luks_uuid(*m);
-      j.school_stick = listed(rules_.allowed_luks_uuids, luks) ||
-                       (luks && listed(rules_.allowed_usb_serials, space.classifier->usb_serial(*m)));
-    }
+    if (j.kind == MediaKind::kRemovable)
+      j.school_stick = space.classifier->school_stick(*m, rules_.allowed_luks_uuids, rules_.allowed_usb_serials)
+                           .has_value();
     it = space.kinds.emplace(mnt_id, j).first;
   }
   judged = it->second;

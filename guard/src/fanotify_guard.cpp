@@ -255,15 +255,6 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-std::string normal_uuid(std::string s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '-') continue;
-    out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
-  }
-  return out;
-}
-
 bool same_file(const struct stat& a, const struct stat& b) {
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
@@ -641,22 +632,10 @@ struct GuardService::Impl {
     d.kind = classifier.classify_mount(e);
     d.guard = d.kind == MediaKind::kRemovable || d.kind == MediaKind::kNetwork || d.kind == MediaKind::kOtherFuse;
     if (e.fs_type == "fuse.coffer") d.guard = false;  // coffers are the protected side
-    if (d.guard && !config.allowed_luks_uuids.empty()) {
-      if (auto uuid = classifier.luks_uuid(e)) {
-        for (const std::string& a : config.allowed_luks_uuids)
-          if (normal_uuid(a) == normal_uuid(*uuid)) {
-            d.guard = false;
-            log("not guarding " + e.mount_point + ": school stick (LUKS " + *uuid + ")");
-          }
-      }
-    }
-    if (d.guard && !config.allowed_usb_serials.empty()) {
-      if (auto serial = classifier.usb_serial(e)) {
-        if (std::find(config.allowed_usb_serials.begin(), config.allowed_usb_serials.end(), *serial) !=
-            config.allowed_usb_serials.end()) {
-          d.guard = false;
-          log("not guarding " + e.mount_point + ": school stick (USB serial " + *serial + ")");
-        }
+    if (d.guard) {
+      if (auto stick = classifier.school_stick(e, config.allowed_luks_uuids, config.allowed_usb_serials)) {
+        d.guard = false;
+        log("not guarding " + e.mount_point + ": school stick (" + *stick + ")");
       }
     }
     if (d.kind == MediaKind::kUnknown)

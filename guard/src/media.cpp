@@ -494,6 +494,26 @@ std::optional<std::string> MediaClassifier::luks_uuid(const MountEntry& entry) c
   return std::nullopt;
 }
 
+std::optional<std::string> MediaClassifier::school_stick(const MountEntry& entry,
+                                                         const std::vector<std::string>& luks_uuids,
+                                                         const std::vector<std::string>& usb_serials) const {
+  if (luks_uuids.empty() && usb_serials.empty()) return std::nullopt;
+  auto luks = luks_uuid(entry);
+  if (!luks) return std::nullopt;  // only an encrypted stick can be a school stick
+  auto normal = [](const std::string& s) {
+    std::string out;
+    for (char c : s)
+      if (c != '-') out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+    return out;
+  };
+  for (auto& a : luks_uuids)
+    if (normal(a) == normal(*luks)) return "LUKS " + *luks;
+  if (auto serial = usb_serial(entry))
+    if (std::find(usb_serials.begin(), usb_serials.end(), *serial) != usb_serials.end())
+      return "USB serial " + *serial;
+  return std::nullopt;
+}
+
 std::optional<std::string> MediaClassifier::usb_serial(const MountEntry& entry) const {
   auto dir = block_device_dir(entry);
   // Down through device-mapper layers to the real disk.

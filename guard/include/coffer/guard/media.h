@@ -93,6 +93,12 @@ class MediaClassifier {
   // usb and an idVendor) holding the mount's storage, through single-slave
   // device-mapper layers (LUKS on the stick).
   std::optional<std::string> usb_serial(const MountEntry& entry) const;
+  // The one rule for an allowlisted school stick, used by every layer and by
+  // exports: its LUKS UUID is listed (case and dashes ignored), or its USB
+  // serial is listed and it is LUKS-encrypted. Returns what matched
+  // ("LUKS 0d1f...", "USB serial X"), nullopt when it is not one.
+  std::optional<std::string> school_stick(const MountEntry& entry, const std::vector<std::string>& luks_uuids,
+                                          const std::vector<std::string>& usb_serials) const;
 
  private:
   // The canonical sysfs directory of the block device holding ENTRY.
