@@ -171,6 +171,29 @@ void Database::read_blob(const char* table, const char* column, std::int64_t row
 bool Database::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 int Database::file_descriptor() const { return shim::main_file_descriptor(db_); }
+
+void Database::read_raw(std::span<std::uint8_t> out, std::uint64_t offset) {
+  int rc = shim::read_raw(db_, out, offset);
+  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+    throw_sqlite(nullptr, rc, "reading the coffer's header");
+}
+
+void Database::write_raw(std::span<const std::uint8_t> data, std::uint64_t offset) {
+  int rc = shim::write_raw(db_, data, offset);
+  if (rc != SQLITE_OK) throw_sqlite(nullptr, rc, "writing the coffer's header");
+}
+
+void Database::sync_raw() {
+  int rc = shim::sync_raw(db_);
+  if (rc != SQLITE_OK) throw_sqlite(nullptr, rc, "saving the coffer's header to disk");
+}
+
+std::uint64_t Database::raw_size() {
+  std::uint64_t size = 0;
+  int rc = shim::raw_size(db_, &size);
+  if (rc != SQLITE_OK) throw_sqlite(nullptr, rc, "reading the coffer's size");
+  return size;
+}
 bool Database::integrity_failed() const { return shim::main_file_integrity_failed(db_); }
 
 }  // namespace coffer::vault

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -27,23 +26,38 @@ namespace {
 std::size_t g_offset = 0;
 std::size_t g_page = 0;
 std::size_t g_tail = 0;
-sqlite3_vfs* g_parent = nullptr;
+sqlite3_vfs* g_lower = nullptr;
 
+// The shim's file object; the lower VFS's file object follows it in the
+// same allocation (SQLite allocates szOsFile bytes), as in appendvfs.c.
 struct MainFile {
   sqlite3_file base;  // must be first: SQLite sees a sqlite3_file*
-  int fd;
+  int lock_fd;
   int lock_level;
   bool integrity_failed;
+  bool lower_open;
   std::vector<std::uint8_t>* scratch;  // page buffer for normalised writes
 };
 
+constexpr std::size_t kLowerAt =
+    (sizeof(MainFile) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
+    alignof(std::max_align_t);
+
 MainFile* as_main(sqlite3_file* f) { return reinterpret_cast<MainFile*>(f); }
+sqlite3_file* lower_of(sqlite3_file* f) {
+  return reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(f) + kLowerAt);
+}
 
 int x_close(sqlite3_file* f) {
   auto* m = as_main(f);
   int rc = SQLITE_OK;
-  if (m->fd >= 0 && ::close(m->fd) != 0) rc = SQLITE_IOERR_CLOSE;
-  m->fd = -1;
+  if (m->lower_open) {
+    sqlite3_file* lower = lower_of(f);
+    rc = lower->pMethods->xClose(lower);
+    m->lower_open = false;
+  }
+  if (m->lock_fd >= 0 && ::close(m->lock_fd) != 0 && rc == SQLITE_OK) rc = SQLITE_IOERR_CLOSE;
+  m->lock_fd = -1;
   delete m->scratch;
   m->scratch = nullptr;
   return rc;
@@ -53,27 +67,22 @@ bool all_zero(const std::uint8_t* p, std::size_t n) {
   return std::all_of(p, p + n, [](std::uint8_t b) { return b == 0; });
 }
 
+int lower_read(sqlite3_file* f, void* buf, int amount, sqlite3_int64 at) {
+  sqlite3_file* lower = lower_of(f);
+  return lower->pMethods->xRead(lower, buf, amount, at);
+}
+int lower_write(sqlite3_file* f, const void* buf, int amount, sqlite3_int64 at) {
+  sqlite3_file* lower = lower_of(f);
+  return lower->pMethods->xWrite(lower, buf, amount, at);
+}
+
 int x_read(sqlite3_file* f, void* buf, int amount, sqlite3_int64 offset) {
-  auto* m = as_main(f);
   auto* out = static_cast<std::uint8_t*>(buf);
-  std::size_t done = 0;
-  while (done < static_cast<std::size_t>(amount)) {
-    ssize_t n = ::pread(m->fd, out + done, amount - done,
-                        static_cast<off_t>(offset + g_offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return SQLITE_IOERR_READ;
-    }
-    if (n == 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  if (done < static_cast<std::size_t>(amount)) {
-    std::memset(out + done, 0, amount - done);
-    return SQLITE_IOERR_SHORT_READ;
-  }
+  int rc = lower_read(f, buf, amount, offset + static_cast<sqlite3_int64>(g_offset));
+  if (rc != SQLITE_OK) return rc;  // a short read is zero-filled by the lower VFS
   if (static_cast<std::size_t>(amount) == g_page && offset % g_page == 0) {
     if (!all_zero(out + g_page - g_tail, g_tail) || all_zero(out, g_page)) {
-      m->integrity_failed = true;
+      as_main(f)->integrity_failed = true;
       return SQLITE_CORRUPT;
     }
   }
@@ -88,41 +97,33 @@ int x_write(sqlite3_file* f, const void* buf, int amount, sqlite3_int64 offset) 
     std::fill(m->scratch->end() - g_tail, m->scratch->end(), 0);
     in = m->scratch->data();
   }
-  std::size_t done = 0;
-  while (done < static_cast<std::size_t>(amount)) {
-    ssize_t n = ::pwrite(m->fd, in + done, amount - done,
-                         static_cast<off_t>(offset + g_offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno == ENOSPC || errno == EDQUOT ? SQLITE_FULL : SQLITE_IOERR_WRITE;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  return SQLITE_OK;
+  return lower_write(f, in, amount, offset + static_cast<sqlite3_int64>(g_offset));
 }
 
 int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
-  return ::ftruncate(as_main(f)->fd, static_cast<off_t>(size + g_offset)) == 0
-             ? SQLITE_OK
-             : SQLITE_IOERR_TRUNCATE;
+  sqlite3_file* lower = lower_of(f);
+  return lower->pMethods->xTruncate(lower, size + static_cast<sqlite3_int64>(g_offset));
 }
 
 int x_sync(sqlite3_file* f, int flags) {
-  int fd = as_main(f)->fd;
-  int rc = (flags & 0x0F) == SQLITE_SYNC_FULL ? ::fsync(fd) : ::fdatasync(fd);
-  return rc == 0 ? SQLITE_OK : SQLITE_IOERR_FSYNC;
+  sqlite3_file* lower = lower_of(f);
+  return lower->pMethods->xSync(lower, flags);
 }
 
 int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
-  struct stat st {};
-  if (::fstat(as_main(f)->fd, &st) != 0) return SQLITE_IOERR_FSTAT;
-  *size = st.st_size > static_cast<off_t>(g_offset) ? st.st_size - g_offset : 0;
+  sqlite3_file* lower = lower_of(f);
+  sqlite3_int64 whole = 0;
+  int rc = lower->pMethods->xFileSize(lower, &whole);
+  if (rc != SQLITE_OK) return rc;
+  const auto offset = static_cast<sqlite3_int64>(g_offset);
+  *size = whole > offset ? whole - offset : 0;
   return SQLITE_OK;
 }
 
 // The whole file is held with an exclusive flock by the container for as
 // long as the connection lives, so SQLite's lock levels only need tracking
-// within this one connection: no other process can reach the file.
+// within this one connection: no other process can reach the file. The
+// lower file's own (POSIX) locks are never taken.
 int x_lock(sqlite3_file* f, int level) {
   auto* m = as_main(f);
   m->lock_level = std::max(m->lock_level, level);
@@ -136,6 +137,8 @@ int x_check_reserved(sqlite3_file* f, int* out) {
   *out = as_main(f)->lock_level >= SQLITE_LOCK_RESERVED;
   return SQLITE_OK;
 }
+// No file controls (no mmap, no "has moved" checks: the container creates
+// the file under a temporary name and renames it while it is open).
 int x_file_control(sqlite3_file*, int, void*) { return SQLITE_NOTFOUND; }
 int x_sector_size(sqlite3_file*) { return 4096; }
 int x_device_characteristics(sqlite3_file*) { return 0; }
@@ -145,43 +148,55 @@ const sqlite3_io_methods kMainMethods = {
     x_check_reserved, x_file_control, x_sector_size, x_device_characteristics,
     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
 
+bool same_inode(int fd, const char* name) {
+  struct stat a {}, b {};
+  return ::fstat(fd, &a) == 0 && ::stat(name, &b) == 0 && S_ISREG(a.st_mode) &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int x_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
   if (!(flags & SQLITE_OPEN_MAIN_DB) || name == nullptr)
-    return g_parent->xOpen(g_parent, name, file, flags, out_flags);
+    return g_lower->xOpen(g_lower, name, file, flags, out_flags);
   auto* m = as_main(file);
   std::memset(m, 0, sizeof(*m));
-  m->fd = -1;
-  int oflags = O_CLOEXEC | O_NOFOLLOW | O_RDWR;
-  if (flags & SQLITE_OPEN_READONLY) oflags = (oflags & ~O_RDWR) | O_RDONLY;
+  m->lock_fd = -1;
   // The container creates the file itself (O_EXCL, 0600) before SQLite
   // opens it, so SQLite never creates the main file.
-  int fd = ::open(name, oflags);
+  int fd = ::open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return SQLITE_CANTOPEN;
-  m->fd = fd;
+  m->lock_fd = fd;
   m->scratch = new std::vector<std::uint8_t>();
   m->base.pMethods = &kMainMethods;
-  if (out_flags) *out_flags = flags;
-  return SQLITE_OK;
+  int rc = g_lower->xOpen(g_lower, name, lower_of(file), flags & ~SQLITE_OPEN_CREATE, out_flags);
+  if (rc == SQLITE_OK) m->lower_open = true;
+  // The lower VFS follows symlinks: the name must still be the file locked.
+  if (rc == SQLITE_OK && !same_inode(fd, name)) rc = SQLITE_CANTOPEN;
+  if (rc != SQLITE_OK) {
+    // SQLite expects no methods on a file whose open failed: release here.
+    x_close(file);
+    m->base.pMethods = nullptr;
+  }
+  return rc;
 }
 
 int x_delete(sqlite3_vfs*, const char* name, int sync_dir) {
-  return g_parent->xDelete(g_parent, name, sync_dir);
+  return g_lower->xDelete(g_lower, name, sync_dir);
 }
 int x_access(sqlite3_vfs*, const char* name, int flags, int* out) {
-  return g_parent->xAccess(g_parent, name, flags, out);
+  return g_lower->xAccess(g_lower, name, flags, out);
 }
 int x_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
-  return g_parent->xFullPathname(g_parent, name, n, out);
+  return g_lower->xFullPathname(g_lower, name, n, out);
 }
 int x_randomness(sqlite3_vfs*, int n, char* out) {
-  return g_parent->xRandomness(g_parent, n, out);
+  return g_lower->xRandomness(g_lower, n, out);
 }
-int x_sleep(sqlite3_vfs*, int us) { return g_parent->xSleep(g_parent, us); }
+int x_sleep(sqlite3_vfs*, int us) { return g_lower->xSleep(g_lower, us); }
 int x_current_time(sqlite3_vfs*, double* out) {
-  return g_parent->xCurrentTime(g_parent, out);
+  return g_lower->xCurrentTime(g_lower, out);
 }
 int x_get_last_error(sqlite3_vfs*, int n, char* out) {
-  return g_parent->xGetLastError(g_parent, n, out);
+  return g_lower->xGetLastError(g_lower, n, out);
 }
 
 sqlite3_vfs g_vfs;
@@ -196,15 +211,15 @@ void register_vfs(std::size_t payload_offset, std::size_t page_size,
     g_offset = payload_offset;
     g_page = page_size;
     g_tail = unauthenticated_tail;
-    g_parent = sqlite3_vfs_find(nullptr);
-    if (g_parent == nullptr) {
+    g_lower = sqlite3_vfs_find(nullptr);
+    if (g_lower == nullptr) {
       rc = SQLITE_ERROR;
       return;
     }
     std::memset(&g_vfs, 0, sizeof(g_vfs));
     g_vfs.iVersion = 1;
-    g_vfs.szOsFile = std::max<int>(sizeof(MainFile), g_parent->szOsFile);
-    g_vfs.mxPathname = g_parent->mxPathname;
+    g_vfs.szOsFile = static_cast<int>(kLowerAt) + g_lower->szOsFile;
+    g_vfs.mxPathname = g_lower->mxPathname;
     g_vfs.zName = kVfsName;
     g_vfs.xOpen = x_open;
     g_vfs.xDelete = x_delete;
@@ -220,23 +235,54 @@ void register_vfs(std::size_t payload_offset, std::size_t page_size,
 }
 
 namespace {
-MainFile* main_file(sqlite3* db) {
+sqlite3_file* main_file(sqlite3* db) {
   sqlite3_file* f = nullptr;
   if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
-      f == nullptr || f->pMethods != &kMainMethods)
+      f == nullptr || f->pMethods != &kMainMethods || !as_main(f)->lower_open)
     return nullptr;
-  return as_main(f);
+  return f;
 }
 }  // namespace
 
 int main_file_descriptor(sqlite3* db) {
-  MainFile* m = main_file(db);
-  return m ? m->fd : -1;
+  sqlite3_file* f = main_file(db);
+  return f ? as_main(f)->lock_fd : -1;
+}
+
+int read_raw(sqlite3* db, std::span<std::uint8_t> out, std::uint64_t offset) {
+  sqlite3_file* f = main_file(db);
+  if (!f) return SQLITE_MISUSE;
+  return lower_read(f, out.data(), static_cast<int>(out.size()),
+                    static_cast<sqlite3_int64>(offset));
+}
+
+int write_raw(sqlite3* db, std::span<const std::uint8_t> data, std::uint64_t offset) {
+  sqlite3_file* f = main_file(db);
+  if (!f) return SQLITE_MISUSE;
+  return lower_write(f, data.data(), static_cast<int>(data.size()),
+                     static_cast<sqlite3_int64>(offset));
+}
+
+int sync_raw(sqlite3* db) {
+  sqlite3_file* f = main_file(db);
+  if (!f) return SQLITE_MISUSE;
+  sqlite3_file* lower = lower_of(f);
+  return lower->pMethods->xSync(lower, SQLITE_SYNC_FULL);
+}
+
+int raw_size(sqlite3* db, std::uint64_t* size) {
+  sqlite3_file* f = main_file(db);
+  if (!f) return SQLITE_MISUSE;
+  sqlite3_file* lower = lower_of(f);
+  sqlite3_int64 whole = 0;
+  int rc = lower->pMethods->xFileSize(lower, &whole);
+  if (rc == SQLITE_OK) *size = static_cast<std::uint64_t>(whole);
+  return rc;
 }
 
 bool main_file_integrity_failed(sqlite3* db) {
-  MainFile* m = main_file(db);
-  return m && m->integrity_failed;
+  sqlite3_file* f = main_file(db);
+  return f && as_main(f)->integrity_failed;
 }
 
 }  // namespace coffer::vault::shim

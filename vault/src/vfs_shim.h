@@ -1,12 +1,16 @@
 // The SQLite VFS "coffer": the main database lives in the coffer file after
 // the fixed-size header, so every main-database offset is shifted by
-// kPayloadOffset (the pattern of SQLite's ext/misc/appendvfs.c). Journals
-// and other files go to the default VFS unchanged (siblings NAME-journal).
+// kPayloadOffset (the pattern of SQLite's ext/misc/appendvfs.c). All bytes,
+// the main file's and the journal's, go through the "lower" VFS: the one
+// that was SQLite's default when the shim was registered (the OS's; the
+// fault-injection tests put theirs there, tests/fault). Header I/O goes
+// through the same lower file, so tests see and can fail every write.
 // Private to vault: nothing outside the container touches SQLite.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 struct sqlite3;
 
@@ -18,10 +22,20 @@ inline constexpr const char* kVfsName = "coffer";
 void register_vfs(std::size_t payload_offset, std::size_t page_size,
                   std::size_t unauthenticated_tail);
 
-// The descriptor of the main database file of db, or -1. Header I/O and the
-// exclusive flock go through this descriptor, so no second descriptor of the
-// file is ever opened or closed while SQLite has it.
+// A descriptor of the main database file of db, or -1: the container takes
+// its exclusive flock on it. It is the shim's own (opened O_NOFOLLOW before
+// the lower file; the name must still lead to the same inode after the
+// lower file is open), closed with the connection; never used for I/O.
 int main_file_descriptor(sqlite3* db);
+
+// Raw I/O at absolute file offsets (the header), through the lower VFS.
+// Each returns an SQLite result code (SQLITE_OK on success; a read past
+// the end is SQLITE_IOERR_SHORT_READ with the rest zero-filled).
+int read_raw(sqlite3* db, std::span<std::uint8_t> out, std::uint64_t offset);
+int write_raw(sqlite3* db, std::span<const std::uint8_t> data, std::uint64_t offset);
+int sync_raw(sqlite3* db);
+// The whole file's size in bytes, header included.
+int raw_size(sqlite3* db, std::uint64_t* size);
 
 // True if a read of the main file failed an integrity check of the shim
 // (non-zero padding, an all-zero page) since the connection opened.

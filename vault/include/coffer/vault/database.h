@@ -63,8 +63,18 @@ class Database {
   // False when SQLite is in autocommit mode (no transaction open, e.g.
   // after it rolled one back by itself on an I/O error).
   bool in_transaction() const;
-  // The main file's descriptor (for header I/O and flock); see vfs_shim.h.
+  // A descriptor of the main file for the container's flock, and only for
+  // that: all I/O goes through the VFS (see vfs_shim.h).
   int file_descriptor() const;
+  // The header's bytes (absolute offsets, before the payload), read and
+  // written through the same VFS as the pages, so a fault-injecting VFS
+  // under it sees them too. A read past the end is zero-filled. Errors
+  // throw coffer::Error (kIo, kNoSpace).
+  void read_raw(std::span<std::uint8_t> out, std::uint64_t offset);
+  void write_raw(std::span<const std::uint8_t> data, std::uint64_t offset);
+  void sync_raw();
+  // The whole file's size, header included.
+  std::uint64_t raw_size();
   bool integrity_failed() const;
   void close();
 
