@@ -252,7 +252,8 @@ TEST(FileStoreDiskFull, AFailedOperationLeavesNothingHalfDoneAndTheStoreGoesOn) 
       store.make_node(kFilesRootIno, "after", S_IFREG | 0644, kMounterId, kMounterId);
       ADD_FAILURE() << "a change was accepted after the failure";
     } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::kIo);
+      // Still "disk full" (ENOSPC), not a vague I/O error.
+      EXPECT_EQ(e.code(), ErrorCode::kNoSpace) << e.what();
     }
   }
   // Whatever was committed reads back intact; the coffer checks clean.

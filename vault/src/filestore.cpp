@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <exception>
 #include <type_traits>
 #include <cstring>
 
@@ -77,6 +78,9 @@ Statement& FileStore::stmt(int id, std::string_view sql) {
 }
 
 void FileStore::begin() {
+  if (failed_ && failed_full_)
+    throw Error(ErrorCode::kNoSpace, "the disk is full: the coffer stopped accepting changes; "
+                                     "free space on the disk, then lock it and open it again");
   if (failed_)
     throw Error(ErrorCode::kIo, "the coffer stopped accepting changes after a write error (disk "
                                 "full or damage); lock it and open it again");
@@ -109,6 +113,16 @@ void FileStore::undo_operation() noexcept {
 // further change is refused until the coffer is reopened. Going on could
 // reuse inode numbers the kernel still holds or store stale chunks.
 void FileStore::fail_stop() noexcept {
+  // Called from catch blocks: a full disk keeps saying so (ENOSPC) to every
+  // later writer, so an editor tells the teacher the real reason.
+  if (std::exception_ptr cause = std::current_exception()) {
+    try {
+      std::rethrow_exception(cause);
+    } catch (const Error& e) {
+      failed_full_ = failed_full_ || e.code() == ErrorCode::kNoSpace;
+    } catch (...) {
+    }
+  }
   try {
     if (db_.in_transaction()) db_.exec("ROLLBACK");
   } catch (...) {

@@ -170,6 +170,7 @@ class FileStore {
   const Clock& clock_;
   bool in_txn_ = false;
   bool failed_ = false;  // see fail_stop()
+  bool failed_full_ = false;  // ...because the disk was full (kNoSpace, ENOSPC)
   std::uint64_t counter_ = 0;
   std::map<ChunkKey, Chunk> chunks_;
   std::list<ChunkKey> lru_;
