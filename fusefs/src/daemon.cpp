@@ -465,7 +465,16 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
     (void)!::write(loop_done.fd, &one, sizeof one);
   });
   LogindWatch logind;
-  purge();
+  try {
+    purge();
+  } catch (...) {
+    // The first purge reads the records: in a damaged coffer it fails here,
+    // before the main loop's own guard. Never leave the loop thread running
+    // (std::terminate) or the folder mounted with nothing behind it.
+    session.unmount();
+    loop.join();
+    throw;
+  }
   // Layer 2: register with the copy guard (it answers once it has marked
   // the removable and unapproved filesystems).
   std::optional<guard::GuardConnection> guard_link;

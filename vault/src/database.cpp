@@ -16,20 +16,27 @@ void throw_sqlite(sqlite3* db, int rc, std::string_view doing) {
   std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   std::string message = std::string(doing) + ": " + detail;
   bool shim_integrity = db && shim::main_file_integrity_failed(db);
+  // SQLite's own words ("database disk image is malformed", "file is
+  // encrypted or is not a database") do not tell a teacher what happened.
+  const std::string damaged = std::string(doing) +
+                              ": the coffer is damaged or has been tampered with (" + detail +
+                              "); check it with coffer fsck and ask IT to restore it";
   switch (rc & 0xFF) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      throw Error(ErrorCode::kDamaged, message);
+      throw Error(ErrorCode::kDamaged, damaged);
     case SQLITE_FULL:
       throw Error(ErrorCode::kNoSpace, std::string(doing) + ": the disk is full");
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
-      throw Error(shim_integrity ? ErrorCode::kDamaged : ErrorCode::kIo, message);
+      if (shim_integrity) throw Error(ErrorCode::kDamaged, damaged);
+      throw Error(ErrorCode::kIo, message);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       throw Error(ErrorCode::kBusy, message);
     default:
-      throw Error(shim_integrity ? ErrorCode::kDamaged : ErrorCode::kOther, message);
+      if (shim_integrity) throw Error(ErrorCode::kDamaged, damaged);
+      throw Error(ErrorCode::kOther, message);
   }
 }
 
@@ -142,6 +149,7 @@ void Database::key(const keystore::DbKey& key) {
   int rc = sqlite3_key(db_, literal.reveal_bytes().data(),
                        static_cast<int>(literal.size() - 1));
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "setting the database key");
+  shim::set_page_key(db_, key.reveal_bytes());
 }
 
 void Database::exec(std::string_view sql) {

@@ -10,15 +10,21 @@
 #include "vfs_shim.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <memory>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
+
+#include "coffer/keystore/secret.h"
 
 namespace coffer::vault::shim {
 namespace {
@@ -37,7 +43,15 @@ struct MainFile {
   bool integrity_failed;
   bool lower_open;
   std::vector<std::uint8_t>* scratch;  // page buffer for normalised writes
+  keystore::SecretBytes* raw_key;      // set_page_key; null until then
+  keystore::SecretBytes* hmac_key;     // derived once page 1's salt exists
 };
+
+// SQLCipher 3 page layout (docs/FORMAT.md §7.2): page 1 starts with the
+// 16-byte salt in clear; every page ends in IV 16, HMAC-SHA1 20, padding.
+constexpr std::size_t kSaltSize = 16;
+constexpr std::size_t kIvSize = 16;
+constexpr std::size_t kHmacSize = 20;
 
 constexpr std::size_t kLowerAt =
     (sizeof(MainFile) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
@@ -60,6 +74,10 @@ int x_close(sqlite3_file* f) {
   m->lock_fd = -1;
   delete m->scratch;
   m->scratch = nullptr;
+  delete m->raw_key;
+  m->raw_key = nullptr;
+  delete m->hmac_key;
+  m->hmac_key = nullptr;
   return rc;
 }
 
@@ -76,12 +94,58 @@ int lower_write(sqlite3_file* f, const void* buf, int amount, sqlite3_int64 at) 
   return lower->pMethods->xWrite(lower, buf, amount, at);
 }
 
+// SQLCipher's HMAC key: PBKDF2-HMAC-SHA1(raw key, salt XOR 0x3a, 2
+// iterations, 32 bytes). Null while page 1 does not exist yet.
+keystore::SecretBytes* hmac_key(sqlite3_file* f, const std::uint8_t* page1) {
+  auto* m = as_main(f);
+  if (m->hmac_key || !m->raw_key) return m->hmac_key;
+  std::array<std::uint8_t, kSaltSize> salt{};
+  if (page1) std::memcpy(salt.data(), page1, kSaltSize);
+  else if (lower_read(f, salt.data(), kSaltSize, static_cast<sqlite3_int64>(g_offset)) != SQLITE_OK)
+    return nullptr;
+  for (auto& b : salt) b ^= 0x3a;
+  auto key = std::make_unique<keystore::SecretBytes>(32);
+  const auto raw = m->raw_key->reveal_bytes();
+  if (PKCS5_PBKDF2_HMAC_SHA1(reinterpret_cast<const char*>(raw.data()), static_cast<int>(raw.size()),
+                             salt.data(), kSaltSize, 2, 32, key->writable_bytes().data()) != 1)
+    return nullptr;
+  m->hmac_key = key.release();
+  return m->hmac_key;
+}
+
+// True if the page's HMAC (over ciphertext and IV, then the page number
+// as u32 little-endian) is the one SQLCipher wrote.
+bool page_mac_ok(const keystore::SecretBytes& key, const std::uint8_t* page, std::uint32_t pgno) {
+  const std::size_t start = pgno == 1 ? kSaltSize : 0;
+  const std::size_t mac_at = g_page - g_tail - kHmacSize;
+  std::array<std::uint8_t, 4> pg{static_cast<std::uint8_t>(pgno), static_cast<std::uint8_t>(pgno >> 8),
+                                 static_cast<std::uint8_t>(pgno >> 16),
+                                 static_cast<std::uint8_t>(pgno >> 24)};
+  // One-shot HMAC() (OpenSSL 3 deprecates the HMAC_CTX calls): the MAC'd
+  // bytes are copied out once, with the page number after them.
+  std::vector<std::uint8_t> input(page + start, page + mac_at);
+  input.insert(input.end(), pg.begin(), pg.end());
+  std::array<std::uint8_t, EVP_MAX_MD_SIZE> mac{};
+  unsigned int len = 0;
+  const auto k = key.reveal_bytes();
+  bool ok = HMAC(EVP_sha1(), k.data(), static_cast<int>(k.size()), input.data(), input.size(),
+                 mac.data(), &len) != nullptr &&
+            len == kHmacSize && CRYPTO_memcmp(mac.data(), page + mac_at, kHmacSize) == 0;
+  return ok;
+}
+
 int x_read(sqlite3_file* f, void* buf, int amount, sqlite3_int64 offset) {
   auto* out = static_cast<std::uint8_t*>(buf);
   int rc = lower_read(f, buf, amount, offset + static_cast<sqlite3_int64>(g_offset));
   if (rc != SQLITE_OK) return rc;  // a short read is zero-filled by the lower VFS
   if (static_cast<std::size_t>(amount) == g_page && offset % g_page == 0) {
-    if (!all_zero(out + g_page - g_tail, g_tail) || all_zero(out, g_page)) {
+    const auto pgno = static_cast<std::uint32_t>(offset / g_page + 1);
+    bool ok = all_zero(out + g_page - g_tail, g_tail) && !all_zero(out, g_page);
+    if (ok) {
+      keystore::SecretBytes* key = hmac_key(f, pgno == 1 ? out : nullptr);
+      ok = key == nullptr || page_mac_ok(*key, out, pgno);
+    }
+    if (!ok) {
       as_main(f)->integrity_failed = true;
       return SQLITE_CORRUPT;
     }
@@ -278,6 +342,17 @@ int raw_size(sqlite3* db, std::uint64_t* size) {
   int rc = lower->pMethods->xFileSize(lower, &whole);
   if (rc == SQLITE_OK) *size = static_cast<std::uint64_t>(whole);
   return rc;
+}
+
+void set_page_key(sqlite3* db, std::span<const std::uint8_t> raw_key) {
+  sqlite3_file* f = main_file(db);
+  if (!f) return;
+  auto* m = as_main(f);
+  delete m->raw_key;
+  delete m->hmac_key;
+  m->hmac_key = nullptr;
+  m->raw_key = new keystore::SecretBytes(raw_key.size());
+  std::copy(raw_key.begin(), raw_key.end(), m->raw_key->writable_bytes().begin());
 }
 
 bool main_file_integrity_failed(sqlite3* db) {

@@ -37,6 +37,15 @@ int sync_raw(sqlite3* db);
 // The whole file's size in bytes, header included.
 int raw_size(sqlite3* db, std::uint64_t* size);
 
+// Gives the shim the database's raw key (32 bytes), so every whole page it
+// reads is checked against SQLCipher's own page HMAC before SQLCipher sees
+// it. SQLCipher 3.4.1 alone, on a bad HMAC, hands SQLite a zeroed page and
+// reports the error only at the next page it fetches; after the last page
+// of a record's overflow chain there may be none, and the record would
+// read back with zeros (found by the tamper trials). The key is kept in
+// locked memory (keystore::SecretBytes) and only its derived HMAC key.
+void set_page_key(sqlite3* db, std::span<const std::uint8_t> raw_key);
+
 // True if a read of the main file failed an integrity check of the shim
 // (non-zero padding, an all-zero page) since the connection opened.
 bool main_file_integrity_failed(sqlite3* db);
