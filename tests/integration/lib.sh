@@ -4,8 +4,9 @@
 # a private directory $WORK under /tmp, its own control-socket directory
 # (XDG_RUNTIME_DIR), so `status` and `lock --all` see only its own mounts,
 # and an EXIT trap that locks, unmounts and kills whatever the test left,
-# then removes $WORK. A test ends with `finish`, which fails it if a mount or
-# a process of its own is still there, or a sanitizer wrote a report.
+# then removes $WORK. A test ends with `finish`, which fails it if a mount,
+# a process of its own or a descriptor onto $WORK is still there, or a
+# sanitizer wrote a report.
 #
 # The tests need root and /dev/fuse (CI has both) and skip (exit 77)
 # without them; with them, being unable to mount is a failure, never a skip.
@@ -164,6 +165,7 @@ wait_until() {
 not_mounted() { ! is_mounted "$1"; }
 nothing_left() { [[ -z $(my_processes)$(my_mounts) ]]; }
 no_processes() { [[ -z $(my_processes) ]]; }
+no_descriptors() { [[ -z $(my_descriptors) ]]; }
 pid_gone() { ! pid_alive "$1"; }
 
 # open_coffer COFFER MNT [options...]: mounts, and fails the test unless
@@ -259,13 +261,63 @@ soft_check_summary() {
   fi
 }
 
-# leftovers: describes mounts and processes of this test still present.
+# parent_of PID: sets PARENT to its parent's pid (empty once it has gone),
+# without a fork (a command substitution would add a process to the tree
+# being walked).
+parent_of() {
+  local stat
+  PARENT=
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
+  stat=${stat##*) }  # past "(comm)", which may hold spaces
+  stat=${stat#* }    # past the state letter: the parent's pid comes next
+  PARENT=${stat%% *}
+}
+
+# my_descriptors: descriptors onto $WORK or anything below it, held by any
+# process: a reader or writer the test started and forgot (its command line
+# need not name $WORK, so my_processes can miss it), or a file a daemon never
+# closed. One line each: COMMAND[PID] fd/N -> TARGET. Not counted: the test
+# shell, the subshells between it and this check, and the check's own
+# commands: they inherit the shell's descriptors, and the shell ends with
+# the test. No python here: finish polls this, and python3 may take seconds
+# to start on a busy machine.
+my_descriptors() {
+  local me=$BASHPID line pid p comm PARENT
+  local -A ours=(["$$"]=1)
+  for ((p = me; p > 1 && p != $$; )); do
+    ours[$p]=1
+    parent_of "$p"
+    p=$PARENT
+    [[ $p =~ ^[0-9]+$ ]] || break
+  done
+  while read -r line; do
+    pid=${line#/proc/}
+    pid=${pid%%/*}
+    [[ -n ${ours[$pid]:-} ]] && continue
+    # A descendant of this check (find, its subshell) is ours too. A chain
+    # cut short means a process that has just exited: it holds nothing.
+    for ((p = pid; p > 1; )); do
+      [[ $p == "$me" || $p == "$$" ]] && break
+      parent_of "$p"
+      p=$PARENT
+      [[ $p =~ ^[0-9]+$ ]] || break
+    done
+    [[ $p == "$me" || ! $p =~ ^[0-9]+$ ]] && continue
+    read -r comm 2>/dev/null <"/proc/$pid/comm" || comm=gone
+    echo "${comm}[$pid] ${line#/proc/"$pid"/}"
+  done < <(find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 \( -lname "$WORK" -o -lname "$WORK/*" \) \
+             -printf '%h/%f -> %l\n' 2>/dev/null)
+}
+
+# leftovers: describes mounts, processes and descriptors of this test still present.
 leftovers() {
-  local m p
+  local m p d
   m=$(my_mounts)
   p=$(my_processes)
+  d=$(my_descriptors)
   [[ -n $m ]] && echo "mounts left: $m"
   [[ -n $p ]] && echo "processes left: $(for x in $p; do tr '\0' ' ' <"/proc/$x/cmdline" 2>/dev/null; echo "[$x]"; done)"
+  [[ -n $d ]] && echo "descriptors left open onto $WORK: $(echo "$d" | tr '\n' ';')"
   return 0
 }
 
@@ -279,11 +331,13 @@ sanitizer_reports() {
 }
 
 # finish: the last line of every test. Nothing of ours may be left mounted
-# or running, and no sanitizer may have reported.
+# or running or holding a descriptor open onto $WORK, and no sanitizer may
+# have reported.
 finish() {
   local left reports
   # The kernel may take a moment to reap a process that just exited.
   wait_until 5 no_processes || true
+  wait_until 5 no_descriptors || true
   left=$(leftovers)
   [[ -z $left ]] || fail "the test left something behind: $left"
   reports=$(sanitizer_reports)

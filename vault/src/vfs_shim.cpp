@@ -48,9 +48,9 @@ struct MainFile {
 };
 
 // SQLCipher 3 page layout (docs/FORMAT.md §7.2): page 1 starts with the
-// 16-byte salt in clear; every page ends in IV 16, HMAC-SHA1 20, padding.
+// 16-byte salt in clear; every page ends in IV 16, HMAC-SHA1 20, padding
+// (the HMAC covers everything before it but the salt).
 constexpr std::size_t kSaltSize = 16;
-constexpr std::size_t kIvSize = 16;
 constexpr std::size_t kHmacSize = 20;
 
 constexpr std::size_t kLowerAt =
