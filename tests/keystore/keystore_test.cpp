@@ -150,6 +150,10 @@ TEST(Encoding, Base64IsStrict) {
   EXPECT_FALSE(from_base64(b.substr(0, b.size() - 1)).has_value());
   EXPECT_FALSE(from_base64("AQID+vs").has_value());  // missing padding
   EXPECT_FALSE(from_base64("!!!!").has_value());
+  // Empty is the encoding of nothing (and must not pass a null buffer to
+  // libsodium: UBSan in fuzz_school_key found it).
+  ASSERT_TRUE(from_base64("").has_value());
+  EXPECT_TRUE(from_base64("")->empty());
 }
 
 TEST(Digest, ChecksumsDifferOnAnyFlipAndMacNeedsKey) {
