@@ -11,7 +11,8 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -121,16 +122,22 @@ bool page_mac_ok(const keystore::SecretBytes& key, const std::uint8_t* page, std
   std::array<std::uint8_t, 4> pg{static_cast<std::uint8_t>(pgno), static_cast<std::uint8_t>(pgno >> 8),
                                  static_cast<std::uint8_t>(pgno >> 16),
                                  static_cast<std::uint8_t>(pgno >> 24)};
-  // One-shot HMAC() (OpenSSL 3 deprecates the HMAC_CTX calls): the MAC'd
-  // bytes are copied out once, with the page number after them.
-  std::vector<std::uint8_t> input(page + start, page + mac_at);
-  input.insert(input.end(), pg.begin(), pg.end());
+  // Incremental EVP_MAC (OpenSSL 3; the HMAC_CTX calls are deprecated):
+  // no copy of the page on this path, which every uncached page read takes.
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  char digest[] = "SHA1";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
   std::array<std::uint8_t, EVP_MAX_MD_SIZE> mac{};
-  unsigned int len = 0;
+  std::size_t len = 0;
   const auto k = key.reveal_bytes();
-  bool ok = HMAC(EVP_sha1(), k.data(), static_cast<int>(k.size()), input.data(), input.size(),
-                 mac.data(), &len) != nullptr &&
-            len == kHmacSize && CRYPTO_memcmp(mac.data(), page + mac_at, kHmacSize) == 0;
+  EVP_MAC_CTX* ctx = hmac ? EVP_MAC_CTX_new(hmac) : nullptr;
+  bool ok = ctx && EVP_MAC_init(ctx, k.data(), k.size(), params) == 1 &&
+            EVP_MAC_update(ctx, page + start, mac_at - start) == 1 &&
+            EVP_MAC_update(ctx, pg.data(), pg.size()) == 1 &&
+            EVP_MAC_final(ctx, mac.data(), &len, mac.size()) == 1 && len == kHmacSize &&
+            CRYPTO_memcmp(mac.data(), page + mac_at, kHmacSize) == 0;
+  EVP_MAC_CTX_free(ctx);
   return ok;
 }
 
