@@ -27,7 +27,8 @@ double run(const std::filesystem::path& dir, const std::string& mode, int mib) {
   keystore::Passphrase pw;
   for (char c : std::string("bench pass")) pw.push_back(static_cast<std::uint8_t>(c));
   NowClock clock;
-  vault::CreateParams p{"trip", "bench", 1795000000 + 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+  vault::CreateParams p{
+      "trip", "bench", 1795000000 + 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
   vault::Coffer::create(path, p, pw, keystore::system_random(), clock);
   auto start = std::chrono::steady_clock::now();
   {

@@ -57,8 +57,7 @@ void report_unlock(const vault::Coffer& c, Context& ctx) {
 }
 }  // namespace
 
-vault::Coffer unlock_coffer(const std::string& path, const keystore::Passphrase& pw, Context& ctx,
-                            bool check_only) {
+vault::Coffer unlock_coffer(const std::string& path, const keystore::Passphrase& pw, Context& ctx, bool check_only) {
   vault::UnlockPolicy policy = unlock_policy(ctx);
   policy.raise_clock_mark = !check_only;
   vault::Coffer c = vault::Coffer::unlock(path, pw, *ctx.random, policy);
@@ -66,8 +65,7 @@ vault::Coffer unlock_coffer(const std::string& path, const keystore::Passphrase&
   return c;
 }
 
-vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::SchoolKeyPair& key,
-                                     Context& ctx) {
+vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::SchoolKeyPair& key, Context& ctx) {
   vault::Coffer c = vault::Coffer::unlock_with_recovery(path, key, *ctx.random, unlock_policy(ctx));
   report_unlock(c, ctx);
   return c;
@@ -80,10 +78,11 @@ keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::str
 }
 
 int run(const std::vector<std::string>& args, Context& ctx) {
-  CLI::App app{"coffer: a secure offline records vault for schools.\n"
-               "A coffer is one encrypted file holding only the pupil data one person needs\n"
-               "for one purpose; it locks, expires and wipes itself.",
-               "coffer"};
+  CLI::App app{
+      "coffer: a secure offline records vault for schools.\n"
+      "A coffer is one encrypted file holding only the pupil data one person needs\n"
+      "for one purpose; it locks, expires and wipes itself.",
+      "coffer"};
   app.footer(exit_code_help());
   app.require_subcommand(1);
   app.set_version_flag("--version", "coffer 0.1.0");

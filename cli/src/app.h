@@ -81,8 +81,7 @@ vault::UnlockPolicy unlock_policy(Context& ctx);
 vault::Coffer unlock_coffer(const std::string& path, const keystore::Passphrase& pw, Context& ctx,
                             bool check_only = false);
 // The same with the school's recovery key (IT).
-vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::SchoolKeyPair& key,
-                                     Context& ctx);
+vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::SchoolKeyPair& key, Context& ctx);
 
 // Prompts for and checks a new passphrase (strength via libpwquality).
 keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt);

@@ -35,8 +35,8 @@ std::string human_line(std::uint64_t seq, const vault::AuditEvent& e, const char
   return line;
 }
 
-void finish(const std::vector<std::string>& problems, const std::vector<std::string>& notes,
-            const AuditOptions& o, Context& ctx, std::uint64_t entries) {
+void finish(const std::vector<std::string>& problems, const std::vector<std::string>& notes, const AuditOptions& o,
+            Context& ctx, std::uint64_t entries) {
   for (auto& n : notes) *ctx.err << "coffer: note: " << n << "\n";
   for (auto& p : problems) *ctx.err << "coffer: PROBLEM: " << p << "\n";
   if (!o.verify) return;
@@ -103,9 +103,9 @@ void run_audit(const AuditOptions& o, Context& ctx) {
 
 void register_audit(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<AuditOptions>();
-  auto* cmd = app.add_subcommand(
-      "audit", "teacher/DPO: show a coffer's audit trail (with the passphrase, or with the school's "
-               "audit key from PATH.audit, even after a wipe); --verify checks it");
+  auto* cmd = app.add_subcommand("audit",
+                                 "teacher/DPO: show a coffer's audit trail (with the passphrase, or with the school's "
+                                 "audit key from PATH.audit, even after a wipe); --verify checks it");
   cmd->add_option("path", o->path, "the coffer file (or its .audit sidecar)")->required();
   cmd->add_option("--audit-key", o->audit_key, "the school's audit key (.key): read the sidecar PATH.audit");
   cmd->add_option("--since", o->since, "only entries from this day on (YYYY-MM-DD)");

@@ -22,8 +22,8 @@
 #include "coffer/vault/audit.h"
 #include "coffer/vault/coffer.h"
 #include "coffer/vault/export.h"
-#include "copy_rules.h"
 #include "coffer/vault/manifest.h"
+#include "copy_rules.h"
 #include "dates.h"
 #include "purpose.h"
 #include "school_key_files.h"
@@ -39,9 +39,8 @@ struct CheckinOptions {
 
 bool is_access(vault::AuditKind k) {
   using K = vault::AuditKind;
-  return k == K::kUnlock || k == K::kRecoveryUsed || k == K::kOpenView || k == K::kOpenFile ||
-         k == K::kExport || k == K::kCopyBlocked || k == K::kUnlockFailed || k == K::kLockout ||
-         k == K::kSealed || k == K::kClockRefused;
+  return k == K::kUnlock || k == K::kRecoveryUsed || k == K::kOpenView || k == K::kOpenFile || k == K::kExport ||
+         k == K::kCopyBlocked || k == K::kUnlockFailed || k == K::kLockout || k == K::kSealed || k == K::kClockRefused;
 }
 
 void write_report(const fs::path& p, const std::string& text) {
@@ -66,7 +65,8 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   for (const fs::path& p : {files_dir, records_dir, txt, json_path}) {
     struct stat st {};
     if (::lstat(p.c_str(), &st) == 0)
-      throw Error(ErrorCode::kPolicy, p.string() + " already exists: check-in never overwrites; choose another --export folder");
+      throw Error(ErrorCode::kPolicy,
+                  p.string() + " already exists: check-in never overwrites; choose another --export folder");
   }
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::SchoolKeyPair recovery = load_secret_key(o.recovery_key, *source);
@@ -98,8 +98,7 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   if (h.audit) {
     if (keystore::to_hex(h.audit->fingerprint) != keystore::to_hex(audit_key.public_key.fingerprint()))
       throw Error(ErrorCode::kWrongPassphrase, o.path + "'s trail is sealed to the audit key " +
-                                                   keystore::to_hex(h.audit->fingerprint) + ", not to " +
-                                                   o.audit_key);
+                                                   keystore::to_hex(h.audit->fingerprint) + ", not to " + o.audit_key);
     vault::SidecarReport r = vault::read_sidecar(c.sidecar(), audit_key);
     for (auto& p : r.problems) problems.push_back("in the sidecar: " + p);
     for (auto& n : r.notes) notes.push_back("sidecar: " + n);
@@ -131,9 +130,9 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   for (auto& e : trail) {
     if (!is_access(e.event.kind)) continue;
     accesses.push_back(nlohmann::json::parse(vault::audit_event_json(e.event, e.seq, true)));
-    access_text += fmt::format("  {}  {:<14} {:<9} {}{}\n", local_datetime(e.event.time),
-                               vault::audit_kind_name(e.event.kind), e.event.result, e.event.object,
-                               e.event.detail.empty() ? "" : " (" + e.event.detail + ")");
+    access_text +=
+        fmt::format("  {}  {:<14} {:<9} {}{}\n", local_datetime(e.event.time), vault::audit_kind_name(e.event.kind),
+                    e.event.result, e.event.object, e.event.detail.empty() ? "" : " (" + e.event.detail + ")");
   }
   j["accesses"] = accesses;
   nlohmann::json files = nlohmann::json::array();
@@ -161,13 +160,13 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   t += fmt::format("Checked in {} by {}\n\n", local_datetime(ctx.clock->now()), current_user());
   t += "ISSUED (the manifest)\n" + vault::manifest_text(m) + "\n";
   t += "OPENED AND ACCESSED\n" + (access_text.empty() ? std::string("  (nothing)\n") : access_text) + "\n";
-  t += fmt::format("RETURNED: the teacher's own files, {} file(s), {} bytes, in {}\n", 
+  t += fmt::format("RETURNED: the teacher's own files, {} file(s), {} bytes, in {}\n",
                    std::count_if(returned.begin(), returned.end(), [](auto& f) { return !f.is_dir; }), bytes,
                    verified ? files_dir.string() : std::string("(not exported)"));
   t += files_text;
   if (held)
-    t += fmt::format("\nON HOLD ({}): the records were exported for the incident record to {}\n",
-                     *c.hold_reason(), verified ? records_dir.string() : std::string("(not exported)"));
+    t += fmt::format("\nON HOLD ({}): the records were exported for the incident record to {}\n", *c.hold_reason(),
+                     verified ? records_dir.string() : std::string("(not exported)"));
   t += fmt::format("\nAUDIT: {}\n  {} entries in the coffer's hash chain; {} records in the sidecar ({} unconfirmed)\n",
                    verified ? "VERIFIED" : "FAILED VERIFICATION", chain.entries, sidecar_records, unconfirmed);
   for (auto& p : problems) t += "  PROBLEM: " + p + "\n";
@@ -179,11 +178,14 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
     write_report(txt, t);
     write_report(json_path, j.dump(2) + "\n");
     throw Error(ErrorCode::kDamaged, "the audit trail of " + o.path + " failed verification (" +
-                                         std::to_string(problems.size()) + " problem(s)); nothing was exported or "
-                                         "wiped; the report is in " + txt.string());
+                                         std::to_string(problems.size()) +
+                                         " problem(s)); nothing was exported or "
+                                         "wiped; the report is in " +
+                                         txt.string());
   }
-  c.audit(vault::AuditKind::kCheckin, "", "ok",
-          std::to_string(returned.size()) + " file(s) and folder(s) returned" + (held ? "; records exported (hold)" : ""));
+  c.audit(
+      vault::AuditKind::kCheckin, "", "ok",
+      std::to_string(returned.size()) + " file(s) and folder(s) returned" + (held ? "; records exported (hold)" : ""));
   {
     vault::Coffer closing = std::move(c);  // closes the database and drops its lock before the wipe
   }
@@ -201,9 +203,10 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
 
 void register_checkin(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<CheckinOptions>();
-  auto* cmd = app.add_subcommand(
-      "checkin", "IT: on return, verify the audit trails, give back the teacher's files, write the "
-                 "check-in report, then wipe the coffer (also for a sealed coffer in its grace period)");
+  auto* cmd =
+      app.add_subcommand("checkin",
+                         "IT: on return, verify the audit trails, give back the teacher's files, write the "
+                         "check-in report, then wipe the coffer (also for a sealed coffer in its grace period)");
   cmd->add_option("path", o->path, "the coffer file")->required();
   cmd->add_option("--recovery-key", o->recovery_key, "the school's recovery key (.key)")->required();
   cmd->add_option("--audit-key", o->audit_key, "the school's audit key (.key)")->required();

@@ -46,8 +46,8 @@ void run_create(const CreateOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw = ask_new_passphrase(*source, "New passphrase for " + o.path);
   vault::Coffer::create(o.path, params, pw, *ctx.random, *ctx.clock);
-  *ctx.out << "created " << o.path << " for " << o.owner << " (" << o.purpose << "), expires "
-           << expires << " end of day";
+  *ctx.out << "created " << o.path << " for " << o.owner << " (" << o.purpose << "), expires " << expires
+           << " end of day";
   if (!params.recovery_key) *ctx.out << "\nwarning: no recovery key: a forgotten passphrase cannot be recovered";
   if (params.kdf_cost == keystore::KdfCost::kTest)
     *ctx.out << "\nwarning: INSECURE test key-derivation cost; never use it for real data";

@@ -48,7 +48,8 @@ void run_export(const ExportOptions& o, Context& ctx) {
   std::vector<fs::path> approved(mount.approved.begin(), mount.approved.end());
   require_approved_destination(dest, approved, school_policy(ctx).copy);
   std::uint64_t bytes = fusefs::export_from_mount(mount, object, dest.string());
-  *ctx.out << "exported " << object << " to " << dest.string() << " (" << bytes << " bytes; recorded in the audit trail)\n";
+  *ctx.out << "exported " << object << " to " << dest.string() << " (" << bytes
+           << " bytes; recorded in the audit trail)\n";
 }
 
 }  // namespace

@@ -29,8 +29,7 @@ void run_fsck(const FsckOptions& o, Context& ctx) {
   for (auto& n : r.notes) *ctx.out << n << "\n";
   for (auto& p : r.problems) *ctx.out << "PROBLEM: " << p << "\n";
   if (!r.ok())
-    throw Error(ErrorCode::kDamaged, o.path + " failed its check (" +
-                                         std::to_string(r.problems.size()) + " problems)");
+    throw Error(ErrorCode::kDamaged, o.path + " failed its check (" + std::to_string(r.problems.size()) + " problems)");
   *ctx.out << o.path << ": ok\n";
 }
 
@@ -38,8 +37,9 @@ void run_fsck(const FsckOptions& o, Context& ctx) {
 
 void register_fsck(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<FsckOptions>();
-  auto* cmd = app.add_subcommand("fsck", "anyone with the passphrase: check a coffer's integrity "
-                                         "(exit 0 only if every check holds)");
+  auto* cmd = app.add_subcommand("fsck",
+                                 "anyone with the passphrase: check a coffer's integrity "
+                                 "(exit 0 only if every check holds)");
   cmd->add_option("path", o->path, "the coffer file")->required();
   add_passphrase_file_option(*cmd, o->common);
   cmd->callback([o, &ctx] { run_fsck(*o, ctx); });

@@ -106,8 +106,8 @@ class Watchdog {
     if (now - last_ < interval_) return;
     last_ = now;
     static const char kMessage[] = "WATCHDOG=1";
-    ::sendto(fd_, kMessage, sizeof kMessage - 1, MSG_NOSIGNAL | MSG_DONTWAIT,
-             reinterpret_cast<const sockaddr*>(&addr_), addr_len_);
+    ::sendto(fd_, kMessage, sizeof kMessage - 1, MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&addr_),
+             addr_len_);
   }
 
  private:
@@ -140,7 +140,8 @@ void run_service(const GuardOptions& o, Context& ctx) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   ::sigemptyset(&sa.sa_mask);
-  struct sigaction old_term {}, old_int {};
+  struct sigaction old_term {
+  }, old_int{};
   g_service = &service;
   ::sigaction(SIGTERM, &sa, &old_term);
   ::sigaction(SIGINT, &sa, &old_int);
@@ -199,9 +200,10 @@ void run_probe(const GuardOptions& o, Context& ctx) {
 
 void register_guard(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<GuardOptions>();
-  auto* cmd = app.add_subcommand(
-      "guard", "IT (root): run the copy guard service in the foreground (systemd: coffer-guard.service); "
-               "it stops writes to USB sticks and other unapproved media while a coffer is open");
+  auto* cmd =
+      app.add_subcommand("guard",
+                         "IT (root): run the copy guard service in the foreground (systemd: coffer-guard.service); "
+                         "it stops writes to USB sticks and other unapproved media while a coffer is open");
   cmd->add_option("--socket", o->socket, "the socket coffers register on")->capture_default_str();
   cmd->add_option("--probe", o->probe, "")->group("");  // IT checks and tests: register an open coffer
   cmd->add_option("--approved", o->approved, "")->group("");

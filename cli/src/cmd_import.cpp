@@ -72,8 +72,7 @@ void run_import(const ImportOptions& o, Context& ctx) {
   vault::RecordStore(c.database()).import(p.pupils, log_entry(p, spec, ctx.clock->now()));
   // Counts, never values: the audit says how many, from where, by whom.
   c.audit(vault::AuditKind::kImport, std::filesystem::path(spec.from).filename().string(), "ok",
-          std::to_string(p.pupils.size()) + " pupil(s), " + std::to_string(p.dropped.size()) +
-              " column(s) dropped");
+          std::to_string(p.pupils.size()) + " pupil(s), " + std::to_string(p.dropped.size()) + " column(s) dropped");
   *ctx.out << "imported " << p.pupils.size() << " pupils into " << o.path << " ("
            << vault::RecordStore(c.database()).count() << " in the coffer)\n";
 }

@@ -1,6 +1,6 @@
 // coffer info: what a coffer is, from its header, without a passphrase.
-#include <nlohmann/json.hpp>
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <ostream>
 
@@ -30,8 +30,8 @@ void run_info(const InfoOptions& o, Context& ctx) {
     insecure = insecure || weak;
     nlohmann::json j{{"slot", i}, {"damaged", s.damaged}};
     if (!s.damaged)
-      j.update({{"kdf", "argon2id13"}, {"ops_limit", s.kdf.ops_limit},
-                {"mem_limit", s.kdf.mem_limit}, {"insecure", weak}});
+      j.update(
+          {{"kdf", "argon2id13"}, {"ops_limit", s.kdf.ops_limit}, {"mem_limit", s.kdf.mem_limit}, {"insecure", weak}});
     slots.push_back(j);
   }
   const vault::SchoolPolicy policy = school_policy(ctx);
@@ -65,30 +65,26 @@ void run_info(const InfoOptions& o, Context& ctx) {
     return;
   }
   auto& out = *ctx.out;
-  out << fmt::format("coffer:          {}\n", o.path)
-      << fmt::format("format:          version {}\n", h.version)
+  out << fmt::format("coffer:          {}\n", o.path) << fmt::format("format:          version {}\n", h.version)
       << fmt::format("id:              {}\n", keystore::to_hex(h.vault_id))
-      << fmt::format("purpose:         {}\n", h.profile)
-      << fmt::format("owner:           {}\n", h.owner)
+      << fmt::format("purpose:         {}\n", h.profile) << fmt::format("owner:           {}\n", h.owner)
       << fmt::format("created:         {}\n", local_datetime(h.created))
       << fmt::format("expires:         {} (end of day){}\n", local_date(h.expires),
-                     r.on_hold ? "  ON HOLD (expiry suspended)"
+                     r.on_hold      ? "  ON HOLD (expiry suspended)"
                      : r.past_grace ? "  EXPIRED, check-in period over: to be wiped"
-                     : r.sealed ? "  EXPIRED: sealed; IT can check it in until " + local_date(r.grace_ends)
-                                : std::string())
+                     : r.sealed     ? "  EXPIRED: sealed; IT can check it in until " + local_date(r.grace_ends)
+                                    : std::string())
       << fmt::format("key slots:       {} of {} in use\n", h.slots_in_use(), vault::kSlotCount);
   for (std::size_t i = 0; i < vault::kSlotCount; ++i)
     if (h.slots[i].in_use()) out << fmt::format("  slot {}:        {}\n", i, describe_slot(h.slots[i]));
-  out << fmt::format("recovery key:    {}\n",
-                     h.recovery ? "present, fingerprint " + keystore::to_hex(h.recovery->fingerprint)
-                                : std::string("none (a forgotten passphrase cannot be recovered)"))
+  out << fmt::format("recovery key:    {}\n", h.recovery
+                                                  ? "present, fingerprint " + keystore::to_hex(h.recovery->fingerprint)
+                                                  : std::string("none (a forgotten passphrase cannot be recovered)"))
       << fmt::format("audit key:       {}\n",
-                     h.audit ? "present, fingerprint " + keystore::to_hex(h.audit->fingerprint)
-                             : std::string("none"))
+                     h.audit ? "present, fingerprint " + keystore::to_hex(h.audit->fingerprint) : std::string("none"))
       << fmt::format("failed unlocks:  {}{}\n", h.failed_attempts,
                      h.failed_attempts >= max_failures ? "  LOCKED OUT: IT reopens it with coffer recover" : "");
-  if (insecure)
-    out << "WARNING: a key slot uses the INSECURE test key-derivation cost (--kdf-cost test)\n";
+  if (insecure) out << "WARNING: a key slot uses the INSECURE test key-derivation cost (--kdf-cost test)\n";
   for (auto& w : sel.warnings) out << "warning: " << w << "\n";
 }
 

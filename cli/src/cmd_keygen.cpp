@@ -8,10 +8,10 @@
 #include <ostream>
 
 #include "app.h"
-#include "new_file.h"
 #include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/school_key.h"
+#include "new_file.h"
 
 namespace coffer::cli {
 namespace {
@@ -30,8 +30,7 @@ void run_keygen(const KeygenOptions& o, Context& ctx) {
       throw Error(ErrorCode::kPolicy, p + " already exists; choose another --out prefix");
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw =
-      ask_new_passphrase(*source, "New passphrase for the school " +
-                                      std::string(keystore::role_name(role)) + " key");
+      ask_new_passphrase(*source, "New passphrase for the school " + std::string(keystore::role_name(role)) + " key");
   keystore::SchoolKeyPair pair = keystore::generate_school_key(role, *ctx.random);
   std::string secret_text = keystore::encode_secret_key_file(pair, pw, o.common.cost(), *ctx.random);
   write_new_file(key_path, secret_text, 0600);
@@ -41,19 +40,19 @@ void run_keygen(const KeygenOptions& o, Context& ctx) {
     ::unlink(key_path.c_str());
     throw;
   }
-  *ctx.out << "wrote " << key_path << " (secret, keep it offline) and " << pub_path
-           << "\n" << keystore::role_name(role) << " key fingerprint "
-           << keystore::to_hex(pair.public_key.fingerprint()) << "\n";
+  *ctx.out << "wrote " << key_path << " (secret, keep it offline) and " << pub_path << "\n"
+           << keystore::role_name(role) << " key fingerprint " << keystore::to_hex(pair.public_key.fingerprint())
+           << "\n";
 }
 
 }  // namespace
 
 void register_keygen(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<KeygenOptions>();
-  auto* cmd = app.add_subcommand(
-      "keygen", "IT/DPO: make a school key pair: PREFIX.pub (give to create) and PREFIX.key "
-                "(secret, passphrase-protected). Keep two: a recovery key (IT) and an audit key "
-                "(the DPO).");
+  auto* cmd = app.add_subcommand("keygen",
+                                 "IT/DPO: make a school key pair: PREFIX.pub (give to create) and PREFIX.key "
+                                 "(secret, passphrase-protected). Keep two: a recovery key (IT) and an audit key "
+                                 "(the DPO).");
   cmd->add_option("--out", o->out, "path prefix of the two files")->required();
   cmd->add_option("--role", o->role, "recovery (reopens coffers) or audit (reads audit trails)")
       ->check(CLI::IsMember({"recovery", "audit"}));

@@ -85,8 +85,7 @@ void run_recover(const KeysOptions& o, Context& ctx) {
     c.audit(vault::AuditKind::kClockRefused, "", "reset", "clock high-water mark reset to now by IT");
     *ctx.out << "the coffer's clock mark is reset to now\n";
   }
-  *ctx.out << "recovered " << o.path
-           << ": the new passphrase is in slot 0; all earlier passphrases were removed\n";
+  *ctx.out << "recovered " << o.path << ": the new passphrase is in slot 0; all earlier passphrases were removed\n";
 }
 
 CLI::App* with_path(CLI::App* cmd, KeysOptions& o) {
@@ -113,10 +112,10 @@ void register_keys(CLI::App& app, Context& ctx) {
   add->callback([ao, &ctx] { run_add(*ao, ctx); });
 
   auto ro = std::make_shared<KeysOptions>();
-  auto* remove = with_path(
-      keys->add_subcommand("remove", "remove a passphrase slot (the last one only if a recovery "
-                                     "key exists)"),
-      *ro);
+  auto* remove = with_path(keys->add_subcommand("remove",
+                                                "remove a passphrase slot (the last one only if a recovery "
+                                                "key exists)"),
+                           *ro);
   remove->add_option("--slot", ro->slot, "the slot to remove")
       ->required()
       ->check(CLI::Range(0, static_cast<int>(vault::kSlotCount) - 1));
@@ -130,12 +129,11 @@ void register_keys(CLI::App& app, Context& ctx) {
   passwd->callback([po, &ctx] { run_passwd(*po, ctx); });
 
   auto rc = std::make_shared<KeysOptions>();
-  auto* recover = with_path(
-      app.add_subcommand("recover", "IT: set a new passphrase with the school's recovery key "
-                                    "(replaces all existing passphrases)"),
-      *rc);
-  recover->add_option("--recovery-key", rc->recovery_key, "the school's recovery key (.key)")
-      ->required();
+  auto* recover = with_path(app.add_subcommand("recover",
+                                               "IT: set a new passphrase with the school's recovery key "
+                                               "(replaces all existing passphrases)"),
+                            *rc);
+  recover->add_option("--recovery-key", rc->recovery_key, "the school's recovery key (.key)")->required();
   recover->add_flag("--reset-clock", rc->reset_clock,
                     "also reset the coffer's clock high-water mark to now (after the laptop's clock ran ahead)");
   add_passphrase_file_option(*recover, rc->common);

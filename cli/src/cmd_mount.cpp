@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/core.h>
 #include <cerrno>
 #include <cstring>
-#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -22,9 +22,9 @@
 #include "coffer/error.h"
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/daemon.h"
-#include "coffer/vault/coffer.h"
 #include "coffer/guard/guard_protocol.h"
 #include "coffer/guard/landlock.h"
+#include "coffer/vault/coffer.h"
 #include "copy_rules.h"
 #include "dates.h"
 #include "exit_codes.h"
@@ -79,8 +79,7 @@ void clean_stale_mount(const fs::path& mp, std::ostream& err) {
 // Returns true when it created the folder (removed again if open fails).
 bool prepare_mountpoint(const fs::path& mp, std::ostream& err) {
   clean_stale_mount(mp, err);
-  if (fusefs::is_mounted(mp))
-    throw Error(ErrorCode::kBusy, mp.string() + " is already mounted");
+  if (fusefs::is_mounted(mp)) throw Error(ErrorCode::kBusy, mp.string() + " is already mounted");
   struct stat st {};
   if (::lstat(mp.c_str(), &st) != 0) {
     if (errno != ENOENT || ::mkdir(mp.c_str(), 0700) != 0)
@@ -110,8 +109,8 @@ fusefs::MountOptions mount_options(const OpenOptions& o) {
   if (o.allow_other && ::geteuid() != 0)
     throw Error(ErrorCode::kPolicy, "--allow-other is for root only (conformance tests)");
   if (o.idle_minutes < 1 || o.idle_minutes > kMaxIdleMinutes)
-    throw Error(ErrorCode::kPolicy, "the idle timeout must be 1 to " + std::to_string(kMaxIdleMinutes) +
-                                        " minutes (the school's maximum)");
+    throw Error(ErrorCode::kPolicy,
+                "the idle timeout must be 1 to " + std::to_string(kMaxIdleMinutes) + " minutes (the school's maximum)");
   fusefs::MountOptions m;
   m.coffer_path = fs::absolute(o.path);
   m.mountpoint = fs::absolute(o.mountpoint.empty() ? default_mountpoint(o.path) : fs::path(o.mountpoint));
@@ -153,9 +152,9 @@ void prepare_copy_guard(vault::Coffer& c, fusefs::MountOptions& m, const OpenOpt
   m.guard_required = level == "guarded";
   if (m.guard_required || ::access(o.guard_socket.c_str(), F_OK) == 0) m.guard_socket = o.guard_socket;
   if (level == "sandboxed" && !o.session)
-    throw Error(ErrorCode::kPolicy, "this coffer may only be opened in a protected session: use `coffer open --session " +
-                                        o.path + "` (a file manager or shell in the session) or `coffer run " + o.path +
-                                        " -- PROGRAM`");
+    throw Error(ErrorCode::kPolicy,
+                "this coffer may only be opened in a protected session: use `coffer open --session " + o.path +
+                    "` (a file manager or shell in the session) or `coffer run " + o.path + " -- PROGRAM`");
   if (!o.session) return;
   if (guard::landlock_status().abi < 1)
     throw Error(ErrorCode::kPolicy,
@@ -190,8 +189,8 @@ void prepare_copy_guard(vault::Coffer& c, fusefs::MountOptions& m, const OpenOpt
 
 std::string opened_message(const fusefs::MountOptions& m, const vault::Header& h) {
   return fmt::format("opened {} at {}\n  {} ({}), expires {} end of day; locks after {} s idle\n",
-                     m.coffer_path.string(), m.mountpoint.string(), h.owner, h.profile,
-                     local_date(h.expires), m.idle_timeout.count());
+                     m.coffer_path.string(), m.mountpoint.string(), h.owner, h.profile, local_date(h.expires),
+                     m.idle_timeout.count());
 }
 
 void detach_stdio() {
@@ -354,17 +353,19 @@ void run_status(bool json, Context& ctx) {
   }
   const int warn_days = school_policy(ctx).warn_days;
   for (auto& m : mounts) {
-    *ctx.out << fmt::format("{}\n  mounted at {}\n  {} ({}), expires {} end of day\n  locks in {} s if unused{}; pid {}\n",
-                            m.coffer_path, m.mountpoint, m.owner, m.purpose, local_date(m.expires),
-                            m.idle_seconds_left, m.read_only ? ", read-only" : "", m.pid);
+    *ctx.out << fmt::format(
+        "{}\n  mounted at {}\n  {} ({}), expires {} end of day\n  locks in {} s if unused{}; pid {}\n", m.coffer_path,
+        m.mountpoint, m.owner, m.purpose, local_date(m.expires), m.idle_seconds_left, m.read_only ? ", read-only" : "",
+        m.pid);
     *ctx.out << "  copy protection: " << m.protection << "\n";
     for (auto& line : m.copy_guard) *ctx.out << "    " << line << "\n";
     std::int64_t left = m.expires - ctx.clock->now();
     if (left < std::int64_t{warn_days} * 86400) {
       std::int64_t days = std::max<std::int64_t>(0, left / 86400);
-      *ctx.out << fmt::format("  EXPIRES {}: its records, and your own files in files/, go with it unless IT "
-                              "checks it in first\n",
-                              days == 0 ? std::string("TODAY") : fmt::format("IN {} DAY{}", days, days == 1 ? "" : "S"));
+      *ctx.out << fmt::format(
+          "  EXPIRES {}: its records, and your own files in files/, go with it unless IT "
+          "checks it in first\n",
+          days == 0 ? std::string("TODAY") : fmt::format("IN {} DAY{}", days, days == 1 ? "" : "S"));
     }
   }
 }
@@ -394,8 +395,8 @@ void register_mount(CLI::App& app, Context& ctx) {
   });
 
   auto r = std::make_shared<OpenOptions>();
-  auto* run = app.add_subcommand(
-      "run", "teacher: open a coffer, run one program in a protected session, lock when it ends");
+  auto* run =
+      app.add_subcommand("run", "teacher: open a coffer, run one program in a protected session, lock when it ends");
   run->add_option("path", r->path, "the coffer file")->required();
   run->add_option("command", r->command, "-- PROGRAM [ARGS...]: the program to run (default a shell)");
   run->add_option("--mountpoint", r->mountpoint, "an empty folder (default ~/Coffer/<name>)");

@@ -2,8 +2,8 @@
 // only its selected pupils, a one-time passphrase the teacher replaces at
 // first open, and a manifest IT keeps (NAME.manifest.json/.txt). A coffer
 // that fails is reported and leaves nothing behind; the others go on.
-#include <fmt/core.h>
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,8 +13,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <ostream>
+#include <set>
 
 #include "app.h"
 #include "coffer/error.h"
@@ -62,7 +62,8 @@ std::string handover_text(const Plan& plan, const PlanEntry& e, const std::strin
   t += "Coffer:   " + e.name + ".coffer (" + e.purpose + ")\n";
   t += "Expires:  " + expires + " at the end of the day; its data is destroyed then\n\n";
   t += "One-time passphrase:   " + passphrase + "\n\n";
-  t += "The first time you run  coffer open " + e.name + ".coffer  you will be asked to choose\n"
+  t += "The first time you run  coffer open " + e.name +
+       ".coffer  you will be asked to choose\n"
        "your own passphrase; this one stops working then. Destroy this sheet afterwards.\n";
   if (!plan.helpdesk.empty()) t += "Lost the laptop or forgotten your passphrase? Call " + plan.helpdesk + ".\n";
   return t;
@@ -230,7 +231,8 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
     try {
       if (leftovers[i] == Leftover::kRedo) {
         // Interrupted before its handover was committed: start again.
-        if (fs::exists(coffer)) vault::wipe(coffer, *ctx.random, "coffer provision: handover not committed, made again");
+        if (fs::exists(coffer))
+          vault::wipe(coffer, *ctx.random, "coffer provision: handover not committed, made again");
         remove_outputs(out, e.name);
         *ctx.err << "coffer: " << e.name << ": an earlier run was interrupted before its handover was recorded; "
                  << "making it again\n";
@@ -294,8 +296,8 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       }
       double secs = std::chrono::duration<double>(clock::now() - t0).count();
       if (tty) *ctx.out << "\r";
-      *ctx.out << fmt::format("{} ok: {} pupils, expires {} ({:.1f} s)\n", label, prepared.pupils.size(),
-                              expiries[i], secs);
+      *ctx.out << fmt::format("{} ok: {} pupils, expires {} ({:.1f} s)\n", label, prepared.pupils.size(), expiries[i],
+                              secs);
       for (auto& w : prepared.warnings) *ctx.err << "coffer: warning: " << e.name << ": " << w << "\n";
     } catch (const std::exception& err) {
       // Any failure, a bug's exception included, stops this coffer only.

@@ -30,8 +30,7 @@ void run_hold(const HoldOptions& o, Context& ctx) {
     keystore::SchoolKeyPair key = load_secret_key(o.recovery_key, *source);
     vault::Coffer c = unlock_coffer_recovery(o.path, key, ctx);
     c.release_hold();
-    *ctx.out << "released the hold on " << o.path << ": it expires on " << local_date(c.header().expires)
-             << " again\n";
+    *ctx.out << "released the hold on " << o.path << ": it expires on " << local_date(c.header().expires) << " again\n";
     return;
   }
   if (o.reason.empty()) throw Error(ErrorCode::kUsage, "say why: --reason TEXT (e.g. \"incident on the trip, 3 May\")");
@@ -102,9 +101,9 @@ void run_sweep(const SweepOptions& o, Context& ctx) {
 
 void register_retention(CLI::App& app, Context& ctx) {
   auto ho = std::make_shared<HoldOptions>();
-  auto* hold = app.add_subcommand(
-      "hold", "teacher: put a coffer on hold after an incident (expiry, purges and sweeps stop); "
-              "IT: --release with the school's recovery key");
+  auto* hold = app.add_subcommand("hold",
+                                  "teacher: put a coffer on hold after an incident (expiry, purges and sweeps stop); "
+                                  "IT: --release with the school's recovery key");
   hold->add_option("path", ho->path, "the coffer file")->required();
   hold->add_option("--reason", ho->reason, "why (kept in the coffer and its audit trail)");
   hold->add_flag("--release", ho->release, "lift the hold (needs --recovery-key)");
@@ -113,9 +112,10 @@ void register_retention(CLI::App& app, Context& ctx) {
   hold->callback([ho, &ctx] { run_hold(*ho, ctx); });
 
   auto so = std::make_shared<SweepOptions>();
-  auto* sweep = app.add_subcommand(
-      "sweep", "anyone: wipe the coffers in DIR whose check-in grace period is over (no passphrase; "
-               "symbolic links are never followed)");
+  auto* sweep =
+      app.add_subcommand("sweep",
+                         "anyone: wipe the coffers in DIR whose check-in grace period is over (no passphrase; "
+                         "symbolic links are never followed)");
   sweep->add_option("dir", so->dirs, "directories to look in (not recursive)")->required();
   sweep->add_flag("--dry-run", so->dry_run, "only say what would be wiped");
   sweep->callback([so, &ctx] { run_sweep(*so, ctx); });

@@ -43,7 +43,9 @@ void write_bus_config(const fs::path& file) {
   out << "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
          " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
          "<busconfig>\n  <type>session</type>\n  <keep_umask/>\n"
-         "  <listen>unix:abstract=/coffer/session-" << ::getpid() << "</listen>\n"
+         "  <listen>unix:abstract=/coffer/session-"
+      << ::getpid()
+      << "</listen>\n"
          "  <standard_session_servicedirs/>\n"
          "  <policy context=\"default\">\n    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
          "    <allow eavesdrop=\"true\"/>\n    <allow own=\"*\"/>\n  </policy>\n</busconfig>\n";

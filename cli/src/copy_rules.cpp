@@ -17,8 +17,7 @@ std::vector<fs::path> expand_app_state(const std::vector<std::string>& entries) 
   passwd pw{};
   passwd* found = nullptr;
   std::vector<char> buf(16384);
-  if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found && pw.pw_dir)
-    home = pw.pw_dir;
+  if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found && pw.pw_dir) home = pw.pw_dir;
   std::vector<fs::path> out;
   for (auto& e : entries) {
     if (e.rfind("~/", 0) == 0) {
@@ -47,19 +46,18 @@ void require_approved_destination(const fs::path& dest, const std::vector<fs::pa
     if (mount && media.school_stick(*mount, policy.allowed_luks_uuids, policy.allowed_usb_serials)) return;
     throw Error(ErrorCode::kPolicy, dest.string() +
                                         " is on removable media: coffer data may go only to an encrypted school "
-                                        "stick on the allowlist" + rule);
+                                        "stick on the allowlist" +
+                                        rule);
   }
   if (!vault::path_within(where, approved))
     throw Error(ErrorCode::kPolicy,
                 dest.string() + " is not an approved destination" + rule + "; " +
-                    (approved.empty() ? std::string("none is set for this coffer")
-                                      : "approved: " + [&] {
-                                          std::string s;
-                                          for (auto& a : approved) s += (s.empty() ? "" : ", ") + a.string();
-                                          return s;
-                                        }()));
-  if (kind != guard::MediaKind::kInternal && kind != guard::MediaKind::kNetwork &&
-      kind != guard::MediaKind::kVirtual)
+                    (approved.empty() ? std::string("none is set for this coffer") : "approved: " + [&] {
+                      std::string s;
+                      for (auto& a : approved) s += (s.empty() ? "" : ", ") + a.string();
+                      return s;
+                    }()));
+  if (kind != guard::MediaKind::kInternal && kind != guard::MediaKind::kNetwork && kind != guard::MediaKind::kVirtual)
     throw Error(ErrorCode::kPolicy, dest.string() + " is on " + std::string(guard::media_kind_name(kind)) +
                                         " storage, which coffer does not write to" + rule);
 }

@@ -20,8 +20,7 @@ std::vector<std::filesystem::path> expand_app_state(const std::vector<std::strin
 // Where coffer data may be written by export and check-in: an allowlisted
 // encrypted school stick, or an approved destination that is not removable
 // media. Anything else throws Error(kPolicy) naming the school policy.
-void require_approved_destination(const std::filesystem::path& dest,
-                                  const std::vector<std::filesystem::path>& approved,
+void require_approved_destination(const std::filesystem::path& dest, const std::vector<std::filesystem::path>& approved,
                                   const vault::CopyPolicy& policy);
 
 // Fills the copy-guard fields of `m` and returns the effective level.

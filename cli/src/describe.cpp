@@ -10,8 +10,7 @@ std::string describe_slot(const vault::KeySlot& s) {
   if (!s.in_use()) return "empty";
   std::uint64_t mem = s.kdf.mem_limit;
   std::string size = mem >= (1u << 20) ? fmt::format("{} MiB", mem >> 20) : fmt::format("{} KiB", mem >> 10);
-  return fmt::format("passphrase (argon2id, {}, {} pass{}){}", size, s.kdf.ops_limit,
-                     s.kdf.ops_limit == 1 ? "" : "es",
+  return fmt::format("passphrase (argon2id, {}, {} pass{}){}", size, s.kdf.ops_limit, s.kdf.ops_limit == 1 ? "" : "es",
                      keystore::is_insecure(s.kdf) ? " INSECURE test cost" : "");
 }
 

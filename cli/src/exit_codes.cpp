@@ -5,16 +5,26 @@ namespace coffer::cli {
 
 int exit_code_for(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOther: return kExitOther;
-    case ErrorCode::kUsage: return kExitUsage;
-    case ErrorCode::kWrongPassphrase: return kExitWrongPassphrase;
-    case ErrorCode::kDamaged: return kExitDamaged;
-    case ErrorCode::kExpired: return kExitExpired;
-    case ErrorCode::kPolicy: return kExitPolicy;
-    case ErrorCode::kIo: return kExitIo;
-    case ErrorCode::kNoSpace: return kExitIo;
-    case ErrorCode::kBusy: return kExitBusy;
-    case ErrorCode::kLockedOut: return kExitLockedOut;
+    case ErrorCode::kOther:
+      return kExitOther;
+    case ErrorCode::kUsage:
+      return kExitUsage;
+    case ErrorCode::kWrongPassphrase:
+      return kExitWrongPassphrase;
+    case ErrorCode::kDamaged:
+      return kExitDamaged;
+    case ErrorCode::kExpired:
+      return kExitExpired;
+    case ErrorCode::kPolicy:
+      return kExitPolicy;
+    case ErrorCode::kIo:
+      return kExitIo;
+    case ErrorCode::kNoSpace:
+      return kExitIo;
+    case ErrorCode::kBusy:
+      return kExitBusy;
+    case ErrorCode::kLockedOut:
+      return kExitLockedOut;
   }
   return kExitOther;
 }

@@ -27,7 +27,6 @@ vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profil
 // The import log entry for the coffer's manifest.
 vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec& spec, std::int64_t now);
 // What will be (or was) imported: counts, fields, dropped columns, warnings.
-void print_summary(const vault::PreparedImport& p, const vault::Profile& profile, std::ostream& out,
-                   std::ostream& err);
+void print_summary(const vault::PreparedImport& p, const vault::Profile& profile, std::ostream& out, std::ostream& err);
 
 }  // namespace coffer::cli

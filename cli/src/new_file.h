@@ -3,9 +3,9 @@
 // reported, so a crash leaves either the old or the new content.
 #pragma once
 
+#include <sys/types.h>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 
 namespace coffer::cli {
 

@@ -2,9 +2,9 @@
 // override any of them.
 #include "plan.h"
 
+#include <toml++/toml.h>
 #include <regex>
 #include <set>
-#include <toml++/toml.h>
 
 #include "coffer/error.h"
 #include "coffer/vault/import.h"
@@ -47,9 +47,9 @@ std::string path_in_plan(const fs::path& plan, const std::string& p) {
 
 // Reads one table's settings over the defaults.
 void apply(const fs::path& file, const toml::table& t, PlanEntry& e, bool is_coffer) {
-  static const std::set<std::string> kKeys = {"name", "owner", "purpose", "expires", "trip_end", "recovery_key",
-                                              "audit_key", "source", "format", "map", "pupils", "pupils_file",
-                                              "groups", "allow_missing"};
+  static const std::set<std::string> kKeys = {"name",         "owner",       "purpose", "expires",      "trip_end",
+                                              "recovery_key", "audit_key",   "source",  "format",       "map",
+                                              "pupils",       "pupils_file", "groups",  "allow_missing"};
   for (auto& [k, v] : t) {
     std::string key(k.str());
     if (!kKeys.count(key)) bad(file, &v, "unknown setting " + key + " (see docs/ADMIN.md)");
@@ -98,18 +98,20 @@ Plan load_plan(const fs::path& file) {
   try {
     doc = toml::parse_file(file.string());
   } catch (const toml::parse_error& e) {
-    throw Error(ErrorCode::kUsage, file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
-                                       std::string(e.description()));
+    throw Error(ErrorCode::kUsage,
+                file.string() + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
   for (auto& [k, v] : doc) {
     std::string key(k.str());
     if (key != "defaults" && key != "coffer" && key != "handover" && key != "school" && key != "helpdesk")
-      bad(file, &v, "unknown setting " + key + " (the plan has [defaults], [[coffer]] entries, handover, school, helpdesk)");
+      bad(file, &v,
+          "unknown setting " + key + " (the plan has [defaults], [[coffer]] entries, handover, school, helpdesk)");
   }
   plan.handover = text(file, doc.get("handover"), "handover");
   if (plan.handover.empty()) plan.handover = "files";
   if (plan.handover != "files" && plan.handover != "sheet")
-    bad(file, doc.get("handover"), "handover must be \"files\" (a passphrase file per teacher) or \"sheet\" (one printable file)");
+    bad(file, doc.get("handover"),
+        "handover must be \"files\" (a passphrase file per teacher) or \"sheet\" (one printable file)");
   plan.school = text(file, doc.get("school"), "school");
   plan.helpdesk = text(file, doc.get("helpdesk"), "helpdesk");
   PlanEntry defaults;

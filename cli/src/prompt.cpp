@@ -27,15 +27,14 @@ bool read_line(int fd, Passphrase& out, const std::string& source) {
     ssize_t n = ::read(fd, &c, 1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error(ErrorCode::kIo, "cannot read the passphrase from " + source + ": " +
-                                      std::strerror(errno));
+      throw Error(ErrorCode::kIo, "cannot read the passphrase from " + source + ": " + std::strerror(errno));
     }
     if (n == 0) return any;
     any = true;
     if (c == '\n') break;
     if (!out.push_back(c))
-      throw Error(ErrorCode::kUsage, "a passphrase in " + source + " is longer than " +
-                                         std::to_string(Passphrase::kMaxLength) + " bytes");
+      throw Error(ErrorCode::kUsage,
+                  "a passphrase in " + source + " is longer than " + std::to_string(Passphrase::kMaxLength) + " bytes");
   }
   // Tolerate files written on Windows.
   if (out.size() > 0 && out.reveal_bytes().back() == '\r') {
@@ -53,9 +52,7 @@ class FileSource final : public PassphraseSource {
       fd_ = 0;
     } else {
       fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd_ < 0)
-        throw Error(ErrorCode::kIo, "cannot open passphrase file " + path + ": " +
-                                        std::strerror(errno));
+      if (fd_ < 0) throw Error(ErrorCode::kIo, "cannot open passphrase file " + path + ": " + std::strerror(errno));
       owned_ = true;
     }
   }
@@ -70,10 +67,9 @@ class FileSource final : public PassphraseSource {
     ++line_;
     Passphrase p;
     if (!read_line(fd_, p, name_))
-      throw Error(ErrorCode::kUsage, name_ + " has no line " + std::to_string(line_) + " (for: " +
-                                         prompt + "); see docs/CLI.md for the order of lines");
-    if (p.empty())
-      throw Error(ErrorCode::kUsage, name_ + ":" + std::to_string(line_) + ": empty passphrase");
+      throw Error(ErrorCode::kUsage, name_ + " has no line " + std::to_string(line_) + " (for: " + prompt +
+                                         "); see docs/CLI.md for the order of lines");
+    if (p.empty()) throw Error(ErrorCode::kUsage, name_ + ":" + std::to_string(line_) + ": empty passphrase");
     return p;
   }
   std::string name_;
@@ -110,7 +106,7 @@ class TerminalSource final : public PassphraseSource {
       throw Error(ErrorCode::kUsage,
                   "no terminal to ask for the passphrase; use --passphrase-file FILE (or - for "
                   "standard input)");
-    termios old {};
+    termios old{};
     bool restore = ::tcgetattr(fd, &old) == 0;
     if (restore) {
       termios quiet = old;
@@ -140,8 +136,6 @@ class TerminalSource final : public PassphraseSource {
 
 std::unique_ptr<PassphraseSource> terminal_source() { return std::make_unique<TerminalSource>(); }
 
-std::unique_ptr<PassphraseSource> file_source(const std::string& path) {
-  return std::make_unique<FileSource>(path);
-}
+std::unique_ptr<PassphraseSource> file_source(const std::string& path) { return std::make_unique<FileSource>(path); }
 
 }  // namespace coffer::cli

@@ -51,8 +51,8 @@ std::string choose_expiry(const vault::Profile& p, const std::string& expires, c
   if (expires.empty()) return vault::format_date(vault::default_expiry(p, base));
   if (max < to_date(expires))
     throw Error(ErrorCode::kPolicy, "the " + p.name + " profile allows an expiry up to " + vault::format_date(max) +
-                                        " (from " + (trip_end.empty() ? "today" : "the trip's end") + "); " +
-                                        expires + " is later");
+                                        " (from " + (trip_end.empty() ? "today" : "the trip's end") + "); " + expires +
+                                        " is later");
   return expires;
 }
 

@@ -121,11 +121,9 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     if (to_set & FUSE_SET_ATTR_GID) a.gid = attr->st_gid;
     if (to_set & FUSE_SET_ATTR_SIZE) a.size = static_cast<std::uint64_t>(attr->st_size);
     if (to_set & FUSE_SET_ATTR_ATIME_NOW) a.atime_ns = vault::SetAttr::kNow;
-    else if (to_set & FUSE_SET_ATTR_ATIME)
-      a.atime_ns = attr->st_atim.tv_sec * 1000000000LL + attr->st_atim.tv_nsec;
+    else if (to_set & FUSE_SET_ATTR_ATIME) a.atime_ns = attr->st_atim.tv_sec * 1000000000LL + attr->st_atim.tv_nsec;
     if (to_set & FUSE_SET_ATTR_MTIME_NOW) a.mtime_ns = vault::SetAttr::kNow;
-    else if (to_set & FUSE_SET_ATTR_MTIME)
-      a.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
+    else if (to_set & FUSE_SET_ATTR_MTIME) a.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
     reply_attr(req, fs_of(req).setattr(caller_of(req), ino, a));
   });
 }
@@ -197,8 +195,8 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const cha
   serve(req, [&] { reply_entry(req, fs_of(req).symlink(caller_of(req), parent, name, target)); });
 }
 
-void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
-               const char* newname, unsigned int flags) {
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
+               unsigned int flags) {
   serve(req, [&] {
     fs_of(req).rename(parent, name, newparent, newname, flags);
     fuse_reply_err(req, 0);
@@ -239,11 +237,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   });
 }
 
-void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
-              fuse_file_info*) {
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, fuse_file_info*) {
   serve(req, [&] {
-    fs_of(req).write(ino, static_cast<std::uint64_t>(off),
-                     {reinterpret_cast<const std::uint8_t*>(data), size});
+    fs_of(req).write(ino, static_cast<std::uint64_t>(off), {reinterpret_cast<const std::uint8_t*>(data), size});
     fuse_reply_write(req, size);
   });
 }
@@ -358,8 +354,7 @@ struct FuseSession::Impl {
   bool mounted = false;
 };
 
-FuseSession::FuseSession(Filesystem& fs, const std::string& options,
-                         std::function<StatFs()> host_statfs)
+FuseSession::FuseSession(Filesystem& fs, const std::string& options, std::function<StatFs()> host_statfs)
     : impl_(std::make_unique<Impl>()) {
   impl_->ctx = Context{&fs, std::move(host_statfs)};
   std::vector<std::string> argv_s = {"coffer", "-o", options};
@@ -400,9 +395,7 @@ void FuseSession::run() {
   fuse_loop_cfg_destroy(config);
 }
 
-void FuseSession::invalidate(std::uint64_t ino) {
-  fuse_lowlevel_notify_inval_inode(impl_->se, ino, 0, 0);
-}
+void FuseSession::invalidate(std::uint64_t ino) { fuse_lowlevel_notify_inval_inode(impl_->se, ino, 0, 0); }
 
 void FuseSession::unmount() {
   if (!impl_->mounted) return;

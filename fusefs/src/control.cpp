@@ -27,18 +27,16 @@ fs::path control_directory() {
   fs::path dir;
   if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg && ::access(xdg, W_OK) == 0)
     dir = fs::path(xdg) / "coffer";
-  else if (::geteuid() == 0)
-    dir = "/run/coffer";
-  else
-    dir = "/tmp/coffer-" + std::to_string(::geteuid());
+  else if (::geteuid() == 0) dir = "/run/coffer";
+  else dir = "/tmp/coffer-" + std::to_string(::geteuid());
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     throw Error(ErrorCode::kIo, "cannot create " + dir.string() + ": " + std::strerror(errno));
   struct stat st {};
   // A directory someone else made (e.g. in /tmp) must not be trusted.
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() ||
-      (st.st_mode & 077) != 0)
-    throw Error(ErrorCode::kPolicy, dir.string() + " is not a private directory of this user; "
-                                    "remove it and try again");
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0)
+    throw Error(ErrorCode::kPolicy, dir.string() +
+                                        " is not a private directory of this user; "
+                                        "remove it and try again");
   return dir;
 }
 
@@ -59,19 +57,23 @@ std::string hex_of(const std::string& s) {
 
 std::string unhex(const std::string& h) {
   std::string out;
-  for (std::size_t i = 0; i + 1 < h.size(); i += 2)
-    out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+  for (std::size_t i = 0; i + 1 < h.size(); i += 2) out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
   return out;
 }
 }  // namespace
 
 std::string to_json(const MountStatus& s) {
-  nlohmann::json j{{"coffer", s.coffer_path}, {"mountpoint", s.mountpoint},
-                   {"purpose", s.purpose},    {"owner", s.owner},
-                   {"expires", s.expires},    {"idle_seconds_left", s.idle_seconds_left},
+  nlohmann::json j{{"coffer", s.coffer_path},
+                   {"mountpoint", s.mountpoint},
+                   {"purpose", s.purpose},
+                   {"owner", s.owner},
+                   {"expires", s.expires},
+                   {"idle_seconds_left", s.idle_seconds_left},
                    {"idle_timeout_seconds", s.idle_timeout_seconds},
-                   {"pid", s.pid},            {"read_only", s.read_only},
-                   {"protection", s.protection}, {"copy_guard", s.copy_guard},
+                   {"pid", s.pid},
+                   {"read_only", s.read_only},
+                   {"protection", s.protection},
+                   {"copy_guard", s.copy_guard},
                    {"approved", s.approved},
                    {"coffer_hex", hex_of(s.coffer_path)},
                    {"mountpoint_hex", hex_of(s.mountpoint)}};
@@ -103,8 +105,7 @@ namespace {
 
 // Connects, sends one line, returns the first reply line: empty if the
 // process answered nothing in time, nullopt if nothing listens any more.
-std::optional<std::string> ask(const fs::path& socket_path, const std::string& command,
-                               int timeout_ms = 5000) {
+std::optional<std::string> ask(const fs::path& socket_path, const std::string& command, int timeout_ms = 5000) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
   sockaddr_un addr{};
@@ -212,8 +213,7 @@ LockResult lock_mount(const MountStatus& m, std::chrono::seconds timeout) {
     int r = ::poll(&p, 1, ms);
     ::close(pidfd);
     if (r <= 0)
-      throw Error(ErrorCode::kBusy, "the coffer process " + std::to_string(m.pid) +
-                                        " did not finish locking within " +
+      throw Error(ErrorCode::kBusy, "the coffer process " + std::to_string(m.pid) + " did not finish locking within " +
                                         std::to_string(timeout.count()) + " s");
   } else {
     while (process_alive(m.pid)) {

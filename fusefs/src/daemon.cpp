@@ -11,8 +11,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,8 +20,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,8 +34,8 @@
 #include "coffer/guard/caller_check.h"
 #include "coffer/guard/guard_client.h"
 #include "coffer/guard/landlock.h"
-#include "coffer/guard/session.h"
 #include "coffer/guard/mountinfo.h"
+#include "coffer/guard/session.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/vault/audit.h"
 #include "coffer/vault/audit_drop.h"
@@ -202,7 +202,8 @@ std::uint64_t export_object(Filesystem& filesystem, const std::string& object, c
 
 // What `status` shows about the copy guard of this mount.
 std::vector<std::string> copy_guard_lines(const MountOptions& o) {
-  std::vector<std::string> lines = {"layer 1: reads refused to programs writing to removable media or unapproved places"};
+  std::vector<std::string> lines = {
+      "layer 1: reads refused to programs writing to removable media or unapproved places"};
   if (!o.session_keeper.empty()) {
     lines.push_back("layer 3: a Landlock session; only its programs may use the coffer");
     for (auto& l : guard::describe(guard::landlock_status())) lines.push_back("  " + l);
@@ -307,15 +308,25 @@ void notify_desktop(const std::string& text) {
 
 std::string readme_text(const vault::Header& h, std::chrono::seconds idle) {
   return "This folder is a coffer: an encrypted container, opened by coffer.\n\n"
-         "Owner:    " + h.owner + "\n"
-         "Purpose:  " + h.profile + "\n"
-         "Expires:  " + date_of(h.expires) + " (end of day). The files you keep in files/ go\n"
+         "Owner:    " +
+         h.owner +
+         "\n"
+         "Purpose:  " +
+         h.profile +
+         "\n"
+         "Expires:  " +
+         date_of(h.expires) +
+         " (end of day). The files you keep in files/ go\n"
          "          with the coffer when it expires: ask IT to check it in before then.\n"
-         "Locks:    after " + duration_text(idle) + " without use, and when you run: coffer lock\n\n"
+         "Locks:    after " +
+         duration_text(idle) +
+         " without use, and when you run: coffer lock\n\n"
          "Save your own documents in files/: they are stored encrypted inside the coffer\n"
          "file. Do not copy pupil data out of this folder.\n\n"
          "If this laptop is lost or stolen, tell the school's data protection lead at once\n"
-         "and give this coffer's id: " + keystore::to_hex(h.vault_id) + ".\n"
+         "and give this coffer's id: " +
+         keystore::to_hex(h.vault_id) +
+         ".\n"
          "The contents are encrypted and cannot be read without the passphrase.\n";
 }
 
@@ -345,8 +356,7 @@ std::vector<std::string> processes_using(const fs::path& path) {
   return out;
 }
 
-std::string serve(vault::Coffer coffer_in, const MountOptions& o,
-                  const std::function<void()>& on_ready) {
+std::string serve(vault::Coffer coffer_in, const MountOptions& o, const std::function<void()>& on_ready) {
   // Signals are taken synchronously through a signalfd, in this thread only.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -393,8 +403,8 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   };
   copy_to_drop();
 
-  std::string options = "default_permissions,nosuid,nodev,noexec,fsname=coffer:" +
-                        o.coffer_path.stem().string() + ",subtype=coffer";
+  std::string options =
+      "default_permissions,nosuid,nodev,noexec,fsname=coffer:" + o.coffer_path.stem().string() + ",subtype=coffer";
   if (o.read_only) options += ",ro";
   if (o.allow_other) options += ",allow_other";
   fs::path host_dir = o.coffer_path.parent_path();
@@ -487,8 +497,10 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
       if (!writers.empty() && o.guard_required) {
         std::string list;
         for (auto& w : writers) list += "\n  process " + std::to_string(w.pid) + " (" + w.exe + ") writing " + w.path;
-        throw Error(ErrorCode::kPolicy, "programs already have files open for writing on removable or unapproved "
-                                        "storage; close them (or remove the stick) and open the coffer again:" + list);
+        throw Error(ErrorCode::kPolicy,
+                    "programs already have files open for writing on removable or unapproved "
+                    "storage; close them (or remove the stick) and open the coffer again:" +
+                        list);
       }
     } catch (...) {
       if (o.guard_required) {
@@ -509,8 +521,8 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
         e.exe = r.exe;
         e.kind = vault::AuditKind::kCopyBlocked;
         e.result = "refused";
-        e.detail = "to " + r.path + " (opened for writing on guarded storage, flags " + r.flags + ") by the copy guard" +
-                   (r.empty_file_left ? "; an empty file was left there" : "");
+        e.detail = "to " + r.path + " (opened for writing on guarded storage, flags " + r.flags +
+                   ") by the copy guard" + (r.empty_file_left ? "; an empty file was left there" : "");
         coffer->audit(e);
       });
     }
@@ -543,8 +555,11 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   const vault::Clock& wall = vault::system_clock();
   while (reason.empty()) {
     try {
-      pollfd p[6] = {{sig_fd.fd, POLLIN, 0}, {listener->fd, POLLIN, 0}, {loop_done.fd, POLLIN, 0},
-                     {keeper ? keeper->pidfd : -1, POLLIN, 0}, {guard_link ? guard_link->fd() : -1, POLLIN, 0},
+      pollfd p[6] = {{sig_fd.fd, POLLIN, 0},
+                     {listener->fd, POLLIN, 0},
+                     {loop_done.fd, POLLIN, 0},
+                     {keeper ? keeper->pidfd : -1, POLLIN, 0},
+                     {guard_link ? guard_link->fd() : -1, POLLIN, 0},
                      {logind.fd(), POLLIN, 0}};
       ::poll(p, logind.active() ? 6 : 5, filesystem.commit_requested() ? 50 : 250);
       if (p[4].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -682,15 +697,15 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
       if (idle_for >= o.idle_timeout) {
         reason = "idle for " + std::to_string(o.idle_timeout.count()) + " s";
       } else if (!warned && idle_for >= o.idle_timeout - warn_before) {
-        notify_desktop(o.coffer_path.filename().string() + " locks in " +
-                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                          o.idle_timeout - idle_for).count()) +
-                       " s unless used");
+        notify_desktop(
+            o.coffer_path.filename().string() + " locks in " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(o.idle_timeout - idle_for).count()) +
+            " s unless used");
         warned = true;
       } else if (idle_for < o.idle_timeout - warn_before) {
         warned = false;
       }
-      } catch (const std::exception& e) {
+    } catch (const std::exception& e) {
       // Never leave the mount up with an unhandled error: lock instead.
       reason = std::string("internal error: ") + e.what();
     }
@@ -734,8 +749,7 @@ std::string serve(vault::Coffer coffer_in, const MountOptions& o,
   }
   auto lock_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - lock_start).count();
   if (lock_client >= 0) {
-    nlohmann::json j{{"locked", error.empty()}, {"reason", reason}, {"held_open_by", holders},
-                     {"lock_ms", lock_ms}};
+    nlohmann::json j{{"locked", error.empty()}, {"reason", reason}, {"held_open_by", holders}, {"lock_ms", lock_ms}};
     if (!error.empty()) j["error"] = error;
     std::string reply = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     (void)!::write(lock_client, reply.data(), reply.size());

@@ -16,13 +16,18 @@ int errno_of_current_exception() noexcept {
     return static_cast<int>(e.code());
   } catch (const Error& e) {
     switch (e.code()) {
-      case ErrorCode::kNoSpace: return ENOSPC;
-      case ErrorCode::kPolicy: return EACCES;
-      case ErrorCode::kBusy: return EBUSY;
-      case ErrorCode::kUsage: return EINVAL;
+      case ErrorCode::kNoSpace:
+        return ENOSPC;
+      case ErrorCode::kPolicy:
+        return EACCES;
+      case ErrorCode::kBusy:
+        return EBUSY;
+      case ErrorCode::kUsage:
+        return EINVAL;
       case ErrorCode::kDamaged:  // an integrity failure is EIO, never data
       case ErrorCode::kIo:
-      default: return EIO;
+      default:
+        return EIO;
     }
   } catch (const std::bad_alloc&) {
     return ENOMEM;

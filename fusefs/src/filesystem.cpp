@@ -160,8 +160,7 @@ std::string Filesystem::render(std::uint64_t ino) {
 Inode Filesystem::virtual_attr(std::uint64_t ino) {
   if (ino == kReadmeIno) return readme_attr();
   if (ino == kRosterIno || ino == kManifestIno) return view_attr(ino, render(ino).size());
-  if (ino == kPupilsIno)
-    return dir_attr(ino, 2 + static_cast<std::uint64_t>(vault::RecordStore(db_).count()));
+  if (ino == kPupilsIno) return dir_attr(ino, 2 + static_cast<std::uint64_t>(vault::RecordStore(db_).count()));
   if (is_pupil_folder(ino)) {
     if (!pupil_exists(pupil_id_of(ino))) throw FsError(std::errc::no_such_file_or_directory);
     return dir_attr(ino, 2);
@@ -198,9 +197,12 @@ std::vector<Entry> Filesystem::virtual_readdir(std::uint64_t ino, std::uint64_t 
     if (e.next_cookie > cookie && out.size() < max) out.push_back(e);
   };
   if (ino == kRootIno) {
-    const Entry all[] = {{".", kRootIno, S_IFDIR, 1},           {"..", kRootIno, S_IFDIR, 2},
-                         {"README.txt", kReadmeIno, S_IFREG, 3}, {"roster.csv", kRosterIno, S_IFREG, 4},
-                         {"manifest.txt", kManifestIno, S_IFREG, 5}, {"pupils", kPupilsIno, S_IFDIR, 6},
+    const Entry all[] = {{".", kRootIno, S_IFDIR, 1},
+                         {"..", kRootIno, S_IFDIR, 2},
+                         {"README.txt", kReadmeIno, S_IFREG, 3},
+                         {"roster.csv", kRosterIno, S_IFREG, 4},
+                         {"manifest.txt", kManifestIno, S_IFREG, 5},
+                         {"pupils", kPupilsIno, S_IFDIR, 6},
                          {"files", vault::kFilesRootIno, S_IFDIR, 7}};
     for (const auto& e : all) add(e);
     return out;
@@ -248,8 +250,7 @@ void Filesystem::counted(const Inode& i) {
 void Filesystem::maybe_remove(std::uint64_t ino) {
   auto l = lookups_.find(ino);
   auto o = opens_.find(ino);
-  if ((l == lookups_.end() || l->second == 0) && (o == opens_.end() || o->second == 0))
-    store_.remove_if_unlinked(ino);
+  if ((l == lookups_.end() || l->second == 0) && (o == opens_.end() || o->second == 0)) store_.remove_if_unlinked(ino);
 }
 
 Inode Filesystem::getattr(std::uint64_t ino) {
@@ -291,8 +292,8 @@ void Filesystem::forget(std::uint64_t ino, std::uint64_t count) {
   }
 }
 
-Inode Filesystem::new_node(const Caller& c, std::uint64_t parent, std::string_view name,
-                           std::uint32_t mode, std::uint64_t rdev, std::string_view target) {
+Inode Filesystem::new_node(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode,
+                           std::uint64_t rdev, std::string_view target) {
   require_writable();
   std::uint64_t p = store_parent(parent);
   Inode dir = store_.get(p);
@@ -310,8 +311,8 @@ Inode Filesystem::new_node(const Caller& c, std::uint64_t parent, std::string_vi
   return present(i);
 }
 
-Inode Filesystem::mknod(const Caller& c, std::uint64_t parent, std::string_view name,
-                        std::uint32_t mode, std::uint64_t rdev) {
+Inode Filesystem::mknod(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode,
+                        std::uint64_t rdev) {
   auto g = enter();
   // Device nodes would be an escape hatch from nodev; FIFOs and sockets are
   // metadata only and allowed.
@@ -320,14 +321,12 @@ Inode Filesystem::mknod(const Caller& c, std::uint64_t parent, std::string_view 
   return new_node(c, parent, name, mode, rdev, {});
 }
 
-Inode Filesystem::mkdir(const Caller& c, std::uint64_t parent, std::string_view name,
-                        std::uint32_t mode) {
+Inode Filesystem::mkdir(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode) {
   auto g = enter();
   return new_node(c, parent, name, S_IFDIR | (mode & 07777), 0, {});
 }
 
-Inode Filesystem::symlink(const Caller& c, std::uint64_t parent, std::string_view name,
-                          std::string_view target) {
+Inode Filesystem::symlink(const Caller& c, std::uint64_t parent, std::string_view name, std::string_view target) {
   auto g = enter();
   return new_node(c, parent, name, S_IFLNK | 0777, 0, target);
 }
@@ -451,8 +450,7 @@ std::string Filesystem::object_name(std::uint64_t ino) {
   return "files/" + path;
 }
 
-Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view name,
-                         std::uint32_t mode, int) {
+Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode, int) {
   admit(c);
   auto g = enter();
   Inode i = new_node(c, parent, name, S_IFREG | (mode & 07777), 0, {});
@@ -461,8 +459,7 @@ Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view
   return i;
 }
 
-std::size_t Filesystem::read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out,
-                             const Caller& c) {
+std::size_t Filesystem::read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out, const Caller& c) {
   admit(c);
   std::optional<std::string> refused;
   if (gates_.before_read && ino != kReadmeIno && !c.internal) refused = gates_.before_read(c, ino);
@@ -513,8 +510,7 @@ void Filesystem::opendir(std::uint64_t ino, const Caller& c) {
   if (ino >= kVirtualBase || !store_.get(ino).is_dir()) throw FsError(std::errc::not_a_directory);
 }
 
-std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max,
-                                       const Caller& c) {
+std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max, const Caller& c) {
   admit(c);
   // Folder names are pupils' names: `ls pupils > /media/usb/names.txt`
   // is a copy too.
@@ -522,8 +518,7 @@ std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, 
   if (gates_.before_read && !c.internal) refused = gates_.before_read(c, ino);
   auto g = enter();
   if (refused) {
-    if (gates_.blocked && audited_blocks_.insert({c.pid, ino}).second)
-      gates_.blocked(c, folder_name(ino), *refused);
+    if (gates_.blocked && audited_blocks_.insert({c.pid, ino}).second) gates_.blocked(c, folder_name(ino), *refused);
     throw Error(ErrorCode::kPolicy, "copy refused");
   }
   if (ino == kRootIno || ino >= kVirtualBase) return virtual_readdir(ino, cookie, max);

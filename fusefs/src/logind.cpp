@@ -27,9 +27,9 @@ struct LogindWatch::Impl {
   void take_inhibitor() {
     sd_bus_message* reply = nullptr;
     sd_bus_error error = SD_BUS_ERROR_NULL;
-    if (sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1",
-                           "org.freedesktop.login1.Manager", "Inhibit", &error, &reply, "ssss",
-                           "sleep", "coffer", "Lock open coffers before sleeping", "delay") >= 0) {
+    if (sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
+                           "Inhibit", &error, &reply, "ssss", "sleep", "coffer", "Lock open coffers before sleeping",
+                           "delay") >= 0) {
       int fd = -1;
       if (sd_bus_message_read(reply, "h", &fd) >= 0 && fd >= 0) inhibitor = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
     }
@@ -57,9 +57,8 @@ int on_session_lock(sd_bus_message*, void* userdata, sd_bus_error*) {
 LogindWatch::LogindWatch() {
   auto impl = std::make_unique<Impl>();
   if (sd_bus_open_system(&impl->bus) < 0) return;
-  if (sd_bus_match_signal(impl->bus, &impl->sleep_slot, "org.freedesktop.login1",
-                          "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
-                          "PrepareForSleep", on_prepare_for_sleep, impl.get()) < 0)
+  if (sd_bus_match_signal(impl->bus, &impl->sleep_slot, "org.freedesktop.login1", "/org/freedesktop/login1",
+                          "org.freedesktop.login1.Manager", "PrepareForSleep", on_prepare_for_sleep, impl.get()) < 0)
     return;
   sd_bus_message* reply = nullptr;
   sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -69,8 +68,8 @@ LogindWatch::LogindWatch() {
     const char* path = nullptr;
     if (sd_bus_message_read(reply, "o", &path) >= 0 && path) {
       impl->session_path = path;
-      sd_bus_match_signal(impl->bus, &impl->lock_slot, "org.freedesktop.login1", path,
-                          "org.freedesktop.login1.Session", "Lock", on_session_lock, impl.get());
+      sd_bus_match_signal(impl->bus, &impl->lock_slot, "org.freedesktop.login1", path, "org.freedesktop.login1.Session",
+                          "Lock", on_session_lock, impl.get());
     }
   }
   sd_bus_error_free(&error);
@@ -99,15 +98,13 @@ bool LogindWatch::user_idle_for(std::chrono::seconds timeout) {
   if (!impl_ || impl_->session_path.empty()) return false;
   int idle = 0;
   sd_bus_error error = SD_BUS_ERROR_NULL;
-  int rc = sd_bus_get_property_trivial(impl_->bus, "org.freedesktop.login1",
-                                       impl_->session_path.c_str(), "org.freedesktop.login1.Session",
-                                       "IdleHint", &error, 'b', &idle);
+  int rc = sd_bus_get_property_trivial(impl_->bus, "org.freedesktop.login1", impl_->session_path.c_str(),
+                                       "org.freedesktop.login1.Session", "IdleHint", &error, 'b', &idle);
   sd_bus_error_free(&error);
   if (rc < 0 || !idle) return false;
   std::uint64_t since_us = 0;  // CLOCK_MONOTONIC microseconds
   rc = sd_bus_get_property_trivial(impl_->bus, "org.freedesktop.login1", impl_->session_path.c_str(),
-                                   "org.freedesktop.login1.Session", "IdleSinceHintMonotonic",
-                                   &error, 't', &since_us);
+                                   "org.freedesktop.login1.Session", "IdleSinceHintMonotonic", &error, 't', &since_us);
   sd_bus_error_free(&error);
   if (rc < 0) return false;
   timespec now{};

@@ -67,8 +67,7 @@ bool within(const std::string& path, const std::vector<std::filesystem::path>& p
   for (auto& prefix : prefixes) {
     std::string q = prefix.lexically_normal().string();
     while (q.size() > 1 && q.back() == '/') q.pop_back();
-    if (path == q || q == "/" ||
-        (path.size() > q.size() && path.compare(0, q.size(), q) == 0 && path[q.size()] == '/'))
+    if (path == q || q == "/" || (path.size() > q.size() && path.compare(0, q.size(), q) == 0 && path[q.size()] == '/'))
       return true;
   }
   return false;
@@ -80,10 +79,14 @@ bool is_local_memory_fs(const std::string& type) { return type == "tmpfs" || typ
 
 std::string describe_fd(int fd) {
   switch (fd) {
-    case 0: return "standard input";
-    case 1: return "standard output";
-    case 2: return "standard error";
-    default: return "descriptor " + std::to_string(fd);
+    case 0:
+      return "standard input";
+    case 1:
+      return "standard output";
+    case 2:
+      return "standard error";
+    default:
+      return "descriptor " + std::to_string(fd);
   }
 }
 
@@ -128,8 +131,8 @@ const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, Jud
     Judged j;
     j.kind = space.classifier->classify_mount(*m);
     if (j.kind == MediaKind::kRemovable)
-      j.school_stick = space.classifier->school_stick(*m, rules_.allowed_luks_uuids, rules_.allowed_usb_serials)
-                           .has_value();
+      j.school_stick =
+          space.classifier->school_stick(*m, rules_.allowed_luks_uuids, rules_.allowed_usb_serials).has_value();
     it = space.kinds.emplace(mnt_id, j).first;
   }
   judged = it->second;
@@ -157,7 +160,9 @@ std::optional<Finding> CallerInspector::judge(int fd, std::string target, const 
       if (approved) return std::nullopt;
       f.reason = "another FUSE filesystem";
       return f;
-    case MediaKind::kUnknown: f.reason = "a filesystem coffer cannot classify"; return f;
+    case MediaKind::kUnknown:
+      f.reason = "a filesystem coffer cannot classify";
+      return f;
     case MediaKind::kVirtual:
       // /dev/null, ttys, /proc: not files that keep data. tmpfs and ramfs do.
       if (!is_local_memory_fs(mount.fs_type)) return std::nullopt;
@@ -227,8 +232,7 @@ std::optional<Finding> CallerInspector::check(pid_t tid, std::uint64_t key) {
 
 void CallerInspector::forget(std::uint64_t key) {
   std::lock_guard lock(mu_);
-  for (auto it = cache_.begin(); it != cache_.end();)
-    it = it->first.second == key ? cache_.erase(it) : std::next(it);
+  for (auto it = cache_.begin(); it != cache_.end();) it = it->first.second == key ? cache_.erase(it) : std::next(it);
 }
 
 }  // namespace coffer::guard

@@ -182,10 +182,8 @@ OpenerFlags opener_flags(pid_t tid) {
     buf[n] = '\0';
     if (std::strncmp(buf, "running", 7) != 0) break;
     if (attempt >= 400) return r;
-    if (attempt < 50)
-      ::sched_yield();
-    else
-      ::usleep(50);
+    if (attempt < 50) ::sched_yield();
+    else ::usleep(50);
   }
   // "NR 0xARG1 0xARG2 ... 0xARG6 0xSP 0xPC", or "running", or "-1 SP PC".
   char* end = nullptr;
@@ -255,9 +253,7 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-bool same_file(const struct stat& a, const struct stat& b) {
-  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
 
 bool root_owned_not_writable(const struct stat& st) {
   return st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
@@ -292,15 +288,15 @@ std::optional<std::string> coffer_mount_problem(std::string_view mountinfo_text,
   return std::nullopt;
 }
 
-std::optional<std::string> verify_coffer_registration(const PeerCredentials& peer,
-                                                      const std::string& mountpoint) {
+std::optional<std::string> verify_coffer_registration(const PeerCredentials& peer, const std::string& mountpoint) {
   const std::string proc = "/proc/" + std::to_string(peer.pid);
   auto mountinfo = read_proc_file(proc + "/mountinfo");
   if (!mountinfo) return "the copy guard could not read your mount table";
   if (auto problem = coffer_mount_problem(*mountinfo, peer.uid, mountpoint)) return problem;
   // stat, never open: the program may live on a guarded filesystem, and an
   // open there would wait for this very thread's answer.
-  struct stat peer_exe {}, own_exe {};
+  struct stat peer_exe {
+  }, own_exe{};
   if (::stat((proc + "/exe").c_str(), &peer_exe) != 0 || ::stat("/proc/self/exe", &own_exe) != 0)
     return "the copy guard could not identify your program";
   const char* refusal = "only the coffer program may register with the copy guard";
@@ -314,8 +310,8 @@ std::optional<std::string> verify_coffer_registration(const PeerCredentials& pee
       own_path.compare(own_path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
     own_path.resize(own_path.size() - kDeleted.size());
   struct stat installed {};
-  if (!own_path.empty() && ::stat(own_path.c_str(), &installed) == 0 &&
-      root_owned_not_writable(installed) && same_file(peer_exe, installed))
+  if (!own_path.empty() && ::stat(own_path.c_str(), &installed) == 0 && root_owned_not_writable(installed) &&
+      same_file(peer_exe, installed))
     return std::nullopt;
   return refusal;
 }
@@ -384,7 +380,7 @@ struct GuardService::Impl {
     std::vector<std::string> approved;
     Clock::time_point accepted_at;
   };
-  std::map<int, Connection> conns;               // by descriptor
+  std::map<int, Connection> conns;                // by descriptor
   std::map<uid_t, std::vector<int>> regs_by_uid;  // registered connections
   std::multiset<pid_t> daemon_pids;
 
@@ -408,8 +404,7 @@ struct GuardService::Impl {
 
     // FAN_REPORT_TID: /proc/TID/syscall of the very thread that is opening.
     // An unlimited queue, because a full queue lets permission events through.
-    int fd = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID |
-                                 FAN_UNLIMITED_QUEUE,
+    int fd = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID | FAN_UNLIMITED_QUEUE,
                              O_RDONLY | O_LARGEFILE | O_CLOEXEC);
     if (fd < 0) {
       if (errno == EPERM) throw Error(ErrorCode::kPolicy, kNeedsRoot);
@@ -494,8 +489,7 @@ struct GuardService::Impl {
       return;
     }
     for (uid_t u : {st->ruid, st->euid, st->fsuid})
-      if (regs_by_uid.count(u) && std::find(v.uids.begin(), v.uids.end(), u) == v.uids.end())
-        v.uids.push_back(u);
+      if (regs_by_uid.count(u) && std::find(v.uids.begin(), v.uids.end(), u) == v.uids.end()) v.uids.push_back(u);
     if (v.uids.empty() || daemon_pids.count(st->tgid)) {
       v.possibly_guarded = false;
       return;
@@ -610,8 +604,8 @@ struct GuardService::Impl {
       auto it = marked.find({stx.stx_dev_major, stx.stx_dev_minor});
       if (it != marked.end()) where = it->second.mount_point;
     }
-    log("blocked a write by pid " + std::to_string(v.tgid) + " (" + (r.exe.empty() ? "?" : r.exe) +
-        ", uid " + std::to_string(v.uids.front()) + ") on " + where + " (flags " + r.flags + ")");
+    log("blocked a write by pid " + std::to_string(v.tgid) + " (" + (r.exe.empty() ? "?" : r.exe) + ", uid " +
+        std::to_string(v.uids.front()) + ") on " + where + " (flags " + r.flags + ")");
   }
 
   // ---------------------------------------------------------------- mounts
@@ -706,8 +700,7 @@ struct GuardService::Impl {
       __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
       __user_cap_data_struct data[2]{};
       data[0].effective = data[0].permitted = 1u << CAP_SYS_ADMIN;
-      if (::syscall(SYS_prctl, PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0 ||
-          ::syscall(SYS_setgroups, 0L, nullptr) != 0 ||
+      if (::syscall(SYS_prctl, PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0 || ::syscall(SYS_setgroups, 0L, nullptr) != 0 ||
           ::syscall(SYS_setresgid, t.owner_gid, t.owner_gid, t.owner_gid) != 0 ||
           ::syscall(SYS_setresuid, t.owner_uid, t.owner_uid, t.owner_uid) != 0 ||
           ::syscall(SYS_capset, &hdr, data) != 0)
@@ -816,8 +809,7 @@ struct GuardService::Impl {
     if (latest == latest_round.end() || latest->second != t.round) return;  // superseded
     if (code == 0) {
       unmarked.erase(t.dev);
-      if (!marked.count(t.dev))
-        log("guarding " + t.mount_point + " (" + std::string(media_kind_name(t.kind)) + ")");
+      if (!marked.count(t.dev)) log("guarding " + t.mount_point + " (" + std::string(media_kind_name(t.kind)) + ")");
       marked[t.dev] = {t.mount_point, t.kind};
       return;
     }
@@ -952,10 +944,8 @@ struct GuardService::Impl {
     regs_by_uid[c.peer.uid].push_back(c.fd.get());
     daemon_pids.insert(c.peer.pid);
     activate();
-    if (mark_queue.empty() && jobs.empty())
-      reply_registered(c);
-    else
-      awaiting_reply.push_back(c.fd.get());
+    if (mark_queue.empty() && jobs.empty()) reply_registered(c);
+    else awaiting_reply.push_back(c.fd.get());
   }
 
   void reply_registered(Connection& c) {
@@ -967,8 +957,9 @@ struct GuardService::Impl {
     queue_send(c, encode(reply));
     log("coffer at " + c.mountpoint + " registered by pid " + std::to_string(c.peer.pid) + " (uid " +
         std::to_string(c.peer.uid) + "); " + std::to_string(reply.marked.size()) + " filesystem(s) guarded" +
-        (reply.open_writers.empty() ? "" : "; " + std::to_string(reply.open_writers.size()) +
-                                               " descriptor(s) already open for writing on them"));
+        (reply.open_writers.empty()
+             ? ""
+             : "; " + std::to_string(reply.open_writers.size()) + " descriptor(s) already open for writing on them"));
   }
 
   void close_connection(int fd) {

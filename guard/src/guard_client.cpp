@@ -36,8 +36,7 @@ GuardConnection::Report to_report(const BlockedReport& b) {
 
 }  // namespace
 
-GuardConnection GuardConnection::connect(const std::filesystem::path& socket,
-                                         const std::filesystem::path& mountpoint,
+GuardConnection GuardConnection::connect(const std::filesystem::path& socket, const std::filesystem::path& mountpoint,
                                          const std::vector<std::filesystem::path>& approved) {
   if (!mountpoint.is_absolute()) throw Error(ErrorCode::kUsage, "the mountpoint must be an absolute path");
   RegisterRequest req;

@@ -127,16 +127,15 @@ std::string encode(const RegisterReply& m) {
   }
   j["marked"] = m.marked;
   Json writers = Json::array();
-  for (const OpenWriter& w : m.open_writers)
-    writers.push_back({{"pid", w.pid}, {"exe", w.exe}, {"path", w.path}});
+  for (const OpenWriter& w : m.open_writers) writers.push_back({{"pid", w.pid}, {"exe", w.exe}, {"path", w.path}});
   j["open_writers"] = std::move(writers);
   j["unmarked"] = m.unmarked;
   return line_of(j);
 }
 
 std::string encode(const BlockedReport& m) {
-  Json j = {{"op", "blocked"},        {"pid", m.pid},     {"exe", m.exe},
-            {"path", m.path},         {"flags", m.flags}, {"empty_file_left", m.empty_file_left}};
+  Json j = {{"op", "blocked"}, {"pid", m.pid},     {"exe", m.exe},
+            {"path", m.path},  {"flags", m.flags}, {"empty_file_left", m.empty_file_left}};
   return line_of(j);
 }
 

@@ -69,9 +69,9 @@ constexpr std::uint64_t kWriteFileRights =
 // No MAKE_CHAR or MAKE_BLOCK: a device node made in an approved directory
 // would be a writable door to the USB stick's raw disk.
 constexpr std::uint64_t kWriteDirRights =
-    kWriteFileRights | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
-    LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
-    LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM | LANDLOCK_ACCESS_FS_REFER;
+    kWriteFileRights | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_DIR |
+    LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
+    LANDLOCK_ACCESS_FS_MAKE_SYM | LANDLOCK_ACCESS_FS_REFER;
 
 struct Feature {
   int abi;
@@ -157,9 +157,7 @@ std::vector<std::string> describe(const LandlockStatus& status) {
   if (status.abi < 1) return {"Landlock: not available on this kernel", kNeedsLandlock};
   std::vector<std::string> lines{"Landlock ABI " + std::to_string(status.abi)};
   for (const Feature& f : kFeatures) {
-    const char* state = status.*f.flag        ? "active"
-                        : status.abi >= f.abi ? "not used"
-                                              : "not available on this kernel";
+    const char* state = status.*f.flag ? "active" : status.abi >= f.abi ? "not used" : "not available on this kernel";
     lines.push_back(std::string(f.name) + " (ABI " + std::to_string(f.abi) + "): " + state);
   }
   return lines;
@@ -174,8 +172,7 @@ LandlockStatus restrict_self(const SandboxSpec& spec) {
   attr.handled_access_fs = handled_fs_rights(abi);
   // Handled with no rule: every TCP connect and bind is denied.
   applied.net_tcp = applied.net_tcp && spec.deny_tcp;
-  if (applied.net_tcp)
-    attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+  if (applied.net_tcp) attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
   // Signals only. Scoping abstract UNIX sockets too would cut X11 programs
   // off from the X server's abstract socket @/tmp/.X11-unix/X0.
   applied.scope_abstract_unix = false;
@@ -185,10 +182,8 @@ LandlockStatus restrict_self(const SandboxSpec& spec) {
   Fd ruleset(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
   if (ruleset.get() < 0) throw io_error("cannot create the Landlock ruleset");
   add_rule(ruleset, "/", kReadRights);
-  for (const fs::path& dir : spec.writable_dirs)
-    add_rule(ruleset, dir, kWriteDirRights & attr.handled_access_fs);
-  for (const fs::path& file : spec.writable_files)
-    add_rule(ruleset, file, kWriteFileRights & attr.handled_access_fs);
+  for (const fs::path& dir : spec.writable_dirs) add_rule(ruleset, dir, kWriteDirRights & attr.handled_access_fs);
+  for (const fs::path& file : spec.writable_files) add_rule(ruleset, file, kWriteFileRights & attr.handled_access_fs);
 
   // Also required by landlock_restrict_self() without CAP_SYS_ADMIN, and no
   // set-user-ID program run inside may shed the sandbox's limits.
@@ -196,8 +191,7 @@ LandlockStatus restrict_self(const SandboxSpec& spec) {
   long rc = -1;
   if (abi >= 7) {
     // Without this flag the kernel logs nothing for the program we exec.
-    rc = ::syscall(SYS_landlock_restrict_self, ruleset.get(),
-                   LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON);
+    rc = ::syscall(SYS_landlock_restrict_self, ruleset.get(), LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON);
     applied.log_flags = rc == 0;
     if (rc != 0 && errno != EINVAL) throw io_error("cannot enforce the Landlock ruleset");
   }
@@ -216,16 +210,14 @@ void close_fds_from(int first) {
     std::string_view name = entry->d_name;
     int fd = -1;
     auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), fd);
-    if (ec == std::errc() && end == name.data() + name.size() && fd >= first &&
-        fd != ::dirfd(dir.get()))
+    if (ec == std::errc() && end == name.data() + name.size() && fd >= first && fd != ::dirfd(dir.get()))
       open_fds.push_back(fd);
   }
   for (int fd : open_fds) ::close(fd);
 }
 
 std::optional<std::string> unsafe_stdio(const std::function<bool(const fs::path&)>& writable_ok) {
-  static constexpr std::array<const char*, 3> kNames = {"standard input", "standard output",
-                                                        "standard error"};
+  static constexpr std::array<const char*, 3> kNames = {"standard input", "standard output", "standard error"};
   for (int fd = 0; fd < 3; ++fd) {
     int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) continue;  // closed, or cannot write

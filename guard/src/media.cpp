@@ -26,18 +26,17 @@ constexpr int kMaxDepth = 8;
 constexpr std::size_t kMaxSlaves = 64;
 constexpr std::size_t kMaxAttrBytes = 4096;
 
-constexpr std::array<std::string_view, 14> kNetworkTypes = {
-    "nfs",  "nfs4",  "cifs",   "smb3",  "smbfs", "ncpfs", "9p",
-    "ceph", "afs",   "coda",   "lustre", "glusterfs", "davfs", "virtiofs"};
+constexpr std::array<std::string_view, 14> kNetworkTypes = {"nfs",    "nfs4",      "cifs",  "smb3",    "smbfs",
+                                                            "ncpfs",  "9p",        "ceph",  "afs",     "coda",
+                                                            "lustre", "glusterfs", "davfs", "virtiofs"};
 // FUSE subtypes that talk to the network.
-constexpr std::array<std::string_view, 8> kNetworkFuseTypes = {
-    "fuse.sshfs", "fuse.glusterfs", "fuse.s3fs",    "fuse.rclone",
-    "fuse.ceph-fuse", "fuse.davfs2", "fuse.curlftpfs", "fuse.smbnetfs"};
+constexpr std::array<std::string_view, 8> kNetworkFuseTypes = {"fuse.sshfs",     "fuse.glusterfs", "fuse.s3fs",
+                                                               "fuse.rclone",    "fuse.ceph-fuse", "fuse.davfs2",
+                                                               "fuse.curlftpfs", "fuse.smbnetfs"};
 constexpr std::array<std::string_view, 26> kVirtualTypes = {
-    "tmpfs",      "ramfs",    "proc",       "sysfs",      "devtmpfs", "devpts",   "cgroup",
-    "cgroup2",    "securityfs", "debugfs",  "tracefs",    "pstore",   "bpf",      "mqueue",
-    "hugetlbfs",  "configfs", "fusectl",    "binfmt_misc", "autofs",  "efivarfs", "nsfs",
-    "rpc_pipefs", "selinuxfs", "nfsd",      "pipefs",     "zonefs"};
+    "tmpfs",   "ramfs",    "proc",   "sysfs",      "devtmpfs",  "devpts",    "cgroup",   "cgroup2", "securityfs",
+    "debugfs", "tracefs",  "pstore", "bpf",        "mqueue",    "hugetlbfs", "configfs", "fusectl", "binfmt_misc",
+    "autofs",  "efivarfs", "nsfs",   "rpc_pipefs", "selinuxfs", "nfsd",      "pipefs",   "zonefs"};
 
 template <std::size_t N>
 bool one_of(const std::array<std::string_view, N>& set, std::string_view s) {
@@ -46,12 +45,18 @@ bool one_of(const std::array<std::string_view, N>& set, std::string_view s) {
 
 int rank(MediaKind k) {
   switch (k) {
-    case MediaKind::kInternal: return 0;
-    case MediaKind::kVirtual: return 1;
-    case MediaKind::kUnknown: return 2;
-    case MediaKind::kOtherFuse: return 3;
-    case MediaKind::kNetwork: return 4;
-    case MediaKind::kRemovable: return 5;
+    case MediaKind::kInternal:
+      return 0;
+    case MediaKind::kVirtual:
+      return 1;
+    case MediaKind::kUnknown:
+      return 2;
+    case MediaKind::kOtherFuse:
+      return 3;
+    case MediaKind::kNetwork:
+      return 4;
+    case MediaKind::kRemovable:
+      return 5;
   }
   return 2;
 }
@@ -126,12 +131,18 @@ std::string read_mountinfo_file(const fs::path& p) {
 
 std::string_view media_kind_name(MediaKind kind) noexcept {
   switch (kind) {
-    case MediaKind::kInternal: return "internal";
-    case MediaKind::kRemovable: return "removable";
-    case MediaKind::kNetwork: return "network";
-    case MediaKind::kVirtual: return "virtual";
-    case MediaKind::kOtherFuse: return "other-fuse";
-    case MediaKind::kUnknown: return "unknown";
+    case MediaKind::kInternal:
+      return "internal";
+    case MediaKind::kRemovable:
+      return "removable";
+    case MediaKind::kNetwork:
+      return "network";
+    case MediaKind::kVirtual:
+      return "virtual";
+    case MediaKind::kOtherFuse:
+      return "other-fuse";
+    case MediaKind::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -154,10 +165,8 @@ MediaClassifier::MediaClassifier(MediaConfig config) : config_(std::move(config)
 }
 
 void MediaClassifier::refresh() {
-  if (config_.mountinfo_text)
-    mounts_ = parse_mountinfo(*config_.mountinfo_text);
-  else
-    mounts_ = parse_mountinfo(read_mountinfo_file(config_.mountinfo_path));
+  if (config_.mountinfo_text) mounts_ = parse_mountinfo(*config_.mountinfo_text);
+  else mounts_ = parse_mountinfo(read_mountinfo_file(config_.mountinfo_path));
 }
 
 bool MediaClassifier::is_declared_removable(const MountEntry& entry) const {
@@ -165,9 +174,7 @@ bool MediaClassifier::is_declared_removable(const MountEntry& entry) const {
                      [&](const fs::path& p) { return path_under(entry.mount_point, p.string()); });
 }
 
-MediaKind MediaClassifier::classify_mount(const MountEntry& entry) const {
-  return classify_mount_at(entry, 0);
-}
+MediaKind MediaClassifier::classify_mount(const MountEntry& entry) const { return classify_mount_at(entry, 0); }
 
 MediaKind MediaClassifier::classify_mount_at(const MountEntry& entry, int depth) const {
   if (depth > kMaxDepth) return MediaKind::kUnknown;
@@ -203,16 +210,14 @@ MediaKind MediaClassifier::classify_by_source(const MountEntry& entry, int depth
   if (name.compare(0, 7, "mapper/") == 0) {
     std::string_view dm_name = name.substr(7);
     std::error_code ec;
-    for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end;
-         it.increment(ec)) {
+    for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end; it.increment(ec)) {
       auto n = read_attr(it->path() / "dm" / "name");
       if (n && *n == dm_name) {
         dev_attr = it->path() / "dev";
         break;
       }
     }
-  } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." &&
-             name != "..") {
+  } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..") {
     dev_attr = sysfs_canonical_ / "class" / "block" / std::string(name) / "dev";
   }
   if (dev_attr.empty()) return MediaKind::kUnknown;
@@ -226,12 +231,10 @@ MediaKind MediaClassifier::classify_block_device(std::uint32_t major, std::uint3
   return classify_block_at(major, minor, 0);
 }
 
-MediaKind MediaClassifier::classify_block_at(std::uint32_t major, std::uint32_t minor,
-                                             int depth) const {
+MediaKind MediaClassifier::classify_block_at(std::uint32_t major, std::uint32_t minor, int depth) const {
   if (depth > kMaxDepth || sysfs_canonical_.empty()) return MediaKind::kUnknown;
   std::error_code ec;
-  fs::path link = sysfs_canonical_ / "dev" / "block" /
-                  (std::to_string(major) + ":" + std::to_string(minor));
+  fs::path link = sysfs_canonical_ / "dev" / "block" / (std::to_string(major) + ":" + std::to_string(minor));
   fs::path dev_dir = fs::canonical(link, ec);
   if (ec) return MediaKind::kUnknown;
   // sysfs links stay inside sysfs; a tree that points elsewhere is not trusted.
@@ -255,9 +258,8 @@ MediaKind MediaClassifier::classify_sysfs_device(const fs::path& dev_dir, int de
       if (++count > kMaxSlaves) return MediaKind::kUnknown;
       auto dev = read_attr(it->path() / "dev");
       std::uint32_t major = 0, minor = 0;
-      MediaKind k = dev && parse_dev_attr(*dev, major, minor)
-                        ? classify_block_at(major, minor, depth + 1)
-                        : MediaKind::kUnknown;
+      MediaKind k =
+          dev && parse_dev_attr(*dev, major, minor) ? classify_block_at(major, minor, depth + 1) : MediaKind::kUnknown;
       merged = merged ? worst(*merged, k) : k;
     }
     if (ec) return MediaKind::kUnknown;
@@ -270,8 +272,7 @@ MediaKind MediaClassifier::classify_sysfs_device(const fs::path& dev_dir, int de
     if (!backing || backing->empty()) return MediaKind::kUnknown;
     std::string path = *backing;
     constexpr std::string_view kDeleted = " (deleted)";
-    if (path.size() > kDeleted.size() &&
-        path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
+    if (path.size() > kDeleted.size() && path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
       path.resize(path.size() - kDeleted.size());
     return classify_backing_path(path, depth + 1);
   }
@@ -280,13 +281,11 @@ MediaKind MediaClassifier::classify_sysfs_device(const fs::path& dev_dir, int de
   // MMC host (SD cards; soldered eMMC reports card type "MMC" and is not).
   bool saw_mmc = false;
   bool emmc = false;
-  for (fs::path dir = dev_dir; path_under(dir.string(), sysfs_canonical_.string()) &&
-                               dir != sysfs_canonical_;
+  for (fs::path dir = dev_dir; path_under(dir.string(), sysfs_canonical_.string()) && dir != sysfs_canonical_;
        dir = dir.parent_path()) {
     const std::string name = dir.filename().string();
     const std::string subsystem = subsystem_of(dir);
-    if (is_usb_bus_name(name) || subsystem == "usb" || subsystem == "firewire" ||
-        subsystem == "ieee1394")
+    if (is_usb_bus_name(name) || subsystem == "usb" || subsystem == "firewire" || subsystem == "ieee1394")
       return MediaKind::kRemovable;
     if (name == "mmc_host" || subsystem == "mmc_host") saw_mmc = true;
     if (subsystem == "mmc") {
@@ -323,8 +322,7 @@ const MountEntry* MediaClassifier::mount_holding(std::string_view absolute_path)
   const MountEntry* best = nullptr;
   for (const MountEntry& e : mounts_) {
     // Later lines are mounted on top of earlier ones at the same place.
-    if (path_under(absolute_path, e.mount_point) &&
-        (!best || e.mount_point.size() >= best->mount_point.size()))
+    if (path_under(absolute_path, e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
       best = &e;
   }
   return best;
@@ -351,8 +349,7 @@ std::optional<MountEntry> MediaClassifier::mount_for_path(const fs::path& path) 
       cur = cur.parent_path();
       continue;
     }
-    if (name.empty() || name == "." || name == ".." || !cur.has_relative_path())
-      return std::nullopt;
+    if (name.empty() || name == "." || name == ".." || !cur.has_relative_path()) return std::nullopt;
     cur = cur.parent_path();
   }
   if (stx.stx_mask & STATX_MNT_ID) {
@@ -367,8 +364,7 @@ std::optional<MountEntry> MediaClassifier::mount_for_path(const fs::path& path) 
   const MountEntry* best = nullptr;
   for (const MountEntry& e : mounts_) {
     if (e.major != stx.stx_dev_major || e.minor != stx.stx_dev_minor) continue;
-    if (path_under(resolved.string(), e.mount_point) &&
-        (!best || e.mount_point.size() >= best->mount_point.size()))
+    if (path_under(resolved.string(), e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
       best = &e;
   }
   if (!best) return std::nullopt;
@@ -390,8 +386,7 @@ std::vector<ClassifiedMount> MediaClassifier::classify_all() const {
 std::vector<ClassifiedMount> MediaClassifier::removable_mounts() const {
   std::vector<ClassifiedMount> out;
   for (ClassifiedMount& m : classify_all())
-    if (m.kind == MediaKind::kRemovable || m.kind == MediaKind::kNetwork ||
-        m.kind == MediaKind::kOtherFuse)
+    if (m.kind == MediaKind::kRemovable || m.kind == MediaKind::kNetwork || m.kind == MediaKind::kOtherFuse)
       out.push_back(std::move(m));
   return out;
 }
@@ -401,16 +396,15 @@ std::vector<ClassifiedMount> MediaClassifier::removable_mounts() const {
 std::optional<fs::path> MediaClassifier::sysfs_device_of(const fs::path& link) const {
   std::error_code ec;
   fs::path dir = fs::canonical(link, ec);
-  if (ec || !path_under(dir.string(), sysfs_canonical_.string()) || dir == sysfs_canonical_)
-    return std::nullopt;
+  if (ec || !path_under(dir.string(), sysfs_canonical_.string()) || dir == sysfs_canonical_) return std::nullopt;
   return dir;
 }
 
 std::optional<fs::path> MediaClassifier::block_device_dir(const MountEntry& entry) const {
   if (sysfs_canonical_.empty()) return std::nullopt;
   const std::string& type = entry.fs_type;
-  if (one_of(kNetworkTypes, type) || one_of(kVirtualTypes, type) || type == "overlay" ||
-      type == "fuse" || type.compare(0, 5, "fuse.") == 0)
+  if (one_of(kNetworkTypes, type) || one_of(kVirtualTypes, type) || type == "overlay" || type == "fuse" ||
+      type.compare(0, 5, "fuse.") == 0)
     return std::nullopt;
   std::uint32_t major = entry.major, minor = entry.minor;
   if (major == 0) {
@@ -423,22 +417,19 @@ std::optional<fs::path> MediaClassifier::block_device_dir(const MountEntry& entr
     if (name.compare(0, 7, "mapper/") == 0) {
       std::string_view dm_name = name.substr(7);
       std::error_code ec;
-      for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end;
-           it.increment(ec)) {
+      for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end; it.increment(ec)) {
         auto n = read_attr(it->path() / "dm" / "name");
         if (n && *n == dm_name) {
           dev = read_attr(it->path() / "dev");
           break;
         }
       }
-    } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." &&
-               name != "..") {
+    } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..") {
       dev = read_attr(sysfs_canonical_ / "class" / "block" / std::string(name) / "dev");
     }
     if (!dev || !parse_dev_attr(*dev, major, minor) || major == 0) return std::nullopt;
   }
-  return sysfs_device_of(sysfs_canonical_ / "dev" / "block" /
-                         (std::to_string(major) + ":" + std::to_string(minor)));
+  return sysfs_device_of(sysfs_canonical_ / "dev" / "block" / (std::to_string(major) + ":" + std::to_string(minor)));
 }
 
 namespace {
@@ -509,8 +500,7 @@ std::optional<std::string> MediaClassifier::school_stick(const MountEntry& entry
   for (auto& a : luks_uuids)
     if (normal(a) == normal(*luks)) return "LUKS " + *luks;
   if (auto serial = usb_serial(entry))
-    if (std::find(usb_serials.begin(), usb_serials.end(), *serial) != usb_serials.end())
-      return "USB serial " + *serial;
+    if (std::find(usb_serials.begin(), usb_serials.end(), *serial) != usb_serials.end()) return "USB serial " + *serial;
   return std::nullopt;
 }
 

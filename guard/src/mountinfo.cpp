@@ -84,8 +84,7 @@ std::optional<MountEntry> parse_mountinfo_line(std::string_view line) {
   if (!parse_devnum(f[2], e.major, e.minor)) return std::nullopt;
   auto root = unescape_mountinfo_field(f[3]);
   auto mount_point = unescape_mountinfo_field(f[4]);
-  if (!root || root->empty() || !mount_point || mount_point->empty() || (*mount_point)[0] != '/')
-    return std::nullopt;
+  if (!root || root->empty() || !mount_point || mount_point->empty() || (*mount_point)[0] != '/') return std::nullopt;
   if (has_control_or_empty(f[5])) return std::nullopt;  // per-mount options
   std::size_t sep = 6;
   while (sep < f.size() && f[sep] != "-") {
@@ -120,11 +119,9 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text) {
     ++line_no;
     if (line_no > kMaxMountinfoLines) throw Error(ErrorCode::kDamaged, "mountinfo: too many lines");
     auto entry = parse_mountinfo_line(text.substr(start, end - start));
-    if (!entry)
-      throw Error(ErrorCode::kDamaged, "mountinfo line " + std::to_string(line_no) + ": malformed");
+    if (!entry) throw Error(ErrorCode::kDamaged, "mountinfo line " + std::to_string(line_no) + ": malformed");
     if (!ids.insert(entry->mount_id).second)
-      throw Error(ErrorCode::kDamaged,
-                  "mountinfo line " + std::to_string(line_no) + ": duplicate mount id");
+      throw Error(ErrorCode::kDamaged, "mountinfo line " + std::to_string(line_no) + ": duplicate mount id");
     out.push_back(std::move(*entry));
     if (nl == std::string_view::npos) break;
     start = nl + 1;
@@ -140,8 +137,7 @@ std::optional<std::string> super_option(const MountEntry& entry, std::string_vie
     std::size_t end = comma == std::string_view::npos ? opts.size() : comma;
     std::string_view opt = opts.substr(start, end - start);
     std::size_t eq = opt.find('=');
-    if (eq != std::string_view::npos && opt.substr(0, eq) == key)
-      return unescape_mountinfo_field(opt.substr(eq + 1));
+    if (eq != std::string_view::npos && opt.substr(0, eq) == key) return unescape_mountinfo_field(opt.substr(eq + 1));
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }

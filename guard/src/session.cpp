@@ -49,8 +49,7 @@ std::optional<Stat> parse_stat(std::string_view text) {
     std::size_t space = rest.find(' ');
     std::string_view value = rest.substr(0, space);
     if (field == 4 && !parse_decimal(value, stat.ppid)) return std::nullopt;
-    if (field == 22)
-      return parse_decimal(value, stat.start_time) ? std::optional(stat) : std::nullopt;
+    if (field == 22) return parse_decimal(value, stat.start_time) ? std::optional(stat) : std::nullopt;
     if (space == std::string_view::npos) return std::nullopt;
     rest.remove_prefix(space + 1);
   }
@@ -91,12 +90,10 @@ std::optional<pid_t> parent_of(pid_t pid, const fs::path& proc) {
 }
 
 std::size_t SessionMembers::IdentityHash::operator()(const ProcessIdentity& id) const noexcept {
-  return std::hash<std::uint64_t>()(id.start_time * 0x9E3779B97F4A7C15ULL ^
-                                    static_cast<std::uint64_t>(id.pid));
+  return std::hash<std::uint64_t>()(id.start_time * 0x9E3779B97F4A7C15ULL ^ static_cast<std::uint64_t>(id.pid));
 }
 
-SessionMembers::SessionMembers(ProcessIdentity leader, fs::path proc)
-    : leader_(leader), proc_(std::move(proc)) {}
+SessionMembers::SessionMembers(ProcessIdentity leader, fs::path proc) : leader_(leader), proc_(std::move(proc)) {}
 
 std::optional<bool> SessionMembers::cached(const ProcessIdentity& id) {
   std::lock_guard lock(mutex_);
@@ -112,12 +109,9 @@ bool SessionMembers::is_member(pid_t pid) {
   std::vector<ProcessIdentity> chain;
   for (int step = 0; step < kMaxDepth; ++step) {
     std::optional<bool> verdict;
-    if (cur == leader_)
-      verdict = true;
-    else if (auto known = cached(cur))
-      verdict = known;
-    else if (stat->ppid <= 0)
-      verdict = false;  // the top: init, kthreadd, or outside our pid namespace
+    if (cur == leader_) verdict = true;
+    else if (auto known = cached(cur)) verdict = known;
+    else if (stat->ppid <= 0) verdict = false;  // the top: init, kthreadd, or outside our pid namespace
     if (verdict) {
       chain.push_back(cur);
       remember(chain, *verdict);
@@ -163,8 +157,7 @@ void SessionMembers::forget_dead() {
 
 void become_subreaper() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
-    throw Error(ErrorCode::kIo,
-                std::string("cannot become a child subreaper: ") + std::strerror(errno));
+    throw Error(ErrorCode::kIo, std::string("cannot become a child subreaper: ") + std::strerror(errno));
 }
 
 }  // namespace coffer::guard

@@ -14,8 +14,7 @@ constexpr std::string_view kRatchetLabel = "coffer audit ratchet v1";
 static_assert(kSealOverhead == crypto_box_SEALBYTES);
 static_assert(AuditChainKey::kSize == crypto_generichash_BYTES);
 
-Digest32 keyed_blake2b(std::span<const std::uint8_t, 32> key,
-                       std::span<const std::span<const std::uint8_t>> parts) {
+Digest32 keyed_blake2b(std::span<const std::uint8_t, 32> key, std::span<const std::span<const std::uint8_t>> parts) {
   ensure_sodium();
   crypto_generichash_state st;
   crypto_generichash_init(&st, key.data(), key.size(), 32);
@@ -41,8 +40,8 @@ void ratchet(AuditChainKey& key) {
   // copy of either key is left in ordinary memory.
   SecretBytes next(AuditChainKey::kSize);
   crypto_generichash(next.writable_bytes().data(), AuditChainKey::kSize,
-                     reinterpret_cast<const std::uint8_t*>(kRatchetLabel.data()),
-                     kRatchetLabel.size(), key.reveal_bytes().data(), AuditChainKey::kSize);
+                     reinterpret_cast<const std::uint8_t*>(kRatchetLabel.data()), kRatchetLabel.size(),
+                     key.reveal_bytes().data(), AuditChainKey::kSize);
   auto out = key.writable_bytes();
   std::copy(next.reveal_bytes().begin(), next.reveal_bytes().end(), out.begin());
 }
@@ -56,21 +55,19 @@ static_assert(sizeof(crypto_generichash_state) <= 384 && alignof(crypto_generich
 
 AuditMacStream::AuditMacStream(const AuditChainKey& key) {
   ensure_sodium();
-  crypto_generichash_init(reinterpret_cast<crypto_generichash_state*>(state_.data()),
-                          key.reveal_bytes().data(), AuditChainKey::kSize, 32);
+  crypto_generichash_init(reinterpret_cast<crypto_generichash_state*>(state_.data()), key.reveal_bytes().data(),
+                          AuditChainKey::kSize, 32);
 }
 
 AuditMacStream::~AuditMacStream() { sodium_memzero(state_.data(), state_.size()); }
 
 void AuditMacStream::update(std::span<const std::uint8_t> data) {
-  crypto_generichash_update(reinterpret_cast<crypto_generichash_state*>(state_.data()),
-                            data.data(), data.size());
+  crypto_generichash_update(reinterpret_cast<crypto_generichash_state*>(state_.data()), data.data(), data.size());
 }
 
 Digest32 AuditMacStream::finish() {
   Digest32 out{};
-  crypto_generichash_final(reinterpret_cast<crypto_generichash_state*>(state_.data()),
-                           out.data(), out.size());
+  crypto_generichash_final(reinterpret_cast<crypto_generichash_state*>(state_.data()), out.data(), out.size());
   return out;
 }
 
@@ -85,21 +82,18 @@ bool digest_equal(const Digest32& a, const Digest32& b) {
   return crypto_verify_32(a.data(), b.data()) == 0;
 }
 
-std::vector<std::uint8_t> seal_to_school(std::span<const std::uint8_t> plaintext,
-                                         const SchoolPublicKey& to) {
+std::vector<std::uint8_t> seal_to_school(std::span<const std::uint8_t> plaintext, const SchoolPublicKey& to) {
   ensure_sodium();
   std::vector<std::uint8_t> out(plaintext.size() + crypto_box_SEALBYTES);
   crypto_box_seal(out.data(), plaintext.data(), plaintext.size(), to.bytes.data());
   return out;
 }
 
-std::optional<std::vector<std::uint8_t>> open_sealed(std::span<const std::uint8_t> sealed,
-                                                     const SchoolKeyPair& pair) {
+std::optional<std::vector<std::uint8_t>> open_sealed(std::span<const std::uint8_t> sealed, const SchoolKeyPair& pair) {
   ensure_sodium();
   if (sealed.size() < crypto_box_SEALBYTES) return std::nullopt;
   std::vector<std::uint8_t> out(sealed.size() - crypto_box_SEALBYTES);
-  if (crypto_box_seal_open(out.data(), sealed.data(), sealed.size(),
-                           pair.public_key.bytes.data(),
+  if (crypto_box_seal_open(out.data(), sealed.data(), sealed.size(), pair.public_key.bytes.data(),
                            pair.secret_key.reveal_bytes().data()) != 0)
     return std::nullopt;
   return out;
@@ -112,13 +106,11 @@ SealedChainKey seal_chain_key(const AuditChainKey& key, const SchoolPublicKey& t
   return out;
 }
 
-std::optional<AuditChainKey> unseal_chain_key(std::span<const std::uint8_t> sealed,
-                                              const SchoolKeyPair& pair) {
+std::optional<AuditChainKey> unseal_chain_key(std::span<const std::uint8_t> sealed, const SchoolKeyPair& pair) {
   ensure_sodium();
   if (sealed.size() != kSealedChainKeySize) return std::nullopt;
   AuditChainKey key;
-  if (crypto_box_seal_open(key.writable_bytes().data(), sealed.data(), sealed.size(),
-                           pair.public_key.bytes.data(),
+  if (crypto_box_seal_open(key.writable_bytes().data(), sealed.data(), sealed.size(), pair.public_key.bytes.data(),
                            pair.secret_key.reveal_bytes().data()) != 0)
     return std::nullopt;
   return key;

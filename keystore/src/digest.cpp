@@ -6,8 +6,7 @@
 namespace coffer::keystore {
 namespace {
 template <std::size_t N>
-std::array<std::uint8_t, N> blake2b(std::span<const std::uint8_t> data,
-                                    const std::uint8_t* key, std::size_t key_size) {
+std::array<std::uint8_t, N> blake2b(std::span<const std::uint8_t> data, const std::uint8_t* key, std::size_t key_size) {
   ensure_sodium();
   std::array<std::uint8_t, N> out{};
   crypto_generichash(out.data(), N, data.data(), data.size(), key, key_size);
@@ -22,8 +21,7 @@ Digest32 header_mac(const HeaderMacKey& key, std::span<const std::uint8_t> data)
   return blake2b<32>(data, key.reveal_bytes().data(), HeaderMacKey::kSize);
 }
 
-Digest32 chunk_mac(const ChunkMacKey& key, std::span<const std::uint8_t> prefix,
-                   std::span<const std::uint8_t> data) {
+Digest32 chunk_mac(const ChunkMacKey& key, std::span<const std::uint8_t> prefix, std::span<const std::uint8_t> data) {
   ensure_sodium();
   crypto_generichash_state st;
   crypto_generichash_init(&st, key.reveal_bytes().data(), ChunkMacKey::kSize, 32);

@@ -21,8 +21,8 @@ constexpr std::string_view kSecretMagic = "coffer school secret key v1";
 static_assert(kSealedMasterKeySize == MasterKey::kSize + crypto_box_SEALBYTES);
 
 [[noreturn]] void malformed(std::string_view source, std::string_view what) {
-  throw Error(ErrorCode::kDamaged, std::string(source) + ": not a valid coffer school key file (" +
-                                       std::string(what) + ")");
+  throw Error(ErrorCode::kDamaged,
+              std::string(source) + ": not a valid coffer school key file (" + std::string(what) + ")");
 }
 
 // Splits into lines; every line must end with '\n'.
@@ -38,8 +38,7 @@ std::vector<std::string_view> lines_of(std::string_view text, std::string_view s
 }
 
 std::string_view field(std::string_view line, std::string_view key, std::string_view source) {
-  if (line.size() <= key.size() || line.substr(0, key.size()) != key ||
-      line[key.size()] != ' ')
+  if (line.size() <= key.size() || line.substr(0, key.size()) != key || line[key.size()] != ' ')
     malformed(source, "expected '" + std::string(key) + "' line");
   return line.substr(key.size() + 1);
 }
@@ -51,8 +50,7 @@ SchoolKeyRole parse_role(std::string_view name, std::string_view source) {
 }
 
 template <std::size_t N>
-std::array<std::uint8_t, N> decode_fixed(std::string_view b64, std::string_view source,
-                                         std::string_view what) {
+std::array<std::uint8_t, N> decode_fixed(std::string_view b64, std::string_view source, std::string_view what) {
   auto bytes = from_base64(b64);
   if (!bytes || bytes->size() != N) malformed(source, "bad " + std::string(what));
   std::array<std::uint8_t, N> out{};
@@ -61,16 +59,14 @@ std::array<std::uint8_t, N> decode_fixed(std::string_view b64, std::string_view 
 }
 
 std::string kdf_line(const KdfParams& p) {
-  return "kdf argon2id13 " + std::to_string(p.ops_limit) + " " + std::to_string(p.mem_limit) +
-         " " + to_base64(p.salt);
+  return "kdf argon2id13 " + std::to_string(p.ops_limit) + " " + std::to_string(p.mem_limit) + " " + to_base64(p.salt);
 }
 
 KdfParams parse_kdf_line(std::string_view value, std::string_view source) {
   std::istringstream in{std::string(value)};
   std::string alg, salt;
   KdfParams p;
-  if (!(in >> alg >> p.ops_limit >> p.mem_limit >> salt) || alg != "argon2id13" ||
-      !in.eof())
+  if (!(in >> alg >> p.ops_limit >> p.mem_limit >> salt) || alg != "argon2id13" || !in.eof())
     malformed(source, "bad kdf line");
   p.salt = decode_fixed<16>(salt, source, "salt");
   if (kdf_line(p) != "kdf " + std::string(value)) malformed(source, "non-canonical kdf line");
@@ -84,9 +80,7 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
 
 }  // namespace
 
-std::string_view role_name(SchoolKeyRole role) {
-  return role == SchoolKeyRole::kAudit ? "audit" : "recovery";
-}
+std::string_view role_name(SchoolKeyRole role) { return role == SchoolKeyRole::kAudit ? "audit" : "recovery"; }
 
 std::array<std::uint8_t, 16> SchoolPublicKey::fingerprint() const { return checksum16(bytes); }
 
@@ -101,15 +95,14 @@ SchoolKeyPair generate_school_key(SchoolKeyRole role, Random& random) {
 }
 
 std::string encode_public_key_file(const SchoolPublicKey& key) {
-  return std::string(kPublicMagic) + "\nrole " + std::string(role_name(key.role)) + "\nkey " +
-         to_base64(key.bytes) + "\n";
+  return std::string(kPublicMagic) + "\nrole " + std::string(role_name(key.role)) + "\nkey " + to_base64(key.bytes) +
+         "\n";
 }
 
 SchoolPublicKey parse_public_key_file(std::string_view text, std::string_view source) {
   auto lines = lines_of(text, source);
   if (lines.size() != 3 || lines[0] != kPublicMagic) {
-    if (!lines.empty() && lines[0] == kSecretMagic)
-      malformed(source, "this is a secret key file; give the .pub file");
+    if (!lines.empty() && lines[0] == kSecretMagic) malformed(source, "this is a secret key file; give the .pub file");
     malformed(source, "wrong first line or line count");
   }
   SchoolPublicKey key;
@@ -118,24 +111,20 @@ SchoolPublicKey parse_public_key_file(std::string_view text, std::string_view so
   return key;
 }
 
-std::string encode_secret_key_file(const SchoolKeyPair& pair, const Passphrase& passphrase,
-                                   KdfCost cost, Random& random) {
+std::string encode_secret_key_file(const SchoolKeyPair& pair, const Passphrase& passphrase, KdfCost cost,
+                                   Random& random) {
   KdfParams params = make_kdf_params(cost, random);
-  std::string authenticated = std::string(kSecretMagic) + "\nrole " +
-                              std::string(role_name(pair.public_key.role)) + "\npublic " +
-                              to_base64(pair.public_key.bytes) + "\n" + kdf_line(params) + "\n";
+  std::string authenticated = std::string(kSecretMagic) + "\nrole " + std::string(role_name(pair.public_key.role)) +
+                              "\npublic " + to_base64(pair.public_key.bytes) + "\n" + kdf_line(params) + "\n";
   Kek kek = derive_kek(passphrase, params);
   WrappedKey wrapped = wrap_key(pair.secret_key, kek, as_bytes(authenticated), random);
-  return authenticated + "nonce " + to_base64(wrapped.nonce) + "\nsealed " +
-         to_base64(wrapped.ciphertext) + "\n";
+  return authenticated + "nonce " + to_base64(wrapped.nonce) + "\nsealed " + to_base64(wrapped.ciphertext) + "\n";
 }
 
-SchoolKeyPair open_secret_key_file(std::string_view text, const Passphrase& passphrase,
-                                   std::string_view source) {
+SchoolKeyPair open_secret_key_file(std::string_view text, const Passphrase& passphrase, std::string_view source) {
   auto lines = lines_of(text, source);
   if (lines.size() != 6 || lines[0] != kSecretMagic) {
-    if (!lines.empty() && lines[0] == kPublicMagic)
-      malformed(source, "this is a public key file; give the .key file");
+    if (!lines.empty() && lines[0] == kPublicMagic) malformed(source, "this is a public key file; give the .key file");
     malformed(source, "wrong first line or line count");
   }
   SchoolKeyPair pair;
@@ -149,11 +138,8 @@ SchoolKeyPair open_secret_key_file(std::string_view text, const Passphrase& pass
   std::size_t authenticated_len = 0;
   for (int i = 0; i < 4; ++i) authenticated_len += lines[i].size() + 1;
   Kek kek = derive_kek(passphrase, params);
-  auto key = unwrap_key<SchoolSecretKey>(wrapped, kek,
-                                         as_bytes(text.substr(0, authenticated_len)));
-  if (!key)
-    throw Error(ErrorCode::kWrongPassphrase,
-                "wrong passphrase for the school key " + std::string(source));
+  auto key = unwrap_key<SchoolSecretKey>(wrapped, kek, as_bytes(text.substr(0, authenticated_len)));
+  if (!key) throw Error(ErrorCode::kWrongPassphrase, "wrong passphrase for the school key " + std::string(source));
   pair.secret_key = std::move(*key);
   // The public key in the file must belong to the secret key.
   std::array<std::uint8_t, 32> derived{};
@@ -170,12 +156,10 @@ SealedMasterKey seal_master_key(const MasterKey& key, const SchoolPublicKey& to)
   return out;
 }
 
-std::optional<MasterKey> unseal_master_key(const SealedMasterKey& sealed,
-                                           const SchoolKeyPair& pair) {
+std::optional<MasterKey> unseal_master_key(const SealedMasterKey& sealed, const SchoolKeyPair& pair) {
   ensure_sodium();
   MasterKey key;
-  if (crypto_box_seal_open(key.writable_bytes().data(), sealed.data(), sealed.size(),
-                           pair.public_key.bytes.data(),
+  if (crypto_box_seal_open(key.writable_bytes().data(), sealed.data(), sealed.size(), pair.public_key.bytes.data(),
                            pair.secret_key.reveal_bytes().data()) != 0)
     return std::nullopt;
   return key;

@@ -16,15 +16,14 @@ MasterKey random_master_key(Random& random) {
 
 namespace detail {
 
-WrappedKey wrap32(std::span<const std::uint8_t, 32> key, const Kek& kek,
-                  std::span<const std::uint8_t> ad, Random& random) {
+WrappedKey wrap32(std::span<const std::uint8_t, 32> key, const Kek& kek, std::span<const std::uint8_t> ad,
+                  Random& random) {
   ensure_sodium();
   WrappedKey out;
   random.fill(out.nonce);
   unsigned long long len = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out.ciphertext.data(), &len, key.data(), key.size(),
-                                             ad.data(), ad.size(), nullptr, out.nonce.data(),
-                                             kek.reveal_bytes().data());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.ciphertext.data(), &len, key.data(), key.size(), ad.data(), ad.size(),
+                                             nullptr, out.nonce.data(), kek.reveal_bytes().data());
   return out;
 }
 
@@ -32,9 +31,9 @@ bool unwrap32(const WrappedKey& wrapped, const Kek& kek, std::span<const std::ui
               std::span<std::uint8_t, 32> out) {
   ensure_sodium();
   unsigned long long len = 0;
-  return crypto_aead_xchacha20poly1305_ietf_decrypt(
-             out.data(), &len, nullptr, wrapped.ciphertext.data(), wrapped.ciphertext.size(),
-             ad.data(), ad.size(), wrapped.nonce.data(), kek.reveal_bytes().data()) == 0 &&
+  return crypto_aead_xchacha20poly1305_ietf_decrypt(out.data(), &len, nullptr, wrapped.ciphertext.data(),
+                                                    wrapped.ciphertext.size(), ad.data(), ad.size(),
+                                                    wrapped.nonce.data(), kek.reveal_bytes().data()) == 0 &&
          len == 32;
 }
 

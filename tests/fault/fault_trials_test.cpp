@@ -52,8 +52,8 @@ class FaultTrials : public ::testing::Test {
     base_dir_ = new TempDir();
     base_ = base_dir_->path() / "base.coffer";
     base_tree_ = new Tree();
-    vault::CreateParams p{"trip", "Ms Smith", kNow + 3650 * 86400, keystore::KdfCost::kTest,
-                          {}, {}, {}, "standard", "", false, {}, {}};
+    vault::CreateParams p{
+        "trip", "Ms Smith", kNow + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
     FixedClock clock(kNow);
     Coffer::create(base_, p, passphrase("pw"), keystore::system_random(), clock);
     // A tree to start from, so trials also overwrite, rename and delete
@@ -87,8 +87,7 @@ class FaultTrials : public ::testing::Test {
 
   // After a fault: the coffer opens, checks clean and holds one of the
   // allowed trees. Returns which (0 = the first).
-  std::size_t expect_sound(const fs::path& path, const std::vector<Tree>& allowed,
-                           const std::string& trial) {
+  std::size_t expect_sound(const fs::path& path, const std::vector<Tree>& allowed, const std::string& trial) {
     std::optional<Coffer> c;
     try {
       c.emplace(unlock(path));
@@ -115,8 +114,7 @@ class FaultTrials : public ::testing::Test {
     std::optional<Error> error;  // what the store threw, if anything
     fault::Stats stats;
   };
-  Outcome run_under(const fs::path& path, const fault::Plan& plan, std::uint64_t seed,
-                    bool crash_at_end) {
+  Outcome run_under(const fs::path& path, const fault::Plan& plan, std::uint64_t seed, bool crash_at_end) {
     Outcome out;
     {
       Coffer c = unlock(path);
@@ -207,8 +205,8 @@ TEST_F(FaultTrials, CrashAtARandomPointLosesOnlyWhatWasNotCommitted) {
     }
   }
   std::cout << "crash trials passed: " << trials << "; crashes inside a commit: " << mid_commit
-            << " (of which the new state survived: " << new_state << "); unsynced sectors lost: "
-            << lost_sectors << ", kept: " << kept_sectors << "\n";
+            << " (of which the new state survived: " << new_state << "); unsynced sectors lost: " << lost_sectors
+            << ", kept: " << kept_sectors << "\n";
   EXPECT_GT(mid_commit, 0u) << "no crash fell inside a commit: the trials miss the commit path";
   EXPECT_GT(lost_sectors, 0u);
 }
@@ -226,8 +224,7 @@ TEST_F(FaultTrials, CrashAtEveryStepOfACommitGivesTheOldOrTheNewTree) {
     Coffer c = unlock(path);
     FileStore store(c.database(), c.chunk_mac_key(), clock_);
     after = *base_tree_;
-    auto f = store.make_node(vault::kFilesRootIno, "new-big", S_IFREG | 0644, vault::kMounterId,
-                             vault::kMounterId);
+    auto f = store.make_node(vault::kFilesRootIno, "new-big", S_IFREG | 0644, vault::kMounterId, vault::kMounterId);
     store.write(f.ino, 0, big);
     after["new-big"] = big;
     std::vector<std::string> files;
@@ -259,13 +256,12 @@ TEST_F(FaultTrials, CrashAtEveryStepOfACommitGivesTheOldOrTheNewTree) {
       plan.crash_at = k;
       EXPECT_TRUE(change_and_commit(p, plan, after).crashed);
       fault::disarm();
-      std::size_t which = expect_sound(p, {*base_tree_, after},
-                                       "crash at commit step " + std::to_string(k));
+      std::size_t which = expect_sound(p, {*base_tree_, after}, "crash at commit step " + std::to_string(k));
       (which == 0 ? old_tree : new_tree) += which < 2;
     }
   }
-  std::cout << "commit steps crashed: " << calm.mutations() << " x 3; old tree " << old_tree
-            << ", new tree " << new_tree << "\n";
+  std::cout << "commit steps crashed: " << calm.mutations() << " x 3; old tree " << old_tree << ", new tree "
+            << new_tree << "\n";
   EXPECT_GT(old_tree, 0u);
   EXPECT_GT(new_tree, 0u) << "no crash fell after the commit point";
 }
@@ -313,8 +309,8 @@ TEST_F(FaultTrials, CrashWhileChangingThePassphraseLeavesOneThatOpens) {
       EXPECT_TRUE(opened) << "crash at mutation " << k << ": neither passphrase opens the coffer";
     }
   }
-  std::cout << "passphrase-change crashes: " << calm.mutations() * 4 << "; old passphrase opened "
-            << old_ok << ", new " << new_ok << "\n";
+  std::cout << "passphrase-change crashes: " << calm.mutations() * 4 << "; old passphrase opened " << old_ok << ", new "
+            << new_ok << "\n";
   EXPECT_GT(old_ok, 0);
   EXPECT_GT(new_ok, 0);
 }
@@ -334,7 +330,9 @@ TEST_F(FaultTrials, IoErrorsSurfaceAsErrorsAndNeverCorrupt) {
       std::uint64_t n = 1 + (total * static_cast<std::uint64_t>(i)) / 12;
       (kind == 0 ? plan.fail_read_at : kind == 1 ? plan.fail_write_at : plan.fail_sync_at) = n;
       plan.persistent = i % 3 == 2;
-      std::string trial = std::string(kind == 0 ? "read" : kind == 1 ? "write" : "sync") +
+      std::string trial = std::string(kind == 0   ? "read"
+                                      : kind == 1 ? "write"
+                                                  : "sync") +
                           " error at " + std::to_string(n) + (plan.persistent ? " (persistent)" : "");
       fs::path p = fresh_copy();
       Outcome o = run_under(p, plan, 42, false);

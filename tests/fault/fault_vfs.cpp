@@ -40,14 +40,13 @@ struct State {
 } g;
 
 struct FaultFile {
-  sqlite3_file base;  // must be first
+  sqlite3_file base;        // must be first
   const std::string* path;  // key in g.files; null for nameless temp files
   bool lower_open;
 };
 
 constexpr std::size_t kLowerAt =
-    (sizeof(FaultFile) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
-    alignof(std::max_align_t);
+    (sizeof(FaultFile) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) * alignof(std::max_align_t);
 
 FaultFile* as_fault(sqlite3_file* f) { return reinterpret_cast<FaultFile*>(f); }
 sqlite3_file* lower_of(sqlite3_file* f) {
@@ -181,8 +180,7 @@ int x_write(sqlite3_file* f, const void* buf, int amount, sqlite3_int64 offset) 
   }
   if (Unsynced* u = unsynced(f)) {
     const auto at = static_cast<std::uint64_t>(offset);
-    for (std::uint64_t s = at / kSector; n > 0 && s <= (at + n - 1) / kSector; ++s)
-      save_sector(f, *u, s);
+    for (std::uint64_t s = at / kSector; n > 0 && s <= (at + n - 1) / kSector; ++s) save_sector(f, *u, s);
   }
   g.stats.bytes_written += n;
   sqlite3_file* lower = lower_of(f);
@@ -195,8 +193,7 @@ int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
   if (mutation_crashes()) return SQLITE_IOERR_TRUNCATE;
   if (Unsynced* u = unsynced(f)) {
     const std::uint64_t end = std::min(lower_size(f), u->synced_size);
-    for (std::uint64_t s = static_cast<std::uint64_t>(size) / kSector; s * kSector < end; ++s)
-      save_sector(f, *u, s);
+    for (std::uint64_t s = static_cast<std::uint64_t>(size) / kSector; s * kSector < end; ++s) save_sector(f, *u, s);
   }
   sqlite3_file* lower = lower_of(f);
   return lower->pMethods->xTruncate(lower, size);
@@ -256,10 +253,25 @@ int x_device_characteristics(sqlite3_file* f) {
   return lower->pMethods->xDeviceCharacteristics(lower);
 }
 
-const sqlite3_io_methods kMethods = {
-    1, x_close, x_read, x_write, x_truncate, x_sync, x_file_size, x_lock, x_unlock,
-    x_check_reserved, x_file_control, x_sector_size, x_device_characteristics,
-    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+const sqlite3_io_methods kMethods = {1,
+                                     x_close,
+                                     x_read,
+                                     x_write,
+                                     x_truncate,
+                                     x_sync,
+                                     x_file_size,
+                                     x_lock,
+                                     x_unlock,
+                                     x_check_reserved,
+                                     x_file_control,
+                                     x_sector_size,
+                                     x_device_characteristics,
+                                     nullptr,
+                                     nullptr,
+                                     nullptr,
+                                     nullptr,
+                                     nullptr,
+                                     nullptr};
 
 int x_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
   std::lock_guard lock(g.mu);
@@ -303,16 +315,12 @@ int x_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
 }
 void* x_dl_open(sqlite3_vfs*, const char* name) { return g.os->xDlOpen(g.os, name); }
 void x_dl_error(sqlite3_vfs*, int n, char* out) { g.os->xDlError(g.os, n, out); }
-void (*x_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) {
-  return g.os->xDlSym(g.os, h, sym);
-}
+void (*x_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) { return g.os->xDlSym(g.os, h, sym); }
 void x_dl_close(sqlite3_vfs*, void* h) { g.os->xDlClose(g.os, h); }
 int x_randomness(sqlite3_vfs*, int n, char* out) { return g.os->xRandomness(g.os, n, out); }
 int x_sleep(sqlite3_vfs*, int us) { return g.os->xSleep(g.os, us); }
 int x_current_time(sqlite3_vfs*, double* out) { return g.os->xCurrentTime(g.os, out); }
-int x_get_last_error(sqlite3_vfs*, int n, char* out) {
-  return g.os->xGetLastError(g.os, n, out);
-}
+int x_get_last_error(sqlite3_vfs*, int n, char* out) { return g.os->xGetLastError(g.os, n, out); }
 
 sqlite3_vfs g_vfs;
 
@@ -340,8 +348,7 @@ void install() {
     g_vfs.xSleep = x_sleep;
     g_vfs.xCurrentTime = x_current_time;
     g_vfs.xGetLastError = x_get_last_error;
-    if (sqlite3_vfs_register(&g_vfs, 1) != SQLITE_OK)
-      throw std::runtime_error("cannot register the fault VFS");
+    if (sqlite3_vfs_register(&g_vfs, 1) != SQLITE_OK) throw std::runtime_error("cannot register the fault VFS");
   });
 }
 

@@ -23,9 +23,7 @@ std::string base_of(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
-std::string join(const std::string& dir, const std::string& name) {
-  return dir.empty() ? name : dir + "/" + name;
-}
+std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
 
 void read_dir(FileStore& store, std::uint64_t dir, const std::string& prefix, Tree& out) {
   std::uint64_t after = 0;
@@ -62,8 +60,7 @@ std::string describe_difference(const Tree& want, const Tree& got) {
     if (it == got.end()) s << "missing " << path << "; ";
     else if (content.has_value() != it->second.has_value()) s << "kind differs " << path << "; ";
     else if (content && *content != *it->second)
-      s << "content differs " << path << " (" << content->size() << " vs "
-        << it->second->size() << " bytes); ";
+      s << "content differs " << path << " (" << content->size() << " vs " << it->second->size() << " bytes); ";
   }
   for (const auto& [path, content] : got)
     if (!want.count(path)) s << "unexpected " << path << "; ";
@@ -77,9 +74,8 @@ void Workload::run(int ops) {
     } catch (const vault::FsError& e) {
       // Every operation is valid for the model: a refusal is a bug in the
       // store or in this workload, never an injected fault.
-      throw std::logic_error("workload: the store refused operation " + std::to_string(done_) +
-                             " (" + last_op_ + ") with " +
-                             std::make_error_code(e.code()).message());
+      throw std::logic_error("workload: the store refused operation " + std::to_string(done_) + " (" + last_op_ +
+                             ") with " + std::make_error_code(e.code()).message());
     }
     ++done_;
   }
@@ -130,10 +126,14 @@ std::vector<std::uint8_t> Workload::random_bytes(std::size_t n) {
 // Mostly small writes, some across one or two chunk boundaries.
 std::size_t Workload::random_length() {
   switch (rng_() % 4) {
-    case 0: return 1 + rng_() % 512;
-    case 1: return 1 + rng_() % 8192;
-    case 2: return 1 + rng_() % (64 * 1024);
-    default: return 1 + rng_() % (2 * vault::kChunkSize + 4096);
+    case 0:
+      return 1 + rng_() % 512;
+    case 1:
+      return 1 + rng_() % 8192;
+    case 2:
+      return 1 + rng_() % (64 * 1024);
+    default:
+      return 1 + rng_() % (2 * vault::kChunkSize + 4096);
   }
 }
 
@@ -163,11 +163,9 @@ void Workload::one_op() {
     store_.setattr(resolve(file), attr);
     content.resize(size, 0);
   } else if (roll < 68) {  // rename: to a fresh name, or over another file
-    std::string to = (files.size() > 1 && rng_() % 2) ? files[rng_() % files.size()]
-                                                      : fresh_name(random_dir(), 'f');
+    std::string to = (files.size() > 1 && rng_() % 2) ? files[rng_() % files.size()] : fresh_name(random_dir(), 'f');
     if (to == file) return;
-    auto replaced = store_.rename(resolve(parent_of(file)), base_of(file), resolve(parent_of(to)),
-                                  base_of(to), 0);
+    auto replaced = store_.rename(resolve(parent_of(file)), base_of(file), resolve(parent_of(to)), base_of(to), 0);
     if (replaced) store_.remove_if_unlinked(replaced->ino);
     auto moved = std::move(current_[file]);
     current_.erase(file);
@@ -184,9 +182,8 @@ void Workload::one_op() {
     current_[path] = std::nullopt;
   } else if (roll < 81) {  // rmdir of an empty directory
     for (const auto& dir : pick(true)) {
-      bool empty = std::none_of(current_.begin(), current_.end(), [&](const auto& e) {
-        return parent_of(e.first) == dir;
-      });
+      bool empty =
+          std::none_of(current_.begin(), current_.end(), [&](const auto& e) { return parent_of(e.first) == dir; });
       if (!empty) continue;
       store_.rmdir(resolve(parent_of(dir)), base_of(dir));
       current_.erase(dir);

@@ -2,8 +2,8 @@
 // top level and record views (matching the database, read-only, gone when a
 // pupil is removed), ownership, setgid inheritance, device-node refusal,
 // lookup counts keeping unlinked files alive, and refusal after lock.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -76,7 +76,9 @@ std::vector<std::string> names_in(Filesystem& fs, std::uint64_t dir, std::size_t
 class FilesystemTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    vault::CreateParams p{"trip", "Ms Smith", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+    vault::CreateParams p{
+        "trip", "Ms Smith", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false,
+        {},     {}};
     p.profile_fields = {"names", "year_group", "reg_group", "medical", "emergency_contacts", "dietary"};
     auto path = dir_ / "f.coffer";
     vault::Coffer::create(path, p, test::passphrase("pw"), keystore::system_random(), clock_);
@@ -131,8 +133,8 @@ TEST_F(FilesystemTest, TopLevelIsGeneratedAndReadOnly) {
   auto entries = fs_->readdir(kRootIno, 0, 10);
   std::vector<std::string> names;
   for (auto& e : entries) names.push_back(e.name);
-  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "README.txt", "roster.csv", "manifest.txt", "pupils",
-                                             "files"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{".", "..", "README.txt", "roster.csv", "manifest.txt", "pupils", "files"}));
   // Resuming after any entry continues with the next one.
   for (std::size_t i = 0; i + 1 < entries.size(); ++i) {
     auto rest = fs_->readdir(kRootIno, entries[i].next_cookie, 1);

@@ -22,8 +22,7 @@ class SeedRandom final : public keystore::Random {
 
 const keystore::SchoolKeyPair& audit_key() {
   static SeedRandom seed;
-  static const keystore::SchoolKeyPair pair =
-      keystore::generate_school_key(keystore::SchoolKeyRole::kAudit, seed);
+  static const keystore::SchoolKeyPair pair = keystore::generate_school_key(keystore::SchoolKeyRole::kAudit, seed);
   return pair;
 }
 }  // namespace

@@ -16,9 +16,9 @@
 using namespace coffer::vault;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static constexpr std::array<const char*, 6> kNames = {"set/users.csv",    "set/demographics.csv",
+  static constexpr std::array<const char*, 6> kNames = {"set/users.csv",       "set/demographics.csv",
                                                         "set/enrollments.csv", "set/classes.csv",
-                                                        "set/manifest.csv", "set/roles.csv"};
+                                                        "set/manifest.csv",    "set/roles.csv"};
   std::string_view in(reinterpret_cast<const char*>(data), size);
   std::vector<SourceFile> files;
   for (std::size_t i = 0; i < kNames.size() && !in.empty(); ++i) {

@@ -65,9 +65,7 @@ void check_error(const Error& e) {
   check(i < m.size() && m[i] >= '0' && m[i] <= '9', "an error that does not name the line");
 }
 
-bool absolute_normal(const std::filesystem::path& p) {
-  return p.is_absolute() && p == p.lexically_normal();
-}
+bool absolute_normal(const std::filesystem::path& p) { return p.is_absolute() && p == p.lexically_normal(); }
 
 void check_policy(const SchoolPolicy& p) {
   check(p.max_failures >= 3 && p.max_failures <= 20, "max_failures out of range");
@@ -95,7 +93,8 @@ void check_policy(const SchoolPolicy& p) {
       auto rank = protection_rank(r.protection);
       check(rank && *rank >= *sys_rank && *rank >= protection_rank(level).value_or(2), "protection lowered");
       for (auto& d : r.approved_destinations) {
-        if (c.approved_destinations) check(path_within(d, *c.approved_destinations), "destination outside the system list");
+        if (c.approved_destinations)
+          check(path_within(d, *c.approved_destinations), "destination outside the system list");
         if (own) check(path_within(d, *own), "destination outside the coffer's list");
       }
       if (!own && !c.approved_destinations) check(r.approved_destinations.empty(), "a destination from nowhere");
@@ -107,8 +106,8 @@ void check_policy(const SchoolPolicy& p) {
 bool within(const Profile& p, const Profile& b) {
   for (auto& f : p.fields)
     if (!b.fields.count(f)) return false;
-  return p.max_days <= b.max_days && p.from_trip_end == b.from_trip_end &&
-         p.cap_at_august_31 == b.cap_at_august_31 && p.selection_required == b.selection_required &&
+  return p.max_days <= b.max_days && p.from_trip_end == b.from_trip_end && p.cap_at_august_31 == b.cap_at_august_31 &&
+         p.selection_required == b.selection_required &&
          protection_rank(p.protection).value_or(-1) >= protection_rank(b.protection).value_or(0);
 }
 

@@ -45,8 +45,7 @@ using namespace std::chrono_literals;
 constexpr uid_t kTeacher = 65534;  // nobody
 constexpr uid_t kOtherUser = 65533;
 
-const char* const kNeedRoot =
-    "the fanotify guard tests need root, as in CI (tmpfs mounts, fanotify permission events)";
+const char* const kNeedRoot = "the fanotify guard tests need root, as in CI (tmpfs mounts, fanotify permission events)";
 
 // ------------------------------------------------------------------ helpers
 
@@ -146,8 +145,7 @@ class Tmpfs {
 // over a pipe; on command it writes a file itself (the daemon is exempt).
 class FakeCoffer {
  public:
-  FakeCoffer(const fs::path& socket, const fs::path& mountpoint, std::vector<fs::path> approved,
-             uid_t uid = kTeacher) {
+  FakeCoffer(const fs::path& socket, const fs::path& mountpoint, std::vector<fs::path> approved, uid_t uid = kTeacher) {
     int up[2], down[2];
     if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -390,8 +388,7 @@ class FanotifyGuardTest : public ::testing::Test {
     EXPECT_EQ(run_error_, "");
   }
 
-  FakeCoffer& coffer(std::vector<fs::path> approved = {}, const std::string& name = "coffer",
-                     uid_t uid = kTeacher) {
+  FakeCoffer& coffer(std::vector<fs::path> approved = {}, const std::string& name = "coffer", uid_t uid = kTeacher) {
     coffers_.push_back(std::make_unique<FakeCoffer>(socket_, tmp_ / name, std::move(approved), uid));
     return *coffers_.back();
   }
@@ -533,9 +530,10 @@ TEST_F(FanotifyGuardTest, MarksAStickMountedAfterItStarted) {
   bool denied = eventually(
       [&] { return open_as(kTeacher, dir / ("try" + std::to_string(n++)), O_WRONLY | O_CREAT) == EPERM; }, 1s);
   EXPECT_TRUE(denied) << "a stick mounted after the guard started was not guarded within a second";
-  std::cout << "[ info ] new mount guarded after "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - mounted_at).count()
-            << " ms\n";
+  std::cout
+      << "[ info ] new mount guarded after "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - mounted_at).count()
+      << " ms\n";
   EXPECT_TRUE(logged("guarding " + dir.string()));
   // Unmounted and mounted again at the same place: guarded again.
   later_.clear();
@@ -667,8 +665,7 @@ TEST_F(FanotifyGuardTest, RefusesToRunAsAnOrdinaryUser) {
       GuardService s(std::move(c));
     } catch (const Error& e) {
       return e.code() == ErrorCode::kPolicy &&
-                     std::string(e.what()) ==
-                         "coffer guard must run as root (it is the coffer-guard system service)"
+                     std::string(e.what()) == "coffer guard must run as root (it is the coffer-guard system service)"
                  ? 0
                  : 2;
     }
@@ -719,8 +716,8 @@ TEST_F(FanotifyGuardTest, OpenOverhead) {
   const double unmarked_fs = per_open_us(kTeacher, unmarked / "f");
   std::cout << "[ info ] open+close, microseconds: other tmpfs " << base_before << " / " << unmarked_fs
             << " (guard off / coffer open); stick: " << stick_before << " without guard, " << idle
-            << " guard running but no coffer open (no marks), " << other_user
-            << " coffer open, another user, " << teacher_read << " coffer open, its owner reading\n";
+            << " guard running but no coffer open (no marks), " << other_user << " coffer open, another user, "
+            << teacher_read << " coffer open, its owner reading\n";
   RecordProperty("open_us_unguarded", std::to_string(stick_before));
   RecordProperty("open_us_guard_idle", std::to_string(idle));
   RecordProperty("open_us_other_user", std::to_string(other_user));
@@ -801,7 +798,9 @@ TEST(GuardProtocolTest, MessagesRoundTrip) {
   RegisterRequest req{"/home/t/Coffer/trip", {"/srv/share", "/media/school"}};
   std::string line = encode(req);
   ASSERT_EQ(line.back(), '\n');
-  EXPECT_EQ(line, "{\"approved\":[\"/srv/share\",\"/media/school\"],\"mountpoint\":\"/home/t/Coffer/trip\",\"op\":\"register\"}\n");
+  EXPECT_EQ(
+      line,
+      "{\"approved\":[\"/srv/share\",\"/media/school\"],\"mountpoint\":\"/home/t/Coffer/trip\",\"op\":\"register\"}\n");
   EXPECT_EQ(decode_register_request(line.substr(0, line.size() - 1)), req);
 
   RegisterReply ok{true, "", {"/media/usb"}, {{42, "/usr/bin/cp", "/media/usb/x"}}, {"/mnt/nfs: Permission denied"}};
@@ -819,9 +818,11 @@ TEST(GuardProtocolTest, MessagesRoundTrip) {
             "usb/x.csv\",\"pid\":1234}\n");
   EXPECT_EQ(decode_blocked_report(line.substr(0, line.size() - 1)), b);
   // The brief's own example line.
-  EXPECT_EQ(decode_blocked_report(R"({"op":"blocked","pid":7,"exe":"/usr/bin/cp","path":"/media/usb/x.csv","flags":"0301","empty_file_left":true})")
-                .pid,
-            7);
+  EXPECT_EQ(
+      decode_blocked_report(
+          R"({"op":"blocked","pid":7,"exe":"/usr/bin/cp","path":"/media/usb/x.csv","flags":"0301","empty_file_left":true})")
+          .pid,
+      7);
 }
 
 TEST(GuardProtocolTest, DecodingIsStrict) {
@@ -845,9 +846,13 @@ TEST(GuardProtocolTest, DecodingIsStrict) {
   std::string many = R"({"op":"register","mountpoint":"/m","approved":[)";
   for (std::size_t i = 0; i <= kMaxApprovedDestinations; ++i) many += std::string(i ? "," : "") + "\"/a\"";
   EXPECT_TRUE(damaged([&] { decode_register_request(many + "]}"); }));
-  EXPECT_TRUE(damaged([] { decode_register_request("{\"op\":\"register\",\"mountpoint\":\"/\xff\",\"approved\":[]}"); }));
-  EXPECT_TRUE(damaged([] { decode_blocked_report(R"({"op":"blocked","pid":-1,"exe":"","path":"","flags":"","empty_file_left":true})"); }));
-  EXPECT_TRUE(damaged([] { decode_blocked_report(R"({"op":"blocked","pid":1,"exe":"","path":"","flags":"","empty_file_left":1})"); }));
+  EXPECT_TRUE(
+      damaged([] { decode_register_request("{\"op\":\"register\",\"mountpoint\":\"/\xff\",\"approved\":[]}"); }));
+  EXPECT_TRUE(damaged([] {
+    decode_blocked_report(R"({"op":"blocked","pid":-1,"exe":"","path":"","flags":"","empty_file_left":true})");
+  }));
+  EXPECT_TRUE(damaged(
+      [] { decode_blocked_report(R"({"op":"blocked","pid":1,"exe":"","path":"","flags":"","empty_file_left":1})"); }));
   EXPECT_TRUE(damaged([] { decode_register_reply(R"({"ok":true})"); }));
   EXPECT_TRUE(damaged([] { decode_register_reply(R"({"ok":false})"); }));
   EXPECT_TRUE(damaged([] { decode_register_reply(R"({"ok":true,"marked":[],"open_writers":[{"pid":1}]})"); }));

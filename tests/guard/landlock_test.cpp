@@ -60,8 +60,7 @@ std::string in_child(const std::function<std::string()>& check) {
   ::close(report[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status))
-    return out + " (child killed by signal " + std::to_string(WTERMSIG(status)) + ")";
+  if (WIFSIGNALED(status)) return out + " (child killed by signal " + std::to_string(WTERMSIG(status)) + ")";
   if (WEXITSTATUS(status) != 0 && out.empty()) return "child failed silently";
   return out;
 }
@@ -70,9 +69,7 @@ std::string in_child(const std::function<std::string()>& check) {
 std::string expect_errno(const char* what, long rc, int err) {
   int got = errno;
   if (rc >= 0) return std::string(what) + ": succeeded, expected " + std::strerror(err) + "\n";
-  if (got != err)
-    return std::string(what) + ": " + std::strerror(got) + ", expected " + std::strerror(err) +
-           "\n";
+  if (got != err) return std::string(what) + ": " + std::strerror(got) + ", expected " + std::strerror(err) + "\n";
   return "";
 }
 
@@ -112,19 +109,15 @@ TEST(LandlockStatus, KernelOffersLandlockAndDescribesIt) {
   EXPECT_EQ(status.log_flags, status.abi >= 7);
   auto lines = describe(status);
   EXPECT_EQ(lines.front(), "Landlock ABI " + std::to_string(status.abi));
-  EXPECT_NE(std::find(lines.begin(), lines.end(), "write restriction (ABI 1): active"),
-            lines.end());
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "write restriction (ABI 1): active"), lines.end());
 
   LandlockStatus abi3;
   abi3.abi = 3;
   abi3.fs = abi3.truncate = true;
   auto three = describe(abi3);
   EXPECT_NE(std::find(three.begin(), three.end(), "truncate (ABI 3): active"), three.end());
-  EXPECT_NE(
-      std::find(three.begin(), three.end(), "rename and link across directories (ABI 2): not used"),
-      three.end());
-  EXPECT_NE(std::find(three.begin(), three.end(),
-                      "TCP connect/bind (ABI 4): not available on this kernel"),
+  EXPECT_NE(std::find(three.begin(), three.end(), "rename and link across directories (ABI 2): not used"), three.end());
+  EXPECT_NE(std::find(three.begin(), three.end(), "TCP connect/bind (ABI 4): not available on this kernel"),
             three.end());
   auto none = describe(LandlockStatus{});
   ASSERT_FALSE(none.empty());
@@ -182,8 +175,7 @@ TEST_F(LandlockSandbox, CreatingOutsideIsDeniedAndLeavesNoFile) {
               return r;
             }),
             "");
-  for (const char* name : {"new", "dir", "fifo", "link"})
-    EXPECT_FALSE(fs::exists(fs::symlink_status(out / name)));
+  for (const char* name : {"new", "dir", "fifo", "link"}) EXPECT_FALSE(fs::exists(fs::symlink_status(out / name)));
 }
 
 TEST_F(LandlockSandbox, ExistingOutsideFileCannotBeWrittenOrRemoved) {
@@ -204,8 +196,7 @@ TEST_F(LandlockSandbox, TruncatingOutsideIsDenied) {
   const fs::path file = outside_.path() / "existing";
   EXPECT_EQ(sandboxed([&](const LandlockStatus& s) -> std::string {
               if (!s.truncate) return abi_ >= 3 ? "truncate right not handled" : "";
-              std::string r = expect_errno("O_RDONLY|O_TRUNC",
-                                           ::open(file.c_str(), O_RDONLY | O_TRUNC), EACCES);
+              std::string r = expect_errno("O_RDONLY|O_TRUNC", ::open(file.c_str(), O_RDONLY | O_TRUNC), EACCES);
               r += expect_errno("truncate", ::truncate(file.c_str(), 0), EACCES);
               return r;
             }),
@@ -221,8 +212,7 @@ TEST_F(LandlockSandbox, ReadingOutsideWorks) {
               char buf[16] = {};
               ssize_t n = ::read(fd, buf, sizeof buf);
               ::close(fd);
-              if (std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0) != "secret")
-                return "read";
+              if (std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0) != "secret") return "read";
               return fs::exists(out / "existing") && !fs::is_empty(out) ? "" : "listing";
             }),
             "");
@@ -294,18 +284,15 @@ TEST_F(LandlockSandbox, TcpConnectAndBindDenied) {
 
   auto connect_and_bind = [&](bool denied) {
     int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    std::string r =
-        denied
-            ? expect_errno("connect", ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr),
-                           EACCES)
-            : expect_ok("connect", ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    std::string r = denied
+                        ? expect_errno("connect", ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), EACCES)
+                        : expect_ok("connect", ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
     ::close(s);
     sockaddr_in any{};
     any.sin_family = AF_INET;
     any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     s = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (denied)
-      r += expect_errno("bind", ::bind(s, reinterpret_cast<sockaddr*>(&any), sizeof any), EACCES);
+    if (denied) r += expect_errno("bind", ::bind(s, reinterpret_cast<sockaddr*>(&any), sizeof any), EACCES);
     ::close(s);
     return r;
   };
@@ -346,10 +333,8 @@ TEST(LandlockFds, CloseFdsFromClosesInheritedDescriptors) {
     int fd = ::open((dir / "leak").c_str(), O_CREAT | O_WRONLY, 0600);
     if (fd < 0 || ::dup2(fd, 50) != 50) ::_exit(2);
     close_fds_from(3);
-    bool closed =
-        ::fcntl(fd, F_GETFD) < 0 && ::fcntl(50, F_GETFD) < 0 && ::fcntl(null, F_GETFD) < 0;
-    bool stdio_open =
-        ::fcntl(0, F_GETFD) >= 0 && ::fcntl(1, F_GETFD) >= 0 && ::fcntl(2, F_GETFD) >= 0;
+    bool closed = ::fcntl(fd, F_GETFD) < 0 && ::fcntl(50, F_GETFD) < 0 && ::fcntl(null, F_GETFD) < 0;
+    bool stdio_open = ::fcntl(0, F_GETFD) >= 0 && ::fcntl(1, F_GETFD) >= 0 && ::fcntl(2, F_GETFD) >= 0;
     ::_exit(closed && stdio_open ? 0 : 1);
   }
   int status = 0;
@@ -373,11 +358,9 @@ TEST(LandlockStdio, RedirectToAFileOutsideIsReported) {
               });
               if (!msg) return "not reported";
               if (asked != target) return "asked about " + asked.string();
-              if (msg->find("standard output") == std::string::npos ||
-                  msg->find(target.string()) == std::string::npos)
+              if (msg->find("standard output") == std::string::npos || msg->find(target.string()) == std::string::npos)
                 return "message: " + *msg;
-              if (unsafe_stdio([&](const fs::path& p) { return p == target; }))
-                return "approved file reported";
+              if (unsafe_stdio([&](const fs::path& p) { return p == target; })) return "approved file reported";
               if (::dup2(fd, 2) != 2) return "redirect stderr";
               ::close(1);
               msg = unsafe_stdio([](const fs::path&) { return false; });

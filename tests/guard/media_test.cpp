@@ -20,8 +20,8 @@ namespace fs = std::filesystem;
 class FakeSysfs {
  public:
   explicit FakeSysfs(fs::path root) : root_(std::move(root)) {
-    for (const char* d : {"dev/block", "bus/usb", "bus/mmc", "bus/pci", "class/block",
-                          "class/mmc_host", "block", "devices/virtual/block"})
+    for (const char* d : {"dev/block", "bus/usb", "bus/mmc", "bus/pci", "class/block", "class/mmc_host", "block",
+                          "devices/virtual/block"})
       fs::create_directories(root_ / d);
   }
   const fs::path& root() const { return root_; }
@@ -47,8 +47,8 @@ class FakeSysfs {
   }
   // A block device: its dev attribute, /sys/dev/block/MAJ:MIN and
   // /sys/class/block/NAME links; disks also get /sys/block/NAME.
-  void block(const std::string& devpath, unsigned major, unsigned minor,
-             const char* removable = nullptr, bool partition = false) {
+  void block(const std::string& devpath, unsigned major, unsigned minor, const char* removable = nullptr,
+             bool partition = false) {
     fs::path d = dir(devpath);
     std::string majmin = std::to_string(major) + ":" + std::to_string(minor);
     attr(devpath, "dev", majmin);
@@ -69,8 +69,7 @@ class FakeSysfs {
 
 constexpr const char* kUsbPort = "pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0";
 const std::string kUsbStick = std::string(kUsbPort) + "/host6/target6:0:0/6:0:0:0/block/sdb";
-const std::string kUsbDisk =
-    "pci0000:00/0000:00:14.0/usb3/3-2/3-2:1.0/host7/target7:0:0/7:0:0:0/block/sdc";
+const std::string kUsbDisk = "pci0000:00/0000:00:14.0/usb3/3-2/3-2:1.0/host7/target7:0:0/7:0:0:0/block/sdc";
 // No usbN segment in the path: only the subsystem link says USB.
 const std::string kUsbBySubsystem = "platform/soc/xhci-hcd.0/port1/dev1/host8/block/sde";
 const std::string kNvme = "pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0/nvme0n1";
@@ -195,11 +194,11 @@ TEST_F(MediaTest, KindNames) {
 
 TEST_F(MediaTest, BlockDevices) {
   auto m = make();
-  EXPECT_EQ(m.classify_block_device(8, 16), MediaKind::kRemovable);   // USB stick
-  EXPECT_EQ(m.classify_block_device(8, 17), MediaKind::kRemovable);   // its partition
-  EXPECT_EQ(m.classify_block_device(8, 32), MediaKind::kRemovable);   // USB disk, removable=0
-  EXPECT_EQ(m.classify_block_device(8, 64), MediaKind::kRemovable);   // USB by subsystem link
-  EXPECT_EQ(m.classify_block_device(259, 0), MediaKind::kInternal);   // NVMe
+  EXPECT_EQ(m.classify_block_device(8, 16), MediaKind::kRemovable);  // USB stick
+  EXPECT_EQ(m.classify_block_device(8, 17), MediaKind::kRemovable);  // its partition
+  EXPECT_EQ(m.classify_block_device(8, 32), MediaKind::kRemovable);  // USB disk, removable=0
+  EXPECT_EQ(m.classify_block_device(8, 64), MediaKind::kRemovable);  // USB by subsystem link
+  EXPECT_EQ(m.classify_block_device(259, 0), MediaKind::kInternal);  // NVMe
   EXPECT_EQ(m.classify_block_device(259, 1), MediaKind::kInternal);
   EXPECT_EQ(m.classify_block_device(179, 0), MediaKind::kRemovable);  // SD card
   EXPECT_EQ(m.classify_block_device(179, 1), MediaKind::kRemovable);
@@ -237,9 +236,9 @@ TEST_F(MediaTest, Mounts) {
   EXPECT_EQ(kind_at(m, "/mnt/btrfs"), MediaKind::kRemovable);         // anonymous dev, /dev/sdc
   EXPECT_EQ(kind_at(m, "/mnt/mapper-luks"), MediaKind::kRemovable);   // /dev/mapper name
   EXPECT_EQ(kind_at(m, "/mnt/unknown-dev"), MediaKind::kUnknown);
-  EXPECT_EQ(kind_at(m, "/merged"), MediaKind::kRemovable);            // upperdir on USB
-  EXPECT_EQ(kind_at(m, "/ro"), MediaKind::kVirtual);                  // no upperdir
-  EXPECT_EQ(kind_at(m, "/ctr"), MediaKind::kInternal);                // upperdir on /
+  EXPECT_EQ(kind_at(m, "/merged"), MediaKind::kRemovable);  // upperdir on USB
+  EXPECT_EQ(kind_at(m, "/ro"), MediaKind::kVirtual);        // no upperdir
+  EXPECT_EQ(kind_at(m, "/ctr"), MediaKind::kInternal);      // upperdir on /
   EXPECT_EQ(kind_at(m, "/tank"), MediaKind::kUnknown);
   EXPECT_EQ(kind_at(m, "/mnt/loop3"), MediaKind::kUnknown);
   EXPECT_EQ(kind_at(m, "/mnt/img"), MediaKind::kInternal);
@@ -274,13 +273,10 @@ TEST_F(MediaTest, RemovableMountsList) {
   auto m = make();
   std::vector<std::string> points;
   for (const auto& c : m.removable_mounts()) {
-    EXPECT_TRUE(c.kind == MediaKind::kRemovable || c.kind == MediaKind::kNetwork ||
-                c.kind == MediaKind::kOtherFuse);
+    EXPECT_TRUE(c.kind == MediaKind::kRemovable || c.kind == MediaKind::kNetwork || c.kind == MediaKind::kOtherFuse);
     points.push_back(c.mount.mount_point);
   }
-  auto has = [&](const std::string& p) {
-    return std::find(points.begin(), points.end(), p) != points.end();
-  };
+  auto has = [&](const std::string& p) { return std::find(points.begin(), points.end(), p) != points.end(); };
   EXPECT_TRUE(has("/media/usb"));
   EXPECT_TRUE(has("/net/share"));
   EXPECT_TRUE(has("/mnt/coffer"));
@@ -340,8 +336,7 @@ TEST(MediaRealSystem, ProcAndRoot) {
   EXPECT_EQ(m.classify_path("/proc/self/status"), MediaKind::kVirtual);
   EXPECT_EQ(m.classify_path("/proc/no/such/file"), MediaKind::kVirtual);
   MediaKind root = m.classify_path("/");
-  EXPECT_TRUE(root == MediaKind::kInternal || root == MediaKind::kVirtual ||
-              root == MediaKind::kUnknown)
+  EXPECT_TRUE(root == MediaKind::kInternal || root == MediaKind::kVirtual || root == MediaKind::kUnknown)
       << media_kind_name(root);
   auto e = m.mount_for_path("/proc");
   ASSERT_TRUE(e);

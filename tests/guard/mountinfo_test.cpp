@@ -12,8 +12,7 @@ namespace coffer::guard {
 namespace {
 
 TEST(Mountinfo, ParsesKernelExample) {
-  auto e = parse_mountinfo_line(
-      "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue");
+  auto e = parse_mountinfo_line("36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->mount_id, 36u);
   EXPECT_EQ(e->parent_id, 35u);
@@ -37,8 +36,7 @@ TEST(Mountinfo, NoOptionalFieldsAndSeveral) {
 }
 
 TEST(Mountinfo, UnescapesOctal) {
-  auto e = parse_mountinfo_line(
-      "50 26 8:17 /a\\134b /media/USB\\040STICK\\011x rw - vfat /dev/sdb\\0401 rw");
+  auto e = parse_mountinfo_line("50 26 8:17 /a\\134b /media/USB\\040STICK\\011x rw - vfat /dev/sdb\\0401 rw");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->mount_point, "/media/USB STICK\tx");
   EXPECT_EQ(e->root, "/a\\b");
@@ -66,23 +64,23 @@ TEST(Mountinfo, RejectsMalformedLines) {
   const char* bad[] = {
       "",
       "garbage",
-      "36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root",               // missing super options
-      "36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root rw extra",      // too many after '-'
-      "36 35 98:0 /mnt1 /mnt2 rw ext3 /dev/root rw",              // no separator
-      "x 35 98:0 / /m rw - ext3 /dev/root rw",                    // non-numeric id
-      "-1 35 98:0 / /m rw - ext3 /dev/root rw",                   // sign
-      "036 35 98:0 / /m rw - ext3 /dev/root rw",                  // padded
-      "99999999999999999999999 35 98:0 / /m rw - ext3 /d rw",     // overflow
-      "36 35 98 / /m rw - ext3 /dev/root rw",                     // no colon
-      "36 35 98:4294967296 / /m rw - ext3 /dev/root rw",          // minor overflow
-      "36 35 98:0 / relative rw - ext3 /dev/root rw",             // relative mount point
-      "36 35 98:0 / /m rw - ext3 /dev/root rw ",                  // trailing space
-      "36 35 98:0 /  /m rw - ext3 /dev/root rw",                  // double space
-      "36 35 98:0 / /m rw -  /dev/root rw",                       // empty type
-      "36 35 98:0 / /m rw - ext/3 /dev/root rw",                  // slash in type
-      "36 35 98:0 / /m\\999 rw - ext3 /dev/root rw",              // bad escape
-      "36 35 98:0 / /m\\000 rw - ext3 /dev/root rw",              // NUL escape
-      "36 35 98:0 / /m r\x01w - ext3 /dev/root rw",               // control character
+      "36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root",            // missing super options
+      "36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root rw extra",   // too many after '-'
+      "36 35 98:0 /mnt1 /mnt2 rw ext3 /dev/root rw",           // no separator
+      "x 35 98:0 / /m rw - ext3 /dev/root rw",                 // non-numeric id
+      "-1 35 98:0 / /m rw - ext3 /dev/root rw",                // sign
+      "036 35 98:0 / /m rw - ext3 /dev/root rw",               // padded
+      "99999999999999999999999 35 98:0 / /m rw - ext3 /d rw",  // overflow
+      "36 35 98 / /m rw - ext3 /dev/root rw",                  // no colon
+      "36 35 98:4294967296 / /m rw - ext3 /dev/root rw",       // minor overflow
+      "36 35 98:0 / relative rw - ext3 /dev/root rw",          // relative mount point
+      "36 35 98:0 / /m rw - ext3 /dev/root rw ",               // trailing space
+      "36 35 98:0 /  /m rw - ext3 /dev/root rw",               // double space
+      "36 35 98:0 / /m rw -  /dev/root rw",                    // empty type
+      "36 35 98:0 / /m rw - ext/3 /dev/root rw",               // slash in type
+      "36 35 98:0 / /m\\999 rw - ext3 /dev/root rw",           // bad escape
+      "36 35 98:0 / /m\\000 rw - ext3 /dev/root rw",           // NUL escape
+      "36 35 98:0 / /m r\x01w - ext3 /dev/root rw",            // control character
       "36 35 98:0 / /m rw\r - ext3 /dev/root rw",
   };
   for (const char* line : bad) EXPECT_FALSE(parse_mountinfo_line(line)) << line;
@@ -90,8 +88,7 @@ TEST(Mountinfo, RejectsMalformedLines) {
 
 TEST(Mountinfo, TableRejectsWholeTextOnAnyBadLine) {
   EXPECT_EQ(parse_mountinfo("").size(), 0u);
-  auto ok = parse_mountinfo(
-      "1 0 254:0 / / rw - ext4 /dev/vda rw\n2 1 0:20 / /proc rw - proc proc rw\n");
+  auto ok = parse_mountinfo("1 0 254:0 / / rw - ext4 /dev/vda rw\n2 1 0:20 / /proc rw - proc proc rw\n");
   ASSERT_EQ(ok.size(), 2u);
   EXPECT_EQ(ok[1].fs_type, "proc");
   // No trailing newline is fine too.
@@ -130,9 +127,15 @@ TEST(Mountinfo, RandomBytesNeverCrash) {
     for (int k = 0; k < edits; ++k) {
       std::size_t pos = rng() % (s.size() + 1);
       switch (rng() % 3) {
-        case 0: s.insert(pos, 1, alphabet[rng() % alphabet.size()]); break;
-        case 1: if (pos < s.size()) s.erase(pos, 1); break;
-        default: if (pos < s.size()) s[pos] = alphabet[rng() % alphabet.size()]; break;
+        case 0:
+          s.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+          break;
+        case 1:
+          if (pos < s.size()) s.erase(pos, 1);
+          break;
+        default:
+          if (pos < s.size()) s[pos] = alphabet[rng() % alphabet.size()];
+          break;
       }
     }
     try {

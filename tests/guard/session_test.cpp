@@ -164,8 +164,8 @@ class FakeProc {
   void process(pid_t pid, pid_t ppid, std::uint64_t start, const std::string& comm = "sh") {
     fs::create_directories(dir_ / std::to_string(pid));
     std::ofstream(dir_ / std::to_string(pid) / "stat")
-        << pid << " (" << comm << ") S " << ppid << " 0 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 "
-        << start << " 0 0 18446744073709551615 0 0\n";
+        << pid << " (" << comm << ") S " << ppid << " 0 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 " << start
+        << " 0 0 18446744073709551615 0 0\n";
   }
   void raw(pid_t pid, const std::string& text) {
     fs::create_directories(dir_ / std::to_string(pid));

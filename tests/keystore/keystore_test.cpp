@@ -122,11 +122,9 @@ TEST(Subkeys, DistinctPerRoleAndDeterministic) {
   AuditKey audit = derive_audit_key(m);
   ChunkMacKey chunk = derive_chunk_mac_key(m);
   std::set<std::vector<std::uint8_t>> all;
-  for (auto s : {std::span<const std::uint8_t>(db.reveal_bytes()),
-                 std::span<const std::uint8_t>(mac.reveal_bytes()),
+  for (auto s : {std::span<const std::uint8_t>(db.reveal_bytes()), std::span<const std::uint8_t>(mac.reveal_bytes()),
                  std::span<const std::uint8_t>(audit.reveal_bytes()),
-                 std::span<const std::uint8_t>(chunk.reveal_bytes()),
-                 std::span<const std::uint8_t>(m.reveal_bytes())})
+                 std::span<const std::uint8_t>(chunk.reveal_bytes()), std::span<const std::uint8_t>(m.reveal_bytes())})
     all.insert({s.begin(), s.end()});
   EXPECT_EQ(all.size(), 5u);
   DbKey again = derive_db_key(m);

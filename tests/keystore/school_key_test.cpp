@@ -40,8 +40,7 @@ TEST(SchoolKey, PublicFileRoundTripAndStrictParse) {
   SchoolPublicKey back = parse_public_key_file(text, "a.pub");
   EXPECT_EQ(back.role, SchoolKeyRole::kAudit);
   EXPECT_EQ(back.bytes, k.public_key.bytes);
-  EXPECT_EQ(code_of([&] { parse_public_key_file(text.substr(0, text.size() - 1), "a.pub"); }),
-            ErrorCode::kDamaged);
+  EXPECT_EQ(code_of([&] { parse_public_key_file(text.substr(0, text.size() - 1), "a.pub"); }), ErrorCode::kDamaged);
   EXPECT_EQ(code_of([&] { parse_public_key_file("hello\n", "a.pub"); }), ErrorCode::kDamaged);
   std::string bad_role = text;
   bad_role.replace(bad_role.find("audit"), 5, "admin");
@@ -50,13 +49,11 @@ TEST(SchoolKey, PublicFileRoundTripAndStrictParse) {
 
 TEST(SchoolKey, SecretFileNeedsItsPassphrase) {
   SchoolKeyPair k = generate_school_key(SchoolKeyRole::kRecovery, system_random());
-  std::string text =
-      encode_secret_key_file(k, passphrase("Recovery-Oak-Harbour-31"), KdfCost::kTest, system_random());
+  std::string text = encode_secret_key_file(k, passphrase("Recovery-Oak-Harbour-31"), KdfCost::kTest, system_random());
   SchoolKeyPair back = open_secret_key_file(text, passphrase("Recovery-Oak-Harbour-31"), "s.key");
   EXPECT_TRUE(equal_constant_time(back.secret_key.reveal_bytes(), k.secret_key.reveal_bytes()));
   EXPECT_EQ(back.public_key.bytes, k.public_key.bytes);
-  EXPECT_EQ(code_of([&] { open_secret_key_file(text, passphrase("wrong"), "s.key"); }),
-            ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(code_of([&] { open_secret_key_file(text, passphrase("wrong"), "s.key"); }), ErrorCode::kWrongPassphrase);
   // The public key line is authenticated: swapping in another key is caught.
   SchoolKeyPair other = generate_school_key(SchoolKeyRole::kRecovery, system_random());
   std::string swapped = text;
@@ -85,8 +82,7 @@ TEST(SchoolKey, SecretFileRefusesAbsurdKdfCost) {
   std::string line = text.substr(pos, end - pos);
   auto salt = line.substr(line.rfind(' ') + 1);
   text.replace(pos, end - pos, "kdf argon2id13 1 68719476736 " + salt);
-  EXPECT_EQ(code_of([&] { open_secret_key_file(text, passphrase("pw"), "s.key"); }),
-            ErrorCode::kDamaged);
+  EXPECT_EQ(code_of([&] { open_secret_key_file(text, passphrase("pw"), "s.key"); }), ErrorCode::kDamaged);
 }
 
 TEST(SchoolKey, FingerprintIdentifiesKey) {

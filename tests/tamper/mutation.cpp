@@ -68,8 +68,7 @@ void flip(Bytes& b, std::uint64_t offset, std::uint8_t mask, std::string& out) {
   out += (out.empty() ? "" : ", ") + describe_offset(offset) + " ^" + hex(mask);
 }
 
-Mutation flip_bytes(Bytes& b, std::mt19937_64& rng, std::uint64_t lo, std::uint64_t hi,
-                    MutationKind kind) {
+Mutation flip_bytes(Bytes& b, std::mt19937_64& rng, std::uint64_t lo, std::uint64_t hi, MutationKind kind) {
   Mutation m{kind, "", false};
   std::uint64_t n = uniform(rng, 1, 8);
   // Header flips are mirrored into the other copy half of the time: one
@@ -81,8 +80,7 @@ Mutation flip_bytes(Bytes& b, std::mt19937_64& rng, std::uint64_t lo, std::uint6
     flip(b, at, mask, m.description);
     if (mirror) flip(b, at ^ vault::kHeaderCopySize, mask, m.description);
   }
-  m.description = "flip " + std::to_string(n) + (mirror ? " byte(s) in both copies: " : " byte(s): ") +
-                  m.description;
+  m.description = "flip " + std::to_string(n) + (mirror ? " byte(s) in both copies: " : " byte(s): ") + m.description;
   return m;
 }
 
@@ -102,8 +100,7 @@ void recompute_checksums(Bytes& b, std::uint64_t base) {
     auto sum = digest(data);
     std::copy(sum.begin(), sum.end(), b.begin() + static_cast<std::ptrdiff_t>(at + covered));
   };
-  for (std::size_t i = 0; i < kSlotCount; ++i)
-    redo(base + kSlotsOffset + i * kSlotSize, 104, keystore::checksum16);
+  for (std::size_t i = 0; i < kSlotCount; ++i) redo(base + kSlotsOffset + i * kSlotSize, 104, keystore::checksum16);
   redo(base + kRecoveryOffset, 112, keystore::checksum16);
   auto sum = keystore::checksum32(std::span<const std::uint8_t>(b.data() + base, kChecksumOffset));
   std::copy(sum.begin(), sum.end(), b.begin() + static_cast<std::ptrdiff_t>(base + kChecksumOffset));
@@ -153,8 +150,8 @@ Mutation flip_chain_tail(Bytes& b, const Target& t, std::mt19937_64& rng) {
   std::uint64_t n = uniform(rng, 1, 4);
   for (std::uint64_t i = 0; i < n; ++i)
     flip(b, page_offset(page) + uniform(rng, 0, kReserveStart - 1), nonzero_byte(rng), m.description);
-  m.description = "flip " + std::to_string(n) + " byte(s) in the last page of a " + row +
-                  "'s overflow chain: " + m.description;
+  m.description =
+      "flip " + std::to_string(n) + " byte(s) in the last page of a " + row + "'s overflow chain: " + m.description;
   return m;
 }
 
@@ -188,15 +185,24 @@ Mutation swap_pages(Bytes& b, const Target& t, std::mt19937_64& rng) {
 
 Mutation apply(Bytes& b, MutationKind kind, const Target& t, std::mt19937_64& rng) {
   switch (kind) {
-    case MutationKind::kFlipAny: return flip_bytes(b, rng, 0, b.size(), kind);
-    case MutationKind::kFlipHeader: return flip_bytes(b, rng, 0, kHeaderArea, kind);
-    case MutationKind::kForgeHeader: return forge_header(b, rng);
-    case MutationKind::kZeroPage: return zero_page(b, uniform(rng, 1, t.pages), kind);
-    case MutationKind::kZeroChainTail: return zero_chain_tail(b, t, rng);
-    case MutationKind::kFlipChainTail: return flip_chain_tail(b, t, rng);
-    case MutationKind::kTruncate: return truncate(b, t, rng);
-    case MutationKind::kAppend: return append(b, rng);
-    case MutationKind::kSwapPages: return swap_pages(b, t, rng);
+    case MutationKind::kFlipAny:
+      return flip_bytes(b, rng, 0, b.size(), kind);
+    case MutationKind::kFlipHeader:
+      return flip_bytes(b, rng, 0, kHeaderArea, kind);
+    case MutationKind::kForgeHeader:
+      return forge_header(b, rng);
+    case MutationKind::kZeroPage:
+      return zero_page(b, uniform(rng, 1, t.pages), kind);
+    case MutationKind::kZeroChainTail:
+      return zero_chain_tail(b, t, rng);
+    case MutationKind::kFlipChainTail:
+      return flip_chain_tail(b, t, rng);
+    case MutationKind::kTruncate:
+      return truncate(b, t, rng);
+    case MutationKind::kAppend:
+      return append(b, rng);
+    case MutationKind::kSwapPages:
+      return swap_pages(b, t, rng);
   }
   throw std::logic_error("unknown mutation kind");
 }
@@ -205,23 +211,32 @@ Mutation apply(Bytes& b, MutationKind kind, const Target& t, std::mt19937_64& rn
 
 const std::vector<MutationKind>& all_mutation_kinds() {
   static const std::vector<MutationKind> kinds{
-      MutationKind::kFlipAny,       MutationKind::kFlipHeader,    MutationKind::kForgeHeader,
-      MutationKind::kZeroPage,      MutationKind::kZeroChainTail, MutationKind::kFlipChainTail,
-      MutationKind::kTruncate,      MutationKind::kAppend,        MutationKind::kSwapPages};
+      MutationKind::kFlipAny,  MutationKind::kFlipHeader,    MutationKind::kForgeHeader,
+      MutationKind::kZeroPage, MutationKind::kZeroChainTail, MutationKind::kFlipChainTail,
+      MutationKind::kTruncate, MutationKind::kAppend,        MutationKind::kSwapPages};
   return kinds;
 }
 
 std::string_view kind_name(MutationKind kind) {
   switch (kind) {
-    case MutationKind::kFlipAny: return "flip";
-    case MutationKind::kFlipHeader: return "flip-header";
-    case MutationKind::kForgeHeader: return "forge-header";
-    case MutationKind::kZeroPage: return "zero-page";
-    case MutationKind::kZeroChainTail: return "zero-chain-tail";
-    case MutationKind::kFlipChainTail: return "flip-chain-tail";
-    case MutationKind::kTruncate: return "truncate";
-    case MutationKind::kAppend: return "append";
-    case MutationKind::kSwapPages: return "swap-pages";
+    case MutationKind::kFlipAny:
+      return "flip";
+    case MutationKind::kFlipHeader:
+      return "flip-header";
+    case MutationKind::kForgeHeader:
+      return "forge-header";
+    case MutationKind::kZeroPage:
+      return "zero-page";
+    case MutationKind::kZeroChainTail:
+      return "zero-chain-tail";
+    case MutationKind::kFlipChainTail:
+      return "flip-chain-tail";
+    case MutationKind::kTruncate:
+      return "truncate";
+    case MutationKind::kAppend:
+      return "append";
+    case MutationKind::kSwapPages:
+      return "swap-pages";
   }
   return "?";
 }
@@ -235,15 +250,14 @@ std::optional<MutationKind> kind_from_name(std::string_view name) {
 std::string describe_offset(std::uint64_t offset) {
   if (offset < kHeaderArea) {
     std::uint64_t o = offset % vault::kHeaderCopySize;
-    return std::string("header copy ") + (offset < vault::kHeaderCopySize ? "A" : "B") + " +" + hex(o) +
-           " (" + header_field(o) + ")";
+    return std::string("header copy ") + (offset < vault::kHeaderCopySize ? "A" : "B") + " +" + hex(o) + " (" +
+           header_field(o) + ")";
   }
   std::uint64_t page = (offset - kHeaderArea) / kPage + 1, o = (offset - kHeaderArea) % kPage;
   return "page " + std::to_string(page) + " +" + hex(o) + " (" + page_field(page, o) + ")";
 }
 
-Mutation mutate(const std::filesystem::path& path, MutationKind kind, const Target& target,
-                std::mt19937_64& rng) {
+Mutation mutate(const std::filesystem::path& path, MutationKind kind, const Target& target, std::mt19937_64& rng) {
   Bytes b = test::read_bytes(path);
   if (b.size() != kHeaderArea + target.pages * kPage)
     throw std::logic_error("the coffer to damage is not the populated one");

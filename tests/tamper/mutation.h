@@ -15,15 +15,15 @@
 namespace coffer::tamper {
 
 enum class MutationKind {
-  kFlipAny,       // 1..8 bytes anywhere in the file, header area included
-  kFlipHeader,    // 1..8 bytes in the two header copies (sometimes both alike)
-  kForgeHeader,   // bytes edited in both copies with every keyless checksum redone
-  kZeroPage,      // one whole 16 KiB database page zeroed
-  kZeroChainTail, // the last page of a row's overflow chain zeroed
-  kFlipChainTail, // 1..4 bytes flipped in the last page of a row's overflow chain
-  kTruncate,      // cut to a random length, or at a page boundary
-  kAppend,        // random bytes appended, or whole random pages
-  kSwapPages,     // two database pages exchanged
+  kFlipAny,        // 1..8 bytes anywhere in the file, header area included
+  kFlipHeader,     // 1..8 bytes in the two header copies (sometimes both alike)
+  kForgeHeader,    // bytes edited in both copies with every keyless checksum redone
+  kZeroPage,       // one whole 16 KiB database page zeroed
+  kZeroChainTail,  // the last page of a row's overflow chain zeroed
+  kFlipChainTail,  // 1..4 bytes flipped in the last page of a row's overflow chain
+  kTruncate,       // cut to a random length, or at a page boundary
+  kAppend,         // random bytes appended, or whole random pages
+  kSwapPages,      // two database pages exchanged
 };
 
 const std::vector<MutationKind>& all_mutation_kinds();
@@ -44,8 +44,7 @@ struct Mutation {
 };
 
 // Applies one mutation of `kind` to the file at `path`, in place.
-Mutation mutate(const std::filesystem::path& path, MutationKind kind, const Target& target,
-                std::mt19937_64& rng);
+Mutation mutate(const std::filesystem::path& path, MutationKind kind, const Target& target, std::mt19937_64& rng);
 
 // "header copy A +0x1a0 (key slot 0)", "page 17 +0x3f00 (HMAC)", ...
 std::string describe_offset(std::uint64_t offset);

@@ -62,8 +62,9 @@ void import_fixture(vault::Coffer& c, const fs::path& fixtures, std::vector<std:
   vault::ImportOptions options;
   options.allow_missing = true;
   vault::PreparedImport p = vault::prepare_import(std::move(data), trip_profile(), all, options);
-  vault::ImportLogEntry log{kNow, "tamper-trials", p.format, "pupils.csv",
-                            static_cast<std::int64_t>(p.pupils.size()), p.dropped, p.not_in_profile, p.unmapped};
+  vault::ImportLogEntry log{
+      kNow,      "tamper-trials",  p.format,  "pupils.csv", static_cast<std::int64_t>(p.pupils.size()),
+      p.dropped, p.not_in_profile, p.unmapped};
   vault::RecordStore(c.database()).import(p.pupils, log);
   c.audit(vault::AuditKind::kImport, "pupils.csv", "ok", std::to_string(p.pupils.size()) + " pupil(s)");
   for (const auto& pupil : p.pupils) {
@@ -155,8 +156,8 @@ constexpr std::uint64_t kChunkRowPayload = kChunkSize + 32 + 12;
 // more), locating the chain tail of each whole chunk.
 void write_chunked_files(FileStore& files, const fs::path& path, std::vector<ChainTail>& tails,
                          std::vector<std::string>& secrets) {
-  for (auto [name, size, seed] : {std::tuple{"big.bin", 3 * kChunkSize + 4321, 7u},
-                                  std::tuple{"register scan.pdf", 2 * kChunkSize, 8u}}) {
+  for (auto [name, size, seed] :
+       {std::tuple{"big.bin", 3 * kChunkSize + 4321, 7u}, std::tuple{"register scan.pdf", 2 * kChunkSize, 8u}}) {
     std::uint64_t ino = make(files, vault::kFilesRootIno, name, S_IFREG | 0644, secrets);
     files.commit();
     const std::vector<std::uint8_t> data = content(size, seed);

@@ -153,9 +153,8 @@ std::vector<PartRead> read_parts(vault::Coffer& c, const Layout& layout, std::si
   std::vector<PartRead> parts;
   parts.push_back(read_part("coffer_meta", [&] { return meta_text(db); }));
   parts.push_back(read_part("roster.csv", [&] { return roster_text(db); }));
-  parts.push_back(read_part("manifest.txt", [&] {
-    return vault::manifest_text(vault::read_manifest(db, "tamper.coffer"));
-  }));
+  parts.push_back(
+      read_part("manifest.txt", [&] { return vault::manifest_text(vault::read_manifest(db, "tamper.coffer")); }));
   parts.push_back(read_part("pupils/", [&] { return pupil_list(db); }));
   for (const auto& pupil : layout.pupils)
     parts.push_back(read_part("pupils/" + pupil.second + "/profile.txt", [&] { return pupil_sheet(db, pupil.first); }));
@@ -168,9 +167,8 @@ std::vector<PartRead> read_parts(vault::Coffer& c, const Layout& layout, std::si
     });
   }));
   for (const auto& path : layout.file_paths)
-    parts.push_back(read_part("files/" + path, [&] {
-      return with_files(c, [&](FileStore& files) { return file_content(files, path); });
-    }));
+    parts.push_back(read_part(
+        "files/" + path, [&] { return with_files(c, [&](FileStore& files) { return file_content(files, path); }); }));
   parts.push_back(read_part("audit trail", [&] { return audit_text(c, audit_events_before); }));
   return parts;
 }

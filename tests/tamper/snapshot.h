@@ -17,7 +17,7 @@ namespace coffer::tamper {
 // Where the parts are: found in the undamaged coffer, then looked for in
 // each damaged copy (a damaged copy must not decide what is read).
 struct Layout {
-  std::vector<std::string> file_paths;  // regular files and symlinks under files/
+  std::vector<std::string> file_paths;                       // regular files and symlinks under files/
   std::vector<std::pair<std::int64_t, std::string>> pupils;  // record id, folder name
 };
 
@@ -39,7 +39,6 @@ Layout discover_layout(vault::Coffer& coffer);
 
 // Reads every part. Events this unlock wrote (seq > audit_events_before)
 // are compared without their pid, which is the reading process's own.
-std::vector<PartRead> read_parts(vault::Coffer& coffer, const Layout& layout,
-                                 std::size_t audit_events_before);
+std::vector<PartRead> read_parts(vault::Coffer& coffer, const Layout& layout, std::size_t audit_events_before);
 
 }  // namespace coffer::tamper

@@ -49,21 +49,30 @@ struct Options {
 };
 
 enum class Outcome { kRefused, kReadError, kFsck, kRepaired, kUnnoticed, kWrongData, kCrash, kUnexpected, kLeak };
-constexpr std::array kOutcomes{Outcome::kRefused,   Outcome::kReadError, Outcome::kFsck,
-                               Outcome::kRepaired,  Outcome::kUnnoticed, Outcome::kWrongData,
-                               Outcome::kCrash,     Outcome::kUnexpected, Outcome::kLeak};
+constexpr std::array kOutcomes{Outcome::kRefused,  Outcome::kReadError,  Outcome::kFsck,
+                               Outcome::kRepaired, Outcome::kUnnoticed,  Outcome::kWrongData,
+                               Outcome::kCrash,    Outcome::kUnexpected, Outcome::kLeak};
 
 std::string_view outcome_name(Outcome o) {
   switch (o) {
-    case Outcome::kRefused: return "refused at unlock";
-    case Outcome::kReadError: return "integrity error on read";
-    case Outcome::kFsck: return "reported by fsck";
-    case Outcome::kRepaired: return "repaired (other header copy)";
-    case Outcome::kUnnoticed: return "unnoticed, content identical";
-    case Outcome::kWrongData: return "WRONG DATA";
-    case Outcome::kCrash: return "CRASH/HANG";
-    case Outcome::kUnexpected: return "UNEXPECTED EXCEPTION";
-    case Outcome::kLeak: return "MESSAGE LEAKS";
+    case Outcome::kRefused:
+      return "refused at unlock";
+    case Outcome::kReadError:
+      return "integrity error on read";
+    case Outcome::kFsck:
+      return "reported by fsck";
+    case Outcome::kRepaired:
+      return "repaired (other header copy)";
+    case Outcome::kUnnoticed:
+      return "unnoticed, content identical";
+    case Outcome::kWrongData:
+      return "WRONG DATA";
+    case Outcome::kCrash:
+      return "CRASH/HANG";
+    case Outcome::kUnexpected:
+      return "UNEXPECTED EXCEPTION";
+    case Outcome::kLeak:
+      return "MESSAGE LEAKS";
   }
   return "?";
 }
@@ -86,7 +95,7 @@ std::string lower(std::string s) {
 
 // A message for damage must say so, in words a teacher or IT can act on.
 bool says_damaged(const std::string& message) {
-  static const char* kWords[] = {"damaged", "tamper",   "corrupt",     "malformed", "integrity",
+  static const char* kWords[] = {"damaged",   "tamper",   "corrupt",  "malformed",    "integrity",
                                  "truncated", "appended", "checksum", "not a coffer", "modified"};
   const std::string m = lower(message);
   return std::any_of(std::begin(kWords), std::end(kWords),
@@ -226,8 +235,8 @@ std::string reproduce(const Options& o, std::uint64_t trial, MutationKind kind) 
 
 // Everything one trial found (--only-trial K --verbose).
 void print_examination(const Examination& e, const std::string& path) {
-  std::cout << "  unlocked: " << (e.unlocked ? "yes" : "no, " + e.refusal_code + ": " + without(e.refusal_message, path))
-            << "\n";
+  std::cout << "  unlocked: "
+            << (e.unlocked ? "yes" : "no, " + e.refusal_code + ": " + without(e.refusal_message, path)) << "\n";
   for (const auto& w : e.warnings) std::cout << "  warning: " << without(w, path) << "\n";
   for (const auto* list : {&e.damaged, &e.other_errors, &e.wrong})
     for (const auto& p : *list)
@@ -316,7 +325,8 @@ void print_messages(const Tally& t) {
 void print_tail_parts(const Tally& t) {
   if (t.tail_parts.empty()) return;
   std::printf("\nparts that failed to read after a chain-tail mutation (trials):\n");
-  for (const auto& [parts, n] : t.tail_parts) std::printf("%6llu  %s\n", static_cast<unsigned long long>(n), parts.c_str());
+  for (const auto& [parts, n] : t.tail_parts)
+    std::printf("%6llu  %s\n", static_cast<unsigned long long>(n), parts.c_str());
 }
 
 void print_lists(const Tally& t) {
@@ -388,7 +398,9 @@ Options parse_args(int argc, char** argv) {
 
 int run(const Options& o) {
   // Keys live in these processes; a crashing child must not dump them.
-  struct rlimit no_core {0, 0};
+  struct rlimit no_core {
+    0, 0
+  };
   ::setrlimit(RLIMIT_CORE, &no_core);
   std::cout << "seed " << o.seed << " (reproduce: coffer-tamper-trials --trials " << o.trials << " --seed " << o.seed
             << (o.kind ? " --kind " + std::string(kind_name(*o.kind)) : "") << ")" << std::endl;
@@ -404,9 +416,9 @@ int run(const Options& o) {
     target.chain_tails.emplace_back(page, row);
     tails += (tails.empty() ? " " : ", ") + std::to_string(page) + " (" + row + ")";
   }
-  std::cout << "populated coffer: " << pop.pages << " pages of 16 KiB, " << expected.layout.pupils.size()
-            << " pupils, " << expected.layout.file_paths.size() << " files and links, "
-            << pop.audit_events << " audit events; overflow chains end at pages" << tails << std::endl;
+  std::cout << "populated coffer: " << pop.pages << " pages of 16 KiB, " << expected.layout.pupils.size() << " pupils, "
+            << expected.layout.file_paths.size() << " files and links, " << pop.audit_events
+            << " audit events; overflow chains end at pages" << tails << std::endl;
   Tally t;
   const auto trials_start = std::chrono::steady_clock::now();
   for (std::uint64_t i = 0; i < o.trials; ++i)

@@ -80,19 +80,37 @@ Examination parse(const std::string& text) {
     std::vector<std::string> f = split_tabs(text.substr(start, nl - start));
     auto at = [&](std::size_t i) { return i < f.size() ? f[i] : std::string(); };
     switch (f[0].empty() ? '?' : f[0][0]) {
-      case 'U': e.unlocked = true; break;
+      case 'U':
+        e.unlocked = true;
+        break;
       case 'R':
         e.refusal_code = at(1);
         e.refusal_message = at(2);
         break;
-      case 'W': e.warnings.push_back(at(1)); break;
-      case 'D': e.damaged.push_back({at(1), at(2), at(3)}); break;
-      case 'O': e.other_errors.push_back({at(1), at(2), at(3)}); break;
-      case 'X': e.wrong.push_back({at(1), at(2), at(3)}); break;
-      case 'F': e.fsck_problems.push_back(at(1)); break;
-      case 'E': e.unexpected.push_back(at(1)); break;
-      case '.': e.finished = true; break;
-      default: e.unexpected.push_back("unreadable report line from the child"); break;
+      case 'W':
+        e.warnings.push_back(at(1));
+        break;
+      case 'D':
+        e.damaged.push_back({at(1), at(2), at(3)});
+        break;
+      case 'O':
+        e.other_errors.push_back({at(1), at(2), at(3)});
+        break;
+      case 'X':
+        e.wrong.push_back({at(1), at(2), at(3)});
+        break;
+      case 'F':
+        e.fsck_problems.push_back(at(1));
+        break;
+      case 'E':
+        e.unexpected.push_back(at(1));
+        break;
+      case '.':
+        e.finished = true;
+        break;
+      default:
+        e.unexpected.push_back("unreadable report line from the child");
+        break;
     }
   }
   return e;
@@ -205,16 +223,26 @@ std::string read_all(int fd) {
 
 std::string_view code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOther: return "kOther";
-    case ErrorCode::kUsage: return "kUsage";
-    case ErrorCode::kWrongPassphrase: return "kWrongPassphrase";
-    case ErrorCode::kDamaged: return "kDamaged";
-    case ErrorCode::kExpired: return "kExpired";
-    case ErrorCode::kPolicy: return "kPolicy";
-    case ErrorCode::kIo: return "kIo";
-    case ErrorCode::kNoSpace: return "kNoSpace";
-    case ErrorCode::kBusy: return "kBusy";
-    case ErrorCode::kLockedOut: return "kLockedOut";
+    case ErrorCode::kOther:
+      return "kOther";
+    case ErrorCode::kUsage:
+      return "kUsage";
+    case ErrorCode::kWrongPassphrase:
+      return "kWrongPassphrase";
+    case ErrorCode::kDamaged:
+      return "kDamaged";
+    case ErrorCode::kExpired:
+      return "kExpired";
+    case ErrorCode::kPolicy:
+      return "kPolicy";
+    case ErrorCode::kIo:
+      return "kIo";
+    case ErrorCode::kNoSpace:
+      return "kNoSpace";
+    case ErrorCode::kBusy:
+      return "kBusy";
+    case ErrorCode::kLockedOut:
+      return "kLockedOut";
   }
   return "unknown";
 }

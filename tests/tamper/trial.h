@@ -27,17 +27,17 @@ struct PartProblem {
 };
 
 struct Examination {
-  bool finished = false;        // the child reported (no crash, no hang)
-  std::string abnormal_end;     // "signal 11", "timeout after 60 s", "exit 1"...
+  bool finished = false;     // the child reported (no crash, no hang)
+  std::string abnormal_end;  // "signal 11", "timeout after 60 s", "exit 1"...
   bool unlocked = false;
-  std::string refusal_code;     // when not unlocked
+  std::string refusal_code;  // when not unlocked
   std::string refusal_message;
-  std::vector<std::string> warnings;        // header copies repaired at unlock
-  std::vector<PartProblem> damaged;         // reads refused with kDamaged
-  std::vector<PartProblem> other_errors;    // reads refused with another code
-  std::vector<PartProblem> wrong;           // reads that returned other data without an error
-  std::vector<std::string> fsck_problems;   // Coffer::check() and verify_audit()
-  std::vector<std::string> unexpected;      // exceptions that are not coffer::Error
+  std::vector<std::string> warnings;       // header copies repaired at unlock
+  std::vector<PartProblem> damaged;        // reads refused with kDamaged
+  std::vector<PartProblem> other_errors;   // reads refused with another code
+  std::vector<PartProblem> wrong;          // reads that returned other data without an error
+  std::vector<std::string> fsck_problems;  // Coffer::check() and verify_audit()
+  std::vector<std::string> unexpected;     // exceptions that are not coffer::Error
 };
 
 std::string_view code_name(ErrorCode code);
@@ -48,7 +48,6 @@ Expected read_expected(const std::filesystem::path& coffer, std::size_t audit_ev
 
 // Examines `coffer` in a forked child, killed by SIGALRM after
 // `timeout_seconds`.
-Examination examine_in_child(const std::filesystem::path& coffer, const Expected& expected,
-                             unsigned timeout_seconds);
+Examination examine_in_child(const std::filesystem::path& coffer, const Expected& expected, unsigned timeout_seconds);
 
 }  // namespace coffer::tamper

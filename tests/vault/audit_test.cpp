@@ -25,8 +25,7 @@ constexpr std::int64_t kNow = 1795000000;
 const std::string kObject = "pupils/Smith, Ann (P1)/profile.txt (read)";
 
 AuditEvent event(int i, AuditKind kind = AuditKind::kOpenFile) {
-  return make_self_event(kind, kNow + i, kObject + " #" + std::to_string(i), "ok",
-                         "n=" + std::to_string(i));
+  return make_self_event(kind, kNow + i, kObject + " #" + std::to_string(i), "ok", "n=" + std::to_string(i));
 }
 
 bool any_contains(const std::vector<std::string>& lines, const std::string& needle) {
@@ -83,8 +82,9 @@ class AuditLogTest : public ::testing::Test {
     coffer_.emplace(Coffer::unlock(path_, passphrase("first pass phrase"), rnd_));
     // These tests drive AuditLog alone, under a key of their own: the
     // coffer's own trail (its create and unlock events) is cleared first.
-    db().exec("DELETE FROM audit_log; DELETE FROM coffer_meta WHERE key IN ('audit_count', 'audit_head');"
-              "DELETE FROM audit_sidecar;");
+    db().exec(
+        "DELETE FROM audit_log; DELETE FROM coffer_meta WHERE key IN ('audit_count', 'audit_head');"
+        "DELETE FROM audit_sidecar;");
     rnd_.fill(key_.writable_bytes());
   }
   Database& db() { return coffer_->database(); }
@@ -195,8 +195,9 @@ TEST_F(AuditLogTest, ReplacedLastEntryIsDetected) {
   // head; the sidecar's count (below) is what catches it.
   EXPECT_TRUE(log().verify().ok());
   // Change the head's first byte (to ff when it already is 00: never a no-op).
-  db().exec("UPDATE coffer_meta SET value = (CASE WHEN substr(value, 1, 2) = '00' THEN 'ff' ELSE '00' END)"
-            " || substr(value, 3) WHERE key = 'audit_head'");
+  db().exec(
+      "UPDATE coffer_meta SET value = (CASE WHEN substr(value, 1, 2) = '00' THEN 'ff' ELSE '00' END)"
+      " || substr(value, 3) WHERE key = 'audit_head'");
   EXPECT_FALSE(log().verify().ok());
 }
 
@@ -265,12 +266,11 @@ std::vector<std::uint8_t> slice(const std::vector<std::uint8_t>& b, std::pair<st
 
 // A record as the format describes it, built by hand (as a forger would).
 std::vector<std::uint8_t> make_record(std::uint64_t index, bool authenticated, const AuditEvent& e,
-                                      const keystore::SchoolPublicKey& pub,
-                                      std::span<const std::uint8_t> mac_prefix,
+                                      const keystore::SchoolPublicKey& pub, std::span<const std::uint8_t> mac_prefix,
                                       const keystore::AuditChainKey* key) {
   std::string json = audit_event_json(e, index, authenticated);
-  auto sealed = keystore::seal_to_school(
-      std::span(reinterpret_cast<const std::uint8_t*>(json.data()), json.size()), pub);
+  auto sealed =
+      keystore::seal_to_school(std::span(reinterpret_cast<const std::uint8_t*>(json.data()), json.size()), pub);
   std::uint32_t len = static_cast<std::uint32_t>(1 + 8 + sealed.size() + (authenticated ? 32 : 0));
   std::vector<std::uint8_t> r;
   for (int i = 0; i < 4; ++i) r.push_back(static_cast<std::uint8_t>(len >> (8 * i)));
@@ -307,8 +307,7 @@ class SidecarTest : public ::testing::Test {
   test::TempDir dir_;
   std::filesystem::path path_ = dir_ / "trip.coffer.audit";
   keystore::Random& rnd_ = keystore::system_random();
-  keystore::SchoolKeyPair audit_ =
-      keystore::generate_school_key(keystore::SchoolKeyRole::kAudit, rnd_);
+  keystore::SchoolKeyPair audit_ = keystore::generate_school_key(keystore::SchoolKeyRole::kAudit, rnd_);
   std::array<std::uint8_t, 16> vault_id_{};
   std::optional<keystore::AuditChainKey> key_;
 };
@@ -561,7 +560,7 @@ TEST_F(SidecarTest, TornFinalRecordIsToleratedAndReported) {
 
 TEST_F(SidecarTest, CatchUpAfterACrashBetweenTheTwoWrites) {
   append_auth(1);
-  std::uint64_t known = 1;                         // what the coffer committed
+  std::uint64_t known = 1;                           // what the coffer committed
   auto in_coffer = keystore::copy_chain_key(*key_);  // K1, as committed
   // Two sessions each wrote the sidecar and crashed before their commit.
   append_auth(2, 1);
@@ -596,7 +595,8 @@ TEST_F(SidecarTest, HostileBytesNeverCrash) {
   for (int trial = 0; trial < 300; ++trial) {
     auto b = orig;
     int edits = 1 + static_cast<int>(next() % 4);
-    for (int e = 0; e < edits; ++e) b[kSidecarHeaderSize + next() % (b.size() - kSidecarHeaderSize)] = static_cast<std::uint8_t>(next());
+    for (int e = 0; e < edits; ++e)
+      b[kSidecarHeaderSize + next() % (b.size() - kSidecarHeaderSize)] = static_cast<std::uint8_t>(next());
     if (trial % 5 == 0) b.resize(kSidecarHeaderSize + next() % (b.size() - kSidecarHeaderSize));
     try {
       auto r = read_sidecar_bytes(b, audit_, 3, "fuzz");

@@ -44,8 +44,7 @@ class CofferTest : public ::testing::Test {
   test::TempDir dir_;
   test::FixedClock clock_{kNow};
   keystore::Random& rnd_ = keystore::system_random();
-  keystore::SchoolKeyPair school_ =
-      keystore::generate_school_key(keystore::SchoolKeyRole::kRecovery, rnd_);
+  keystore::SchoolKeyPair school_ = keystore::generate_school_key(keystore::SchoolKeyRole::kRecovery, rnd_);
   std::string last_message_;
 };
 
@@ -104,8 +103,7 @@ TEST_F(CofferTest, CreateInMissingDirectoryLeavesNothing) {
 TEST_F(CofferTest, WrongPassphraseChangesOnlyTheCounter) {
   auto path = make();
   auto before = read_bytes(path);
-  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("not it"), rnd_); }),
-            ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("not it"), rnd_); }), ErrorCode::kWrongPassphrase);
   EXPECT_NE(last_message_.find("wrong passphrase"), std::string::npos);
   auto after = read_bytes(path);
   ASSERT_EQ(before.size(), after.size());
@@ -116,8 +114,7 @@ TEST_F(CofferTest, WrongPassphraseChangesOnlyTheCounter) {
     EXPECT_GE(in_copy, kGenerationOffset) << "authenticated byte changed at " << i;
   }
   EXPECT_EQ(read_header(path).header.failed_attempts, 1u);
-  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("not it either"), rnd_); }),
-            ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("not it either"), rnd_); }), ErrorCode::kWrongPassphrase);
   EXPECT_EQ(read_header(path).header.failed_attempts, 2u);
   { Coffer c = Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }
   EXPECT_EQ(read_header(path).header.failed_attempts, 0u);
@@ -127,14 +124,13 @@ TEST_F(CofferTest, EditedHintsAreReportedAsTampering) {
   auto path = make();
   auto bytes = read_bytes(path);
   for (std::size_t copy : {0u, 1u}) {
-    bytes[copy * kHeaderCopySize + 81] = 'X';  // owner "Ms Smith" -> "Xs Smith"
+    bytes[copy * kHeaderCopySize + 81] = 'X';    // owner "Ms Smith" -> "Xs Smith"
     bytes[copy * kHeaderCopySize + 40] ^= 0x01;  // expiry nudged
     reseal_copy(bytes, copy);
   }
   write_bytes(path, bytes);
   EXPECT_EQ(read_header(path).header.owner, "Xs Smith");  // the hint reads, unauthenticated
-  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }),
-            ErrorCode::kDamaged);
+  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }), ErrorCode::kDamaged);
   EXPECT_NE(last_message_.find("tamper"), std::string::npos) << last_message_;
 }
 
@@ -147,8 +143,7 @@ TEST_F(CofferTest, EditedVaultIdBreaksUnlock) {
   }
   write_bytes(path, bytes);
   // The id is in every slot's associated data: the slot no longer opens.
-  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }),
-            ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }), ErrorCode::kWrongPassphrase);
 }
 
 TEST_F(CofferTest, AbsurdKdfCostInASlotIsRefused) {
@@ -163,8 +158,7 @@ TEST_F(CofferTest, AbsurdKdfCostInASlotIsRefused) {
     reseal_copy(bytes, copy);
   }
   write_bytes(path, bytes);
-  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }),
-            ErrorCode::kDamaged);
+  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }), ErrorCode::kDamaged);
   EXPECT_NE(last_message_.find("memory cost"), std::string::npos) << last_message_;
 }
 
@@ -181,17 +175,14 @@ TEST_F(CofferTest, TornHeaderWriteStillOpensAndIsRepaired) {
     EXPECT_NE(c.warnings()[0].find("copy B"), std::string::npos);
   }
   auto repaired = read_bytes(path);
-  EXPECT_TRUE(std::equal(repaired.begin(), repaired.begin() + kHeaderCopySize,
-                         repaired.begin() + kHeaderCopySize));
+  EXPECT_TRUE(std::equal(repaired.begin(), repaired.begin() + kHeaderCopySize, repaired.begin() + kHeaderCopySize));
 }
 
 TEST_F(CofferTest, SecondOpenIsBusyAndNamesTheHolder) {
   auto path = make();
   Coffer c = Coffer::unlock(path, passphrase("first pass phrase"), rnd_);
-  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }),
-            ErrorCode::kBusy);
-  EXPECT_NE(last_message_.find("process " + std::to_string(::getpid())), std::string::npos)
-      << last_message_;
+  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }), ErrorCode::kBusy);
+  EXPECT_NE(last_message_.find("process " + std::to_string(::getpid())), std::string::npos) << last_message_;
   EXPECT_EQ(code_of([&] { wipe(path, rnd_); }), ErrorCode::kBusy);
   EXPECT_TRUE(std::filesystem::exists(path));
 }
@@ -202,8 +193,7 @@ TEST_F(CofferTest, KeySlotsAddReplaceRemove) {
     Coffer c = Coffer::unlock(path, passphrase("first pass phrase"), rnd_);
     EXPECT_EQ(c.add_passphrase(passphrase("second one"), KdfCost::kTest), 1u);
     EXPECT_EQ(c.add_passphrase(passphrase("slot five"), KdfCost::kTest, 5), 5u);
-    EXPECT_EQ(code_of([&] { c.add_passphrase(passphrase("dup"), KdfCost::kTest, 5); }),
-              ErrorCode::kPolicy);
+    EXPECT_EQ(code_of([&] { c.add_passphrase(passphrase("dup"), KdfCost::kTest, 5); }), ErrorCode::kPolicy);
   }
   EXPECT_EQ(read_header(path).header.slots_in_use(), 3u);
   {
@@ -212,18 +202,15 @@ TEST_F(CofferTest, KeySlotsAddReplaceRemove) {
     c.replace_passphrase(5, passphrase("slot five new"), KdfCost::kTest);
     c.remove_slot(0);
   }
-  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }),
-            ErrorCode::kWrongPassphrase);
-  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("slot five"), rnd_); }),
-            ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }), ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("slot five"), rnd_); }), ErrorCode::kWrongPassphrase);
   Coffer c = Coffer::unlock(path, passphrase("slot five new"), rnd_);
   c.remove_slot(1);
   // The last slot without a recovery key cannot go.
   EXPECT_EQ(code_of([&] { c.remove_slot(5); }), ErrorCode::kPolicy);
   for (std::size_t i = 0; i < kSlotCount - 1; ++i)
     c.add_passphrase(passphrase("p" + std::to_string(i)), KdfCost::kTest);
-  EXPECT_EQ(code_of([&] { c.add_passphrase(passphrase("ninth"), KdfCost::kTest); }),
-            ErrorCode::kPolicy);
+  EXPECT_EQ(code_of([&] { c.add_passphrase(passphrase("ninth"), KdfCost::kTest); }), ErrorCode::kPolicy);
   EXPECT_TRUE(c.check().ok());
 }
 
@@ -237,8 +224,7 @@ TEST_F(CofferTest, RecoveryKeyReopensAndResetsPassphrases) {
   }
   EXPECT_EQ(read_header(path).header.slots_in_use(), 0u);
   auto other = keystore::generate_school_key(keystore::SchoolKeyRole::kRecovery, rnd_);
-  EXPECT_EQ(code_of([&] { Coffer::unlock_with_recovery(path, other, rnd_); }),
-            ErrorCode::kWrongPassphrase);
+  EXPECT_EQ(code_of([&] { Coffer::unlock_with_recovery(path, other, rnd_); }), ErrorCode::kWrongPassphrase);
   {
     Coffer c = Coffer::unlock_with_recovery(path, school_, rnd_);
     EXPECT_FALSE(c.unlocked_slot().has_value());
@@ -261,8 +247,7 @@ TEST_F(CofferTest, WipeDestroysEvenThroughAHardLink) {
   wipe(path, rnd_);
   EXPECT_FALSE(std::filesystem::exists(path));
   for (auto& s : sibling_files(path)) EXPECT_FALSE(std::filesystem::exists(s));
-  EXPECT_EQ(code_of([&] { Coffer::unlock(link, passphrase("first pass phrase"), rnd_); }),
-            ErrorCode::kDamaged);
+  EXPECT_EQ(code_of([&] { Coffer::unlock(link, passphrase("first pass phrase"), rnd_); }), ErrorCode::kDamaged);
   auto bytes = read_bytes(link);
   EXPECT_FALSE(test::contains(bytes, "Ms Smith"));
   EXPECT_FALSE(test::contains(bytes, "COFFER01"));

@@ -23,7 +23,9 @@ using test::passphrase;
 class FileStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    CreateParams p{"trip", "Ms Smith", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+    CreateParams p{
+        "trip", "Ms Smith", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false,
+        {},     {}};
     path_ = dir_ / "f.coffer";
     Coffer::create(path_, p, passphrase("pw"), keystore::system_random(), clock_);
     open();
@@ -142,13 +144,15 @@ TEST_F(FileStoreTest, RenameRules) {
   EXPECT_EQ(replaced->ino, g.ino);
   EXPECT_EQ(replaced->nlink, 0u);
   EXPECT_EQ(store_->lookup(b.ino, "g")->ino, f.ino);
-  EXPECT_EQ(test::errc_of([&] { store_->rename(kFilesRootIno, "a", a.ino, "inside", 0); }), std::errc::invalid_argument);
+  EXPECT_EQ(test::errc_of([&] { store_->rename(kFilesRootIno, "a", a.ino, "inside", 0); }),
+            std::errc::invalid_argument);
   store_->rename(kFilesRootIno, "a", b.ino, "a2", 0);
   EXPECT_EQ(store_->get(kFilesRootIno).nlink, 3u);
   EXPECT_EQ(store_->get(b.ino).nlink, 3u);
   EXPECT_EQ(store_->parent_of(a.ino), b.ino);
   store_->make_node(kFilesRootIno, "c", S_IFDIR | 0755, kMounterId, kMounterId);
-  EXPECT_EQ(test::errc_of([&] { store_->rename(kFilesRootIno, "c", kFilesRootIno, "b", 0); }), std::errc::directory_not_empty);
+  EXPECT_EQ(test::errc_of([&] { store_->rename(kFilesRootIno, "c", kFilesRootIno, "b", 0); }),
+            std::errc::directory_not_empty);
   EXPECT_EQ(test::errc_of([&] { store_->rename(b.ino, "g", kFilesRootIno, "c", 0); }), std::errc::is_a_directory);
   store_->rename(b.ino, "g", kFilesRootIno, "h", RENAME_NOREPLACE);
   store_->rename(kFilesRootIno, "h", kFilesRootIno, "c", RENAME_EXCHANGE);
@@ -169,9 +173,7 @@ TEST_F(FileStoreTest, UnlinkedInodeLivesUntilRemovedAndOrphansAreCleaned) {
 }
 
 TEST_F(FileStoreTest, ChunkCounterNeverGoesBack) {
-  auto max_counter = [&] {
-    return coffer_->database().query_int64("SELECT ifnull(max(counter), 0) FROM chunks");
-  };
+  auto max_counter = [&] { return coffer_->database().query_int64("SELECT ifnull(max(counter), 0) FROM chunks"); };
   Inode f = file("f");
   store_->write(f.ino, 0, random_bytes(10, 6));
   store_->commit();
@@ -220,7 +222,8 @@ TEST(FileStoreDiskFull, AFailedOperationLeavesNothingHalfDoneAndTheStoreGoesOn) 
   test::SmallTmpfs mnt("3m");
   ASSERT_TRUE(mnt.mounted());
   test::FixedClock clock{1795000000};
-  CreateParams p{"trip", "x", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+  CreateParams p{"trip", "x", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false,
+                 {},     {}};
   auto path = mnt.path() / "full.coffer";
   Coffer::create(path, p, passphrase("pw"), keystore::system_random(), clock);
   std::vector<std::uint8_t> block(kChunkSize, 0x5a);

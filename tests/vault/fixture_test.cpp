@@ -4,8 +4,8 @@
 
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/school_key.h"
-#include "coffer/vault/coffer.h"
 #include "coffer/vault/audit.h"
+#include "coffer/vault/coffer.h"
 #include "coffer/vault/filestore.h"
 #include "coffer/vault/records.h"
 #include "test_support.h"
@@ -20,8 +20,7 @@ TEST(FormatV1Fixture, OpensWithPassphraseAndChecksClean) {
   // Work on a copy: unlocking may rewrite the header (attempt counter).
   auto path = dir / "v1.coffer";
   std::filesystem::copy_file(kDir / "format-v1.coffer", path);
-  Coffer c = Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"),
-                            keystore::system_random());
+  Coffer c = Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"), keystore::system_random());
   EXPECT_EQ(c.header().version, 1);
   EXPECT_EQ(c.header().owner, "Fixture Owner");
   EXPECT_EQ(c.header().profile, "trip");
@@ -53,8 +52,7 @@ TEST(Schema2Fixture, FilesReadBackExactly) {
   test::TempDir dir;
   auto path = dir / "s2.coffer";
   std::filesystem::copy_file(kDir / "format-v1-schema2.coffer", path);
-  Coffer c = Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"),
-                            keystore::system_random());
+  Coffer c = Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"), keystore::system_random());
   EXPECT_TRUE(c.check().ok());
   FileStore files(c.database(), c.chunk_mac_key(), system_clock());
   auto pattern = files.lookup(kFilesRootIno, "pattern.bin");

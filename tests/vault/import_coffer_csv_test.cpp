@@ -68,9 +68,7 @@ const Profile& profile(const std::string& name) {
 SourceFile fixture_pupils() { return {"pupils.csv", slurp(kFixture / "pupils.csv")}; }
 SourceFile fixture_contacts() { return {"contacts.csv", slurp(kFixture / "contacts.csv")}; }
 
-SourceData parse_fixture(const Selection& s = {}) {
-  return parse_coffer_csv(fixture_pupils(), fixture_contacts(), s);
-}
+SourceData parse_fixture(const Selection& s = {}) { return parse_coffer_csv(fixture_pupils(), fixture_contacts(), s); }
 
 const Pupil* by_key(const std::vector<Pupil>& v, const std::string& key) {
   for (auto& p : v)
@@ -89,8 +87,8 @@ std::string dump(const std::vector<Pupil>& pupils) {
   std::ostringstream o;
   for (auto& p : pupils) {
     o << p.key << '|' << p.upn << '|' << p.surname << '|' << p.forename << '|' << p.preferred_surname << '|'
-      << p.preferred_forename << '|' << (p.dob ? format_date(*p.dob) : "") << '|' << p.sex << '|'
-      << p.year_group << '|' << p.reg_group << '|';
+      << p.preferred_forename << '|' << (p.dob ? format_date(*p.dob) : "") << '|' << p.sex << '|' << p.year_group << '|'
+      << p.reg_group << '|';
     for (auto& c : p.classes) o << c << ';';
     for (auto& c : p.contacts) {
       o << c.priority << c.name << c.relationship << c.ranked << c.do_not_release
@@ -310,12 +308,11 @@ TEST(CofferCsvImport, DenyListedColumnsAreDroppedByNameNeverByValue) {
                       "PupilKey,Order,Forename,Email,MobilePhone,Address\n"
                       "A1,1,Mum,mum@example.invalid,07700 900001,2 Hidden Road\n"};
   SourceData d = parse_coffer_csv(pupils, contacts, {});
-  EXPECT_EQ(d.dropped, (std::set<std::string>{"Ethnicity", "FSM Eligible", "Religion", "home_address",
-                                              "SENProvision", "Email", "Address"}));
+  EXPECT_EQ(d.dropped, (std::set<std::string>{"Ethnicity", "FSM Eligible", "Religion", "home_address", "SENProvision",
+                                              "Email", "Address"}));
   ASSERT_EQ(d.pupils.size(), 1u);
   std::string all = dump(d);
-  for (auto v : {"WBRI", "Quaker", "Secret Lane", "EHCP-K", "example.invalid", "Hidden Road"})
-    EXPECT_LACKS(all, v);
+  for (auto v : {"WBRI", "Quaker", "Secret Lane", "EHCP-K", "example.invalid", "Hidden Road"}) EXPECT_LACKS(all, v);
   EXPECT_EQ(d.pupils[0].contacts.at(0).phones.at(0).display, "07700 900001");
 }
 
@@ -341,8 +338,7 @@ std::string pupils_error(const std::string& pupils, const std::optional<std::str
 }
 
 std::string row(const std::string& key, const std::string& dob = "2012-05-01", const std::string& sex = "F",
-                const std::string& allergies = "", const std::string& severity = "",
-                const std::string& upn = "") {
+                const std::string& allergies = "", const std::string& severity = "", const std::string& upn = "") {
   return key + "," + upn + "," + kSecretName + ",Ann," + dob + "," + sex + "," + allergies + "," + severity + "\n";
 }
 
@@ -365,8 +361,8 @@ TEST(CofferCsvImportErrors, UkDatesNeedTheHeaderComment) {
   EXPECT_HAS(m, "# dates: DD/MM/YYYY");
   EXPECT_LACKS(m, "14/03/2012");
 
-  SourceData d = parse_coffer_csv({"pupils.csv", "# dates: DD/MM/YYYY\n" + kHeader + row("A1", "14/03/2012")},
-                                  std::nullopt, {});
+  SourceData d =
+      parse_coffer_csv({"pupils.csv", "# dates: DD/MM/YYYY\n" + kHeader + row("A1", "14/03/2012")}, std::nullopt, {});
   ASSERT_EQ(d.pupils.size(), 1u);
   EXPECT_EQ(d.pupils[0].dob, (Date{2012, 3, 14}));
 
@@ -381,8 +377,8 @@ TEST(CofferCsvImportErrors, UkDatesNeedTheHeaderComment) {
   EXPECT_EQ(d.pupils.at(0).dob, (Date{2012, 2, 29}));
 
   // An explicit ISO declaration, other comments, and an unknown form.
-  d = parse_coffer_csv({"pupils.csv", "# exported: Friday\n# dates: YYYY-MM-DD\n" + kHeader + row("A1")},
-                       std::nullopt, {});
+  d = parse_coffer_csv({"pupils.csv", "# exported: Friday\n# dates: YYYY-MM-DD\n" + kHeader + row("A1")}, std::nullopt,
+                       {});
   EXPECT_EQ(d.pupils.at(0).dob, (Date{2012, 5, 1}));
   m = pupils_error("# dates: MM/DD/YYYY\n" + kHeader + row("A1"));
   EXPECT_HAS(m, "pupils.csv");
@@ -437,8 +433,7 @@ TEST(CofferCsvImportErrors, DuplicatePupilKeyNamesBothLines) {
   EXPECT_HAS(m, "A1");
   // Also when the first one is not selected.
   m = usage_error([] {
-    parse_coffer_csv({"pupils.csv", kHeader + row("A1") + row("B2") + row("A1")}, std::nullopt,
-                     {{"B2"}, {}});
+    parse_coffer_csv({"pupils.csv", kHeader + row("A1") + row("B2") + row("A1")}, std::nullopt, {{"B2"}, {}});
   });
   EXPECT_HAS(m, "pupils.csv:4");
 }
@@ -496,17 +491,16 @@ TEST(CofferCsvImportErrors, InvalidUtf8IsRefused) {
     EXPECT_HAS(m, "UTF-8");
   }
   // Valid multi-byte text is fine.
-  SourceData d = parse_coffer_csv({"pupils.csv", kHeader + "A1,,Łukasiewicz,Zoë 🙂,,,,\n"},
-                                  std::nullopt, {});
+  SourceData d = parse_coffer_csv({"pupils.csv", kHeader + "A1,,Łukasiewicz,Zoë 🙂,,,,\n"}, std::nullopt, {});
   EXPECT_EQ(d.pupils.at(0).forename, "Zoë 🙂");
 }
 
 TEST(CofferCsvImport, AcceptsBomAndCrlf) {
   SourceData d = parse_coffer_csv(
-      {"pupils.csv", "\xEF\xBB\xBF# dates: DD/MM/YYYY\r\nPupilKey,Surname,Forename,DOB,SupportNote\r\n"
-                     "A1,Smith,Ann,14/03/2012,\"two\r\nlines\"\r\nA2,Jones,Bob,01/01/2012,\r\n"},
-      SourceFile{"contacts.csv", "\xEF\xBB\xBFPupilKey,Order,Forename,MobilePhone\r\nA1,1,Mum,07700900001\r\n"},
-      {});
+      {"pupils.csv",
+       "\xEF\xBB\xBF# dates: DD/MM/YYYY\r\nPupilKey,Surname,Forename,DOB,SupportNote\r\n"
+       "A1,Smith,Ann,14/03/2012,\"two\r\nlines\"\r\nA2,Jones,Bob,01/01/2012,\r\n"},
+      SourceFile{"contacts.csv", "\xEF\xBB\xBFPupilKey,Order,Forename,MobilePhone\r\nA1,1,Mum,07700900001\r\n"}, {});
   ASSERT_EQ(d.pupils.size(), 2u);
   const Pupil& a = d.pupils[0];
   EXPECT_EQ(a.key, "A1");  // not "\xEF\xBB\xBFPupilKey" as a column name
@@ -519,9 +513,9 @@ TEST(CofferCsvImport, AcceptsBomAndCrlf) {
 }
 
 TEST(CofferCsvImportErrors, LineNumbersSurviveCrlfAndQuotedNewlines) {
-  std::string m = pupils_error(std::string("PupilKey,Surname,Forename,DOB,SupportNote\r\n") +
-                               "A1,Smith,Ann,2012-01-01,\"one\r\ntwo\r\nthree\"\r\n" +
-                               "A2,Quillfeather,Bob,2012-02-30,\r\n");
+  std::string m =
+      pupils_error(std::string("PupilKey,Surname,Forename,DOB,SupportNote\r\n") +
+                   "A1,Smith,Ann,2012-01-01,\"one\r\ntwo\r\nthree\"\r\n" + "A2,Quillfeather,Bob,2012-02-30,\r\n");
   EXPECT_HAS(m, "pupils.csv:5");
   m = pupils_error(std::string("PupilKey,Surname,Forename,DOB\n\nA1,Smith,Ann,2012-01-01\n\n") +
                    "A2,Quillfeather,Bob,2012-13-01\n");
@@ -529,9 +523,9 @@ TEST(CofferCsvImportErrors, LineNumbersSurviveCrlfAndQuotedNewlines) {
 }
 
 TEST(CofferCsvImportErrors, ContactForUnknownPupil) {
-  std::string m = pupils_error(kHeader + row("A1"),
-                               std::string("PupilKey,Order,Forename,MobilePhone\nA1,1,Mum,07700900001\n"
-                                           "Z9,1,Quillfeather,07700900002\n"));
+  std::string m =
+      pupils_error(kHeader + row("A1"), std::string("PupilKey,Order,Forename,MobilePhone\nA1,1,Mum,07700900001\n"
+                                                    "Z9,1,Quillfeather,07700900002\n"));
   EXPECT_HAS(m, "contacts.csv:3");
   EXPECT_HAS(m, "PupilKey");
   EXPECT_HAS(m, "pupils.csv");  // says which file it looked in
@@ -620,7 +614,8 @@ TEST(CofferCsvImportErrors, BadEnumValues) {
   m = pupils_error(kHeader + row("A1", "2012-01-01", "F", "peanuts", "deadly"));
   EXPECT_HAS(m, "AllergySeverity");
   EXPECT_LACKS(m, "deadly");
-  m = pupils_error("PupilKey,Surname,Forename,Medication,MedicationAdministeredBy\nA1,Quillfeather,Ann,Inhaler,nurse\n");
+  m = pupils_error(
+      "PupilKey,Surname,Forename,Medication,MedicationAdministeredBy\nA1,Quillfeather,Ann,Inhaler,nurse\n");
   EXPECT_HAS(m, "pupils.csv:2");
   EXPECT_HAS(m, "MedicationAdministeredBy");
   EXPECT_LACKS(m, "nurse");
@@ -632,11 +627,10 @@ TEST(CofferCsvImportErrors, BadEnumValues) {
 
 TEST(CofferCsvImport, UpnProblemsWarnAndKeepThePupil) {
   // G999888814001 is valid; the same digits with the wrong check letter.
-  SourceData d = parse_coffer_csv(
-      {"pupils.csv", kHeader + row("A1", "2012-01-01", "F", "", "", "G999888814001") +
-                         row("A2", "2012-01-01", "F", "", "", "H999888814001") +
-                         row("A3", "2012-01-01", "F", "", "", "not-a-upn")},
-      std::nullopt, {});
+  SourceData d = parse_coffer_csv({"pupils.csv", kHeader + row("A1", "2012-01-01", "F", "", "", "G999888814001") +
+                                                     row("A2", "2012-01-01", "F", "", "", "H999888814001") +
+                                                     row("A3", "2012-01-01", "F", "", "", "not-a-upn")},
+                                  std::nullopt, {});
   ASSERT_EQ(d.pupils.size(), 3u);
   EXPECT_EQ(d.pupils[1].upn, "H999888814001");
   ASSERT_EQ(d.warnings.size(), 2u);
@@ -1011,10 +1005,13 @@ SourceFile mapped(const std::string& header, const std::string& row) {
 
 TEST(MappedCsvImport, DenyListedSourceHeaderCanNeverBeMapped) {
   SourceFile csv = mapped("Adno,Surname,Forename,Religion,Ethnicity", "1,Bloggs,Joe,X,Y");
-  for (auto [header, target] : {std::pair{"Religion", "DietaryNeeds"}, {"Ethnicity", "SupportNote"},
-                                {"Free Meals", "ActivityNotes"}, {"LAC", "SupportNote"}}) {
-    std::string map = std::string("[columns]\n\"Adno\" = \"PupilKey\"\n\"Surname\" = \"Surname\"\n"
-                                  "\"Forename\" = \"Forename\"\n\"") +
+  for (auto [header, target] : {std::pair{"Religion", "DietaryNeeds"},
+                                {"Ethnicity", "SupportNote"},
+                                {"Free Meals", "ActivityNotes"},
+                                {"LAC", "SupportNote"}}) {
+    std::string map = std::string(
+                          "[columns]\n\"Adno\" = \"PupilKey\"\n\"Surname\" = \"Surname\"\n"
+                          "\"Forename\" = \"Forename\"\n\"") +
                       header + "\" = \"" + target + "\"\n";
     std::string m = usage_error([&] { parse_mapped_csv(csv, SourceFile{"map.toml", map}, {}); });
     EXPECT_HAS(m, "map.toml:5");
@@ -1023,15 +1020,16 @@ TEST(MappedCsvImport, DenyListedSourceHeaderCanNeverBeMapped) {
 }
 
 TEST(MappedCsvImport, DenyListCoversTheReviewersSpellings) {
-  const std::vector<std::string> denied = {"Free Meals", "Ever 6 FSM", "Ever6FSM", "LAC", "Is LAC", "SEN Type",
-                                           "SENType", "Place of Birth", "Exam Results", "CLA status"};
-  const std::vector<std::string> kept = {"Lactose notes", "Clash", "Sentence", "Seniority", "Cinema club",
-                                         "Meal choice", "Results day trip", "Reg"};
+  const std::vector<std::string> denied = {"Free Meals", "Ever 6 FSM", "Ever6FSM",       "LAC",          "Is LAC",
+                                           "SEN Type",   "SENType",    "Place of Birth", "Exam Results", "CLA status"};
+  const std::vector<std::string> kept = {"Lactose notes", "Clash",       "Sentence",         "Seniority",
+                                         "Cinema club",   "Meal choice", "Results day trip", "Reg"};
   std::string header = "Adno,Surname,Forename", row = "1,Bloggs,Joe";
   for (auto& h : denied) header += "," + h, row += ",x";
   for (auto& h : kept) header += "," + h, row += ",x";
-  SourceFile map{"map.toml", "[columns]\n\"Adno\" = \"PupilKey\"\n\"Surname\" = \"Surname\"\n"
-                             "\"Forename\" = \"Forename\"\n"};
+  SourceFile map{"map.toml",
+                 "[columns]\n\"Adno\" = \"PupilKey\"\n\"Surname\" = \"Surname\"\n"
+                 "\"Forename\" = \"Forename\"\n"};
   SourceData d = parse_mapped_csv(mapped(header, row), map, {});
   EXPECT_EQ(d.dropped, std::set<std::string>(denied.begin(), denied.end()));
   EXPECT_EQ(d.unmapped, std::set<std::string>(kept.begin(), kept.end()));
@@ -1063,8 +1061,7 @@ TEST(ImportFiles, MissingOneRosterDirectoryIsAClearError) {
   EXPECT_HAS(m, "no such file or directory");
   EXPECT_EQ(code_of([&] { read_source(SourceFormat::kOneRoster, dir / "nodir" / "users.csv", std::nullopt, {}); }),
             ErrorCode::kUsage);
-  EXPECT_EQ(code_of([&] { read_source(SourceFormat::kCtf, dir / "none.xml", std::nullopt, {}); }),
-            ErrorCode::kUsage);
+  EXPECT_EQ(code_of([&] { read_source(SourceFormat::kCtf, dir / "none.xml", std::nullopt, {}); }), ErrorCode::kUsage);
 }
 
 }  // namespace

@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "coffer/error.h"
-#include "source_dump.h"
 #include "coffer/vault/import.h"
+#include "source_dump.h"
 
 namespace coffer::vault {
 namespace {
@@ -128,9 +128,9 @@ TEST(ctf, DropsEveryDenyListedBlock) {
                  "<Disabilities><Disability>LEAKDIS</Disability></Disabilities>"
                  "<EthnicitySource>LEAKSRC</EthnicitySource>");
   SourceData d = parse_ctf(f, {});
-  for (const char* name : {"UCI", "FSMhistory", "LookedAfter", "NAWdetails", "Admissions", "Address", "Attendance",
-                           "StageAssessments", "SchoolHistory", "Email", "Languages", "Disabilities",
-                           "EthnicitySource", "Religion", "UniqueLearnerNumber"})
+  for (const char* name :
+       {"UCI", "FSMhistory", "LookedAfter", "NAWdetails", "Admissions", "Address", "Attendance", "StageAssessments",
+        "SchoolHistory", "Email", "Languages", "Disabilities", "EthnicitySource", "Religion", "UniqueLearnerNumber"})
     EXPECT_TRUE(d.dropped.count(name)) << name;
   EXPECT_EQ(d.unmapped, (std::set<std::string>{"Pupil/BasicDetails/EnrolStatus", "Pupil/Extra"}));
   std::string all = dump(d);
@@ -179,8 +179,9 @@ TEST(ctf, MalformedXmlNamesTheLine) {
 }
 
 TEST(ctf, RefusesAnotherRoot) {
-  std::string m =
-      message_of([] { parse_ctf(SourceFile{"t.xml", "<?xml version=\"1.0\"?>\n<CTF><Pupil/></CTF>"}, {}); });
+  std::string m = message_of([] {
+    parse_ctf(SourceFile{"t.xml", "<?xml version=\"1.0\"?>\n<CTF><Pupil/></CTF>"}, {});
+  });
   EXPECT_EQ(m, "t.xml:2: not a Common Transfer File (root element is CTF); give the .xml CTF file the MIS exported");
 }
 

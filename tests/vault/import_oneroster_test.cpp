@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "coffer/error.h"
-#include "source_dump.h"
 #include "coffer/vault/import.h"
+#include "source_dump.h"
 
 namespace coffer::vault {
 namespace {
@@ -97,10 +97,10 @@ TEST(oneroster, ReadsTheSampleSet) {
 
 TEST(oneroster, DropsEveryDenyListedColumnOfTheSample) {
   SourceData d = parse_oneroster(sample_set(), {});
-  for (const char* col : {"americanIndianOrAlaskaNative", "asian", "blackOrAfricanAmerican",
-                          "nativeHawaiianOrOtherPacificIslander", "white", "demographicRaceTwoOrMoreRaces",
-                          "hispanicOrLatinoEthnicity", "countryOfBirthCode", "stateOfBirthAbbreviation",
-                          "cityOfBirth", "publicSchoolResidenceStatus", "email", "password"})
+  for (const char* col :
+       {"americanIndianOrAlaskaNative", "asian", "blackOrAfricanAmerican", "nativeHawaiianOrOtherPacificIslander",
+        "white", "demographicRaceTwoOrMoreRaces", "hispanicOrLatinoEthnicity", "countryOfBirthCode",
+        "stateOfBirthAbbreviation", "cityOfBirth", "publicSchoolResidenceStatus", "email", "password"})
     EXPECT_TRUE(d.dropped.count(col)) << col;
   EXPECT_EQ(d.dropped.size(), 13u);
   std::string all = dump(d);
@@ -134,8 +134,8 @@ TEST(oneroster, NoDeniedValueReachesTheResult) {
   EXPECT_TRUE(d.dropped.count("white"));
   EXPECT_EQ(d.unmapped, std::set<std::string>{"houseColour"});
   std::string all = dump(d);
-  for (const char* value : {"WBRI", "leak.invalid", "Hunter2Secret", "ZZLEAKLAND", "LEAKSTATE", "Leakton",
-                            "ResidentLeak", "Azure", "true"})
+  for (const char* value :
+       {"WBRI", "leak.invalid", "Hunter2Secret", "ZZLEAKLAND", "LEAKSTATE", "Leakton", "ResidentLeak", "Azure", "true"})
     EXPECT_EQ(all.find(value), std::string::npos) << value;
 }
 
@@ -236,7 +236,7 @@ TEST(oneroster, Reads12WithRolesAndPreferredNames) {
   EXPECT_EQ(b.year_group, "2");  // CEDS 01
   EXPECT_EQ(b.reg_group, "1KES");
   EXPECT_EQ(b.classes, std::vector<std::string>{"1 Kestrels"});  // the Swimming row is to be deleted
-  ASSERT_EQ(b.contacts.size(), 1u);  // g3 links back to p2; g4 is disabled
+  ASSERT_EQ(b.contacts.size(), 1u);                              // g3 links back to p2; g4 is disabled
   EXPECT_EQ(b.contacts[0].name, "Iris Brown");
   EXPECT_EQ(b.contacts[0].relationship, "Relative");
   EXPECT_FALSE(b.contacts[0].ranked);
@@ -374,8 +374,7 @@ TEST(oneroster, RefusesBrokenSets) {
   files = sample_set();
   find(files, "manifest.csv")->text = "propertyName,value\noneroster.version,2.0\n";
   m = message_of([&] { parse_oneroster(files, {}); });
-  EXPECT_EQ(m.rfind("oneroster-v1p1/manifest.csv:2: column value (2): OneRoster version 2.0 is not supported", 0),
-            0u)
+  EXPECT_EQ(m.rfind("oneroster-v1p1/manifest.csv:2: column value (2): OneRoster version 2.0 is not supported", 0), 0u)
       << m;
 
   files = sample_set();

@@ -41,8 +41,7 @@ class PayloadTest : public ::testing::Test {
     std::string big;
     while (big.size() < 100000) big += kCanary + " ";
     for (int i = 0; i < 20; ++i) {
-      ins.bind(1, kCanary).bind_blob(2, std::span(reinterpret_cast<const std::uint8_t*>(big.data()),
-                                                  big.size()));
+      ins.bind(1, kCanary).bind_blob(2, std::span(reinterpret_cast<const std::uint8_t*>(big.data()), big.size()));
       ins.step();
       ins.reset();
     }
@@ -117,8 +116,8 @@ TEST_F(PayloadTest, ZeroedPageIsDetected) {
 TEST_F(PayloadTest, TruncatedOrExtendedFileIsDetected) {
   auto path = make(dir_.path());
   const auto pristine = read_bytes(path);
-  for (std::size_t size : {std::size_t{5000}, kPayloadOffset, pristine.size() - 1,
-                           pristine.size() - kPage, pristine.size() + 1, pristine.size() + kPage}) {
+  for (std::size_t size : {std::size_t{5000}, kPayloadOffset, pristine.size() - 1, pristine.size() - kPage,
+                           pristine.size() + 1, pristine.size() + kPage}) {
     auto bytes = pristine;
     bytes.resize(size, 0x55);
     write_bytes(path, bytes);
@@ -153,8 +152,9 @@ TEST_F(PayloadTest, PlaintextNeverReachesTheFileTheJournalOrTmp) {
   // Other tests (ctest -j) create and remove folders in /tmp meanwhile: a
   // folder vanishing under the walk is skipped, not an error.
   std::error_code walk;
-  for (std::filesystem::recursive_directory_iterator it(
-           "/tmp", std::filesystem::directory_options::skip_permission_denied, walk), end;
+  for (std::filesystem::recursive_directory_iterator
+           it("/tmp", std::filesystem::directory_options::skip_permission_denied, walk),
+       end;
        !walk && it != end; it.increment(walk)) {
     const auto& e = *it;
     std::error_code ec;
@@ -182,9 +182,7 @@ TEST_F(PayloadTest, DiskFullFailsCleanlyAndKeepsTheCoffer) {
   // The failed transaction rolled back: the coffer opens and checks clean.
   Coffer c = Coffer::unlock(path, passphrase("pw one"), rnd_);
   EXPECT_TRUE(c.check().ok());
-  EXPECT_EQ(c.database().query_int64(
-                "SELECT count(*) FROM sqlite_master WHERE name = 't'"),
-            1);
+  EXPECT_EQ(c.database().query_int64("SELECT count(*) FROM sqlite_master WHERE name = 't'"), 1);
   EXPECT_EQ(c.database().query_int64("SELECT count(*) FROM t"), 0);
   // Creating a new coffer on the full disk leaves no partial file behind.
   std::vector<std::uint8_t> filler(900 * 1024, 1);
@@ -196,8 +194,7 @@ TEST_F(PayloadTest, DiskFullFailsCleanlyAndKeepsTheCoffer) {
   }
   for (auto& e : std::filesystem::directory_iterator(mnt.path()))
     EXPECT_TRUE(e.path().filename() == "p.coffer" || e.path().filename() == "filler" ||
-                e.path().filename() == "new.coffer" ||
-                e.path().filename() == "p.coffer-journal")
+                e.path().filename() == "new.coffer" || e.path().filename() == "p.coffer-journal")
         << "stray " << e.path();
 }
 

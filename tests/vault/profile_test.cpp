@@ -117,14 +117,16 @@ TEST_F(SchoolFileTest, UnknownKeysAreRefusedWithTheirLine) {
 TEST_F(SchoolFileTest, ProtectionMayOnlyBeRaised) {
   if (::geteuid() != 0) GTEST_SKIP() << "the trust rule needs the file owned by root";
   std::string msg;
-  auto p = write("[profile.abroad]\nbased_on = \"trip\"\nprotection = \"guarded\"\n"
-                 "[profile.sealed]\nbased_on = \"abroad\"\nprotection = \"sandboxed\"\n");
+  auto p = write(
+      "[profile.abroad]\nbased_on = \"trip\"\nprotection = \"guarded\"\n"
+      "[profile.sealed]\nbased_on = \"abroad\"\nprotection = \"sandboxed\"\n");
   ProfileSet set = ProfileSet::load(p);
   EXPECT_EQ(set.find("abroad")->protection, "guarded");
   EXPECT_EQ(set.find("sealed")->protection, "sandboxed");
   EXPECT_EQ(set.find("trip")->protection, "standard");
-  auto lower = write("[profile.abroad]\nbased_on = \"trip\"\nprotection = \"guarded\"\n"
-                     "[profile.loose]\nbased_on = \"abroad\"\nprotection = \"standard\"\n");
+  auto lower = write(
+      "[profile.abroad]\nbased_on = \"trip\"\nprotection = \"guarded\"\n"
+      "[profile.loose]\nbased_on = \"abroad\"\nprotection = \"standard\"\n");
   EXPECT_EQ(code_of([&] { ProfileSet::load(lower); }, &msg), ErrorCode::kUsage);
   EXPECT_NE(msg.find("profiles.toml:6"), std::string::npos) << msg;
   auto unknown = write("[profile.x]\nbased_on = \"trip\"\nprotection = \"strict\"\n");

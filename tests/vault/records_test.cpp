@@ -87,7 +87,7 @@ TEST(ParseDate, LeapYears) {
   EXPECT_EQ(iso("2012-02-29"), (Date{2012, 2, 29}));
   EXPECT_EQ(iso("2016-02-29"), (Date{2016, 2, 29}));
   EXPECT_EQ(iso("2000-02-29"), (Date{2000, 2, 29}));  // divisible by 400
-  EXPECT_FALSE(iso("1900-02-29"));                      // by 100, not 400
+  EXPECT_FALSE(iso("1900-02-29"));                    // by 100, not 400
   EXPECT_FALSE(iso("2100-02-29"));
   EXPECT_FALSE(iso("2013-02-29"));
   EXPECT_EQ(uk("29/02/2012"), (Date{2012, 2, 29}));
@@ -201,9 +201,9 @@ TEST(Record, DisplayName) {
 
 TEST(Record, GroupsPresent) {
   EXPECT_TRUE(groups_present(Pupil{}).empty());
-  std::vector<std::string> all = {"names", "preferred_names", "year_group", "reg_group", "classes",
-                                  "upn", "dob", "sex", "photo", "emergency_contacts",
-                                  "medical", "dietary", "activity_notes", "support_note"};
+  std::vector<std::string> all = {
+      "names", "preferred_names",    "year_group", "reg_group", "classes",        "upn",         "dob", "sex",
+      "photo", "emergency_contacts", "medical",    "dietary",   "activity_notes", "support_note"};
   EXPECT_EQ(groups_present(full_pupil()), all);
   // Each medical field alone makes the group present.
   Pupil p;
@@ -228,7 +228,8 @@ TEST(Record, FieldGroupsMarkSpecialCategory) {
     EXPECT_TRUE(find_field_group(g)->special_category) << g;
     EXPECT_EQ(find_field_group(g)->tier, Tier::kS2) << g;
   }
-  for (auto g : {"names", "dob", "emergency_contacts", "reg_group"}) EXPECT_FALSE(find_field_group(g)->special_category);
+  for (auto g : {"names", "dob", "emergency_contacts", "reg_group"})
+    EXPECT_FALSE(find_field_group(g)->special_category);
   EXPECT_EQ(find_field_group("ethnicity"), nullptr);
   for (auto& g : field_groups()) EXPECT_TRUE(known_fields().count(std::string(g.name))) << g.name;
 }

@@ -55,8 +55,7 @@ class RetentionTest : public ::testing::Test {
   test::TempDir dir_;
   test::FixedClock clock_{kNow};
   keystore::Random& rnd_ = keystore::system_random();
-  keystore::SchoolKeyPair school_ =
-      keystore::generate_school_key(keystore::SchoolKeyRole::kRecovery, rnd_);
+  keystore::SchoolKeyPair school_ = keystore::generate_school_key(keystore::SchoolKeyRole::kRecovery, rnd_);
   std::vector<std::int64_t> waits_;
   std::string last_message_;
 };
@@ -162,7 +161,10 @@ TEST_F(RetentionTest, ClockSetBackIsRefusedAndNeverExtends) {
   EXPECT_NE(last_message_.find("set back"), std::string::npos);
   // Within the tolerance it opens, judged by the mark.
   clock_.set(kNow + 5 * kDay - 300);
-  { Coffer c = open(path); EXPECT_EQ(c.clock_high_water(), kNow + 5 * kDay); }
+  {
+    Coffer c = open(path);
+    EXPECT_EQ(c.clock_high_water(), kNow + 5 * kDay);
+  }
   // Having seen a time past expiry, a clock set back inside the validity
   // period does not reopen it.
   clock_.set(kNow + 11 * kDay);
@@ -210,7 +212,8 @@ TEST_F(RetentionTest, HoldFlagIsAuthenticated) {
   auto bytes = test::read_bytes(path);
   for (std::size_t copy = 0; copy < 2; ++copy) {
     bytes[copy * kHeaderCopySize + 12] = 1;
-    auto sum = keystore::checksum32(std::span<const std::uint8_t>(bytes.data() + copy * kHeaderCopySize, kChecksumOffset));
+    auto sum =
+        keystore::checksum32(std::span<const std::uint8_t>(bytes.data() + copy * kHeaderCopySize, kChecksumOffset));
     std::copy(sum.begin(), sum.end(), bytes.begin() + copy * kHeaderCopySize + kChecksumOffset);
   }
   test::write_bytes(path, bytes);
@@ -274,7 +277,10 @@ TEST_F(RetentionTest, SchoolPolicyFileIsStrictAndTrusted) {
     EXPECT_EQ(p.warn_days, 5);
     ASSERT_TRUE(p.audit_drop_dir);
     EXPECT_EQ(p.audit_drop_dir->string(), "/srv/share");
-    { std::ofstream out(f); out << "[unlock]\nmax_failure = 5\n"; }
+    {
+      std::ofstream out(f);
+      out << "[unlock]\nmax_failure = 5\n";
+    }
     EXPECT_EQ(code_of([&] { load_school_policy(f); }), ErrorCode::kUsage);
     EXPECT_NE(last_message_.find("policy.toml:2"), std::string::npos) << last_message_;
     ::chmod(f.c_str(), 0666);
@@ -293,13 +299,17 @@ TEST_F(RetentionTest, CopyPolicySectionIsStrict) {
   if (::geteuid() != 0) GTEST_SKIP() << "a trusted policy file must be owned by root";
   auto f = dir_ / "copy.toml";
   auto load = [&](const std::string& text) {
-    { std::ofstream out(f); out << text; }
+    {
+      std::ofstream out(f);
+      out << text;
+    }
     ::chmod(f.c_str(), 0644);
     return load_school_policy(f);
   };
-  SchoolPolicy p = load("[copy]\napproved_destinations = [\"/srv/share/\"]\nminimum_protection = \"guarded\"\n"
-                        "declared_removable = [\"/media\"]\nallowed_luks_uuids = [\"0d1f\"]\n"
-                        "app_state = [\"~/.cache\", \"/var/tmp/editor\"]\n");
+  SchoolPolicy p = load(
+      "[copy]\napproved_destinations = [\"/srv/share/\"]\nminimum_protection = \"guarded\"\n"
+      "declared_removable = [\"/media\"]\nallowed_luks_uuids = [\"0d1f\"]\n"
+      "app_state = [\"~/.cache\", \"/var/tmp/editor\"]\n");
   ASSERT_TRUE(p.copy.approved_destinations);
   EXPECT_EQ(p.copy.approved_destinations->at(0), "/srv/share/");
   EXPECT_EQ(p.copy.minimum_protection, "guarded");

@@ -38,8 +38,8 @@ TEST(Upn, NormalisesAndRefusesMalformed) {
   EXPECT_EQ(c.normalised, "R674123101121");
   EXPECT_TRUE(c.valid());
   EXPECT_TRUE(check_upn("Q99988882401A").temporary);
-  for (const char* bad : {"", "R67412310112", "R6741231011211", "I674123101121", "1674123101121",
-                          "R67412310112I", "R6741231O1121", "R674123101S21"})
+  for (const char* bad : {"", "R67412310112", "R6741231011211", "I674123101121", "1674123101121", "R67412310112I",
+                          "R6741231O1121", "R674123101S21"})
     EXPECT_FALSE(check_upn(bad).well_formed) << bad;
 }
 

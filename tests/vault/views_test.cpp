@@ -74,8 +74,8 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
-Contact contact(int priority, const std::string& name, const std::string& relationship,
-                std::optional<bool> pr, std::vector<Phone> phones, bool dnr = false) {
+Contact contact(int priority, const std::string& name, const std::string& relationship, std::optional<bool> pr,
+                std::vector<Phone> phones, bool dnr = false) {
   Contact c;
   c.priority = priority;
   c.name = name;
@@ -161,7 +161,8 @@ TEST(Views, RosterHasOneRowPerPupil) {
   }
   auto rows = lines(roster_csv(pupils, fields_of("trip")), "\r\n");
   ASSERT_EQ(rows.size(), 8u);
-  for (int i = 0; i < 7; ++i) EXPECT_EQ(rows[i + 1].substr(0, 6), "K" + std::to_string(i) + ",S" + std::to_string(i) + ",");
+  for (int i = 0; i < 7; ++i)
+    EXPECT_EQ(rows[i + 1].substr(0, 6), "K" + std::to_string(i) + ",S" + std::to_string(i) + ",");
   EXPECT_EQ(count_of(roster_csv(pupils, fields_of("trip")), "\n"), 8u);
 }
 
@@ -172,7 +173,8 @@ TEST(Views, RosterQuotesCommasQuotesAndNewlines) {
   p.forename = "Ann\nMarie";
   p.year_group = "9";
   std::string csv = roster_csv({p}, fields_of("marking"));
-  EXPECT_EQ(csv, kMarkingHeader + "\r\nK1,\"Smith, \"\"Jr\"\"\",\"Ann\nMarie\",\"Ann\nMarie Smith, \"\"Jr\"\"\",9,,\r\n");
+  EXPECT_EQ(csv,
+            kMarkingHeader + "\r\nK1,\"Smith, \"\"Jr\"\"\",\"Ann\nMarie\",\"Ann\nMarie Smith, \"\"Jr\"\"\",9,,\r\n");
 }
 
 TEST(Views, RosterGuardsAgainstFormulas) {
@@ -189,8 +191,8 @@ TEST(Views, RosterGuardsAgainstFormulas) {
             "K1,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\",'+cmd,"
             "\"'+cmd =HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\",'@SUM(A1),'-2+3,'=1+1");
   // No cell of the row starts with a formula character unguarded.
-  for (auto& cell : {std::string(",="), std::string(",+"), std::string(",-"), std::string(",@"),
-                     std::string(",\"="), std::string(",\"+")})
+  for (auto& cell : {std::string(",="), std::string(",+"), std::string(",-"), std::string(",@"), std::string(",\"="),
+                     std::string(",\"+")})
     EXPECT_LACKS(rows[1], cell);
   // Ordinary hyphens inside names are untouched.
   Pupil q;
@@ -397,10 +399,10 @@ TEST_F(ManifestTest, ListsExactlyWhatIsInside) {
   b.key = "K2";
   b.surname = "Adams";
   b.preferred_forename = "";
-  ImportLogEntry first{kNow, "msmith", "coffer-csv", "/media/usb/pupils.csv", 0, {"Ethnicity", "FSMeligible"},
+  ImportLogEntry first{kNow,    "msmith", "coffer-csv", "/media/usb/pupils.csv", 0, {"Ethnicity", "FSMeligible"},
                        {"upn"}, {}};
-  ImportLogEntry second{kNow + 60, "msmith", "OneRoster 1.1", "/media/usb/or", 0, {"SENProvision"},
-                        {"pupil_work"}, {"grades"}};
+  ImportLogEntry second{kNow + 60, "msmith",         "OneRoster 1.1", "/media/usb/or",
+                        0,         {"SENProvision"}, {"pupil_work"},  {"grades"}};
   RecordStore(db()).import({a}, first);
   RecordStore(db()).import({b}, second);
 
@@ -431,7 +433,9 @@ TEST_F(ManifestTest, ListsExactlyWhatIsInside) {
   EXPECT_HAS(text, "For:            Ms Smith");
   EXPECT_HAS(text, " by it-admin");
   EXPECT_HAS(text, "Vault id:       " + m.vault_id);
-  EXPECT_HAS(text, "  - medical: medical conditions, allergies, medication, care plan, emergency-treatment consent  [special category]");
+  EXPECT_HAS(text,
+             "  - medical: medical conditions, allergies, medication, care plan, emergency-treatment consent  [special "
+             "category]");
   EXPECT_HAS(text, "  - dob: date of birth\n");
   EXPECT_HAS(text, "Source columns dropped (never imported): Ethnicity, FSMeligible, SENProvision\n");
   EXPECT_HAS(text, "Held by the source but not carried by this purpose: pupil_work, upn\n");
@@ -512,8 +516,8 @@ TEST_F(ManifestTest, GeneratedSchoolLeaksNoSpecialCategoryValues) {
   ASSERT_GT(secrets.size(), 10u);
 
   make("trip");
-  ImportLogEntry log{kNow, "msmith", prepared.format, out.path().string(), 0, prepared.dropped,
-                     prepared.not_in_profile, prepared.unmapped};
+  ImportLogEntry log{kNow, "msmith",         prepared.format,         out.path().string(),
+                     0,    prepared.dropped, prepared.not_in_profile, prepared.unmapped};
   RecordStore(db()).import(prepared.pupils, log);
   EXPECT_EQ(RecordStore(db()).count(), 300);
   // The records do hold the medical data (the manifest leaves it out, not the import).

@@ -1,8 +1,8 @@
 // coffer-demo-school: writes a fictional school's MIS export (pupils.csv,
 // contacts.csv in the coffer-csv format) for the demo script, tests and
 // benchmarks. Exit codes: 0 written, 1 refused or I/O error, 2 usage.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <cstring>

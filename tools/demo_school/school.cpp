@@ -34,16 +34,16 @@ const std::string_view kContactHeader =
 // Invented but plausible; apostrophes, hyphens and accents exercise quoting
 // and UTF-8. No commas: names become folder names in a mounted coffer.
 const std::array<string_view, 60> kSurnames = {
-    "Ashcombe",      "Applethwaite",  "Barrowclough",  "Blackwood-Tate", "Brindlecombe", "Bramblewick",
-    "Carraway",      "Cheddleton",    "Colewort",      "Cresswell-Hart", "D'Abernon",    "Dunmere",
-    "Eastwold",      "Elderkin",      "Farthingale",   "Fennimore",      "Foxhollow",    "Gildersleeve",
-    "Greythorn",     "Hallowell",     "Hartwick",      "Hazelhurst",     "Inchbold",     "Ivybridge",
-    "Jessamy",       "Kettleby",      "Kingsmere",     "Larkspur",       "Lindqvist-Moss", "Loxley",
-    "Marchbank",     "Merriweather",  "Moorcroft",     "Nettlefold",     "Nightingale-Shaw", "O'Brannagh",
-    "O'Dowling",     "Oakenshaw",     "Pemberthy",     "Pilkingwood",    "Quarrington",  "Quenby",
-    "Ravensworth",   "Adeyemi-Fox",   "Rookwood",      "Saltmarsh",      "Smith-Jones",  "Stowbridge",
-    "Tansley",       "Thistlewood",   "Underhill",     "Okonkwo-Bell",   "Wainfleet",    "Lefèvre-Marsh",
-    "Willowby",      "Wrenfield",     "Yarrowby",      "Núñez-Hale",     "Chaudhry-Lane", "Müller-Brook"};
+    "Ashcombe",    "Applethwaite", "Barrowclough", "Blackwood-Tate", "Brindlecombe",     "Bramblewick",
+    "Carraway",    "Cheddleton",   "Colewort",     "Cresswell-Hart", "D'Abernon",        "Dunmere",
+    "Eastwold",    "Elderkin",     "Farthingale",  "Fennimore",      "Foxhollow",        "Gildersleeve",
+    "Greythorn",   "Hallowell",    "Hartwick",     "Hazelhurst",     "Inchbold",         "Ivybridge",
+    "Jessamy",     "Kettleby",     "Kingsmere",    "Larkspur",       "Lindqvist-Moss",   "Loxley",
+    "Marchbank",   "Merriweather", "Moorcroft",    "Nettlefold",     "Nightingale-Shaw", "O'Brannagh",
+    "O'Dowling",   "Oakenshaw",    "Pemberthy",    "Pilkingwood",    "Quarrington",      "Quenby",
+    "Ravensworth", "Adeyemi-Fox",  "Rookwood",     "Saltmarsh",      "Smith-Jones",      "Stowbridge",
+    "Tansley",     "Thistlewood",  "Underhill",    "Okonkwo-Bell",   "Wainfleet",        "Lefèvre-Marsh",
+    "Willowby",    "Wrenfield",    "Yarrowby",     "Núñez-Hale",     "Chaudhry-Lane",    "Müller-Brook"};
 
 struct Forename {
   string_view name;
@@ -51,34 +51,35 @@ struct Forename {
 };
 
 const std::array<Forename, 30> kGirls = {{
-    {"Alexandra", "Alex"}, {"Amara", ""},       {"Beatrix", "Bea"}, {"Catriona", ""},   {"Chloé", ""},
-    {"Delphine", ""},      {"Elowen", ""},      {"Elizabeth", "Libby"}, {"Freya", ""},  {"Georgina", "Georgie"},
-    {"Hana", ""},          {"Imogen", ""},      {"Isla", ""},       {"Josephine", "Jo"}, {"Keziah", ""},
-    {"Lowenna", ""},       {"Matilda", "Tilly"}, {"Niamh", ""},     {"Ottilie", ""},    {"Penelope", "Penny"},
-    {"Priya", ""},         {"Rosalind", "Ros"}, {"Saoirse", ""},    {"Tamsin", ""},     {"Yara", ""},
-    {"Zoë", ""},           {"Anaïs", ""},       {"Siân", ""},       {"Mei", ""},        {"Wren", ""},
+    {"Alexandra", "Alex"}, {"Amara", ""},        {"Beatrix", "Bea"},     {"Catriona", ""},    {"Chloé", ""},
+    {"Delphine", ""},      {"Elowen", ""},       {"Elizabeth", "Libby"}, {"Freya", ""},       {"Georgina", "Georgie"},
+    {"Hana", ""},          {"Imogen", ""},       {"Isla", ""},           {"Josephine", "Jo"}, {"Keziah", ""},
+    {"Lowenna", ""},       {"Matilda", "Tilly"}, {"Niamh", ""},          {"Ottilie", ""},     {"Penelope", "Penny"},
+    {"Priya", ""},         {"Rosalind", "Ros"},  {"Saoirse", ""},        {"Tamsin", ""},      {"Yara", ""},
+    {"Zoë", ""},           {"Anaïs", ""},        {"Siân", ""},           {"Mei", ""},         {"Wren", ""},
 }};
 const std::array<Forename, 30> kBoys = {{
-    {"Alistair", ""},  {"Benjamin", "Ben"}, {"Caspian", ""},       {"Christopher", "Kit"}, {"Dafydd", ""},
-    {"Eamon", ""},     {"Felix", ""},       {"Frederick", "Freddie"}, {"Gideon", ""},      {"Hamish", ""},
-    {"Idris", ""},     {"Jonathan", "Jon"}, {"Kofi", ""},          {"Lorcan", ""},         {"Maximilian", "Max"},
-    {"Nathaniel", "Nat"}, {"Oisín", ""},    {"Peregrine", "Perry"}, {"Rafferty", "Raff"},  {"Rohan", ""},
-    {"Samuel", "Sam"}, {"Tobias", "Toby"},  {"Theodore", "Theo"},  {"Joël", ""},           {"Wilfred", "Wilf"},
-    {"Zachariah", "Zac"}, {"Ezra", ""},     {"Arlo", ""},          {"Björn", ""},          {"Tomasz", ""},
+    {"Alistair", ""},    {"Benjamin", "Ben"},    {"Caspian", ""},       {"Christopher", "Kit"},
+    {"Dafydd", ""},      {"Eamon", ""},          {"Felix", ""},         {"Frederick", "Freddie"},
+    {"Gideon", ""},      {"Hamish", ""},         {"Idris", ""},         {"Jonathan", "Jon"},
+    {"Kofi", ""},        {"Lorcan", ""},         {"Maximilian", "Max"}, {"Nathaniel", "Nat"},
+    {"Oisín", ""},       {"Peregrine", "Perry"}, {"Rafferty", "Raff"},  {"Rohan", ""},
+    {"Samuel", "Sam"},   {"Tobias", "Toby"},     {"Theodore", "Theo"},  {"Joël", ""},
+    {"Wilfred", "Wilf"}, {"Zachariah", "Zac"},   {"Ezra", ""},          {"Arlo", ""},
+    {"Björn", ""},       {"Tomasz", ""},
 }};
 
-const std::array<string_view, 11> kAllergens = {"peanuts", "tree nuts", "egg",        "milk",
-                                                "sesame",  "shellfish", "kiwi fruit", "wasp stings",
+const std::array<string_view, 11> kAllergens = {"peanuts",    "tree nuts",  "egg",        "milk",
+                                                "sesame",     "shellfish",  "kiwi fruit", "wasp stings",
                                                 "bee stings", "penicillin", "latex"};
-const std::array<string_view, 7> kDiets = {"vegetarian", "vegan",      "halal",  "no pork",
-                                           "dairy free", "kosher",     "no beef"};
+const std::array<string_view, 7> kDiets = {"vegetarian", "vegan",  "halal",  "no pork",
+                                           "dairy free", "kosher", "no beef"};
 const std::array<string_view, 4> kActivityNotes = {"travel sickness", "fear of heights", "fear of water",
                                                    "sunburns easily, needs high-factor sun cream"};
 // Neutral notes; one has a comma and one quotes, to exercise CSV quoting.
 const std::array<string_view, 5> kSupportNotes = {
-    "needs a visual timetable", "sit near the front of the class",
-    "uses a \"time out\" card when overwhelmed", "prefers written instructions, one step at a time",
-    "may need extra time to move between rooms"};
+    "needs a visual timetable", "sit near the front of the class", "uses a \"time out\" card when overwhelmed",
+    "prefers written instructions, one step at a time", "may need extra time to move between rooms"};
 const std::array<string_view, 4> kOptionSubjects = {"Fr", "Sp", "Gg", "Hi"};
 const std::array<string_view, 4> kSwimming = {"non-swimmer", "weak swimmer", "25m", "confident"};
 const std::array<string_view, 14> kEthnicity = {"WBRI", "WIRI", "WOTH", "ABAN", "AIND", "APKN", "BAFR",
@@ -134,9 +135,12 @@ std::string date_of_birth(Rng& rng, int year) {
 std::string mobile(Rng& rng) {
   const auto n = rng.below(1000);
   switch (rng.weighted({50, 30, 20})) {
-    case 0: return fmt::format("07700 900{:03}", n);
-    case 1: return fmt::format("07700900{:03}", n);
-    default: return fmt::format("+44 7700 900{:03}", n);
+    case 0:
+      return fmt::format("07700 900{:03}", n);
+    case 1:
+      return fmt::format("07700900{:03}", n);
+    default:
+      return fmt::format("+44 7700 900{:03}", n);
   }
 }
 
@@ -229,8 +233,7 @@ struct Person {
 
 // 1-3 contacts; the first is usually a parent. Parents hold parental
 // responsibility; step-parents, grandparents and carers usually do not.
-void write_contacts(Rng& rng, std::size_t index, const std::string& key, string_view pupil_surname,
-                    Export& out) {
+void write_contacts(Rng& rng, std::size_t index, const std::string& key, string_view pupil_surname, Export& out) {
   static constexpr std::array<string_view, 4> kOthers = {"Step-parent", "Grandparent", "Aunt", "Family friend"};
   const bool unreachable = (index + 1) % kUnreachableEvery == 0;
   const std::size_t count = unreachable ? 1 : 1 + rng.weighted({20, 60, 20});
@@ -355,12 +358,29 @@ Export generate(const Options& options) {
     if (rng.chance(50)) activity = rng.pick(kActivityNotes);
     if (rng.chance(30)) support = rng.pick(kSupportNotes);
 
-    append(out.pupils_csv,
-           {key, upn(i), surname, forename.name, preferred_surname,
-            has_preferred ? forename.preferred : string_view{}, dob, female ? "F" : "M", std::to_string(year), reg,
-            join(classes), join(m.conditions), join(m.allergies), join(m.severities), join(m.medication),
-            join(m.administered_by), m.care_plan ? "IHP on file: see school office copy" : "",
-            consent ? "yes" : "no", join(m.diets), swimming, activity, support, "photos/" + key + ".jpg"});
+    append(out.pupils_csv, {key,
+                            upn(i),
+                            surname,
+                            forename.name,
+                            preferred_surname,
+                            has_preferred ? forename.preferred : string_view{},
+                            dob,
+                            female ? "F" : "M",
+                            std::to_string(year),
+                            reg,
+                            join(classes),
+                            join(m.conditions),
+                            join(m.allergies),
+                            join(m.severities),
+                            join(m.medication),
+                            join(m.administered_by),
+                            m.care_plan ? "IHP on file: see school office copy" : "",
+                            consent ? "yes" : "no",
+                            join(m.diets),
+                            swimming,
+                            activity,
+                            support,
+                            "photos/" + key + ".jpg"});
     if (!options.minimal) {
       const auto ethnicity = kEthnicity[rng.weighted({60, 2, 6, 3, 4, 5, 5, 2, 1, 3, 2, 2, 2, 3})];
       const bool fsm = rng.chance(220);

@@ -11,12 +11,18 @@ namespace coffer::vault {
 namespace {
 
 // Indexed by the kind's number - 1.
-constexpr std::array<std::string_view, kLastAuditKind> kKindNames = {
-    "create",       "import",        "unlock",       "unlock-failed",     "lockout",
-    "lock",         "open-view",     "open-file",    "copy-blocked",      "export",
-    "expiry-purge", "clock-refused", "hold-set",     "hold-released",     "key-added",
-    "key-removed",  "key-changed",   "recovery-used", "wipe",             "sealed",
-    "checkin",      "passphrase-changed", "audit-damaged"};
+constexpr std::array<std::string_view, kLastAuditKind> kKindNames = {"create",       "import",
+                                                                     "unlock",       "unlock-failed",
+                                                                     "lockout",      "lock",
+                                                                     "open-view",    "open-file",
+                                                                     "copy-blocked", "export",
+                                                                     "expiry-purge", "clock-refused",
+                                                                     "hold-set",     "hold-released",
+                                                                     "key-added",    "key-removed",
+                                                                     "key-changed",  "recovery-used",
+                                                                     "wipe",         "sealed",
+                                                                     "checkin",      "passphrase-changed",
+                                                                     "audit-damaged"};
 static_assert(static_cast<std::uint16_t>(AuditKind::kAuditDamaged) == kLastAuditKind);
 
 std::string read_self_exe() {
@@ -45,8 +51,8 @@ std::optional<AuditKind> audit_kind_from_number(std::int64_t number) {
   return static_cast<AuditKind>(number);
 }
 
-AuditEvent make_self_event(AuditKind kind, std::int64_t now, std::string object,
-                           std::string result, std::string detail) {
+AuditEvent make_self_event(AuditKind kind, std::int64_t now, std::string object, std::string result,
+                           std::string detail) {
   AuditEvent e;
   e.time = now;
   e.uid = static_cast<std::uint32_t>(::getuid());
@@ -84,19 +90,17 @@ std::optional<ParsedAuditJson> parse_audit_event_json(std::string_view text) {
   };
   auto seq = j.find("seq"), time = j.find("time"), uid = j.find("uid"), pid = j.find("pid"),
        auth = j.find("authenticated");
-  const std::string *exe = str("exe"), *kind = str("kind"), *object = str("object"),
-                    *result = str("result"), *detail = str("detail");
-  if (seq == j.end() || !seq->is_number_unsigned() || time == j.end() ||
-      !time->is_number_integer() || uid == j.end() || !uid->is_number_unsigned() ||
-      pid == j.end() || !pid->is_number_integer() || auth == j.end() || !auth->is_boolean() ||
-      !exe || !kind || !object || !result || !detail)
+  const std::string *exe = str("exe"), *kind = str("kind"), *object = str("object"), *result = str("result"),
+                    *detail = str("detail");
+  if (seq == j.end() || !seq->is_number_unsigned() || time == j.end() || !time->is_number_integer() || uid == j.end() ||
+      !uid->is_number_unsigned() || pid == j.end() || !pid->is_number_integer() || auth == j.end() ||
+      !auth->is_boolean() || !exe || !kind || !object || !result || !detail)
     return std::nullopt;
   auto k = audit_kind_from_name(*kind);
   if (!k) return std::nullopt;
   // Range checks before narrowing: hostile numbers must not wrap.
   if (uid->get<std::uint64_t>() > UINT32_MAX) return std::nullopt;
-  if (pid->is_number_unsigned() ? pid->get<std::uint64_t>() > INT32_MAX
-                                : pid->get<std::int64_t>() < INT32_MIN)
+  if (pid->is_number_unsigned() ? pid->get<std::uint64_t>() > INT32_MAX : pid->get<std::int64_t>() < INT32_MIN)
     return std::nullopt;
   if (time->is_number_unsigned() && time->get<std::uint64_t>() > INT64_MAX) return std::nullopt;
   auto p = pid->get<std::int64_t>();

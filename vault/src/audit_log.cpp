@@ -53,7 +53,10 @@ auto in_transaction(Database& db, F&& f) {
     db.exec("COMMIT");
     return r;
   } catch (...) {
-    try { db.exec("ROLLBACK"); } catch (...) {}
+    try {
+      db.exec("ROLLBACK");
+    } catch (...) {
+    }
     throw;
   }
 }
@@ -110,9 +113,8 @@ constexpr std::string_view kSelect =
     "SELECT seq, time, uid, pid, kind, exe, object, result, detail, hash FROM audit_log";
 
 Row row_of(Statement& st) {
-  return Row{st.column_int64(0), st.column_int64(1), st.column_int64(2), st.column_int64(3),
-             st.column_int64(4), st.column_text(5),  st.column_text(6),  st.column_text(7),
-             st.column_text(8),  st.column_blob(9)};
+  return Row{st.column_int64(0), st.column_int64(1), st.column_int64(2), st.column_int64(3), st.column_int64(4),
+             st.column_text(5),  st.column_text(6),  st.column_text(7),  st.column_text(8),  st.column_blob(9)};
 }
 
 AuditEvent event_of(const Row& r) {
@@ -133,8 +135,7 @@ AuditEvent event_of(const Row& r) {
 std::uint64_t AuditLog::append(const AuditEvent& event) {
   return in_transaction(db_, [&] {
     Head head = read_head(db_);
-    if (head.malformed)
-      throw Error(ErrorCode::kDamaged, "the coffer's audit log head is damaged; run coffer fsck");
+    if (head.malformed) throw Error(ErrorCode::kDamaged, "the coffer's audit log head is damaged; run coffer fsck");
     std::uint64_t seq = head.count + 1;
     auto hash = keystore::audit_chain_hash(key_, head.hash, encode_entry(seq, event));
     auto ins = db_.prepare(
@@ -151,16 +152,14 @@ std::uint64_t AuditLog::append(const AuditEvent& event) {
         .bind(9, event.detail)
         .bind_blob(10, hash);
     ins.step();
-    put_meta(db_, {{std::string(kCountKey), std::to_string(seq)},
-                   {std::string(kHeadKey), keystore::to_hex(hash)}});
+    put_meta(db_, {{std::string(kCountKey), std::to_string(seq)}, {std::string(kHeadKey), keystore::to_hex(hash)}});
     return seq;
   });
 }
 
 std::vector<StoredAuditEvent> AuditLog::read(std::optional<std::int64_t> since) {
   std::vector<StoredAuditEvent> out;
-  auto st = db_.prepare(std::string(kSelect) + (since ? " WHERE time >= ?" : "") +
-                        " ORDER BY seq");
+  auto st = db_.prepare(std::string(kSelect) + (since ? " WHERE time >= ?" : "") + " ORDER BY seq");
   if (since) st.bind(1, *since);
   while (st.step()) {
     Row r = row_of(st);
@@ -181,18 +180,17 @@ AuditVerdict AuditLog::verify() {
     ++v.entries;
     std::string at = "audit entry " + std::to_string(r.seq);
     if (r.seq != expected)
-      problem(at + ": expected entry " + std::to_string(expected) +
-              " here (entries missing or out of order)");
-    bool in_range = r.uid >= 0 && r.uid <= UINT32_MAX && r.pid >= INT32_MIN &&
-                    r.pid <= INT32_MAX && audit_kind_from_number(r.kind).has_value();
+      problem(at + ": expected entry " + std::to_string(expected) + " here (entries missing or out of order)");
+    bool in_range = r.uid >= 0 && r.uid <= UINT32_MAX && r.pid >= INT32_MIN && r.pid <= INT32_MAX &&
+                    audit_kind_from_number(r.kind).has_value();
     if (!in_range) problem(at + ": a field is out of range (edited)");
     keystore::Digest32 stored{};
     if (r.hash.size() != stored.size()) {
       problem(at + ": its hash is missing or malformed");
     } else {
       std::copy(r.hash.begin(), r.hash.end(), stored.begin());
-      auto computed = keystore::audit_chain_hash(
-          key_, prev, encode_entry(static_cast<std::uint64_t>(r.seq), event_of(r)));
+      auto computed =
+          keystore::audit_chain_hash(key_, prev, encode_entry(static_cast<std::uint64_t>(r.seq), event_of(r)));
       if (in_range && !keystore::digest_equal(computed, stored))
         problem(at + ": does not verify (edited, moved, or an entry before it removed)");
     }
@@ -207,12 +205,11 @@ AuditVerdict AuditLog::verify() {
   }
   if (head.count != v.entries || static_cast<std::uint64_t>(last_seq) != head.count) {
     if (head.count > v.entries)
-      problem("the audit log is truncated: its head says " + std::to_string(head.count) +
-              " entries, the log holds " + std::to_string(v.entries));
+      problem("the audit log is truncated: its head says " + std::to_string(head.count) + " entries, the log holds " +
+              std::to_string(v.entries));
     else
-      problem("the audit log does not match its head: the head says " +
-              std::to_string(head.count) + " entries, the log holds " +
-              std::to_string(v.entries) + " (last " + std::to_string(last_seq) + ")");
+      problem("the audit log does not match its head: the head says " + std::to_string(head.count) +
+              " entries, the log holds " + std::to_string(v.entries) + " (last " + std::to_string(last_seq) + ")");
   } else if (v.entries > 0 && !keystore::digest_equal(head.hash, prev)) {
     problem("the audit log's last entry is not the one its head names (replaced)");
   }
@@ -236,8 +233,7 @@ std::optional<SidecarWriterState> AuditLog::sidecar_state() {
 void AuditLog::store_sidecar_state(const keystore::AuditChainKey& key, std::uint64_t records) {
   // INSERT OR REPLACE on the one row: with secure_delete on, the page that
   // held the old key is overwritten, not left in the free list.
-  auto st = db_.prepare(
-      "INSERT OR REPLACE INTO audit_sidecar(id, chain_key, records) VALUES (1, ?, ?)");
+  auto st = db_.prepare("INSERT OR REPLACE INTO audit_sidecar(id, chain_key, records) VALUES (1, ?, ?)");
   st.bind_blob(1, key.reveal_bytes()).bind(2, static_cast<std::int64_t>(records));
   st.step();
 }

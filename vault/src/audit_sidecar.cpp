@@ -21,8 +21,7 @@ namespace coffer::vault {
 namespace {
 
 constexpr std::string_view kMagic = "COFFERAU";
-constexpr std::size_t kVersionOffset = 8, kVaultIdOffset = 16, kFingerprintOffset = 32,
-                      kSealedKeyOffset = 48;
+constexpr std::size_t kVersionOffset = 8, kVaultIdOffset = 16, kFingerprintOffset = 32, kSealedKeyOffset = 48;
 static_assert(kSealedKeyOffset + keystore::kSealedChainKeySize == kSidecarHeaderSize);
 constexpr std::size_t kRecordPrefix = 4 + 1 + 8;  // length, flags, index
 constexpr std::size_t kMacSize = 32;
@@ -68,13 +67,12 @@ struct Framed {
 struct Framing {
   std::vector<Framed> records;
   std::uint64_t good_end = kSidecarHeaderSize;  // end of the last complete record
-  bool torn = false;                             // an incomplete record follows good_end
-  bool broken = false;                           // an impossible length at good_end
+  bool torn = false;                            // an incomplete record follows good_end
+  bool broken = false;                          // an impossible length at good_end
 };
 
 // read(offset, out) fills out from the file (offset + size <= file_size).
-Framing frame(std::uint64_t file_size,
-              const std::function<void(std::uint64_t, std::span<std::uint8_t>)>& read) {
+Framing frame(std::uint64_t file_size, const std::function<void(std::uint64_t, std::span<std::uint8_t>)>& read) {
   Framing f;
   std::uint64_t at = kSidecarHeaderSize;
   while (at < file_size) {
@@ -118,9 +116,7 @@ Framing frame(std::uint64_t file_size,
 struct SidecarHeader {
   std::array<std::uint8_t, kSidecarHeaderSize> bytes{};
   std::span<const std::uint8_t> vault_id() const { return std::span(bytes).subspan(kVaultIdOffset, 16); }
-  std::span<const std::uint8_t> fingerprint() const {
-    return std::span(bytes).subspan(kFingerprintOffset, 16);
-  }
+  std::span<const std::uint8_t> fingerprint() const { return std::span(bytes).subspan(kFingerprintOffset, 16); }
   std::span<const std::uint8_t> sealed_key() const {
     return std::span(bytes).subspan(kSealedKeyOffset, keystore::kSealedChainKeySize);
   }
@@ -128,15 +124,14 @@ struct SidecarHeader {
 
 // Throws Error(kDamaged) unless bytes start with a version-1 sidecar header.
 SidecarHeader parse_header(std::span<const std::uint8_t> bytes, std::string_view source) {
-  if (bytes.size() < kMagic.size() ||
-      !std::equal(kMagic.begin(), kMagic.end(), bytes.begin()))
+  if (bytes.size() < kMagic.size() || !std::equal(kMagic.begin(), kMagic.end(), bytes.begin()))
     throw Error(ErrorCode::kDamaged, std::string(source) + ": not a coffer audit sidecar");
   if (bytes.size() < kSidecarHeaderSize)
     throw Error(ErrorCode::kDamaged, std::string(source) + ": the audit sidecar's header is truncated");
   std::uint64_t version = get_le(bytes.data() + kVersionOffset, 4);
   if (version != kSidecarVersion)
-    throw Error(ErrorCode::kDamaged, std::string(source) + ": audit sidecar format version " +
-                                         std::to_string(version) + " is not known to this build");
+    throw Error(ErrorCode::kDamaged, std::string(source) + ": audit sidecar format version " + std::to_string(version) +
+                                         " is not known to this build");
   if (get_le(bytes.data() + 12, 4) != 0)
     throw Error(ErrorCode::kDamaged, std::string(source) + ": the audit sidecar's header is malformed");
   SidecarHeader h;
@@ -144,14 +139,13 @@ SidecarHeader parse_header(std::span<const std::uint8_t> bytes, std::string_view
   return h;
 }
 
-void check_fingerprint(const SidecarHeader& h, const keystore::SchoolPublicKey& key,
-                       std::string_view source) {
+void check_fingerprint(const SidecarHeader& h, const keystore::SchoolPublicKey& key, std::string_view source) {
   auto given = key.fingerprint();
   if (!keystore::equal_constant_time(h.fingerprint(), given))
-    throw Error(ErrorCode::kWrongPassphrase,
-                std::string(source) + " is sealed to the audit key with fingerprint " +
-                    keystore::to_hex(h.fingerprint()) + ", not to the key given (" +
-                    keystore::to_hex(given) + "); give the school's audit key it was made with");
+    throw Error(ErrorCode::kWrongPassphrase, std::string(source) + " is sealed to the audit key with fingerprint " +
+                                                 keystore::to_hex(h.fingerprint()) + ", not to the key given (" +
+                                                 keystore::to_hex(given) +
+                                                 "); give the school's audit key it was made with");
 }
 
 // --- a locked descriptor on the file --------------------------------------
@@ -161,8 +155,7 @@ struct OpenSidecar {
   std::uint64_t size = 0;
   SidecarHeader header;
   Framing framing;
-  void read(std::uint64_t offset, std::span<std::uint8_t> out,
-            const std::filesystem::path& path) const {
+  void read(std::uint64_t offset, std::span<std::uint8_t> out, const std::filesystem::path& path) const {
     if (io::pread_all(fd.get(), out, offset, path) != out.size())
       throw Error(ErrorCode::kIo, "the audit sidecar " + path.string() + " changed while read");
   }
@@ -178,21 +171,18 @@ OpenSidecar open_sidecar(const std::filesystem::path& path, bool write) {
     if (errno != EINTR) os_fail("cannot lock the audit sidecar", path);
   struct stat st {};
   if (::fstat(s.fd.get(), &st) != 0) os_fail("cannot stat the audit sidecar", path);
-  if (!S_ISREG(st.st_mode))
-    throw Error(ErrorCode::kDamaged, path.string() + ": not a coffer audit sidecar");
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::kDamaged, path.string() + ": not a coffer audit sidecar");
   s.size = static_cast<std::uint64_t>(st.st_size);
   std::array<std::uint8_t, kSidecarHeaderSize> head{};
   std::size_t n = io::pread_all(s.fd.get(), head, 0, path);
   s.header = parse_header(std::span<const std::uint8_t>(head.data(), n), path.string());
-  s.framing = frame(s.size, [&](std::uint64_t off, std::span<std::uint8_t> out) {
-    s.read(off, out, path);
-  });
+  s.framing = frame(s.size, [&](std::uint64_t off, std::span<std::uint8_t> out) { s.read(off, out, path); });
   return s;
 }
 
 // Feeds file bytes [from, to) to the MAC.
-void mac_range(keystore::AuditMacStream& mac, const OpenSidecar& s, std::uint64_t from,
-               std::uint64_t to, const std::filesystem::path& path) {
+void mac_range(keystore::AuditMacStream& mac, const OpenSidecar& s, std::uint64_t from, std::uint64_t to,
+               const std::filesystem::path& path) {
   std::vector<std::uint8_t> buf(64 * 1024);
   while (from < to) {
     auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), to - from));
@@ -210,12 +200,9 @@ struct ChainPoint {
   keystore::Digest32 mac{};
 };
 
-ChainPoint header_point(const SidecarHeader& h) {
-  return {kSidecarHeaderSize, keystore::checksum32(h.bytes)};
-}
+ChainPoint header_point(const SidecarHeader& h) { return {kSidecarHeaderSize, keystore::checksum32(h.bytes)}; }
 
-std::optional<ChainPoint> chain_point(const OpenSidecar& s, std::uint64_t count,
-                                      const std::filesystem::path& path) {
+std::optional<ChainPoint> chain_point(const OpenSidecar& s, std::uint64_t count, const std::filesystem::path& path) {
   for (std::uint64_t i = std::min<std::uint64_t>(count, s.framing.records.size()); i-- > 0;) {
     const Framed& r = s.framing.records[i];
     if (!r.authenticated()) continue;
@@ -227,9 +214,8 @@ std::optional<ChainPoint> chain_point(const OpenSidecar& s, std::uint64_t count,
   return header_point(s.header);
 }
 
-keystore::Digest32 record_mac(const keystore::AuditChainKey& key, const ChainPoint& prev,
-                              const OpenSidecar& s, std::uint64_t mac_offset,
-                              const std::filesystem::path& path) {
+keystore::Digest32 record_mac(const keystore::AuditChainKey& key, const ChainPoint& prev, const OpenSidecar& s,
+                              std::uint64_t mac_offset, const std::filesystem::path& path) {
   keystore::AuditMacStream mac(key);
   mac.update(prev.mac);
   mac_range(mac, s, prev.end, mac_offset, path);
@@ -254,14 +240,14 @@ void write_all(int fd, std::span<const std::uint8_t> data, const std::filesystem
   }
 }
 
-std::uint64_t append(const std::filesystem::path& path, keystore::AuditChainKey* key,
-                     const AuditEvent& event, const keystore::SchoolPublicKey& audit_pub) {
+std::uint64_t append(const std::filesystem::path& path, keystore::AuditChainKey* key, const AuditEvent& event,
+                     const keystore::SchoolPublicKey& audit_pub) {
   OpenSidecar s = open_sidecar(path, true);
   check_fingerprint(s.header, audit_pub, path.string());
   if (s.framing.broken)
-    throw Error(ErrorCode::kDamaged,
-                "the audit sidecar " + path.string() + " is damaged at byte " +
-                    std::to_string(s.framing.good_end) + "; not appending (run coffer audit --verify)");
+    throw Error(ErrorCode::kDamaged, "the audit sidecar " + path.string() + " is damaged at byte " +
+                                         std::to_string(s.framing.good_end) +
+                                         "; not appending (run coffer audit --verify)");
   if (s.framing.torn) {
     // An interrupted append: it was never a record. Cut it away so the
     // new record frames.
@@ -272,12 +258,11 @@ std::uint64_t append(const std::filesystem::path& path, keystore::AuditChainKey*
   const std::uint64_t index = s.framing.records.size();
   const bool authenticated = key != nullptr;
   std::string json = audit_event_json(capped(event), index, authenticated);
-  auto sealed = keystore::seal_to_school(
-      std::span(reinterpret_cast<const std::uint8_t*>(json.data()), json.size()), audit_pub);
+  auto sealed =
+      keystore::seal_to_school(std::span(reinterpret_cast<const std::uint8_t*>(json.data()), json.size()), audit_pub);
   std::vector<std::uint8_t> record;
   std::uint64_t length = 1 + 8 + sealed.size() + (authenticated ? kMacSize : 0);
-  if (length > kMaxSidecarRecord)
-    throw Error(ErrorCode::kOther, "audit event too large for the sidecar");
+  if (length > kMaxSidecarRecord) throw Error(ErrorCode::kOther, "audit event too large for the sidecar");
   put_le(record, length, 4);
   record.push_back(authenticated ? kAuthenticated : 0);
   put_le(record, index, 8);
@@ -308,8 +293,7 @@ std::filesystem::path sidecar_path(const std::filesystem::path& coffer_path) {
 
 keystore::AuditChainKey AuditSidecar::create(const std::filesystem::path& path,
                                              std::span<const std::uint8_t, 16> vault_id,
-                                             const keystore::SchoolPublicKey& audit_pub,
-                                             keystore::Random& random) {
+                                             const keystore::SchoolPublicKey& audit_pub, keystore::Random& random) {
   if (audit_pub.role != keystore::SchoolKeyRole::kAudit)
     throw Error(ErrorCode::kPolicy, "the audit sidecar needs the school's audit key, not its " +
                                         std::string(keystore::role_name(audit_pub.role)) + " key");
@@ -324,8 +308,7 @@ keystore::AuditChainKey AuditSidecar::create(const std::filesystem::path& path,
   header.insert(header.end(), sealed.begin(), sealed.end());
   io::Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (fd.get() < 0) {
-    if (errno == EEXIST)
-      throw Error(ErrorCode::kPolicy, "the audit sidecar " + path.string() + " already exists");
+    if (errno == EEXIST) throw Error(ErrorCode::kPolicy, "the audit sidecar " + path.string() + " already exists");
     os_fail("cannot create the audit sidecar", path);
   }
   try {
@@ -339,9 +322,8 @@ keystore::AuditChainKey AuditSidecar::create(const std::filesystem::path& path,
   return k0;
 }
 
-std::uint64_t append_authenticated(const std::filesystem::path& path,
-                                   keystore::AuditChainKey& key_in_out, const AuditEvent& event,
-                                   const keystore::SchoolPublicKey& audit_pub) {
+std::uint64_t append_authenticated(const std::filesystem::path& path, keystore::AuditChainKey& key_in_out,
+                                   const AuditEvent& event, const keystore::SchoolPublicKey& audit_pub) {
   return append(path, &key_in_out, event, audit_pub);
 }
 
@@ -350,14 +332,13 @@ std::uint64_t append_unauthenticated(const std::filesystem::path& path, const Au
   return append(path, nullptr, event, audit_pub);
 }
 
-std::uint64_t catch_up(const std::filesystem::path& path, keystore::AuditChainKey& key,
-                       std::uint64_t& known_count, std::uint64_t* records_in_file) {
+std::uint64_t catch_up(const std::filesystem::path& path, keystore::AuditChainKey& key, std::uint64_t& known_count,
+                       std::uint64_t* records_in_file) {
   OpenSidecar s = open_sidecar(path, false);
   const auto& recs = s.framing.records;
   if (records_in_file) *records_in_file = recs.size();
   // The coffer's last known record must be an authenticated one (or none).
-  if (known_count > recs.size() || (known_count > 0 && !recs[known_count - 1].authenticated()))
-    return 0;
+  if (known_count > recs.size() || (known_count > 0 && !recs[known_count - 1].authenticated())) return 0;
   auto prev = *chain_point(s, known_count, path);
   std::uint64_t caught = 0;
   for (std::uint64_t i = known_count; i < recs.size(); ++i) {
@@ -378,8 +359,7 @@ std::uint64_t count_sidecar_records(const std::filesystem::path& path) {
   return open_sidecar(path, false).framing.records.size();
 }
 
-SidecarReport read_sidecar(const std::filesystem::path& path,
-                           const keystore::SchoolKeyPair& audit_key,
+SidecarReport read_sidecar(const std::filesystem::path& path, const keystore::SchoolKeyPair& audit_key,
                            std::optional<std::uint64_t> expected_count) {
   io::Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (fd.get() < 0) os_fail("cannot open the audit sidecar", path);
@@ -387,8 +367,7 @@ SidecarReport read_sidecar(const std::filesystem::path& path,
     if (errno != EINTR) os_fail("cannot lock the audit sidecar", path);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) os_fail("cannot stat the audit sidecar", path);
-  if (!S_ISREG(st.st_mode))
-    throw Error(ErrorCode::kDamaged, path.string() + ": not a coffer audit sidecar");
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::kDamaged, path.string() + ": not a coffer audit sidecar");
   if (static_cast<std::uint64_t>(st.st_size) > kMaxSidecarFile)
     throw Error(ErrorCode::kDamaged, path.string() + ": too large for an audit sidecar");
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
@@ -396,10 +375,8 @@ SidecarReport read_sidecar(const std::filesystem::path& path,
   return read_sidecar_bytes(bytes, audit_key, expected_count, path.string());
 }
 
-SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes,
-                                 const keystore::SchoolKeyPair& audit_key,
-                                 std::optional<std::uint64_t> expected_count,
-                                 std::string_view source) {
+SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes, const keystore::SchoolKeyPair& audit_key,
+                                 std::optional<std::uint64_t> expected_count, std::string_view source) {
   if (audit_key.public_key.role != keystore::SchoolKeyRole::kAudit)
     throw Error(ErrorCode::kPolicy, "that is the school's " +
                                         std::string(keystore::role_name(audit_key.public_key.role)) +
@@ -432,16 +409,15 @@ SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes,
     entry.seq = r.index;
     entry.authenticated = r.authenticated();
     if (r.index != p)
-      problem(at + " carries number " + std::to_string(r.index) +
-              ": records were removed, inserted or reordered");
+      problem(at + " carries number " + std::to_string(r.index) + ": records were removed, inserted or reordered");
     if ((r.flags & ~kAuthenticated) != 0) problem(at + ": unknown flags (edited)");
     auto sealed = bytes.subspan(r.offset + kRecordPrefix, r.mac_offset() - r.offset - kRecordPrefix);
     auto plain = keystore::open_sealed(sealed, audit_key);
     if (!plain) {
       problem(at + ": does not decrypt with the audit key (edited or damaged)");
     } else {
-      auto parsed = parse_audit_event_json(
-          std::string_view(reinterpret_cast<const char*>(plain->data()), plain->size()));
+      auto parsed =
+          parse_audit_event_json(std::string_view(reinterpret_cast<const char*>(plain->data()), plain->size()));
       if (!parsed) {
         problem(at + ": its event is not a valid audit event");
       } else {
@@ -470,11 +446,11 @@ SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes,
         }
       }
       if (!verified)
-        problem(at + ": its MAC does not verify (edited, forged, or records before it "
-                     "removed or reordered)");
+        problem(at +
+                ": its MAC does not verify (edited, forged, or records before it "
+                "removed or reordered)");
     }
-    for (std::size_t i = pending_from; i < report.entries.size(); ++i)
-      report.entries[i].verified = verified;
+    for (std::size_t i = pending_from; i < report.entries.size(); ++i) report.entries[i].verified = verified;
     pending_from = report.entries.size();
     keystore::ratchet(*key);
     prev = ChainPoint{r.end(), stored};
@@ -486,17 +462,16 @@ SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes,
                            "(written without the coffer key; no MAC covers them yet)");
   if (f.torn) {
     report.torn_tail = true;
-    report.notes.push_back("torn final record: " + std::to_string(bytes.size() - f.good_end) +
-                           " byte(s) from byte " + std::to_string(f.good_end) +
+    report.notes.push_back("torn final record: " + std::to_string(bytes.size() - f.good_end) + " byte(s) from byte " +
+                           std::to_string(f.good_end) +
                            " are an interrupted write (ignored; the next append removes them)");
   }
   if (f.broken)
-    problem("the record at byte " + std::to_string(f.good_end) +
-            " has an impossible length; the " + std::to_string(bytes.size() - f.good_end) +
-            " byte(s) from there cannot be read");
+    problem("the record at byte " + std::to_string(f.good_end) + " has an impossible length; the " +
+            std::to_string(bytes.size() - f.good_end) + " byte(s) from there cannot be read");
   if (expected_count && report.records < *expected_count)
-    problem("the audit sidecar is truncated: " + std::to_string(*expected_count) +
-            " records were written, it holds " + std::to_string(report.records));
+    problem("the audit sidecar is truncated: " + std::to_string(*expected_count) + " records were written, it holds " +
+            std::to_string(report.records));
   return report;
 }
 

@@ -51,8 +51,11 @@ std::string id_hex(const VaultId& id) { return keystore::to_hex(id); }
 
 // The header hints as coffer_meta rows: the authoritative copies.
 MetaRows hint_rows(const Header& h) {
-  return {{"vault_id", id_hex(h.vault_id)}, {"profile", h.profile}, {"owner", h.owner},
-          {"created", std::to_string(h.created)}, {"expires", std::to_string(h.expires)}};
+  return {{"vault_id", id_hex(h.vault_id)},
+          {"profile", h.profile},
+          {"owner", h.owner},
+          {"created", std::to_string(h.created)},
+          {"expires", std::to_string(h.expires)}};
 }
 
 // Lists the header hints that differ from the authoritative database copy.
@@ -86,9 +89,8 @@ bool tail_pages_were_written_by_sqlite(Database& db, std::uint64_t from, std::ui
 
 void check_payload_size(std::uint64_t size, const fs::path& path) {
   if (size < kPayloadOffset + kCipherPageSize || (size - kPayloadOffset) % kCipherPageSize != 0)
-    throw Error(ErrorCode::kDamaged,
-                path.string() + " is truncated or has bytes appended (size " +
-                    std::to_string(size) + " is not the header plus whole pages)");
+    throw Error(ErrorCode::kDamaged, path.string() + " is truncated or has bytes appended (size " +
+                                         std::to_string(size) + " is not the header plus whole pages)");
 }
 
 constexpr std::int64_t kDay = 86400;
@@ -111,8 +113,7 @@ std::string slot_list_problem(const Header& h) {
 }  // namespace
 
 std::vector<fs::path> sibling_files(const fs::path& path) {
-  return {fs::path(path.string() + "-journal"), fs::path(path.string() + "-wal"),
-          fs::path(path.string() + "-shm")};
+  return {fs::path(path.string() + "-journal"), fs::path(path.string() + "-wal"), fs::path(path.string() + "-shm")};
 }
 
 // A coffer is a regular file; symlinks are not followed (a link could point a
@@ -122,8 +123,9 @@ static std::uint64_t require_regular_file(const fs::path& path) {
   if (::lstat(path.c_str(), &st) != 0)
     throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
   if (S_ISLNK(st.st_mode))
-    throw Error(ErrorCode::kDamaged, path.string() + " is a symbolic link, not a coffer file; "
-                                                     "give the file itself");
+    throw Error(ErrorCode::kDamaged, path.string() +
+                                         " is a symbolic link, not a coffer file; "
+                                         "give the file itself");
   if (!S_ISREG(st.st_mode))
     throw Error(ErrorCode::kDamaged, path.string() + " is not a coffer file (not a regular file)");
   return static_cast<std::uint64_t>(st.st_size);
@@ -132,18 +134,14 @@ static std::uint64_t require_regular_file(const fs::path& path) {
 SelectedHeader read_header(const fs::path& path) {
   require_regular_file(path);
   io::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (fd.get() < 0)
-    throw Error(ErrorCode::kIo,
-                "cannot open " + path.string() + ": " + std::strerror(errno));
+  if (fd.get() < 0) throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
   std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
   io::pread_all(fd.get(), area, 0, path);
-  SelectedHeader sel = select_header(std::span(area).first(kHeaderCopySize),
-                                     std::span(area).subspan(kHeaderCopySize), path.string());
+  SelectedHeader sel =
+      select_header(std::span(area).first(kHeaderCopySize), std::span(area).subspan(kHeaderCopySize), path.string());
   struct stat st {};
-  if (::fstat(fd.get(), &st) == 0 &&
-      static_cast<std::uint64_t>(st.st_size) < kPayloadOffset + kCipherPageSize)
-    throw Error(ErrorCode::kDamaged, path.string() + " is truncated (" +
-                                         std::to_string(st.st_size) +
+  if (::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) < kPayloadOffset + kCipherPageSize)
+    throw Error(ErrorCode::kDamaged, path.string() + " is truncated (" + std::to_string(st.st_size) +
                                          " bytes): the database after the header is missing");
   return sel;
 }
@@ -158,8 +156,8 @@ Coffer Coffer::open_locked(const fs::path& path) {
   io::lock_exclusive(c.db_->file_descriptor(), path);
   std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
   c.db_->read_raw(area, 0);
-  SelectedHeader sel = select_header(std::span(area).first(kHeaderCopySize),
-                                     std::span(area).subspan(kHeaderCopySize), path.string());
+  SelectedHeader sel =
+      select_header(std::span(area).first(kHeaderCopySize), std::span(area).subspan(kHeaderCopySize), path.string());
   c.header_ = std::move(sel.header);
   c.warnings_ = std::move(sel.warnings);
   c.needs_repair_ = sel.needs_repair;
@@ -215,9 +213,9 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
   const std::uint32_t failures = c.header_.failed_attempts;
   if (policy.max_failures > 0 && failures >= policy.max_failures) {
     wipe_if_past_grace();
-    audit_without_key(path, c.header_, make_self_event(AuditKind::kLockout, clock.now(), "", "refused",
-                                                       "attempt while locked out after " +
-                                                           std::to_string(failures) + " failures"));
+    audit_without_key(path, c.header_,
+                      make_self_event(AuditKind::kLockout, clock.now(), "", "refused",
+                                      "attempt while locked out after " + std::to_string(failures) + " failures"));
     throw Error(ErrorCode::kLockedOut,
                 path.string() + " is locked out after " + std::to_string(failures) +
                     " wrong passphrases; IT can reopen it with the school's recovery key (coffer recover)");
@@ -236,16 +234,15 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
     }
     any_intact = true;
     keystore::Kek kek = keystore::derive_kek(passphrase, slot.kdf);
-    auto master = keystore::unwrap_key<keystore::MasterKey>(
-        slot.wrapped, kek, slot_associated_data(c.header_, i, slot.kdf));
+    auto master =
+        keystore::unwrap_key<keystore::MasterKey>(slot.wrapped, kek, slot_associated_data(c.header_, i, slot.kdf));
     if (master) {
       c.unlocked_slot_ = i;
       c.clock_ = &clock;
       c.finish_unlock(*master, random);
       c.apply_retention(policy, false);
       std::string detail = "passphrase slot " + std::to_string(i);
-      if (c.failures_before_ > 0)
-        detail += "; " + std::to_string(c.failures_before_) + " failed attempt(s) before it";
+      if (c.failures_before_ > 0) detail += "; " + std::to_string(c.failures_before_) + " failed attempt(s) before it";
       AuditEvent e = make_self_event(AuditKind::kUnlock, clock.now(), "", "ok", detail);
       if (policy.raise_clock_mark) c.audit(e);
       else c.pending_audit_ = e;
@@ -254,31 +251,29 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
   }
   std::string damaged = slot_list_problem(c.header_);
   if (!any_intact && damaged.empty() && refused.empty())
-    throw Error(ErrorCode::kPolicy,
-                path.string() + " has no passphrase; IT can set one with coffer recover");
+    throw Error(ErrorCode::kPolicy, path.string() + " has no passphrase; IT can set one with coffer recover");
   if (!any_intact)
-    throw Error(ErrorCode::kDamaged,
-                path.string() + ": no usable key slot" +
-                    (damaged.empty() ? "" : "; key slot " + damaged + " is damaged") + refused +
-                    "; IT can reopen it with coffer recover");
+    throw Error(ErrorCode::kDamaged, path.string() + ": no usable key slot" +
+                                         (damaged.empty() ? "" : "; key slot " + damaged + " is damaged") + refused +
+                                         "; IT can reopen it with coffer recover");
   wipe_if_past_grace();
   // Count the failure; only this counter (and the copy bookkeeping) changes.
   c.header_.failed_attempts += 1;
   c.write_header();
   const std::uint32_t now_failed = c.header_.failed_attempts;
-  audit_without_key(path, c.header_,
-                    make_self_event(AuditKind::kUnlockFailed, clock.now(), "", "wrong passphrase",
-                                    "failed attempts: " + std::to_string(now_failed) + " of " +
-                                        std::to_string(policy.max_failures)));
+  audit_without_key(
+      path, c.header_,
+      make_self_event(AuditKind::kUnlockFailed, clock.now(), "", "wrong passphrase",
+                      "failed attempts: " + std::to_string(now_failed) + " of " + std::to_string(policy.max_failures)));
   if (policy.max_failures > 0 && now_failed >= policy.max_failures) {
-    audit_without_key(path, c.header_,
-                      make_self_event(AuditKind::kLockout, clock.now(), "", policy.wipe_at_limit ? "wiped" : "locked out",
-                                      std::to_string(now_failed) + " wrong passphrases"));
+    audit_without_key(
+        path, c.header_,
+        make_self_event(AuditKind::kLockout, clock.now(), "", policy.wipe_at_limit ? "wiped" : "locked out",
+                        std::to_string(now_failed) + " wrong passphrases"));
     if (policy.wipe_at_limit) {
       c = Coffer();  // drops our lock: wipe takes its own
       wipe(path, random, "too many wrong passphrases (the school's policy wipes at the limit)");
-      throw Error(ErrorCode::kLockedOut, "wrong passphrase; " + path.string() + " had " +
-                                             std::to_string(now_failed) +
+      throw Error(ErrorCode::kLockedOut, "wrong passphrase; " + path.string() + " had " + std::to_string(now_failed) +
                                              " wrong passphrases and was wiped, as the school's policy says");
     }
     throw Error(ErrorCode::kLockedOut, "wrong passphrase; " + path.string() + " is now locked out after " +
@@ -286,26 +281,24 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
                                            " wrong passphrases; IT can reopen it with the school's recovery key "
                                            "(coffer recover)");
   }
-  std::string msg = "wrong passphrase for " + path.string() + " (failed attempts: " +
-                    std::to_string(now_failed) + " of " + std::to_string(policy.max_failures) + ")";
+  std::string msg = "wrong passphrase for " + path.string() + " (failed attempts: " + std::to_string(now_failed) +
+                    " of " + std::to_string(policy.max_failures) + ")";
   if (!damaged.empty()) msg += "; note: key slot " + damaged + " is damaged";
   msg += refused;
   throw Error(ErrorCode::kWrongPassphrase, msg);
 }
 
-Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::SchoolKeyPair& key,
-                                    keystore::Random& random, const UnlockPolicy& policy) {
+Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::SchoolKeyPair& key, keystore::Random& random,
+                                    const UnlockPolicy& policy) {
   Coffer c = open_locked(path);
   c.random_ = &random;
-  if (!c.header_.recovery)
-    throw Error(ErrorCode::kPolicy, path.string() + " was created without a recovery key");
+  if (!c.header_.recovery) throw Error(ErrorCode::kPolicy, path.string() + " was created without a recovery key");
   if (key.public_key.role != keystore::SchoolKeyRole::kRecovery)
     throw Error(ErrorCode::kPolicy, "that is an audit key, not a recovery key");
   auto master = keystore::unseal_master_key(c.header_.recovery->sealed, key);
   if (!master)
-    throw Error(ErrorCode::kWrongPassphrase,
-                path.string() + " is not sealed to this school key (fingerprint " +
-                    keystore::to_hex(key.public_key.fingerprint()) + ")");
+    throw Error(ErrorCode::kWrongPassphrase, path.string() + " is not sealed to this school key (fingerprint " +
+                                                 keystore::to_hex(key.public_key.fingerprint()) + ")");
   c.master_from_recovery_ = true;
   const Clock& clock = policy.clock ? *policy.clock : system_clock();
   c.clock_ = &clock;
@@ -325,11 +318,10 @@ void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
     if (!by_recovery) {
       audit(AuditKind::kClockRefused, "", "refused",
             "clock " + local_day_time(now) + ", high-water mark " + local_day_time(mark));
-      throw Error(ErrorCode::kPolicy,
-                  "this computer's clock says " + local_day_time(now) + ", but " + path_.string() +
-                      " has already been used at " + local_day_time(mark) +
-                      ": the clock has been set back. Set the date and time right and try again "
-                      "(a coffer's expiry is never extended)");
+      throw Error(ErrorCode::kPolicy, "this computer's clock says " + local_day_time(now) + ", but " + path_.string() +
+                                          " has already been used at " + local_day_time(mark) +
+                                          ": the clock has been set back. Set the date and time right and try again "
+                                          "(a coffer's expiry is never extended)");
     }
     notices_.push_back("the clock (" + local_day_time(now) + ") is behind the coffer's high-water mark (" +
                        local_day_time(mark) + ")");
@@ -337,19 +329,18 @@ void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
   // A clock set back within the tolerance never buys time: judge by the mark.
   RetentionState r = retention(std::max(now, mark), policy.grace_days);
   if (r.past_grace) {
-    audit(AuditKind::kWipe, "", "ok", "expired " + local_day(r.expires) + "; check-in grace period ended " +
-                                          local_day(r.grace_ends));
+    audit(AuditKind::kWipe, "", "ok",
+          "expired " + local_day(r.expires) + "; check-in grace period ended " + local_day(r.grace_ends));
     db_->close();
     db_.reset();
     wipe_past_grace(path_, r, *random_);
   }
   if (r.sealed && !by_recovery) {
     audit(AuditKind::kSealed, "", "refused", "expired " + local_day(r.expires));
-    throw Error(ErrorCode::kExpired,
-                path_.string() + " expired on " + local_day(r.expires) +
-                    " and is sealed: it no longer opens. Until " + local_day(r.grace_ends) +
-                    " IT can still check it in with the school's recovery key and give you back "
-                    "your own files; after that it is wiped");
+    throw Error(ErrorCode::kExpired, path_.string() + " expired on " + local_day(r.expires) +
+                                         " and is sealed: it no longer opens. Until " + local_day(r.grace_ends) +
+                                         " IT can still check it in with the school's recovery key and give you back "
+                                         "your own files; after that it is wiped");
   }
   if (policy.raise_clock_mark) advance_clock(now);
   if (r.on_hold) {
@@ -360,15 +351,14 @@ void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
                        local_day(r.grace_ends) + ", when it will be wiped");
   } else if (r.seconds_left < std::int64_t{policy.warn_days} * kDay) {
     std::int64_t days = r.seconds_left / kDay;
-    notices_.push_back("this coffer expires on " + local_day(r.expires) + " (" +
-                       (days == 0 ? std::string("today") : "in " + std::to_string(days) + (days == 1 ? " day" : " days")) +
-                       "): its records, and your own files in files/, go with it unless IT checks it in first");
+    notices_.push_back(
+        "this coffer expires on " + local_day(r.expires) + " (" +
+        (days == 0 ? std::string("today") : "in " + std::to_string(days) + (days == 1 ? " day" : " days")) +
+        "): its records, and your own files in files/, go with it unless IT checks it in first");
   }
 }
 
-RetentionState Coffer::retention(std::int64_t now, int grace_days) {
-  return retention_state(header_, now, grace_days);
-}
+RetentionState Coffer::retention(std::int64_t now, int grace_days) { return retention_state(header_, now, grace_days); }
 
 std::int64_t Coffer::clock_high_water() { return std::max(clock_mark(*db_), header_.created); }
 
@@ -397,8 +387,9 @@ void Coffer::set_hold(const std::string& reason, std::int64_t now) {
 void Coffer::release_hold() {
   if (!mac_key_) throw std::logic_error("coffer used before unlock");
   if (!opened_with_recovery())
-    throw Error(ErrorCode::kPolicy, "only the school's recovery key can lift a hold "
-                                    "(coffer hold PATH --release --recovery-key school.key)");
+    throw Error(ErrorCode::kPolicy,
+                "only the school's recovery key can lift a hold "
+                "(coffer hold PATH --release --recovery-key school.key)");
   if (!hold_reason()) throw Error(ErrorCode::kUsage, path_.string() + " is not on hold");
   std::string reason = hold_reason().value_or("");
   db_->exec("DELETE FROM coffer_meta WHERE key IN ('hold_reason', 'hold_set_at')");
@@ -416,8 +407,7 @@ void Coffer::finish_unlock(const keystore::MasterKey& master, keystore::Random&)
                                          ": the header has been modified since it was written "
                                          "(header MAC mismatch: tampering or damage)");
   master_.emplace();
-  std::copy(master.reveal_bytes().begin(), master.reveal_bytes().end(),
-            master_->writable_bytes().begin());
+  std::copy(master.reveal_bytes().begin(), master.reveal_bytes().end(), master_->writable_bytes().begin());
   open_database(*db_, master);
   if (schema_version(*db_) == 0)
     throw Error(ErrorCode::kDamaged, path_.string() + ": the database is empty or unreadable");
@@ -427,8 +417,10 @@ void Coffer::finish_unlock(const keystore::MasterKey& master, keystore::Random&)
   if (!mismatch.empty()) {
     std::string fields;
     for (auto& f : mismatch) fields += (fields.empty() ? "" : ", ") + f;
-    throw Error(ErrorCode::kDamaged, path_.string() + ": header fields differ from the "
-                                     "coffer's own record (" + fields + "): tampering");
+    throw Error(ErrorCode::kDamaged, path_.string() +
+                                         ": header fields differ from the "
+                                         "coffer's own record (" +
+                                         fields + "): tampering");
   }
   // The hold flag is written in two steps (database, then header); a crash
   // between them is repaired from the database, which is authoritative.
@@ -464,8 +456,7 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
       if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
         throw Error(ErrorCode::kUsage, "owner and purpose may not contain control characters");
   std::int64_t now = clock.now();
-  if (params.expires <= now)
-    throw Error(ErrorCode::kPolicy, "the expiry date is in the past; give a future date");
+  if (params.expires <= now) throw Error(ErrorCode::kPolicy, "the expiry date is in the past; give a future date");
   if (params.recovery_key && params.recovery_key->role != keystore::SchoolKeyRole::kRecovery)
     throw Error(ErrorCode::kPolicy, "--recovery-key names an audit key; give the recovery .pub");
   if (params.audit_key && params.audit_key->role != keystore::SchoolKeyRole::kAudit)
@@ -479,10 +470,9 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
   h.owner = params.owner;
   keystore::MasterKey master = keystore::random_master_key(random);
   if (params.recovery_key)
-    h.recovery = RecoverySlot{params.recovery_key->fingerprint(),
-                              keystore::seal_master_key(master, *params.recovery_key)};
-  if (params.audit_key)
-    h.audit = AuditKeyRef{params.audit_key->fingerprint(), params.audit_key->bytes};
+    h.recovery =
+        RecoverySlot{params.recovery_key->fingerprint(), keystore::seal_master_key(master, *params.recovery_key)};
+  if (params.audit_key) h.audit = AuditKeyRef{params.audit_key->fingerprint(), params.audit_key->bytes};
 
   // Build under a temporary name in the same directory, then rename without
   // replacing: the coffer appears complete or not at all.
@@ -492,8 +482,7 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
   fs::path tmp = dir / ("." + path.filename().string() + ".creating-" + keystore::to_hex(tag));
   io::Fd created(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (created.get() < 0)
-    throw Error(ErrorCode::kIo, "cannot create a coffer in " + dir.string() + ": " +
-                                    std::strerror(errno));
+    throw Error(ErrorCode::kIo, "cannot create a coffer in " + dir.string() + ": " + std::strerror(errno));
   created = io::Fd();  // empty and unlocked: closing it cannot drop any lock
   bool made_sidecar = false;
   auto cleanup = [&] {
@@ -510,8 +499,7 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
     io::lock_exclusive(c.db_->file_descriptor(), tmp);
     c.header_ = std::move(h);
     c.master_.emplace();
-    std::copy(master.reveal_bytes().begin(), master.reveal_bytes().end(),
-              c.master_->writable_bytes().begin());
+    std::copy(master.reveal_bytes().begin(), master.reveal_bytes().end(), c.master_->writable_bytes().begin());
     c.mac_key_.emplace(keystore::derive_header_mac_key(master));
     c.add_passphrase(passphrase, params.kdf_cost, 0);  // writes the header
     open_database(*c.db_, master);
@@ -548,8 +536,8 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
       AuditLog(*c.db_, *c.audit_key_).store_sidecar_state(k0, 0);
     }
     c.audit(AuditKind::kCreate, "", "ok",
-            "purpose " + params.profile + ", owner " + params.owner + ", expires " +
-                local_day(params.expires) + (params.created_by.empty() ? "" : ", by " + params.created_by));
+            "purpose " + params.profile + ", owner " + params.owner + ", expires " + local_day(params.expires) +
+                (params.created_by.empty() ? "" : ", by " + params.created_by));
     if (params.populate) params.populate(c);
     c.db_->close();
     // The payload and the header are synced (synchronous=FULL, write_header).
@@ -566,14 +554,13 @@ void Coffer::create(const fs::path& path, const CreateParams& params, const Pass
   io::sync_directory_of(path);
 }
 
-std::size_t Coffer::add_passphrase(const Passphrase& passphrase, KdfCost cost,
-                                   std::optional<std::size_t> slot) {
+std::size_t Coffer::add_passphrase(const Passphrase& passphrase, KdfCost cost, std::optional<std::size_t> slot) {
   require_master_key();
   std::size_t index = kSlotCount;
   if (slot) {
     if (*slot >= kSlotCount)
-      throw Error(ErrorCode::kUsage, "slot " + std::to_string(*slot) + " does not exist (0.." +
-                                         std::to_string(kSlotCount - 1) + ")");
+      throw Error(ErrorCode::kUsage,
+                  "slot " + std::to_string(*slot) + " does not exist (0.." + std::to_string(kSlotCount - 1) + ")");
     if (header_.slots[*slot].in_use())
       throw Error(ErrorCode::kPolicy, "slot " + std::to_string(*slot) + " is already in use");
     index = *slot;
@@ -581,8 +568,7 @@ std::size_t Coffer::add_passphrase(const Passphrase& passphrase, KdfCost cost,
     for (std::size_t i = 0; i < kSlotCount && index == kSlotCount; ++i)
       if (!header_.slots[i].in_use()) index = i;
     if (index == kSlotCount)
-      throw Error(ErrorCode::kPolicy, "all " + std::to_string(kSlotCount) +
-                                          " key slots are in use; remove one first");
+      throw Error(ErrorCode::kPolicy, "all " + std::to_string(kSlotCount) + " key slots are in use; remove one first");
   }
   replace_passphrase(index, passphrase, cost, /*audited=*/false);
   if (audit_key_) audit(AuditKind::kKeyAdded, "key slot " + std::to_string(index), "ok");
@@ -593,16 +579,14 @@ void Coffer::replace_passphrase(std::size_t index, const Passphrase& passphrase,
   replace_passphrase(index, passphrase, cost, /*audited=*/true);
 }
 
-void Coffer::replace_passphrase(std::size_t index, const Passphrase& passphrase, KdfCost cost,
-                                bool audited) {
+void Coffer::replace_passphrase(std::size_t index, const Passphrase& passphrase, KdfCost cost, bool audited) {
   require_master_key();
   if (index >= kSlotCount) throw Error(ErrorCode::kUsage, "no such slot");
   KeySlot slot;
   slot.state = SlotState::kPassphrase;
   slot.kdf = keystore::make_kdf_params(cost, *random_);
   keystore::Kek kek = keystore::derive_kek(passphrase, slot.kdf);
-  slot.wrapped =
-      keystore::wrap_key(*master_, kek, slot_associated_data(header_, index, slot.kdf), *random_);
+  slot.wrapped = keystore::wrap_key(*master_, kek, slot_associated_data(header_, index, slot.kdf), *random_);
   header_.slots[index] = slot;
   header_.mac = compute_header_mac(header_, *mac_key_);
   write_header();
@@ -614,10 +598,9 @@ void Coffer::remove_slot(std::size_t index) {
   if (index >= kSlotCount || !header_.slots[index].in_use())
     throw Error(ErrorCode::kUsage, "slot " + std::to_string(index) + " is not in use");
   if (header_.slots_in_use() == 1 && !header_.recovery)
-    throw Error(ErrorCode::kPolicy,
-                "slot " + std::to_string(index) +
-                    " is the last way into this coffer and it has no recovery key; add another "
-                    "passphrase first");
+    throw Error(ErrorCode::kPolicy, "slot " + std::to_string(index) +
+                                        " is the last way into this coffer and it has no recovery key; add another "
+                                        "passphrase first");
   header_.slots[index] = KeySlot{};
   header_.mac = compute_header_mac(header_, *mac_key_);
   write_header();
@@ -630,7 +613,8 @@ void Coffer::reset_passphrases(const Passphrase& passphrase, KdfCost cost) {
   for (auto& s : header_.slots) s = KeySlot{};
   unlocked_slot_ = 0;
   replace_passphrase(0, passphrase, cost, /*audited=*/false);
-  if (audit_key_) audit(AuditKind::kKeyChanged, "all key slots", "ok", "every passphrase replaced by one new one (slot 0)");
+  if (audit_key_)
+    audit(AuditKind::kKeyChanged, "all key slots", "ok", "every passphrase replaced by one new one (slot 0)");
 }
 
 std::string Coffer::protection() { return get_meta(*db_, "protection").value_or("standard"); }
@@ -645,9 +629,7 @@ std::optional<std::vector<std::filesystem::path>> Coffer::approved_destinations(
   return out;
 }
 
-bool Coffer::must_change_passphrase() {
-  return get_meta(*db_, "must_change_passphrase").value_or("0") == "1";
-}
+bool Coffer::must_change_passphrase() { return get_meta(*db_, "must_change_passphrase").value_or("0") == "1"; }
 
 void Coffer::set_must_change_passphrase(bool value) {
   if (value) put_meta(*db_, {{"must_change_passphrase", "1"}});
@@ -661,17 +643,14 @@ FsckReport Coffer::check() {
   db_->read_raw(area, 0);
   for (int copy = 0; copy < 2; ++copy) {
     ParsedCopy p = parse_header_copy(std::span(area).subspan(copy * kHeaderCopySize, kHeaderCopySize));
-    if (!p.header)
-      r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") + ": " + p.problem);
+    if (!p.header) r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") + ": " + p.problem);
     else if (!verify_header_mac(*p.header, *mac_key_))
-      r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") +
-                           ": header MAC mismatch");
+      r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") + ": header MAC mismatch");
   }
   if (schema_version(*db_) != kSchemaVersion)
-    r.problems.push_back("schema version " + std::to_string(schema_version(*db_)) +
-                         ", expected " + std::to_string(kSchemaVersion));
-  for (auto& f : meta_mismatches(*db_, header_))
-    r.problems.push_back("header field differs from the database: " + f);
+    r.problems.push_back("schema version " + std::to_string(schema_version(*db_)) + ", expected " +
+                         std::to_string(kSchemaVersion));
+  for (auto& f : meta_mismatches(*db_, header_)) r.problems.push_back("header field differs from the database: " + f);
   try {
     check_payload_size(db_->raw_size(), path_);
   } catch (const Error& e) {
@@ -687,8 +666,7 @@ FsckReport Coffer::check() {
     r.problems.push_back(std::string("database: ") + e.what());
   }
   std::int64_t free_pages = db_->query_int64("PRAGMA freelist_count");
-  if (free_pages != 0)
-    r.problems.push_back(std::to_string(free_pages) + " free pages (auto_vacuum should leave none)");
+  if (free_pages != 0) r.problems.push_back(std::to_string(free_pages) + " free pages (auto_vacuum should leave none)");
   std::int64_t pages = db_->query_int64("PRAGMA page_count");
   const std::uint64_t file_size = db_->raw_size();
   const std::uint64_t expected = kPayloadOffset + pages * kCipherPageSize;
@@ -704,11 +682,9 @@ FsckReport Coffer::check() {
                       " unused pages past the end of the database (left by an interrupted "
                       "write; never read)");
   else if (file_size != expected)
-    r.problems.push_back("the file holds " + std::to_string(file_size) +
-                         " bytes, but the database accounts for " + std::to_string(expected) +
-                         " (bytes appended or lost)");
-  r.notes.push_back(std::to_string(pages) + " database pages of " +
-                    std::to_string(kCipherPageSize) + " bytes checked");
+    r.problems.push_back("the file holds " + std::to_string(file_size) + " bytes, but the database accounts for " +
+                         std::to_string(expected) + " (bytes appended or lost)");
+  r.notes.push_back(std::to_string(pages) + " database pages of " + std::to_string(kCipherPageSize) + " bytes checked");
   {
     FileStore files(*db_, keystore::derive_chunk_mac_key(*master_), system_clock());
     std::size_t chunks = static_cast<std::size_t>(db_->query_int64("SELECT count(*) FROM chunks"));
@@ -716,8 +692,7 @@ FsckReport Coffer::check() {
     r.notes.push_back(std::to_string(chunks) + " file chunks checked");
     if (bad != 0) r.problems.push_back(std::to_string(bad) + " file chunks failed their integrity check");
   }
-  if (db_->integrity_failed())
-    r.problems.push_back("a database page failed the container's integrity check");
+  if (db_->integrity_failed()) r.problems.push_back("a database page failed the container's integrity check");
   return r;
 }
 
@@ -771,10 +746,10 @@ void Coffer::audit(const AuditEvent& event) {
     // it): start a new one, and say so in both trails.
     keystore::AuditChainKey k0 = AuditSidecar::create(sc, header_.vault_id, *pub, *random_);
     log.store_sidecar_state(k0, 0);
-    log.append_both(make_self_event(AuditKind::kAuditDamaged, clock.now(), "audit sidecar", "restarted",
-                                    "the sidecar was missing; it had held " +
-                                        std::to_string(state->records) + " record(s)"),
-                    sc, *pub);
+    log.append_both(
+        make_self_event(AuditKind::kAuditDamaged, clock.now(), "audit sidecar", "restarted",
+                        "the sidecar was missing; it had held " + std::to_string(state->records) + " record(s)"),
+        sc, *pub);
   }
   log.append_both(event, sc, *pub);  // records a truncated sidecar first
 }
@@ -809,8 +784,7 @@ AuditVerdict Coffer::verify_audit() {
   return v;
 }
 
-void audit_without_key(const fs::path& coffer_path, const Header& header,
-                       const AuditEvent& event) noexcept {
+void audit_without_key(const fs::path& coffer_path, const Header& header, const AuditEvent& event) noexcept {
   if (!header.audit) return;
   try {
     fs::path sc = sidecar_path(coffer_path);
@@ -825,8 +799,7 @@ void audit_without_key(const fs::path& coffer_path, const Header& header,
 void wipe(const fs::path& path, keystore::Random& random, std::string_view reason) {
   const std::uint64_t size = require_regular_file(path);
   io::Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-  if (fd.get() < 0)
-    throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
+  if (fd.get() < 0) throw Error(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
   io::lock_exclusive(fd.get(), path);
   std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
   io::pread_all(fd.get(), area, 0, path);
@@ -850,17 +823,15 @@ void wipe(const fs::path& path, keystore::Random& random, std::string_view reaso
   // first page-run of the payload (which holds SQLCipher's salt) too.
   random.fill(area);
   io::pwrite_all(fd.get(), area, 0, path);
-  std::vector<std::uint8_t> start(std::min<std::uint64_t>(
-      4 * kCipherPageSize, size > kPayloadOffset ? size - kPayloadOffset : 0));
+  std::vector<std::uint8_t> start(
+      std::min<std::uint64_t>(4 * kCipherPageSize, size > kPayloadOffset ? size - kPayloadOffset : 0));
   random.fill(start);
   io::pwrite_all(fd.get(), start, kPayloadOffset, path);
-  if (::fsync(fd.get()) != 0)
-    throw Error(ErrorCode::kIo, "cannot sync " + path.string() + ": " + std::strerror(errno));
+  if (::fsync(fd.get()) != 0) throw Error(ErrorCode::kIo, "cannot sync " + path.string() + ": " + std::strerror(errno));
   std::error_code ec;
   for (auto& s : sibling_files(path)) fs::remove(s, ec);
   if (!fs::remove(path, ec) || ec)
-    throw Error(ErrorCode::kIo, "overwrote the keys of " + path.string() +
-                                    " but could not remove it: " + ec.message());
+    throw Error(ErrorCode::kIo, "overwrote the keys of " + path.string() + " but could not remove it: " + ec.message());
   io::sync_directory_of(path);
 }
 

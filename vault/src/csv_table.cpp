@@ -66,13 +66,11 @@ std::optional<std::size_t> CsvTable::column(std::string_view name) const {
   return std::nullopt;
 }
 
-std::string CsvTable::where(const CsvRow& row) const {
-  return file + ":" + std::to_string(row.line) + ": ";
-}
+std::string CsvTable::where(const CsvRow& row) const { return file + ":" + std::to_string(row.line) + ": "; }
 
 std::string CsvTable::where(const CsvRow& row, std::size_t column) const {
-  return where(row) + "column " + (column < header.size() ? header[column] : "?") + " (" +
-         std::to_string(column + 1) + "): ";
+  return where(row) + "column " + (column < header.size() ? header[column] : "?") + " (" + std::to_string(column + 1) +
+         "): ";
 }
 
 CsvTable parse_csv(const SourceFile& file) {
@@ -81,9 +79,10 @@ CsvTable parse_csv(const SourceFile& file) {
   std::string_view text = file.text;
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   if (auto bad = invalid_utf8_at(text); bad != std::string_view::npos)
-    throw Error(ErrorCode::kUsage, file.name + ":" +
-                                       std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n')) +
-                                       ": is not valid UTF-8; save the export as UTF-8 (\"CSV UTF-8\" in Excel)");
+    throw Error(ErrorCode::kUsage,
+                file.name + ":" +
+                    std::to_string(1 + std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n')) +
+                    ": is not valid UTF-8; save the export as UTF-8 (\"CSV UTF-8\" in Excel)");
 
   csv_parser parser{};
   if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
@@ -113,9 +112,8 @@ CsvTable parse_csv(const SourceFile& file) {
     const std::size_t rows_before = c.rows.size();
     if (pending_start == 0 && line.find_first_not_of(" \t\r\n") != std::string_view::npos) pending_start = c.line;
     if (csv_parse(&parser, line.data(), line.size(), on_field, on_row, &c) != line.size())
-      throw Error(ErrorCode::kUsage, file.name + ":" + std::to_string(c.line) +
-                                         ": malformed CSV (" + csv_strerror(csv_error(&parser)) +
-                                         "); check the quotes on this line");
+      throw Error(ErrorCode::kUsage, file.name + ":" + std::to_string(c.line) + ": malformed CSV (" +
+                                         csv_strerror(csv_error(&parser)) + "); check the quotes on this line");
     // A row ended on this line: nothing is pending unless a new row began
     // after it on the same line (an opening quote before the line end).
     if (c.rows.size() != rows_before) pending_start = 0;

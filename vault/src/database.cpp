@@ -7,8 +7,8 @@
 
 #include "coffer/error.h"
 #include "coffer/keystore/subkeys.h"
-#include "vfs_shim.h"
 #include "layout.h"
+#include "vfs_shim.h"
 
 namespace coffer::vault {
 
@@ -18,8 +18,7 @@ void throw_sqlite(sqlite3* db, int rc, std::string_view doing) {
   bool shim_integrity = db && shim::main_file_integrity_failed(db);
   // SQLite's own words ("database disk image is malformed", "file is
   // encrypted or is not a database") do not tell a teacher what happened.
-  const std::string damaged = std::string(doing) +
-                              ": the coffer is damaged or has been tampered with (" + detail +
+  const std::string damaged = std::string(doing) + ": the coffer is damaged or has been tampered with (" + detail +
                               "); check it with coffer fsck and ask IT to restore it";
   switch (rc & 0xFF) {
     case SQLITE_CORRUPT:
@@ -49,8 +48,7 @@ Statement::~Statement() {
   if (stmt_) sqlite3_finalize(stmt_);
 }
 
-Statement::Statement(Statement&& o) noexcept
-    : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)) {}
+Statement::Statement(Statement&& o) noexcept : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)) {}
 
 Statement& Statement::operator=(Statement&& o) noexcept {
   if (this != &o) {
@@ -101,14 +99,12 @@ std::int64_t Statement::column_int64(int c) const { return sqlite3_column_int64(
 
 std::string Statement::column_text(int c) const {
   const auto* p = sqlite3_column_text(stmt_, c);
-  return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, c))
-           : std::string();
+  return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, c)) : std::string();
 }
 
 std::vector<std::uint8_t> Statement::column_blob(int c) const {
   const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, c));
-  return p ? std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(stmt_, c))
-           : std::vector<std::uint8_t>();
+  return p ? std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(stmt_, c)) : std::vector<std::uint8_t>();
 }
 
 Database Database::open_coffer_file(const std::filesystem::path& path) {
@@ -146,8 +142,7 @@ void Database::close() {
 void Database::key(const keystore::DbKey& key) {
   keystore::SecretBytes literal = keystore::sqlcipher_raw_key(key);
   // The literal ends with a NUL that is not part of the key.
-  int rc = sqlite3_key(db_, literal.reveal_bytes().data(),
-                       static_cast<int>(literal.size() - 1));
+  int rc = sqlite3_key(db_, literal.reveal_bytes().data(), static_cast<int>(literal.size() - 1));
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "setting the database key");
   shim::set_page_key(db_, key.reveal_bytes());
 }
@@ -166,12 +161,10 @@ std::int64_t Database::query_int64(std::string_view sql) {
   return s.column_int64(0);
 }
 
-void Database::read_blob(const char* table, const char* column, std::int64_t rowid,
-                         std::span<std::uint8_t> out) {
+void Database::read_blob(const char* table, const char* column, std::int64_t rowid, std::span<std::uint8_t> out) {
   sqlite3_blob* blob = nullptr;
   int rc = sqlite3_blob_open(db_, "main", table, column, rowid, 0, &blob);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_blob_read(blob, out.data(), static_cast<int>(out.size()), 0);
+  if (rc == SQLITE_OK) rc = sqlite3_blob_read(blob, out.data(), static_cast<int>(out.size()), 0);
   sqlite3_blob_close(blob);
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "reading file contents");
 }
@@ -182,8 +175,7 @@ int Database::file_descriptor() const { return shim::main_file_descriptor(db_); 
 
 void Database::read_raw(std::span<std::uint8_t> out, std::uint64_t offset) {
   int rc = shim::read_raw(db_, out, offset);
-  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
-    throw_sqlite(nullptr, rc, "reading the coffer's header");
+  if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) throw_sqlite(nullptr, rc, "reading the coffer's header");
 }
 
 void Database::write_raw(std::span<const std::uint8_t> data, std::uint64_t offset) {

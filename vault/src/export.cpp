@@ -57,8 +57,7 @@ void write_text(const fs::path& p, const std::string& text) {
 // Names from the coffer become one path component each: never "..", never
 // a slash (the store refuses both already; this is the second line).
 bool safe_name(const std::string& n) {
-  return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos &&
-         n.find('\0') == std::string::npos;
+  return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
 }
 
 void copy_tree(FileStore& store, std::uint64_t dir, const fs::path& dest, const std::string& rel,

@@ -20,8 +20,8 @@ namespace {
 [[noreturn]] void fail(const std::string& what, const std::filesystem::path& path) {
   int e = errno;
   ErrorCode code = e == ENOSPC || e == EDQUOT ? ErrorCode::kNoSpace : ErrorCode::kIo;
-  throw Error(code, what + " " + path.string() + ": " +
-                        (e == ENOSPC || e == EDQUOT ? "the disk is full" : std::strerror(e)));
+  throw Error(code,
+              what + " " + path.string() + ": " + (e == ENOSPC || e == EDQUOT ? "the disk is full" : std::strerror(e)));
 }
 
 // Finds a FLOCK on the file in /proc/locks and names its holder.
@@ -61,8 +61,7 @@ Fd& Fd::operator=(Fd&& o) noexcept {
   return *this;
 }
 
-std::size_t pread_all(int fd, std::span<std::uint8_t> out, std::uint64_t offset,
-                      const std::filesystem::path& path) {
+std::size_t pread_all(int fd, std::span<std::uint8_t> out, std::uint64_t offset, const std::filesystem::path& path) {
   std::size_t done = 0;
   while (done < out.size()) {
     ssize_t n = ::pread(fd, out.data() + done, out.size() - done, offset + done);
@@ -76,8 +75,7 @@ std::size_t pread_all(int fd, std::span<std::uint8_t> out, std::uint64_t offset,
   return done;
 }
 
-void pwrite_all(int fd, std::span<const std::uint8_t> data, std::uint64_t offset,
-                const std::filesystem::path& path) {
+void pwrite_all(int fd, std::span<const std::uint8_t> data, std::uint64_t offset, const std::filesystem::path& path) {
   std::size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, offset + done);
@@ -103,8 +101,8 @@ void sync_directory_of(const std::filesystem::path& path) {
 void lock_exclusive(int fd, const std::filesystem::path& path) {
   if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
   if (errno == EWOULDBLOCK)
-    throw Error(ErrorCode::kBusy, path.string() + " is open in " + describe_holder(fd) +
-                                      "; lock it there first (coffer lock)");
+    throw Error(ErrorCode::kBusy,
+                path.string() + " is open in " + describe_holder(fd) + "; lock it there first (coffer lock)");
   fail("cannot lock", path);
 }
 

@@ -10,10 +10,8 @@
 namespace coffer::vault::io {
 
 // Returns the number of bytes read (short only at end of file).
-std::size_t pread_all(int fd, std::span<std::uint8_t> out, std::uint64_t offset,
-                      const std::filesystem::path& path);
-void pwrite_all(int fd, std::span<const std::uint8_t> data, std::uint64_t offset,
-                const std::filesystem::path& path);
+std::size_t pread_all(int fd, std::span<std::uint8_t> out, std::uint64_t offset, const std::filesystem::path& path);
+void pwrite_all(int fd, std::span<const std::uint8_t> data, std::uint64_t offset, const std::filesystem::path& path);
 void sync_data(int fd, const std::filesystem::path& path);
 void sync_directory_of(const std::filesystem::path& path);
 // Takes an exclusive, non-blocking flock; throws Error(kBusy) naming the
@@ -30,7 +28,11 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const noexcept { return fd_; }
-  int release() noexcept { int f = fd_; fd_ = -1; return f; }
+  int release() noexcept {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
 
  private:
   int fd_;

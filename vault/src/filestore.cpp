@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <type_traits>
-#include <cstring>
 
 #include "coffer/error.h"
 #include "coffer/keystore/digest.h"
@@ -21,10 +21,29 @@ namespace {
 constexpr std::size_t kMaxCachedChunks = 64;  // 8 MiB of file data
 
 enum StmtId {
-  kGetInode, kLookup, kParentOf, kInsertInode, kInsertDirent, kDeleteDirent, kSaveInode,
-  kCountChildren, kLoadChunk, kStoreChunk, kDeleteChunksFrom, kDeleteInode, kReaddir,
-  kMoveDirent, kSetDirentIno, kReadlink, kOrphans, kDeleteAllChunks, kCounterMark, kAllChunks,
-  kSavepoint, kReleaseOp, kRollbackOp,
+  kGetInode,
+  kLookup,
+  kParentOf,
+  kInsertInode,
+  kInsertDirent,
+  kDeleteDirent,
+  kSaveInode,
+  kCountChildren,
+  kLoadChunk,
+  kStoreChunk,
+  kDeleteChunksFrom,
+  kDeleteInode,
+  kReaddir,
+  kMoveDirent,
+  kSetDirentIno,
+  kReadlink,
+  kOrphans,
+  kDeleteAllChunks,
+  kCounterMark,
+  kAllChunks,
+  kSavepoint,
+  kReleaseOp,
+  kRollbackOp,
 };
 
 std::span<const std::uint8_t> bytes_of(std::string_view s) {
@@ -42,8 +61,8 @@ void put_u64(std::uint8_t* p, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
-keystore::Digest32 mac_of(const keystore::ChunkMacKey& key, std::uint64_t ino, std::uint64_t idx,
-                          std::uint64_t counter, std::span<const std::uint8_t> data) {
+keystore::Digest32 mac_of(const keystore::ChunkMacKey& key, std::uint64_t ino, std::uint64_t idx, std::uint64_t counter,
+                          std::span<const std::uint8_t> data) {
   std::uint8_t prefix[32];
   put_u64(prefix, ino);
   put_u64(prefix + 8, idx);
@@ -60,9 +79,9 @@ FileStore::FileStore(Database& db, keystore::ChunkMacKey key, const Clock& clock
     : db_(db), key_(std::move(key)), clock_(clock) {
   // The counter never goes back, even when the newest chunks were deleted:
   // its high-water mark is kept in coffer_meta at every commit.
-  counter_ = static_cast<std::uint64_t>(db_.query_int64(
-      "SELECT max((SELECT ifnull(max(counter), 0) FROM chunks),"
-      " ifnull((SELECT CAST(value AS INTEGER) FROM coffer_meta WHERE key = 'chunk_counter'), 0))"));
+  counter_ = static_cast<std::uint64_t>(
+      db_.query_int64("SELECT max((SELECT ifnull(max(counter), 0) FROM chunks),"
+                      " ifnull((SELECT CAST(value AS INTEGER) FROM coffer_meta WHERE key = 'chunk_counter'), 0))"));
   // A larger page cache means fewer mid-transaction spills (each one
   // encrypts and writes pages early); 8 MiB keeps the daemon under 64 MiB.
   db_.exec("PRAGMA cache_size = -8192");
@@ -79,11 +98,13 @@ Statement& FileStore::stmt(int id, std::string_view sql) {
 
 void FileStore::begin() {
   if (failed_ && failed_full_)
-    throw Error(ErrorCode::kNoSpace, "the disk is full: the coffer stopped accepting changes; "
-                                     "free space on the disk, then lock it and open it again");
+    throw Error(ErrorCode::kNoSpace,
+                "the disk is full: the coffer stopped accepting changes; "
+                "free space on the disk, then lock it and open it again");
   if (failed_)
-    throw Error(ErrorCode::kIo, "the coffer stopped accepting changes after a write error (disk "
-                                "full or damage); lock it and open it again");
+    throw Error(ErrorCode::kIo,
+                "the coffer stopped accepting changes after a write error (disk "
+                "full or damage); lock it and open it again");
   if (in_txn_) {
     if (!db_.in_transaction()) fail_stop();  // SQLite rolled it back by itself
     return;
@@ -217,9 +238,8 @@ void FileStore::touch_dir(std::uint64_t dir, int nlink_delta) {
   save(d);
 }
 
-Inode FileStore::make_node_op(std::uint64_t parent, std::string_view name, std::uint32_t mode,
-                           std::uint32_t uid, std::uint32_t gid, std::uint64_t rdev,
-                           std::string_view target) {
+Inode FileStore::make_node_op(std::uint64_t parent, std::string_view name, std::uint32_t mode, std::uint32_t uid,
+                              std::uint32_t gid, std::uint64_t rdev, std::string_view target) {
   check_name(name);
   if (target.size() > kSymlinkMax) throw FsError(std::errc::filename_too_long);
   if (!get(parent).is_dir()) throw FsError(std::errc::not_a_directory);
@@ -301,9 +321,8 @@ Inode FileStore::rmdir_op(std::uint64_t parent, std::string_view name) {
   return i;
 }
 
-std::optional<Inode> FileStore::rename_op(std::uint64_t parent, std::string_view name,
-                                       std::uint64_t new_parent, std::string_view new_name,
-                                       unsigned flags) {
+std::optional<Inode> FileStore::rename_op(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
+                                          std::string_view new_name, unsigned flags) {
   check_name(new_name);
   auto src_ino = entry(parent, name);
   if (!src_ino) throw FsError(std::errc::no_such_file_or_directory);
@@ -407,8 +426,7 @@ std::vector<DirEntry> FileStore::readdir(std::uint64_t dir, std::uint64_t after,
   std::vector<DirEntry> out;
   while (s.step()) {
     auto name = s.column_blob(1);
-    out.push_back(DirEntry{std::string(name.begin(), name.end()),
-                           static_cast<std::uint64_t>(s.column_int64(2)),
+    out.push_back(DirEntry{std::string(name.begin(), name.end()), static_cast<std::uint64_t>(s.column_int64(2)),
                            static_cast<std::uint32_t>(s.column_int64(3)),
                            static_cast<std::uint64_t>(s.column_int64(0))});
   }
@@ -433,13 +451,11 @@ std::optional<std::vector<std::uint8_t>> FileStore::load_chunk(std::uint64_t ino
   return data;
 }
 
-void FileStore::store_chunk(std::uint64_t ino, std::uint64_t idx,
-                            const std::vector<std::uint8_t>& data) {
+void FileStore::store_chunk(std::uint64_t ino, std::uint64_t idx, const std::vector<std::uint8_t>& data) {
   begin();
   std::uint64_t counter = ++counter_;
   auto mac = mac_of(key_, ino, idx, counter, data);
-  auto& s = stmt(kStoreChunk,
-                 "INSERT OR REPLACE INTO chunks(ino, idx, counter, mac, data) VALUES (?, ?, ?, ?, ?)");
+  auto& s = stmt(kStoreChunk, "INSERT OR REPLACE INTO chunks(ino, idx, counter, mac, data) VALUES (?, ?, ?, ?, ?)");
   s.bind(1, static_cast<std::int64_t>(ino)).bind(2, static_cast<std::int64_t>(idx));
   s.bind(3, static_cast<std::int64_t>(counter)).bind_blob(4, mac).bind_blob(5, data);
   s.step();
@@ -625,9 +641,8 @@ auto FileStore::atomically(F&& f) -> decltype(f()) {
   }
 }
 
-Inode FileStore::make_node(std::uint64_t parent, std::string_view name, std::uint32_t mode,
-                           std::uint32_t uid, std::uint32_t gid, std::uint64_t rdev,
-                           std::string_view target) {
+Inode FileStore::make_node(std::uint64_t parent, std::string_view name, std::uint32_t mode, std::uint32_t uid,
+                           std::uint32_t gid, std::uint64_t rdev, std::string_view target) {
   return atomically([&] { return make_node_op(parent, name, mode, uid, gid, rdev, target); });
 }
 Inode FileStore::link(std::uint64_t ino, std::uint64_t parent, std::string_view name) {
@@ -639,9 +654,8 @@ Inode FileStore::unlink(std::uint64_t parent, std::string_view name) {
 Inode FileStore::rmdir(std::uint64_t parent, std::string_view name) {
   return atomically([&] { return rmdir_op(parent, name); });
 }
-std::optional<Inode> FileStore::rename(std::uint64_t parent, std::string_view name,
-                                       std::uint64_t new_parent, std::string_view new_name,
-                                       unsigned flags) {
+std::optional<Inode> FileStore::rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
+                                       std::string_view new_name, unsigned flags) {
   return atomically([&] { return rename_op(parent, name, new_parent, new_name, flags); });
 }
 // Evicting a dirty chunk stores it; that must not happen inside an
@@ -705,8 +719,9 @@ void FileStore::write(std::uint64_t ino, std::uint64_t offset, std::span<const s
 }
 void FileStore::remove_if_unlinked(std::uint64_t ino) {
   // Most calls (every forget) find a linked inode: no transaction for them.
-  auto& s = stmt(kGetInode, "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime FROM inodes "
-                            "WHERE ino = ?");
+  auto& s = stmt(kGetInode,
+                 "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime FROM inodes "
+                 "WHERE ino = ?");
   s.bind(1, static_cast<std::int64_t>(ino));
   bool unlinked = s.step() && s.column_int64(3) == 0;
   s.reset();
@@ -717,8 +732,9 @@ void FileStore::remove_if_unlinked(std::uint64_t ino) {
 std::size_t FileStore::remove_orphans() {
   std::vector<std::uint64_t> orphans;
   {
-    auto& s = stmt(kOrphans, "SELECT ino FROM inodes WHERE nlink = 0 OR (ino != 2 AND ino NOT IN "
-                             "(SELECT ino FROM dirents))");
+    auto& s = stmt(kOrphans,
+                   "SELECT ino FROM inodes WHERE nlink = 0 OR (ino != 2 AND ino NOT IN "
+                   "(SELECT ino FROM dirents))");
     while (s.step()) orphans.push_back(static_cast<std::uint64_t>(s.column_int64(0)));
   }
   for (auto ino : orphans) {
@@ -738,8 +754,7 @@ std::size_t FileStore::verify_all_chunks() {
   {
     auto& s = stmt(kAllChunks, "SELECT ino, idx FROM chunks ORDER BY ino, idx");
     while (s.step())
-      keys.emplace_back(static_cast<std::uint64_t>(s.column_int64(0)),
-                        static_cast<std::uint64_t>(s.column_int64(1)));
+      keys.emplace_back(static_cast<std::uint64_t>(s.column_int64(0)), static_cast<std::uint64_t>(s.column_int64(1)));
   }
   std::size_t bad = 0;
   for (auto [ino, idx] : keys) {

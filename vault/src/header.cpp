@@ -18,8 +18,8 @@ constexpr std::uint32_t kFlagOnHold = 1;  // flags bit 0 (docs/FORMAT.md)
 
 template <class T>
 void put(std::uint8_t* p, T v) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<std::uint8_t>(
-      static_cast<std::uint64_t>(v) >> (8 * i));
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    p[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(v) >> (8 * i));
 }
 
 template <class T>
@@ -78,8 +78,7 @@ KeySlot get_slot(const std::uint8_t* s) {
   auto sum = keystore::checksum16({s, kSlotChecksumOffset});
   bool ok = keystore::equal_constant_time(sum, {s + kSlotChecksumOffset, 16}) &&
             s[0] == static_cast<std::uint8_t>(SlotState::kPassphrase) &&
-            s[1] == static_cast<std::uint8_t>(keystore::KdfAlgorithm::kArgon2id13) &&
-            zero(s + 2, 2);
+            s[1] == static_cast<std::uint8_t>(keystore::KdfAlgorithm::kArgon2id13) && zero(s + 2, 2);
   if (!ok) {
     slot.damaged = true;
     std::memcpy(slot.raw.data(), s, kSlotSize);
@@ -95,9 +94,7 @@ KeySlot get_slot(const std::uint8_t* s) {
   return slot;
 }
 
-ParsedCopy fail(CopyStatus status, std::string problem) {
-  return ParsedCopy{status, std::nullopt, std::move(problem)};
-}
+ParsedCopy fail(CopyStatus status, std::string problem) { return ParsedCopy{status, std::nullopt, std::move(problem)}; }
 
 ParsedCopy parse_copy(std::span<const std::uint8_t> bytes, bool check_copy_checksum) {
   if (bytes.size() != kHeaderCopySize) return fail(CopyStatus::kNotCoffer, "file too short");
@@ -108,10 +105,9 @@ ParsedCopy parse_copy(std::span<const std::uint8_t> bytes, bool check_copy_check
   Header h;
   h.version = get<std::uint16_t>(b + 8);
   if (h.version != kFormatVersion)
-    return fail(CopyStatus::kUnknownVersion,
-                "format version " + std::to_string(h.version) +
-                    ", but this build of coffer reads only version " +
-                    std::to_string(kFormatVersion));
+    return fail(CopyStatus::kUnknownVersion, "format version " + std::to_string(h.version) +
+                                                 ", but this build of coffer reads only version " +
+                                                 std::to_string(kFormatVersion));
   auto sum = keystore::checksum32(bytes.first(kChecksumOffset));
   if (check_copy_checksum && !keystore::equal_constant_time(sum, bytes.subspan(kChecksumOffset, 32)))
     return fail(CopyStatus::kBadChecksum, "checksum mismatch");
@@ -122,17 +118,14 @@ ParsedCopy parse_copy(std::span<const std::uint8_t> bytes, bool check_copy_check
   std::memcpy(h.vault_id.data(), b + 16, 16);
   h.created = get<std::int64_t>(b + 32);
   h.expires = get<std::int64_t>(b + 40);
-  if (!get_string(b + 48, kMaxProfileLength, h.profile))
-    return fail(CopyStatus::kMalformed, "bad purpose field");
-  if (!get_string(b + 80, kMaxOwnerLength, h.owner))
-    return fail(CopyStatus::kMalformed, "bad owner field");
+  if (!get_string(b + 48, kMaxProfileLength, h.profile)) return fail(CopyStatus::kMalformed, "bad purpose field");
+  if (!get_string(b + 80, kMaxOwnerLength, h.owner)) return fail(CopyStatus::kMalformed, "bad owner field");
   for (std::size_t i = 0; i < kSlotCount; ++i) h.slots[i] = get_slot(b + kSlotsOffset + i * kSlotSize);
 
   const std::uint8_t* r = b + kRecoveryOffset;
   if (r[0] == 1) {
     auto rsum = keystore::checksum16({r, kRecoveryChecksumOffset});
-    if (!zero(r + 1, 15) ||
-        !keystore::equal_constant_time(rsum, {r + kRecoveryChecksumOffset, 16}))
+    if (!zero(r + 1, 15) || !keystore::equal_constant_time(rsum, {r + kRecoveryChecksumOffset, 16}))
       return fail(CopyStatus::kMalformed, "recovery slot damaged");
     RecoverySlot rs;
     std::memcpy(rs.fingerprint.data(), r + 16, 16);
@@ -204,12 +197,10 @@ HeaderCopy serialize_header(const Header& h) {
   return out;
 }
 
-ParsedCopy parse_header_copy(std::span<const std::uint8_t> bytes) {
-  return parse_copy(bytes, true);
-}
+ParsedCopy parse_header_copy(std::span<const std::uint8_t> bytes) { return parse_copy(bytes, true); }
 
-SelectedHeader select_header(std::span<const std::uint8_t> copy_a,
-                             std::span<const std::uint8_t> copy_b, const std::string& source) {
+SelectedHeader select_header(std::span<const std::uint8_t> copy_a, std::span<const std::uint8_t> copy_b,
+                             const std::string& source) {
   ParsedCopy a = parse_header_copy(copy_a);
   ParsedCopy b = parse_header_copy(copy_b);
   SelectedHeader out;
@@ -218,22 +209,21 @@ SelectedHeader select_header(std::span<const std::uint8_t> copy_a,
     out.header = std::move(b_newer ? *b.header : *a.header);
     out.needs_repair = !std::equal(copy_a.begin(), copy_a.end(), copy_b.begin(), copy_b.end());
     if (out.needs_repair)
-      out.warnings.push_back(
-          a.header->generation == b.header->generation
-              ? std::string("the two header copies differ; copy A is used and copy B will be "
-                            "rewritten at the next unlock")
-              : std::string("header copy ") + (b_newer ? "A" : "B") +
-                    " is older than the other (an interrupted update); it will be repaired at "
-                    "the next unlock");
+      out.warnings.push_back(a.header->generation == b.header->generation
+                                 ? std::string("the two header copies differ; copy A is used and copy B will be "
+                                               "rewritten at the next unlock")
+                                 : std::string("header copy ") + (b_newer ? "A" : "B") +
+                                       " is older than the other (an interrupted update); it will be repaired at "
+                                       "the next unlock");
     return out;
   }
   if (a.header || b.header) {
     bool use_a = a.header.has_value();
     out.header = std::move(use_a ? *a.header : *b.header);
     out.needs_repair = true;
-    out.warnings.push_back(std::string("header copy ") + (use_a ? "B" : "A") + " of " + source +
-                           " is damaged (" + (use_a ? b.problem : a.problem) + "); using copy " +
-                           (use_a ? "A" : "B") + ", it will be repaired at the next unlock");
+    out.warnings.push_back(std::string("header copy ") + (use_a ? "B" : "A") + " of " + source + " is damaged (" +
+                           (use_a ? b.problem : a.problem) + "); using copy " + (use_a ? "A" : "B") +
+                           ", it will be repaired at the next unlock");
     return out;
   }
   if (a.status == CopyStatus::kNotCoffer && b.status == CopyStatus::kNotCoffer)
@@ -246,11 +236,11 @@ SelectedHeader select_header(std::span<const std::uint8_t> copy_a,
   if (salvage.header) {
     for (std::size_t i = 0; i < kSlotCount; ++i)
       if (salvage.header->slots[i].damaged)
-        throw Error(ErrorCode::kDamaged, source + ": key slot " + std::to_string(i) +
-                                             " is damaged in both header copies");
+        throw Error(ErrorCode::kDamaged,
+                    source + ": key slot " + std::to_string(i) + " is damaged in both header copies");
   }
-  throw Error(ErrorCode::kDamaged, source + ": both header copies are damaged (A: " + a.problem +
-                                       "; B: " + b.problem + ")");
+  throw Error(ErrorCode::kDamaged,
+              source + ": both header copies are damaged (A: " + a.problem + "; B: " + b.problem + ")");
 }
 
 keystore::Digest32 compute_header_mac(const Header& header, const keystore::HeaderMacKey& key) {

@@ -42,10 +42,14 @@ std::string join_keys(const std::vector<std::string>& keys) {
 
 std::string_view format_name(SourceFormat f) {
   switch (f) {
-    case SourceFormat::kCofferCsv: return "coffer-csv";
-    case SourceFormat::kMappedCsv: return "csv";
-    case SourceFormat::kOneRoster: return "oneroster";
-    case SourceFormat::kCtf: return "ctf";
+    case SourceFormat::kCofferCsv:
+      return "coffer-csv";
+    case SourceFormat::kMappedCsv:
+      return "csv";
+    case SourceFormat::kOneRoster:
+      return "oneroster";
+    case SourceFormat::kCtf:
+      return "ctf";
   }
   return "?";
 }
@@ -87,11 +91,11 @@ SourceData read_source_unchecked(SourceFormat format, const fs::path& from, cons
   std::error_code ec;
   bool dir = fs::is_directory(from, ec);
   if (!dir && !fs::exists(from, ec))
-    throw Error(ErrorCode::kUsage, from.string() + ": no such file or directory; --from names the MIS export (" +
-                                       (format == SourceFormat::kOneRoster || format == SourceFormat::kCofferCsv
-                                            ? "its directory"
-                                            : "its file") +
-                                       "): check the path");
+    throw Error(
+        ErrorCode::kUsage,
+        from.string() + ": no such file or directory; --from names the MIS export (" +
+            (format == SourceFormat::kOneRoster || format == SourceFormat::kCofferCsv ? "its directory" : "its file") +
+            "): check the path");
   switch (format) {
     case SourceFormat::kCofferCsv: {
       fs::path pupils = dir ? from / "pupils.csv" : from;
@@ -116,8 +120,7 @@ SourceData read_source_unchecked(SourceFormat format, const fs::path& from, cons
         if (ec) break;
         if (it->is_regular_file(ec) && it->path().extension() == ".csv") files.push_back(load(it->path()));
       }
-      if (ec)
-        throw Error(ErrorCode::kIo, "cannot list the OneRoster directory " + d.string() + ": " + ec.message());
+      if (ec) throw Error(ErrorCode::kIo, "cannot list the OneRoster directory " + d.string() + ": " + ec.message());
       return parse_oneroster(files, selection);
     }
     case SourceFormat::kCtf:
@@ -185,9 +188,8 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
     minimise(p, out.fields);
     if (p.surname.empty() || p.forename.empty()) unnamed.push_back(p.key);
     if (needs_contact) {
-      bool reachable = std::any_of(p.contacts.begin(), p.contacts.end(), [](const Contact& c) {
-        return !c.do_not_release && !c.phones.empty();
-      });
+      bool reachable = std::any_of(p.contacts.begin(), p.contacts.end(),
+                                   [](const Contact& c) { return !c.do_not_release && !c.phones.empty(); });
       if (!reachable) unreachable.push_back(p.key);
     }
   }
@@ -195,11 +197,13 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
     throw Error(ErrorCode::kUsage, std::to_string(unnamed.size()) + " pupil(s) have no surname or forename: " +
                                        join_keys(unnamed) + "; fix the export and import again");
   if (!unreachable.empty()) {
-    std::string what = std::to_string(unreachable.size()) + " pupil(s) have no emergency contact with a phone number: " +
-                       join_keys(unreachable);
+    std::string what = std::to_string(unreachable.size()) +
+                       " pupil(s) have no emergency contact with a phone number: " + join_keys(unreachable);
     if (!options.allow_missing)
-      throw Error(ErrorCode::kUsage, what + "; add a contact in the MIS and export again, or allow them with --allow-missing (allow_missing = true in a plan) "
-                                            "to import them anyway (the trip leader must then get the numbers)");
+      throw Error(ErrorCode::kUsage, what +
+                                         "; add a contact in the MIS and export again, or allow them with "
+                                         "--allow-missing (allow_missing = true in a plan) "
+                                         "to import them anyway (the trip leader must then get the numbers)");
     out.warnings.push_back(what + " (imported anyway: --allow-missing)");
   }
   std::sort(data.pupils.begin(), data.pupils.end(), [](const Pupil& a, const Pupil& b) {

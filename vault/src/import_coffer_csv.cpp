@@ -1,14 +1,13 @@
 // The coffer-csv importer, and the mapped-CSV importer that reads any
-// other MIS report through a mapping onto the same vocabulary. coffer-csv is our two-file contract (pupils.csv, contacts.csv,
-// CBDS-style column names; docs/IMPORT.md). Strict: a column that is not in
-// the contract is an error (it catches typos such as "Allergy"), except a
-// deny-listed one, which is dropped and reported by name. Rows of pupils
-// who are not selected are skipped before any of their cells are read.
+// other MIS report through a mapping onto the same vocabulary. coffer-csv is our two-file contract (pupils.csv,
+// contacts.csv, CBDS-style column names; docs/IMPORT.md). Strict: a column that is not in the contract is an error (it
+// catches typos such as "Allergy"), except a deny-listed one, which is dropped and reported by name. Rows of pupils who
+// are not selected are skipped before any of their cells are read.
+#include <toml++/toml.h>
 #include <algorithm>
 #include <array>
 #include <map>
 #include <set>
-#include <toml++/toml.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -23,14 +22,32 @@ namespace {
 using detail::CsvRow;
 using detail::CsvTable;
 
-const std::vector<std::string_view> kPupilColumns = {
-    "PupilKey", "UPN", "Surname", "Forename", "PreferredSurname", "PreferredForename", "DOB", "Sex",
-    "NCyearActual", "RegGroup", "Classes", "MedicalSummary", "Allergies", "AllergySeverity", "Medication",
-    "MedicationAdministeredBy", "CarePlan", "EmergencyTreatmentConsent", "DietaryNeeds", "SwimmingAbility",
-    "ActivityNotes", "SupportNote", "PhotoFile"};
-const std::vector<std::string_view> kContactColumns = {
-    "PupilKey", "Order", "Title", "Forename", "Surname", "Relationship", "Responsibility", "MobilePhone",
-    "HomePhone", "WorkPhone", "DoNotRelease"};
+const std::vector<std::string_view> kPupilColumns = {"PupilKey",
+                                                     "UPN",
+                                                     "Surname",
+                                                     "Forename",
+                                                     "PreferredSurname",
+                                                     "PreferredForename",
+                                                     "DOB",
+                                                     "Sex",
+                                                     "NCyearActual",
+                                                     "RegGroup",
+                                                     "Classes",
+                                                     "MedicalSummary",
+                                                     "Allergies",
+                                                     "AllergySeverity",
+                                                     "Medication",
+                                                     "MedicationAdministeredBy",
+                                                     "CarePlan",
+                                                     "EmergencyTreatmentConsent",
+                                                     "DietaryNeeds",
+                                                     "SwimmingAbility",
+                                                     "ActivityNotes",
+                                                     "SupportNote",
+                                                     "PhotoFile"};
+const std::vector<std::string_view> kContactColumns = {"PupilKey",  "Order",        "Title",          "Forename",
+                                                       "Surname",   "Relationship", "Responsibility", "MobilePhone",
+                                                       "HomePhone", "WorkPhone",    "DoNotRelease"};
 
 // "# dates: DD/MM/YYYY" above the header declares UK dates.
 bool declares_uk_dates(const CsvTable& t) {
@@ -49,8 +66,7 @@ bool declares_uk_dates(const CsvTable& t) {
 // Column name -> index for the columns of the contract present in the file;
 // deny-listed columns are noted as dropped, others refused.
 std::map<std::string_view, std::size_t> columns(const CsvTable& t, const std::vector<std::string_view>& contract,
-                                                 std::initializer_list<std::string_view> required,
-                                                 SourceData& data) {
+                                                std::initializer_list<std::string_view> required, SourceData& data) {
   std::map<std::string_view, std::size_t> idx;
   for (std::size_t i = 0; i < t.header.size(); ++i) {
     auto it = std::find(contract.begin(), contract.end(), t.header[i]);
@@ -101,8 +117,8 @@ std::vector<std::string> parallel(const Row& row, std::string_view items_col, st
   if (details.empty()) return std::vector<std::string>(count);
   if (details.size() == 1) return std::vector<std::string>(count, details[0]);
   if (details.size() != count)
-    throw Error(ErrorCode::kUsage, row.where(detail_col) + "has " + std::to_string(details.size()) +
-                                       " values but " + std::string(items_col) + " has " + std::to_string(count) +
+    throw Error(ErrorCode::kUsage, row.where(detail_col) + "has " + std::to_string(details.size()) + " values but " +
+                                       std::string(items_col) + " has " + std::to_string(count) +
                                        "; give one value per item, in the same order, separated by ;");
   return details;
 }
@@ -226,8 +242,8 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
   try {
     doc = toml::parse(mapping.text, mapping.name);
   } catch (const toml::parse_error& e) {
-    throw Error(ErrorCode::kUsage, mapping.name + ":" + std::to_string(e.source().begin.line) + ": " +
-                                       std::string(e.description()));
+    throw Error(ErrorCode::kUsage,
+                mapping.name + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
   auto bad = [&](const toml::node* n, const std::string& what) -> Error {
     return Error(ErrorCode::kUsage, mapping.name + ":" + std::to_string(n ? n->source().begin.line : 1) + ": " + what);
@@ -235,7 +251,8 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
   bool uk = false;
   if (auto* n = doc.get("date_format")) {
     auto v = n->value<std::string>();
-    if (!v || (*v != "DD/MM/YYYY" && *v != "YYYY-MM-DD")) throw bad(n, "date_format must be \"YYYY-MM-DD\" or \"DD/MM/YYYY\"");
+    if (!v || (*v != "DD/MM/YYYY" && *v != "YYYY-MM-DD"))
+      throw bad(n, "date_format must be \"YYYY-MM-DD\" or \"DD/MM/YYYY\"");
     uk = *v == "DD/MM/YYYY";
   }
   for (auto& [k, v] : doc)
@@ -262,9 +279,10 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
     }
     auto c = canonical(contact ? kContactColumns : kPupilColumns, name);
     if (!c || (contact && (*c == "PupilKey" || *c == "Order")))
-      throw bad(&v, *target + " is not a canonical field; use a coffer-csv column name (docs/IMPORT.md) or "
-                              "Contact<N>.<Forename|Surname|Title|Relationship|Responsibility|MobilePhone|"
-                              "HomePhone|WorkPhone|DoNotRelease>");
+      throw bad(&v, *target +
+                        " is not a canonical field; use a coffer-csv column name (docs/IMPORT.md) or "
+                        "Contact<N>.<Forename|Surname|Title|Relationship|Responsibility|MobilePhone|"
+                        "HomePhone|WorkPhone|DoNotRelease>");
     if (detail::is_denied_column(*target)) throw bad(&v, *target + " may never be imported");
     map[std::string(k.str())] = {contact, *c};
   }
@@ -298,7 +316,8 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
     std::string key = row.cell("PupilKey");
     if (key.empty()) throw Error(ErrorCode::kUsage, row.where("PupilKey") + "every pupil needs a key");
     if (!keys.insert(key).second)
-      throw Error(ErrorCode::kUsage, row.where("PupilKey") + "the pupil key " + key + " appears on an earlier line too");
+      throw Error(ErrorCode::kUsage,
+                  row.where("PupilKey") + "the pupil key " + key + " appears on an earlier line too");
     ++data.source_pupils;
     Pupil p;
     p.key = key;

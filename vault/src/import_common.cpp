@@ -15,7 +15,8 @@ namespace {
 std::string fold(std::string_view s) {
   std::string out;
   for (char c : s)
-    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -60,29 +61,38 @@ bool is_denied_column(std::string_view name) {
   // ("Home Address", "Parent Email", "FSM Eligible"). A false match only
   // drops a column, and the drop is reported by name.
   static constexpr std::array<std::string_view, 60> kContains = {
-      "ethnic", "religio", "faith", "nationalit", "countryofbirth", "birthcountry", "cityofbirth",
-      "birthcity", "stateofbirth", "birthstate", "freeschoolmeal", "pupilpremium", "premium",
-      "senprovision", "senneed", "senstatus", "senhistory", "sencode", "sensupport", "lookedafter",
-      "careauthority", "childlookedafter", "everincare", "attendance", "assessment", "keystage",
-      "address", "postcode", "password", "email", "language", "disabilit", "publicschoolresidence",
-      "nawdetails", "uniquelearnernumber", "schoolhistory", "admission", "exclusion",
+      "ethnic", "religio", "faith", "nationalit", "countryofbirth", "birthcountry", "cityofbirth", "birthcity",
+      "stateofbirth", "birthstate", "freeschoolmeal", "pupilpremium", "premium", "senprovision", "senneed", "senstatus",
+      "senhistory", "sencode", "sensupport", "lookedafter", "careauthority", "childlookedafter", "everincare",
+      "attendance", "assessment", "keystage", "address", "postcode", "password", "email", "language", "disabilit",
+      "publicschoolresidence", "nawdetails", "uniquelearnernumber", "schoolhistory", "admission", "exclusion",
       // High-risk, not needed by any purpose: care and adoption history
       // (a former name can reveal an adoption), child protection, funding,
       // immigration status, gender identity.
-      "adoptedfromcare", "postlookedafter", "servicechild", "topupfunding", "senunit",
-      "resourcedprovision", "youngcarer", "childprotection", "childinneed", "immigration", "refugee",
-      "asylum", "formersurname", "formerforename", "formername", "genderidentity", "pronoun",
+      "adoptedfromcare", "postlookedafter", "servicechild", "topupfunding", "senunit", "resourcedprovision",
+      "youngcarer", "childprotection", "childinneed", "immigration", "refugee", "asylum", "formersurname",
+      "formerforename", "formername", "genderidentity", "pronoun",
       // Other spellings seen in MIS reports: "Free Meals", "Place of Birth",
       // "Exam Results", "Test Results".
       "freemeal", "placeofbirth", "birthplace", "examresult", "testresult"};
   // Short stems only at the start ("FSMeligible", "SEN status", "EAL").
-  static constexpr std::array<std::string_view, 9> kPrefixes = {"fsm", "ehcp", "send", "eal", "uci", "uln",
-                                                                "race", "incare", "ks"};
+  static constexpr std::array<std::string_view, 9> kPrefixes = {"fsm", "ehcp", "send",   "eal", "uci",
+                                                                "uln", "race", "incare", "ks"};
   // Exact folded names (OneRoster's race columns and other short ones).
-  static constexpr std::array<std::string_view, 14> kExact = {
-      "sen", "cin", "asian", "white", "americanindianoralaskanative", "blackorafricanamerican",
-      "nativehawaiianorotherpacificislander", "demographicracetwoormoreraces", "hispanicorlatinoethnicity",
-      "aln", "speakwelsh", "homewelsh", "nationalidentity", "cla"};
+  static constexpr std::array<std::string_view, 14> kExact = {"sen",
+                                                              "cin",
+                                                              "asian",
+                                                              "white",
+                                                              "americanindianoralaskanative",
+                                                              "blackorafricanamerican",
+                                                              "nativehawaiianorotherpacificislander",
+                                                              "demographicracetwoormoreraces",
+                                                              "hispanicorlatinoethnicity",
+                                                              "aln",
+                                                              "speakwelsh",
+                                                              "homewelsh",
+                                                              "nationalidentity",
+                                                              "cla"};
   // Short codes only as a whole word, so "LAC" and "Is LAC" match but
   // "Lactose" does not ("Ever 6 FSM", "SEN Type", "CLA status", "EAL").
   static constexpr std::array<std::string_view, 6> kWords = {"fsm", "sen", "lac", "cla", "cin", "eal"};
@@ -112,8 +122,7 @@ std::string parse_sex(std::string_view text, const std::string& where) {
   if (t.empty()) return "";
   if (t == "m" || t == "male") return "M";
   if (t == "f" || t == "female") return "F";
-  if (t == "u" || t == "unknown" || t == "not known" || t == "other" || t == "unspecified" || t == "x")
-    return "U";
+  if (t == "u" || t == "unknown" || t == "not known" || t == "other" || t == "unspecified" || t == "x") return "U";
   throw Error(ErrorCode::kUsage, where + "expected M, F or U");
 }
 
@@ -135,18 +144,15 @@ std::string parse_administered_by(std::string_view text, const std::string& wher
 std::optional<Date> parse_date_cell(std::string_view text, bool uk, const std::string& where) {
   if (text.empty()) return std::nullopt;
   if (auto d = parse_date(text, uk)) return d;
-  throw Error(ErrorCode::kUsage,
-              where + (uk ? "not a date in DD/MM/YYYY form (as declared) or an impossible date"
-                          : "not a date in YYYY-MM-DD form or an impossible date; "
-                            "for DD/MM/YYYY dates put \"# dates: DD/MM/YYYY\" above the header"));
+  throw Error(ErrorCode::kUsage, where + (uk ? "not a date in DD/MM/YYYY form (as declared) or an impossible date"
+                                             : "not a date in YYYY-MM-DD form or an impossible date; "
+                                               "for DD/MM/YYYY dates put \"# dates: DD/MM/YYYY\" above the header"));
 }
 
-std::string check_upn_cell(std::string_view text, const std::string& where,
-                           std::vector<std::string>& warnings) {
+std::string check_upn_cell(std::string_view text, const std::string& where, std::vector<std::string>& warnings) {
   if (text.empty()) return "";
   UpnCheck c = check_upn(text);
-  if (!c.well_formed)
-    warnings.push_back(where + "UPN is not in the 13-character UPN format; kept");
+  if (!c.well_formed) warnings.push_back(where + "UPN is not in the 13-character UPN format; kept");
   else if (!c.valid())
     warnings.push_back(where + "UPN check letter is wrong (the digits give " + std::string(1, c.expected) +
                        "); kept, check it in the MIS");
@@ -168,8 +174,7 @@ bool select_pupil(SourceData& data, const Selection& selection, const Pupil& p) 
   return taken;
 }
 
-void require_selection_found(const SourceData& data, const Selection& selection,
-                             const std::string& source_name) {
+void require_selection_found(const SourceData& data, const Selection& selection, const std::string& source_name) {
   std::vector<std::string> missing;
   for (auto& key : selection.pupils) {
     bool found = std::any_of(data.pupils.begin(), data.pupils.end(), [&](const Pupil& p) { return p.key == key; });
@@ -180,8 +185,8 @@ void require_selection_found(const SourceData& data, const Selection& selection,
     for (std::size_t i = 0; i < missing.size() && i < 10; ++i) list += (i ? ", " : "") + missing[i];
     if (missing.size() > 10) list += " and " + std::to_string(missing.size() - 10) + " more";
     throw Error(ErrorCode::kUsage, std::to_string(missing.size()) + " selected pupil" +
-                                       (missing.size() == 1 ? " is" : "s are") + " not in " + source_name +
-                                       ": " + list + "; check the pupil keys (the source's own key column)");
+                                       (missing.size() == 1 ? " is" : "s are") + " not in " + source_name + ": " +
+                                       list + "; check the pupil keys (the source's own key column)");
   }
   std::string groups;
   for (auto& g : selection.groups)

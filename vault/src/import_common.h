@@ -28,8 +28,7 @@ std::string parse_administered_by(std::string_view text, const std::string& wher
 std::optional<Date> parse_date_cell(std::string_view text, bool uk, const std::string& where);
 // Adds a UPN warning when the UPN is malformed or its check letter wrong;
 // returns the normalised UPN.
-std::string check_upn_cell(std::string_view text, const std::string& where,
-                           std::vector<std::string>& warnings);
+std::string check_upn_cell(std::string_view text, const std::string& where, std::vector<std::string>& warnings);
 
 // Whether the selection takes this pupil (judged on key, reg_group and
 // classes only, so call it before reading the rest of a row); records the
@@ -38,8 +37,7 @@ bool select_pupil(SourceData& data, const Selection& selection, const Pupil& pup
 
 // Throws Error(kUsage) naming selected
 // pupil keys or groups that the source does not contain.
-void require_selection_found(const SourceData& data, const Selection& selection,
-                             const std::string& source_name);
+void require_selection_found(const SourceData& data, const Selection& selection, const std::string& source_name);
 
 // Sorts contacts by priority (stable: file order breaks ties).
 void sort_contacts(Pupil& pupil);

@@ -43,10 +43,9 @@ std::string text(const pugi::xml_node& n) { return trim(n.text().get()); }
 // set's other common entries. An unknown code is kept as written.
 std::string relationship_label(const std::string& code) {
   static const std::map<std::string, std::string, std::less<>> kLabels = {
-      {"PAR", "Parent"},       {"CAR", "Carer"},        {"OTH", "Other"},
-      {"STP", "Step-parent"},  {"FOP", "Foster parent"}, {"REL", "Other relative"},
-      {"FAM", "Family member"}, {"CHM", "Childminder"},  {"SWR", "Social worker"},
-      {"DOC", "Doctor"}};
+      {"PAR", "Parent"},        {"CAR", "Carer"},          {"OTH", "Other"},         {"STP", "Step-parent"},
+      {"FOP", "Foster parent"}, {"REL", "Other relative"}, {"FAM", "Family member"}, {"CHM", "Childminder"},
+      {"SWR", "Social worker"}, {"DOC", "Doctor"}};
   auto it = kLabels.find(code);
   return it == kLabels.end() ? code : it->second;
 }
@@ -68,14 +67,13 @@ class Reader {
   void run() {
     check_encoding();
     pugi::xml_document doc;
-    pugi::xml_parse_result r = doc.load_buffer(file_.text.data(), file_.text.size(), pugi::parse_default,
-                                               pugi::encoding_utf8);
+    pugi::xml_parse_result r =
+        doc.load_buffer(file_.text.data(), file_.text.size(), pugi::parse_default, pugi::encoding_utf8);
     if (!r)
       throw Error(ErrorCode::kUsage, at(r.offset) + "malformed XML (" + r.description() +
                                          "); check that this is the whole file as the MIS exported it");
     pugi::xml_node root = doc.document_element();
-    if (!root)
-      throw Error(ErrorCode::kUsage, file_.name + ": holds no XML element; is this the right file?");
+    if (!root) throw Error(ErrorCode::kUsage, file_.name + ": holds no XML element; is this the right file?");
     if (local_name(root) != "CTfile")
       throw Error(ErrorCode::kUsage, where(root) + "not a Common Transfer File (root element is " +
                                          std::string(local_name(root)).substr(0, 60) +
@@ -93,9 +91,9 @@ class Reader {
  private:
   std::size_t line(std::ptrdiff_t offset) const {
     if (offset <= 0) return 1;
-    return 1 + static_cast<std::size_t>(std::lower_bound(newlines_.begin(), newlines_.end(),
-                                                         static_cast<std::size_t>(offset)) -
-                                        newlines_.begin());
+    return 1 + static_cast<std::size_t>(
+                   std::lower_bound(newlines_.begin(), newlines_.end(), static_cast<std::size_t>(offset)) -
+                   newlines_.begin());
   }
   // "file:line: " for a byte offset into the text.
   std::string at(std::ptrdiff_t offset) const { return file_.name + ":" + std::to_string(line(offset)) + ": "; }
@@ -112,8 +110,11 @@ class Reader {
     std::size_t i = 0;
     while (i < s.size()) {
       auto c = static_cast<unsigned char>(s[i]);
-      std::size_t n = c < 0x80 ? 0 : (c >= 0xC2 && c <= 0xDF) ? 1 : (c >= 0xE0 && c <= 0xEF) ? 2
-                                   : (c >= 0xF0 && c <= 0xF4) ? 3 : 9;
+      std::size_t n = c < 0x80                   ? 0
+                      : (c >= 0xC2 && c <= 0xDF) ? 1
+                      : (c >= 0xE0 && c <= 0xEF) ? 2
+                      : (c >= 0xF0 && c <= 0xF4) ? 3
+                                                 : 9;
       bool ok = n != 9 && i + n < s.size();
       for (std::size_t k = 1; ok && k <= n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
       if (ok && n >= 2) {
@@ -122,8 +123,8 @@ class Reader {
                (c == 0xF4 && c1 >= 0x90));
       }
       if (!ok)
-        throw Error(ErrorCode::kUsage, at(static_cast<std::ptrdiff_t>(i)) +
-                                           "is not valid UTF-8; a CTF is UTF-8, export it again");
+        throw Error(ErrorCode::kUsage,
+                    at(static_cast<std::ptrdiff_t>(i)) + "is not valid UTF-8; a CTF is UTF-8, export it again");
       i += n + 1;
     }
   }
@@ -139,10 +140,10 @@ class Reader {
       data_.format = "CTF " + v;
     } else {
       data_.format = "CTF";
-      data_.warnings.push_back(
-          (version ? where(version) + "the CTFversion " + v.substr(0, 20) + " is not in the NN.0 form"
-                   : where(header ? header : root) + "the Header has no CTFversion") +
-          "; read as a CTF anyway, check the pupils imported");
+      data_.warnings.push_back((version
+                                    ? where(version) + "the CTFversion " + v.substr(0, 20) + " is not in the NN.0 form"
+                                    : where(header ? header : root) + "the Header has no CTFversion") +
+                               "; read as a CTF anyway, check the pupils imported");
     }
   }
 
@@ -193,8 +194,9 @@ class Reader {
     pugi::xml_node upn = child(node, "UPN");
     std::string key = text(upn);
     if (key.empty())
-      throw Error(ErrorCode::kUsage, where(node) + "a Pupil has no UPN; every pupil in a CTF needs one, "
-                                                   "correct it in the MIS");
+      throw Error(ErrorCode::kUsage, where(node) +
+                                         "a Pupil has no UPN; every pupil in a CTF needs one, "
+                                         "correct it in the MIS");
     if (auto [it, fresh] = line_of_.emplace(key, line(upn.offset_debug())); !fresh)
       throw Error(ErrorCode::kUsage, where_element(upn) + "the UPN " + key + " is also used on line " +
                                          std::to_string(it->second) + "; a CTF lists a pupil once");
@@ -223,8 +225,9 @@ class Reader {
           p.dob = parse_date(dob);
           data_.dob_where[p.key] = where_element(c);
           if (!p.dob)
-            throw Error(ErrorCode::kUsage, where_element(c) + "not a date in YYYY-MM-DD form or an impossible "
-                                                              "date; correct it in the MIS and export again");
+            throw Error(ErrorCode::kUsage, where_element(c) +
+                                               "not a date in YYYY-MM-DD form or an impossible "
+                                               "date; correct it in the MIS and export again");
         }
       } else if (name == "Sex" || name == "Gender") {  // older files say Gender
         singles.see(c);
@@ -238,8 +241,7 @@ class Reader {
         for (auto k = c.first_child(); k; k = k.next_sibling()) {
           if (k.type() == pugi::node_element && local_name(k) == "Contact")
             p.contacts.push_back(read_contact(k, static_cast<int>(p.contacts.size()) + 1));
-          else
-            leave_out(k, "Pupil/Contacts/");
+          else leave_out(k, "Pupil/Contacts/");
         }
       } else {
         leave_out(c, "Pupil/");
@@ -312,10 +314,8 @@ class Reader {
       } else if (name == "Phones") {
         singles.see(c);
         for (auto ph = c.first_child(); ph; ph = ph.next_sibling()) {
-          if (ph.type() == pugi::node_element && local_name(ph) == "Phone")
-            read_phone(ph, k);
-          else
-            leave_out(ph, "Pupil/Contacts/Contact/Phones/");
+          if (ph.type() == pugi::node_element && local_name(ph) == "Phone") read_phone(ph, k);
+          else leave_out(ph, "Pupil/Contacts/Contact/Phones/");
         }
       } else {
         leave_out(c, "Pupil/Contacts/Contact/");
@@ -350,7 +350,7 @@ class Reader {
   const SourceFile& file_;
   const Selection& sel_;
   SourceData& data_;
-  std::vector<std::size_t> newlines_;  // offsets of '\n', for line numbers
+  std::vector<std::size_t> newlines_;                     // offsets of '\n', for line numbers
   std::unordered_map<std::string, std::size_t> line_of_;  // UPN -> line
 };
 
@@ -358,8 +358,9 @@ class Reader {
 
 SourceData parse_ctf(const SourceFile& xml, const Selection& selection) {
   if (!selection.groups.empty())
-    throw Error(ErrorCode::kUsage, xml.name + ": a CTF has no registration groups or classes (only year groups); "
-                                              "select its pupils by UPN with --pupil or --pupils-file");
+    throw Error(ErrorCode::kUsage, xml.name +
+                                       ": a CTF has no registration groups or classes (only year groups); "
+                                       "select its pupils by UPN with --pupil or --pupils-file");
   SourceData data;
   Reader(xml, selection, data).run();
   return data;

@@ -26,28 +26,57 @@ using detail::CsvTable;
 // and the new roles.csv). Anything else is an extension column: reported as
 // unmapped, or as dropped when the deny-list names it.
 const std::vector<std::string_view> kUsers11 = {
-    "sourcedId", "status", "dateLastModified", "enabledUser", "orgSourcedIds", "role", "username", "userIds",
-    "givenName", "familyName", "middleName", "identifier", "email", "sms", "phone", "agentSourcedIds", "grades",
-    "password"};
-const std::vector<std::string_view> kUsers12 = {
-    "sourcedId", "status", "dateLastModified", "enabledUser", "username", "userIds", "givenName", "familyName",
-    "middleName", "identifier", "email", "sms", "phone", "agentSourcedIds", "grades", "password",
-    "userMasterIdentifier", "resourceSourcedIds", "preferredGivenName", "preferredMiddleName",
-    "preferredFamilyName", "primaryOrgSourcedId", "pronouns"};
+    "sourcedId", "status",          "dateLastModified", "enabledUser", "orgSourcedIds", "role",  "username",
+    "userIds",   "givenName",       "familyName",       "middleName",  "identifier",    "email", "sms",
+    "phone",     "agentSourcedIds", "grades",           "password"};
+const std::vector<std::string_view> kUsers12 = {"sourcedId",
+                                                "status",
+                                                "dateLastModified",
+                                                "enabledUser",
+                                                "username",
+                                                "userIds",
+                                                "givenName",
+                                                "familyName",
+                                                "middleName",
+                                                "identifier",
+                                                "email",
+                                                "sms",
+                                                "phone",
+                                                "agentSourcedIds",
+                                                "grades",
+                                                "password",
+                                                "userMasterIdentifier",
+                                                "resourceSourcedIds",
+                                                "preferredGivenName",
+                                                "preferredMiddleName",
+                                                "preferredFamilyName",
+                                                "primaryOrgSourcedId",
+                                                "pronouns"};
 const std::vector<std::string_view> kRoles = {
-    "sourcedId", "status", "dateLastModified", "userSourcedId", "roleType", "role", "beginDate", "endDate",
-    "orgSourcedId", "userProfileSourcedId"};
-const std::vector<std::string_view> kDemographics = {
-    "sourcedId", "status", "dateLastModified", "birthDate", "sex", "americanIndianOrAlaskaNative", "asian",
-    "blackOrAfricanAmerican", "nativeHawaiianOrOtherPacificIslander", "white", "demographicRaceTwoOrMoreRaces",
-    "hispanicOrLatinoEthnicity", "countryOfBirthCode", "stateOfBirthAbbreviation", "cityOfBirth",
-    "publicSchoolResidenceStatus"};
+    "sourcedId", "status",    "dateLastModified", "userSourcedId", "roleType",
+    "role",      "beginDate", "endDate",          "orgSourcedId",  "userProfileSourcedId"};
+const std::vector<std::string_view> kDemographics = {"sourcedId",
+                                                     "status",
+                                                     "dateLastModified",
+                                                     "birthDate",
+                                                     "sex",
+                                                     "americanIndianOrAlaskaNative",
+                                                     "asian",
+                                                     "blackOrAfricanAmerican",
+                                                     "nativeHawaiianOrOtherPacificIslander",
+                                                     "white",
+                                                     "demographicRaceTwoOrMoreRaces",
+                                                     "hispanicOrLatinoEthnicity",
+                                                     "countryOfBirthCode",
+                                                     "stateOfBirthAbbreviation",
+                                                     "cityOfBirth",
+                                                     "publicSchoolResidenceStatus"};
 const std::vector<std::string_view> kEnrollments = {
-    "sourcedId", "status", "dateLastModified", "classSourcedId", "schoolSourcedId", "userSourcedId", "role",
-    "primary", "beginDate", "endDate"};
+    "sourcedId",     "status", "dateLastModified", "classSourcedId", "schoolSourcedId",
+    "userSourcedId", "role",   "primary",          "beginDate",      "endDate"};
 const std::vector<std::string_view> kClasses = {
-    "sourcedId", "status", "dateLastModified", "title", "grades", "courseSourcedId", "classCode", "classType",
-    "location", "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes", "periods"};
+    "sourcedId", "status",   "dateLastModified", "title",          "grades",   "courseSourcedId", "classCode",
+    "classType", "location", "schoolSourcedId",  "termSourcedIds", "subjects", "subjectCodes",    "periods"};
 const std::vector<std::string_view> kManifest = {"propertyName", "value"};
 
 std::string lower(std::string_view s) {
@@ -84,12 +113,9 @@ class Table {
       : t_(detail::parse_csv(f)) {
     for (std::size_t i = 0; i < t_.header.size(); ++i) {
       const std::string& name = t_.header[i];
-      if (detail::is_denied_column(name))
-        data.dropped.insert(name);  // never read, whether in the spec or not
-      else if (std::find(spec.begin(), spec.end(), name) != spec.end())
-        idx_.emplace(name, i);
-      else
-        data.unmapped.insert(name);
+      if (detail::is_denied_column(name)) data.dropped.insert(name);  // never read, whether in the spec or not
+      else if (std::find(spec.begin(), spec.end(), name) != spec.end()) idx_.emplace(name, i);
+      else data.unmapped.insert(name);
     }
     for (auto r : required)
       if (!idx_.count(std::string(r)))
@@ -161,9 +187,7 @@ std::string capitalised(std::string word) {
   return word;
 }
 
-bool is_contact_role(const std::string& role) {
-  return role == "parent" || role == "guardian" || role == "relative";
-}
+bool is_contact_role(const std::string& role) { return role == "parent" || role == "guardian" || role == "relative"; }
 
 struct Files {
   const SourceFile* manifest = nullptr;
@@ -176,10 +200,12 @@ struct Files {
 
 Files sort_files(const std::vector<SourceFile>& files) {
   Files f;
-  const std::pair<std::string_view, const SourceFile* Files::*> kinds[] = {
-      {"manifest.csv", &Files::manifest}, {"users.csv", &Files::users},
-      {"roles.csv", &Files::roles},       {"demographics.csv", &Files::demographics},
-      {"enrollments.csv", &Files::enrollments}, {"classes.csv", &Files::classes}};
+  const std::pair<std::string_view, const SourceFile * Files::*> kinds[] = {{"manifest.csv", &Files::manifest},
+                                                                            {"users.csv", &Files::users},
+                                                                            {"roles.csv", &Files::roles},
+                                                                            {"demographics.csv", &Files::demographics},
+                                                                            {"enrollments.csv", &Files::enrollments},
+                                                                            {"classes.csv", &Files::classes}};
   for (auto& file : files) {
     std::string base = base_name(file.name);
     for (auto [name, member] : kinds) {
@@ -203,15 +229,13 @@ struct Version {
 Version read_manifest(const Files& f, SourceData& data) {
   Version v;
   if (f.manifest) {
-    Table m(*f.manifest, kManifest, {"propertyName", "value"},
-            "manifest.csv has the columns propertyName,value", data);
+    Table m(*f.manifest, kManifest, {"propertyName", "value"}, "manifest.csv has the columns propertyName,value", data);
     for (auto& r : m.table().rows) {
       std::string prop = m.cell(r, "propertyName"), value = m.cell(r, "value");
       if (prop == "oneroster.version") {
         auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
         bool ok = value == "1.1" || value == "1.2" ||
-                  (value.starts_with("1.2.") && value.size() > 4 &&
-                   std::all_of(value.begin() + 4, value.end(), digit));
+                  (value.starts_with("1.2.") && value.size() > 4 && std::all_of(value.begin() + 4, value.end(), digit));
         if (!ok)
           throw Error(ErrorCode::kUsage, m.where(r, "value") + "OneRoster version " + value.substr(0, 20) +
                                              " is not supported (1.1, 1.2 and 1.2.x are); "
@@ -240,12 +264,13 @@ Version read_manifest(const Files& f, SourceData& data) {
                                            "no roles.csv); include manifest.csv from the export");
       v.number = "1.1", why = "users.csv has a role column";
     }
-    data.warnings.push_back(f.users->name + ": no oneroster.version in a manifest.csv; read as OneRoster " +
-                            v.number + " because " + why);
+    data.warnings.push_back(f.users->name + ": no oneroster.version in a manifest.csv; read as OneRoster " + v.number +
+                            " because " + why);
   }
   if (!v.v11() && !f.roles)
-    throw Error(ErrorCode::kUsage, "the OneRoster " + v.number + " set has no roles.csv (1.2 keeps users' roles "
-                                   "there); export the full set");
+    throw Error(ErrorCode::kUsage, "the OneRoster " + v.number +
+                                       " set has no roles.csv (1.2 keeps users' roles "
+                                       "there); export the full set");
   return v;
 }
 
@@ -309,8 +334,7 @@ class Importer {
         if (std::find(p.classes.begin(), p.classes.end(), it->second.name) == p.classes.end())
           p.classes.push_back(it->second.name);
         if (it->second.homeroom) {
-          if (p.reg_group.empty())
-            p.reg_group = it->second.code;
+          if (p.reg_group.empty()) p.reg_group = it->second.code;
           else if (p.reg_group != it->second.code)
             data_.warnings.push_back(users.where(*u.row) + "pupil " + id +
                                      " is in more than one homeroom class; took " + p.reg_group +
@@ -343,12 +367,10 @@ class Importer {
   void read_users(const Table& users) {
     for (auto& r : users.table().rows) {
       std::string id = users.cell(r, "sourcedId");
-      if (id.empty())
-        throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "every user needs a sourcedId");
+      if (id.empty()) throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "every user needs a sourcedId");
       if (auto [it, fresh] = line_of_.emplace(id, r.line); !fresh)
-        throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "the sourcedId " + id +
-                                           " is also used on line " + std::to_string(it->second) +
-                                           "; sourcedIds must be unique");
+        throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "the sourcedId " + id + " is also used on line " +
+                                           std::to_string(it->second) + "; sourcedIds must be unique");
       if (users.deleted(r) ||
           !detail::parse_flag(users.cell(r, "enabledUser"), users.where(r, "enabledUser")).value_or(true)) {
         gone_.insert(id);
@@ -368,8 +390,8 @@ class Importer {
   }
 
   void read_roles() {
-    Table roles(*f_.roles, kRoles, {"userSourcedId", "role"},
-                "export roles.csv with the OneRoster 1.2 column names", data_);
+    Table roles(*f_.roles, kRoles, {"userSourcedId", "role"}, "export roles.csv with the OneRoster 1.2 column names",
+                data_);
     for (auto& r : roles.table().rows) {
       if (roles.deleted(r)) continue;
       std::string type = lower(roles.cell(r, "roleType"));
@@ -380,8 +402,7 @@ class Importer {
       std::string role = role_word(lower(roles.cell(r, "role")));
       std::string& have = it->second.role;
       // A user with several roles: student first, then the first contact role.
-      if (have.empty() || have == "other" || (role == "student" && have != "student"))
-        have = role;
+      if (have.empty() || have == "other" || (role == "student" && have != "student")) have = role;
     }
   }
 
@@ -451,16 +472,14 @@ class Importer {
     for (auto& id : pupil.agents) {
       if (!seen.insert(id).second) continue;
       auto it = users_.find(id);
-      if (it != users_.end() && is_contact_role(it->second.role))
-        ids.push_back(id);
-      else if (!gone_.count(id))
-        strangers.push_back(id);
+      if (it != users_.end() && is_contact_role(it->second.role)) ids.push_back(id);
+      else if (!gone_.count(id)) strangers.push_back(id);
     }
     if (!strangers.empty())
       data_.warnings.push_back(users.where(*pupil.row, "agentSourcedIds") + "pupil " + p.key + ": " +
-                               (strangers.size() == 1 ? strangers[0] + " is"
-                                                      : std::to_string(strangers.size()) + " ids (the first " +
-                                                            strangers[0] + ") are") +
+                               (strangers.size() == 1
+                                    ? strangers[0] + " is"
+                                    : std::to_string(strangers.size()) + " ids (the first " + strangers[0] + ") are") +
                                " not a parent, guardian or relative in the set; skipped");
     if (auto it = named_by_.find(p.key); it != named_by_.end())
       for (auto& id : it->second)

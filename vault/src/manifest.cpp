@@ -80,8 +80,13 @@ std::string manifest_json(const Manifest& m) {
   j["not_carried_by_profile"] = m.not_in_profile;
   auto& imports = j["imports"] = nlohmann::ordered_json::array();
   for (auto& i : m.imports)
-    imports.push_back({{"at", iso(i.at)}, {"by", i.by}, {"format", i.format}, {"source", i.source},
-                       {"pupils", i.pupils}, {"columns_dropped", i.dropped}, {"unmapped", i.unmapped}});
+    imports.push_back({{"at", iso(i.at)},
+                       {"by", i.by},
+                       {"format", i.format},
+                       {"source", i.source},
+                       {"pupils", i.pupils},
+                       {"columns_dropped", i.dropped},
+                       {"unmapped", i.unmapped}});
   return j.dump(2) + "\n";
 }
 

@@ -3,10 +3,10 @@
 // setting never silently falls back to a default.
 #include "coffer/vault/policy.h"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <set>
 #include <string>
-#include <toml++/toml.h>
 
 #include "coffer/error.h"
 #include "coffer/vault/profile.h"
@@ -14,17 +14,15 @@
 namespace coffer::vault {
 namespace {
 
-[[noreturn]] void bad(const std::filesystem::path& file, const toml::source_region& where,
-                      const std::string& what) {
+[[noreturn]] void bad(const std::filesystem::path& file, const toml::source_region& where, const std::string& what) {
   throw Error(ErrorCode::kUsage, file.string() + ":" + std::to_string(where.begin.line) + ": " + what);
 }
 
-std::int64_t integer(const std::filesystem::path& file, const toml::node& n, const std::string& key,
-                     std::int64_t lo, std::int64_t hi) {
+std::int64_t integer(const std::filesystem::path& file, const toml::node& n, const std::string& key, std::int64_t lo,
+                     std::int64_t hi) {
   auto v = n.value<std::int64_t>();
   if (!n.is_integer() || !v || *v < lo || *v > hi)
-    bad(file, n.source(), key + " must be a whole number from " + std::to_string(lo) + " to " +
-                              std::to_string(hi));
+    bad(file, n.source(), key + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
   return *v;
 }
 
@@ -134,14 +132,15 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
     std::string section(k.str());
     auto* t = node.as_table();
     if (!t || (section != "unlock" && section != "retention" && section != "audit" && section != "copy"))
-      bad(*file, node.source(),
-          "unknown section [" + section + "]; expected [unlock], [retention], [audit] or [copy]");
+      bad(*file, node.source(), "unknown section [" + section + "]; expected [unlock], [retention], [audit] or [copy]");
     if (section == "copy") {
       read_copy(*file, *t, p.copy);
     } else if (section == "unlock") {
       only(*file, *t, section, {"max_failures", "free_attempts", "wipe_at_limit"});
-      if (auto* n = t->get("max_failures")) p.max_failures = static_cast<std::uint32_t>(integer(*file, *n, "max_failures", 3, 20));
-      if (auto* n = t->get("free_attempts")) p.free_attempts = static_cast<std::uint32_t>(integer(*file, *n, "free_attempts", 0, 10));
+      if (auto* n = t->get("max_failures"))
+        p.max_failures = static_cast<std::uint32_t>(integer(*file, *n, "max_failures", 3, 20));
+      if (auto* n = t->get("free_attempts"))
+        p.free_attempts = static_cast<std::uint32_t>(integer(*file, *n, "free_attempts", 0, 10));
       if (auto* n = t->get("wipe_at_limit")) p.wipe_at_limit = boolean(*file, *n, "wipe_at_limit");
     } else if (section == "retention") {
       only(*file, *t, section, {"warn_days", "grace_days", "clock_tolerance_minutes"});

@@ -5,10 +5,10 @@
 
 #include <sys/stat.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <toml++/toml.h>
 
 #include "coffer/error.h"
 #include "coffer/vault/policy.h"
@@ -47,8 +47,7 @@ Date civil_from_days(long z) {
   return Date{static_cast<int>(y + (m <= 2)), static_cast<int>(m), static_cast<int>(d)};
 }
 
-[[noreturn]] void bad(const std::filesystem::path& file, const toml::source_region& where,
-                      const std::string& what) {
+[[noreturn]] void bad(const std::filesystem::path& file, const toml::source_region& where, const std::string& what) {
   throw Error(ErrorCode::kUsage, file.string() + ":" + std::to_string(where.begin.line) + ": " + what);
 }
 
@@ -63,37 +62,34 @@ std::optional<int> protection_rank(std::string_view level) {
 
 const std::set<std::string>& known_fields() {
   static const std::set<std::string> k = {
-      "names", "preferred_names", "year_group", "reg_group", "classes", "upn", "dob", "sex",
-      "photo", "emergency_contacts", "medical", "dietary", "activity_notes", "support_note",
-      "pupil_work"};
+      "names", "preferred_names",    "year_group", "reg_group", "classes",        "upn",          "dob",       "sex",
+      "photo", "emergency_contacts", "medical",    "dietary",   "activity_notes", "support_note", "pupil_work"};
   return k;
 }
 
 const std::set<std::string>& denied_fields() {
   static const std::set<std::string> d = {
-      "ethnicity", "religion", "nationality", "country_of_birth", "free_school_meals",
-      "pupil_premium", "sen", "sen_history", "looked_after", "attendance", "assessment",
-      "address", "password",
+      "ethnicity", "religion", "nationality", "country_of_birth", "free_school_meals", "pupil_premium", "sen",
+      "sen_history", "looked_after", "attendance", "assessment", "address", "password",
       // OneRoster demographics race/ethnicity columns
-      "americanIndianOrAlaskaNative", "asian", "blackOrAfricanAmerican",
-      "nativeHawaiianOrOtherPacificIslander", "white", "demographicRaceTwoOrMoreRaces",
-      "hispanicOrLatinoEthnicity"};
+      "americanIndianOrAlaskaNative", "asian", "blackOrAfricanAmerican", "nativeHawaiianOrOtherPacificIslander",
+      "white", "demographicRaceTwoOrMoreRaces", "hispanicOrLatinoEthnicity"};
   return d;
 }
 
 const std::vector<Profile>& builtin_profiles() {
   static const std::vector<Profile> p = {
       {"trip-local", "a local visit in school hours (the base keeps emergency contacts)",
-       with_core({"photo", "medical", "dietary", "activity_notes", "support_note"}), 1, 7, true,
-       false, true, "standard", std::nullopt},
+       with_core({"photo", "medical", "dietary", "activity_notes", "support_note"}), 1, 7, true, false, true,
+       "standard", std::nullopt},
       {"trip", "a day out of the area, residential or abroad",
-       with_core({"upn", "dob", "sex", "photo", "emergency_contacts", "medical", "dietary",
-                  "activity_notes", "support_note"}),
+       with_core({"upn", "dob", "sex", "photo", "emergency_contacts", "medical", "dietary", "activity_notes",
+                  "support_note"}),
        7, 90, true, false, true, "standard", std::nullopt},
-      {"marking", "marking pupils' work at home", with_core({"pupil_work"}), 28, 365, false, true,
-       true, "standard", std::nullopt},
-      {"home-working", "working from home with a class list",
-       with_core({"support_note", "pupil_work"}), 30, 92, false, true, false, "standard", std::nullopt},
+      {"marking", "marking pupils' work at home", with_core({"pupil_work"}), 28, 365, false, true, true, "standard",
+       std::nullopt},
+      {"home-working", "working from home with a class list", with_core({"support_note", "pupil_work"}), 30, 92, false,
+       true, false, "standard", std::nullopt},
   };
   return p;
 }
@@ -128,9 +124,8 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
     // Every key is known: a typo ("field =", "max_day =") would otherwise be
     // ignored and the profile keep its base's fields or limits unnoticed.
     for (auto& [k, v] : *t) {
-      static const std::set<std::string_view> kKeys = {"based_on", "description", "fields",
-                                                       "default_days", "max_days", "protection",
-                                                       "approved_destinations"};
+      static const std::set<std::string_view> kKeys = {
+          "based_on", "description", "fields", "default_days", "max_days", "protection", "approved_destinations"};
       if (!kKeys.count(k.str()))
         bad(*file, v.source(),
             "unknown key " + std::string(k.str()) + " in [profile." + name +
@@ -153,8 +148,9 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
       if (!level) bad(*file, prot->source(), "protection must be \"standard\", \"guarded\" or \"sandboxed\"");
       // A school may ask for more protection than the base, never less.
       if (*level < protection_rank(base->protection).value_or(0))
-        bad(*file, prot->source(), "protection " + *v + " is lower than " + base->name + "'s (" + base->protection +
-                                       "); a profile may only raise it");
+        bad(*file, prot->source(),
+            "protection " + *v + " is lower than " + base->name + "'s (" + base->protection +
+                "); a profile may only raise it");
       p.protection = *v;
     }
     if (auto* dests = t->get("approved_destinations")) {
@@ -163,7 +159,8 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
       std::vector<std::filesystem::path> list;
       for (auto& d : *a) {
         auto s = d.value<std::string>();
-        if (!s || s->empty() || (*s)[0] != '/') bad(*file, d.source(), "approved_destinations must hold absolute paths");
+        if (!s || s->empty() || (*s)[0] != '/')
+          bad(*file, d.source(), "approved_destinations must hold absolute paths");
         list.push_back(std::filesystem::path(*s).lexically_normal());
       }
       // Based on a profile with its own list: only within that list.
@@ -178,12 +175,12 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
       for (auto& f : *fields) {
         auto s = f.value<std::string>();
         if (!s) bad(*file, f.source(), "fields must be strings");
-        if (denied_fields().count(*s))
-          bad(*file, f.source(), "field " + *s + " may never be carried by any profile");
+        if (denied_fields().count(*s)) bad(*file, f.source(), "field " + *s + " may never be carried by any profile");
         if (!known_fields().count(*s)) bad(*file, f.source(), "unknown field " + *s);
         // A school may narrow, never widen: only fields of the base.
         if (!base->fields.count(*s))
-          bad(*file, f.source(), "field " + *s + " is not allowed by " + base->name + ", so " + name + " may not add it");
+          bad(*file, f.source(),
+              "field " + *s + " is not allowed by " + base->name + ", so " + name + " may not add it");
         p.fields.insert(*s);
       }
     }
@@ -198,7 +195,8 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
       }
     }
     p.default_days = std::min(p.default_days, p.max_days);
-    auto it = std::find_if(set.profiles_.begin(), set.profiles_.end(), [&](const Profile& q) { return q.name == name; });
+    auto it =
+        std::find_if(set.profiles_.begin(), set.profiles_.end(), [&](const Profile& q) { return q.name == name; });
     if (it != set.profiles_.end()) *it = p;
     else set.profiles_.push_back(p);
   }

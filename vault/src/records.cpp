@@ -59,9 +59,14 @@ void RecordStore::import(const std::vector<Pupil>& pupils, const ImportLogEntry&
   auto log_st = db_.prepare(
       "INSERT INTO imports(at, by_user, format, source, pupils, dropped, not_in_profile, unmapped)"
       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  log_st.bind(1, log.at).bind(2, log.by).bind(3, log.format).bind(4, log.source)
-      .bind(5, static_cast<std::int64_t>(pupils.size())).bind(6, join_set(log.dropped))
-      .bind(7, join_set(log.not_in_profile)).bind(8, join_set(log.unmapped));
+  log_st.bind(1, log.at)
+      .bind(2, log.by)
+      .bind(3, log.format)
+      .bind(4, log.source)
+      .bind(5, static_cast<std::int64_t>(pupils.size()))
+      .bind(6, join_set(log.dropped))
+      .bind(7, join_set(log.not_in_profile))
+      .bind(8, join_set(log.unmapped));
   log_st.step();
   const std::int64_t import_id = db_.query_int64("SELECT last_insert_rowid()");
 
@@ -74,18 +79,30 @@ void RecordStore::import(const std::vector<Pupil>& pupils, const ImportLogEntry&
   auto contact = db_.prepare(
       "INSERT INTO contacts(pupil_id, priority, name, relationship, parental_responsibility, ranked,"
       " do_not_release) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  auto phone = db_.prepare(
-      "INSERT INTO contact_phones(contact_id, position, kind, number, display) VALUES (?, ?, ?, ?, ?)");
+  auto phone =
+      db_.prepare("INSERT INTO contact_phones(contact_id, position, kind, number, display) VALUES (?, ?, ?, ?, ?)");
 
   for (const auto& p : pupils) {
     del.bind(1, p.key);
     del.step();
     del.reset();
-    ins.bind(1, p.key).bind(2, p.upn).bind(3, p.surname).bind(4, p.forename).bind(5, p.preferred_surname)
-        .bind(6, p.preferred_forename).bind(7, p.dob ? format_date(*p.dob) : std::string())
-        .bind(8, p.sex).bind(9, p.year_group).bind(10, p.reg_group).bind(11, p.care_plan)
-        .bind(12, p.emergency_consent).bind(13, p.swimming).bind(14, p.support_note).bind(15, p.photo)
-        .bind(16, p.expires ? format_date(*p.expires) : std::string()).bind(17, import_id);
+    ins.bind(1, p.key)
+        .bind(2, p.upn)
+        .bind(3, p.surname)
+        .bind(4, p.forename)
+        .bind(5, p.preferred_surname)
+        .bind(6, p.preferred_forename)
+        .bind(7, p.dob ? format_date(*p.dob) : std::string())
+        .bind(8, p.sex)
+        .bind(9, p.year_group)
+        .bind(10, p.reg_group)
+        .bind(11, p.care_plan)
+        .bind(12, p.emergency_consent)
+        .bind(13, p.swimming)
+        .bind(14, p.support_note)
+        .bind(15, p.photo)
+        .bind(16, p.expires ? format_date(*p.expires) : std::string())
+        .bind(17, import_id);
     if (!p.dob) ins.bind_null(7);
     if (!p.expires) ins.bind_null(16);
     ins.step();
@@ -104,8 +121,12 @@ void RecordStore::import(const std::vector<Pupil>& pupils, const ImportLogEntry&
     n = 0;
     for (auto& a : p.activity_notes) add_item(item, id, "activity", n++, a);
     for (auto& c : p.contacts) {
-      contact.bind(1, id).bind(2, c.priority).bind(3, c.name).bind(4, c.relationship)
-          .bind(5, c.parental_responsibility.value_or(false) ? 1 : 0).bind(6, c.ranked ? 1 : 0)
+      contact.bind(1, id)
+          .bind(2, c.priority)
+          .bind(3, c.name)
+          .bind(4, c.relationship)
+          .bind(5, c.parental_responsibility.value_or(false) ? 1 : 0)
+          .bind(6, c.ranked ? 1 : 0)
           .bind(7, c.do_not_release ? 1 : 0);
       if (!c.parental_responsibility) contact.bind_null(5);
       contact.step();
@@ -124,8 +145,7 @@ void RecordStore::import(const std::vector<Pupil>& pupils, const ImportLogEntry&
 
 std::vector<PupilEntry> RecordStore::list() {
   std::vector<PupilEntry> out;
-  auto st = db_.prepare(
-      "SELECT id, source_key, surname, forename, preferred_surname, preferred_forename FROM pupils");
+  auto st = db_.prepare("SELECT id, source_key, surname, forename, preferred_surname, preferred_forename FROM pupils");
   while (st.step()) {
     Pupil p;
     p.surname = st.column_text(2);
@@ -152,7 +172,8 @@ std::map<std::int64_t, Pupil> read_pupils(Database& db, std::int64_t id) {
   auto st = db.prepare(
       "SELECT id, source_key, upn, surname, forename, preferred_surname, preferred_forename, ifnull(dob, ''),"
       " sex, year_group, reg_group, care_plan, emergency_consent, swimming, support_note, photo,"
-      " ifnull(expires, '') FROM pupils" + only);
+      " ifnull(expires, '') FROM pupils" +
+      only);
   if (id >= 0) st.bind(1, id);
   while (st.step()) {
     Pupil& p = out[st.column_int64(0)];
@@ -190,16 +211,17 @@ std::map<std::int64_t, Pupil> read_pupils(Database& db, std::int64_t id) {
   }
   // Phones first, by contact; then each contact takes its own.
   std::map<std::int64_t, std::vector<Phone>> phones_of;
-  auto phones = db.prepare(
-      "SELECT contact_id, kind, number, display FROM contact_phones" +
-      std::string(id >= 0 ? " WHERE contact_id IN (SELECT id FROM contacts WHERE pupil_id = ?1)" : "") +
-      " ORDER BY contact_id, position");
+  auto phones =
+      db.prepare("SELECT contact_id, kind, number, display FROM contact_phones" +
+                 std::string(id >= 0 ? " WHERE contact_id IN (SELECT id FROM contacts WHERE pupil_id = ?1)" : "") +
+                 " ORDER BY contact_id, position");
   if (id >= 0) phones.bind(1, id);
   while (phones.step())
     phones_of[phones.column_int64(0)].push_back({phones.column_text(1), phones.column_text(2), phones.column_text(3)});
   auto contacts = db.prepare(
       "SELECT pupil_id, id, priority, name, relationship, ifnull(parental_responsibility, -1), ranked,"
-      " do_not_release FROM contacts" + only_pupil + " ORDER BY pupil_id, priority, id");
+      " do_not_release FROM contacts" +
+      only_pupil + " ORDER BY pupil_id, priority, id");
   if (id >= 0) contacts.bind(1, id);
   while (contacts.step()) {
     auto it = out.find(contacts.column_int64(0));

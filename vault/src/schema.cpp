@@ -69,9 +69,7 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
 };
 
 bool has_version_table(Database& db) {
-  return db.query_int64(
-             "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'") ==
-         1;
+  return db.query_int64("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'") == 1;
 }
 
 }  // namespace
@@ -85,8 +83,8 @@ void migrate(Database& db) {
   int version = schema_version(db);
   if (version > kSchemaVersion)
     throw Error(ErrorCode::kDamaged, "the coffer uses database schema " + std::to_string(version) +
-                                         ", newer than this build of coffer (" +
-                                         std::to_string(kSchemaVersion) + "); install a newer coffer");
+                                         ", newer than this build of coffer (" + std::to_string(kSchemaVersion) +
+                                         "); install a newer coffer");
   if (version == kSchemaVersion) return;
   db.exec("BEGIN IMMEDIATE");
   try {
@@ -94,7 +92,10 @@ void migrate(Database& db) {
     db.exec("UPDATE schema_version SET version = " + std::to_string(kSchemaVersion));
     db.exec("COMMIT");
   } catch (...) {
-    try { db.exec("ROLLBACK"); } catch (...) {}
+    try {
+      db.exec("ROLLBACK");
+    } catch (...) {
+    }
     throw;
   }
 }

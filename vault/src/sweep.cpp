@@ -19,13 +19,13 @@
 namespace coffer::vault {
 namespace fs = std::filesystem;
 
-std::vector<SweepItem> sweep_directory(const fs::path& dir, std::int64_t now, int grace_days,
-                                       bool dry_run, keystore::Random& random) {
+std::vector<SweepItem> sweep_directory(const fs::path& dir, std::int64_t now, int grace_days, bool dry_run,
+                                       keystore::Random& random) {
   struct stat dst {};
   if (::lstat(dir.c_str(), &dst) != 0 && errno == ENOENT) return {};  // nothing there to sweep
   if (S_ISLNK(dst.st_mode))
-    throw Error(ErrorCode::kUsage, "cannot sweep " + dir.string() +
-                                       ": it is a symbolic link, never followed; give the folder itself");
+    throw Error(ErrorCode::kUsage,
+                "cannot sweep " + dir.string() + ": it is a symbolic link, never followed; give the folder itself");
   // O_NOFOLLOW too: a link swapped in after the lstat is still refused.
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dfd < 0) {

@@ -10,8 +10,8 @@
 #include "vfs_shim.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -19,8 +19,8 @@
 
 #include <algorithm>
 #include <array>
-#include <memory>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -55,8 +55,7 @@ constexpr std::size_t kSaltSize = 16;
 constexpr std::size_t kHmacSize = 20;
 
 constexpr std::size_t kLowerAt =
-    (sizeof(MainFile) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) *
-    alignof(std::max_align_t);
+    (sizeof(MainFile) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) * alignof(std::max_align_t);
 
 MainFile* as_main(sqlite3_file* f) { return reinterpret_cast<MainFile*>(f); }
 sqlite3_file* lower_of(sqlite3_file* f) {
@@ -102,13 +101,12 @@ keystore::SecretBytes* hmac_key(sqlite3_file* f, const std::uint8_t* page1) {
   if (m->hmac_key || !m->raw_key) return m->hmac_key;
   std::array<std::uint8_t, kSaltSize> salt{};
   if (page1) std::memcpy(salt.data(), page1, kSaltSize);
-  else if (lower_read(f, salt.data(), kSaltSize, static_cast<sqlite3_int64>(g_offset)) != SQLITE_OK)
-    return nullptr;
+  else if (lower_read(f, salt.data(), kSaltSize, static_cast<sqlite3_int64>(g_offset)) != SQLITE_OK) return nullptr;
   for (auto& b : salt) b ^= 0x3a;
   auto key = std::make_unique<keystore::SecretBytes>(32);
   const auto raw = m->raw_key->reveal_bytes();
-  if (PKCS5_PBKDF2_HMAC_SHA1(reinterpret_cast<const char*>(raw.data()), static_cast<int>(raw.size()),
-                             salt.data(), kSaltSize, 2, 32, key->writable_bytes().data()) != 1)
+  if (PKCS5_PBKDF2_HMAC_SHA1(reinterpret_cast<const char*>(raw.data()), static_cast<int>(raw.size()), salt.data(),
+                             kSaltSize, 2, 32, key->writable_bytes().data()) != 1)
     return nullptr;
   m->hmac_key = key.release();
   return m->hmac_key;
@@ -120,8 +118,7 @@ bool page_mac_ok(const keystore::SecretBytes& key, const std::uint8_t* page, std
   const std::size_t start = pgno == 1 ? kSaltSize : 0;
   const std::size_t mac_at = g_page - g_tail - kHmacSize;
   std::array<std::uint8_t, 4> pg{static_cast<std::uint8_t>(pgno), static_cast<std::uint8_t>(pgno >> 8),
-                                 static_cast<std::uint8_t>(pgno >> 16),
-                                 static_cast<std::uint8_t>(pgno >> 24)};
+                                 static_cast<std::uint8_t>(pgno >> 16), static_cast<std::uint8_t>(pgno >> 24)};
   // Incremental EVP_MAC (OpenSSL 3; the HMAC_CTX calls are deprecated):
   // no copy of the page on this path, which every uncached page read takes.
   static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
@@ -133,8 +130,7 @@ bool page_mac_ok(const keystore::SecretBytes& key, const std::uint8_t* page, std
   const auto k = key.reveal_bytes();
   EVP_MAC_CTX* ctx = hmac ? EVP_MAC_CTX_new(hmac) : nullptr;
   bool ok = ctx && EVP_MAC_init(ctx, k.data(), k.size(), params) == 1 &&
-            EVP_MAC_update(ctx, page + start, mac_at - start) == 1 &&
-            EVP_MAC_update(ctx, pg.data(), pg.size()) == 1 &&
+            EVP_MAC_update(ctx, page + start, mac_at - start) == 1 && EVP_MAC_update(ctx, pg.data(), pg.size()) == 1 &&
             EVP_MAC_final(ctx, mac.data(), &len, mac.size()) == 1 && len == kHmacSize &&
             CRYPTO_memcmp(mac.data(), page + mac_at, kHmacSize) == 0;
   EVP_MAC_CTX_free(ctx);
@@ -214,20 +210,35 @@ int x_file_control(sqlite3_file*, int, void*) { return SQLITE_NOTFOUND; }
 int x_sector_size(sqlite3_file*) { return 4096; }
 int x_device_characteristics(sqlite3_file*) { return 0; }
 
-const sqlite3_io_methods kMainMethods = {
-    1, x_close, x_read, x_write, x_truncate, x_sync, x_file_size, x_lock, x_unlock,
-    x_check_reserved, x_file_control, x_sector_size, x_device_characteristics,
-    nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+const sqlite3_io_methods kMainMethods = {1,
+                                         x_close,
+                                         x_read,
+                                         x_write,
+                                         x_truncate,
+                                         x_sync,
+                                         x_file_size,
+                                         x_lock,
+                                         x_unlock,
+                                         x_check_reserved,
+                                         x_file_control,
+                                         x_sector_size,
+                                         x_device_characteristics,
+                                         nullptr,
+                                         nullptr,
+                                         nullptr,
+                                         nullptr,
+                                         nullptr,
+                                         nullptr};
 
 bool same_inode(int fd, const char* name) {
-  struct stat a {}, b {};
-  return ::fstat(fd, &a) == 0 && ::stat(name, &b) == 0 && S_ISREG(a.st_mode) &&
-         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  struct stat a {
+  }, b{};
+  return ::fstat(fd, &a) == 0 && ::stat(name, &b) == 0 && S_ISREG(a.st_mode) && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
 }
 
 int x_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
-  if (!(flags & SQLITE_OPEN_MAIN_DB) || name == nullptr)
-    return g_lower->xOpen(g_lower, name, file, flags, out_flags);
+  if (!(flags & SQLITE_OPEN_MAIN_DB) || name == nullptr) return g_lower->xOpen(g_lower, name, file, flags, out_flags);
   auto* m = as_main(file);
   std::memset(m, 0, sizeof(*m));
   m->lock_fd = -1;
@@ -250,32 +261,23 @@ int x_open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* o
   return rc;
 }
 
-int x_delete(sqlite3_vfs*, const char* name, int sync_dir) {
-  return g_lower->xDelete(g_lower, name, sync_dir);
-}
+int x_delete(sqlite3_vfs*, const char* name, int sync_dir) { return g_lower->xDelete(g_lower, name, sync_dir); }
 int x_access(sqlite3_vfs*, const char* name, int flags, int* out) {
   return g_lower->xAccess(g_lower, name, flags, out);
 }
 int x_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
   return g_lower->xFullPathname(g_lower, name, n, out);
 }
-int x_randomness(sqlite3_vfs*, int n, char* out) {
-  return g_lower->xRandomness(g_lower, n, out);
-}
+int x_randomness(sqlite3_vfs*, int n, char* out) { return g_lower->xRandomness(g_lower, n, out); }
 int x_sleep(sqlite3_vfs*, int us) { return g_lower->xSleep(g_lower, us); }
-int x_current_time(sqlite3_vfs*, double* out) {
-  return g_lower->xCurrentTime(g_lower, out);
-}
-int x_get_last_error(sqlite3_vfs*, int n, char* out) {
-  return g_lower->xGetLastError(g_lower, n, out);
-}
+int x_current_time(sqlite3_vfs*, double* out) { return g_lower->xCurrentTime(g_lower, out); }
+int x_get_last_error(sqlite3_vfs*, int n, char* out) { return g_lower->xGetLastError(g_lower, n, out); }
 
 sqlite3_vfs g_vfs;
 
 }  // namespace
 
-void register_vfs(std::size_t payload_offset, std::size_t page_size,
-                  std::size_t unauthenticated_tail) {
+void register_vfs(std::size_t payload_offset, std::size_t page_size, std::size_t unauthenticated_tail) {
   static std::once_flag once;
   static int rc = SQLITE_OK;
   std::call_once(once, [&] {
@@ -308,8 +310,8 @@ void register_vfs(std::size_t payload_offset, std::size_t page_size,
 namespace {
 sqlite3_file* main_file(sqlite3* db) {
   sqlite3_file* f = nullptr;
-  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
-      f == nullptr || f->pMethods != &kMainMethods || !as_main(f)->lower_open)
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || f == nullptr ||
+      f->pMethods != &kMainMethods || !as_main(f)->lower_open)
     return nullptr;
   return f;
 }
@@ -323,15 +325,13 @@ int main_file_descriptor(sqlite3* db) {
 int read_raw(sqlite3* db, std::span<std::uint8_t> out, std::uint64_t offset) {
   sqlite3_file* f = main_file(db);
   if (!f) return SQLITE_MISUSE;
-  return lower_read(f, out.data(), static_cast<int>(out.size()),
-                    static_cast<sqlite3_int64>(offset));
+  return lower_read(f, out.data(), static_cast<int>(out.size()), static_cast<sqlite3_int64>(offset));
 }
 
 int write_raw(sqlite3* db, std::span<const std::uint8_t> data, std::uint64_t offset) {
   sqlite3_file* f = main_file(db);
   if (!f) return SQLITE_MISUSE;
-  return lower_write(f, data.data(), static_cast<int>(data.size()),
-                     static_cast<sqlite3_int64>(offset));
+  return lower_write(f, data.data(), static_cast<int>(data.size()), static_cast<sqlite3_int64>(offset));
 }
 
 int sync_raw(sqlite3* db) {

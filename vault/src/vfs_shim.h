@@ -19,8 +19,7 @@ namespace coffer::vault::shim {
 inline constexpr const char* kVfsName = "coffer";
 
 // Registers the VFS once (thread-safe). Throws on failure.
-void register_vfs(std::size_t payload_offset, std::size_t page_size,
-                  std::size_t unauthenticated_tail);
+void register_vfs(std::size_t payload_offset, std::size_t page_size, std::size_t unauthenticated_tail);
 
 // A descriptor of the main database file of db, or -1: the container takes
 // its exclusive flock on it. It is the shim's own (opened O_NOFOLLOW before

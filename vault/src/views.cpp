@@ -27,9 +27,7 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
   return out;
 }
 
-std::string allergy_text(const Allergy& a) {
-  return a.severity.empty() ? a.what : a.what + " (" + a.severity + ")";
-}
+std::string allergy_text(const Allergy& a) { return a.severity.empty() ? a.what : a.what + " (" + a.severity + ")"; }
 
 std::string medication_text(const Medication& m) {
   if (m.administered_by == "self") return m.what + " (self-administered)";
@@ -47,7 +45,8 @@ std::string contact_heading(const Contact& c) {
   std::string s = c.name;
   std::vector<std::string> about;
   if (!c.relationship.empty()) about.push_back(c.relationship);
-  if (c.parental_responsibility) about.push_back(*c.parental_responsibility ? "parental responsibility" : "no parental responsibility");
+  if (c.parental_responsibility)
+    about.push_back(*c.parental_responsibility ? "parental responsibility" : "no parental responsibility");
   if (!about.empty()) s += " (" + join(about, ", ") + ")";
   return s;
 }

@@ -44,7 +44,7 @@ std::vector<MountStatus> list_mounts();
 struct LockResult {
   std::int64_t lock_ms = -1;              // the daemon's own trigger-to-unmounted time
   std::vector<std::string> held_open_by;  // processes that still had files open
-  std::string error;  // the final commit failed: unsaved changes were lost
+  std::string error;                      // the final commit failed: unsaved changes were lost
 };
 // Asks the mount to lock and waits until its process has exited and the
 // mountpoint is no longer mounted. Throws coffer::Error on timeout.
@@ -53,8 +53,7 @@ LockResult lock_mount(const MountStatus& mount, std::chrono::seconds timeout);
 // Asks the mount's process to copy OBJECT (a path inside the coffer) to
 // DESTINATION (absolute, already checked against the policy) and record it
 // in the audit trail; returns the bytes copied. Throws coffer::Error.
-std::uint64_t export_from_mount(const MountStatus& mount, const std::string& object,
-                                const std::string& destination);
+std::uint64_t export_from_mount(const MountStatus& mount, const std::string& object, const std::string& destination);
 
 // True when path is currently a mount point (from /proc/self/mountinfo).
 bool is_mounted(const std::filesystem::path& path);

@@ -27,10 +27,10 @@ struct MountOptions {
   // The copy guard (docs/GUARD.md). Layer 1 always: a process holding a
   // writable descriptor outside these places is refused reads.
   std::vector<std::filesystem::path> approved_destinations;
-  std::vector<std::filesystem::path> app_state;           // absolute
-  std::vector<std::filesystem::path> declared_removable;  // from the system policy
+  std::vector<std::filesystem::path> app_state;                      // absolute
+  std::vector<std::filesystem::path> declared_removable;             // from the system policy
   std::vector<std::string> allowed_luks_uuids, allowed_usb_serials;  // school sticks
-  std::string protection = "standard";  // shown by status
+  std::string protection = "standard";                               // shown by status
   // Layer 2: the copy guard service's socket. When set the mount registers
   // with it once mounted; `guard_required` (a guarded coffer) makes a
   // missing guard, or writers already open on guarded media, a refusal,
@@ -48,8 +48,7 @@ struct MountOptions {
 // Blocks until locked. on_ready runs once the mount is usable; any failure
 // before that is thrown (nothing is left mounted). Returns why it locked.
 // The process exits from inside if a detached mount keeps the FUSE loop busy.
-std::string serve(vault::Coffer coffer, const MountOptions& options,
-                  const std::function<void()>& on_ready);
+std::string serve(vault::Coffer coffer, const MountOptions& options, const std::function<void()>& on_ready);
 
 // The README.txt shown at the top of the mount.
 std::string readme_text(const vault::Header& header, std::chrono::seconds idle_timeout);

@@ -17,10 +17,10 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <tuple>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -55,16 +55,14 @@ inline constexpr std::uint64_t pupil_folder_ino(std::int64_t id) {
 inline constexpr std::uint64_t pupil_profile_ino(std::int64_t id) { return pupil_folder_ino(id) + 1; }
 // Nodes whose contents follow the database (a pupil may be removed while
 // mounted): the kernel must not cache their entries or attributes.
-inline constexpr bool is_record_view(std::uint64_t ino) {
-  return ino >= kVirtualBase && ino != kReadmeIno;
-}
+inline constexpr bool is_record_view(std::uint64_t ino) { return ino >= kVirtualBase && ino != kReadmeIno; }
 
 struct MountInfo {
   std::uint32_t mounter_uid = 0;
   std::uint32_t mounter_gid = 0;
   bool read_only = false;
-  std::string readme;       // contents of README.txt
-  std::string coffer_name;  // the coffer's file name, for manifest.txt
+  std::string readme;               // contents of README.txt
+  std::string coffer_name;          // the coffer's file name, for manifest.txt
   std::int64_t coffer_expires = 0;  // files may expire sooner, never later
 };
 
@@ -102,25 +100,22 @@ class Filesystem {
   // Counts a kernel reference on success (lookup, create, mknod, ...).
   vault::Inode lookup(std::uint64_t parent, std::string_view name, const Caller& c = {});
   void forget(std::uint64_t ino, std::uint64_t count);
-  vault::Inode mknod(const Caller& c, std::uint64_t parent, std::string_view name,
-                     std::uint32_t mode, std::uint64_t rdev);
-  vault::Inode mkdir(const Caller& c, std::uint64_t parent, std::string_view name,
-                     std::uint32_t mode);
-  vault::Inode symlink(const Caller& c, std::uint64_t parent, std::string_view name,
-                       std::string_view target);
+  vault::Inode mknod(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode,
+                     std::uint64_t rdev);
+  vault::Inode mkdir(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode);
+  vault::Inode symlink(const Caller& c, std::uint64_t parent, std::string_view name, std::string_view target);
   vault::Inode link(std::uint64_t ino, std::uint64_t parent, std::string_view name);
   void unlink(std::uint64_t parent, std::string_view name);
   void rmdir(std::uint64_t parent, std::string_view name);
-  void rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
-              std::string_view new_name, unsigned flags);
+  void rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent, std::string_view new_name,
+              unsigned flags);
   std::string readlink(std::uint64_t ino);
   vault::Inode setattr(const Caller& c, std::uint64_t ino, const vault::SetAttr& attr);
 
   // `c` is the opening process: the first open of each file by each process
   // (for reading, or for writing) is reported to the audit hook.
   void open(std::uint64_t ino, int flags, const Caller& c = {});
-  vault::Inode create(const Caller& c, std::uint64_t parent, std::string_view name,
-                      std::uint32_t mode, int flags);
+  vault::Inode create(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode, int flags);
   // Called under the operations mutex for audited opens: the caller, the
   // object ("roster.csv", "files/notes/day1.txt") and whether for writing.
   // The hook may use the database (it runs inside an operation).
@@ -196,8 +191,8 @@ class Filesystem {
   std::uint64_t store_parent(std::uint64_t parent) const;  // EACCES for the top level
   void require_writable() const;
   std::uint32_t stored_id(std::uint32_t id, std::uint32_t mounter) const;
-  vault::Inode new_node(const Caller& c, std::uint64_t parent, std::string_view name,
-                        std::uint32_t mode, std::uint64_t rdev, std::string_view target);
+  vault::Inode new_node(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode,
+                        std::uint64_t rdev, std::string_view target);
   void counted(const vault::Inode& inode);
   // The path of a node below the mount's top (files/a/b, pupils/X/profile.txt).
   std::string object_name(std::uint64_t ino);

@@ -42,8 +42,7 @@ using RegistrationVerifier =
 // - PEER runs the same program file as the guard (root-owned, not writable
 //   by group or others). The registered process is exempt from the guard,
 //   so any other program registering would be a copier let through.
-std::optional<std::string> verify_coffer_registration(const PeerCredentials& peer,
-                                                      const std::string& mountpoint);
+std::optional<std::string> verify_coffer_registration(const PeerCredentials& peer, const std::string& mountpoint);
 // The mount half of that check on mountinfo text, without /proc.
 std::optional<std::string> coffer_mount_problem(std::string_view mountinfo_text, uid_t uid,
                                                 std::string_view mountpoint);

@@ -26,8 +26,7 @@ class GuardConnection {
   // waits for the answer. Throws coffer::Error(kPolicy) when the service is
   // not running, is not root's, refuses the registration (with its reason)
   // or does not answer; kUsage for a relative path.
-  static GuardConnection connect(const std::filesystem::path& socket,
-                                 const std::filesystem::path& mountpoint,
+  static GuardConnection connect(const std::filesystem::path& socket, const std::filesystem::path& mountpoint,
                                  const std::vector<std::filesystem::path>& approved);
 
   GuardConnection(GuardConnection&&) noexcept = default;

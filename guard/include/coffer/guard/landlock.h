@@ -64,7 +64,6 @@ void close_fds_from(int first);
 // a leak Landlock cannot stop (the shell opened it before the sandbox).
 // Returns the message to show the user, or nullopt when stdio is safe
 // (terminals, pipes, sockets, /dev/null, approved files).
-std::optional<std::string> unsafe_stdio(
-    const std::function<bool(const std::filesystem::path&)>& writable_ok);
+std::optional<std::string> unsafe_stdio(const std::function<bool(const std::filesystem::path&)>& writable_ok);
 
 }  // namespace coffer::guard

@@ -29,8 +29,7 @@ struct ProcessIdentity {
 // blocked in a page fault on the mount. PID may be a thread id, as FUSE
 // reports it: a thread's parent is its process's parent. nullopt if the
 // process is gone or its stat does not parse.
-std::optional<ProcessIdentity> process_identity(pid_t pid,
-                                                const std::filesystem::path& proc = "/proc");
+std::optional<ProcessIdentity> process_identity(pid_t pid, const std::filesystem::path& proc = "/proc");
 std::optional<pid_t> parent_of(pid_t pid, const std::filesystem::path& proc = "/proc");
 
 // Membership by ancestry: a process is a member if its parent chain reaches

@@ -56,16 +56,13 @@ Digest32 audit_chain_hash(const AuditKey& key, std::span<const std::uint8_t, 32>
 bool digest_equal(const Digest32& a, const Digest32& b);
 
 // crypto_box_seal to a school public key: plaintext.size() + 48 bytes.
-std::vector<std::uint8_t> seal_to_school(std::span<const std::uint8_t> plaintext,
-                                         const SchoolPublicKey& to);
+std::vector<std::uint8_t> seal_to_school(std::span<const std::uint8_t> plaintext, const SchoolPublicKey& to);
 // Empty if the ciphertext does not open with this key pair (wrong key,
 // damaged, too short).
-std::optional<std::vector<std::uint8_t>> open_sealed(std::span<const std::uint8_t> sealed,
-                                                     const SchoolKeyPair& pair);
+std::optional<std::vector<std::uint8_t>> open_sealed(std::span<const std::uint8_t> sealed, const SchoolKeyPair& pair);
 
 SealedChainKey seal_chain_key(const AuditChainKey& key, const SchoolPublicKey& to);
-std::optional<AuditChainKey> unseal_chain_key(std::span<const std::uint8_t> sealed,
-                                              const SchoolKeyPair& pair);
+std::optional<AuditChainKey> unseal_chain_key(std::span<const std::uint8_t> sealed, const SchoolKeyPair& pair);
 
 // An explicit copy of a chain key (secure memory), for a writer that must
 // try a key before committing to it.

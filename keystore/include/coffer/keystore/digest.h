@@ -18,8 +18,7 @@ Digest16 checksum16(std::span<const std::uint8_t> data);
 Digest32 header_mac(const HeaderMacKey& key, std::span<const std::uint8_t> data);
 // MAC of a file chunk: binds its position (prefix: inode, index, counter,
 // length) to its content, so a moved, replayed-elsewhere or zeroed chunk fails.
-Digest32 chunk_mac(const ChunkMacKey& key, std::span<const std::uint8_t> prefix,
-                   std::span<const std::uint8_t> data);
+Digest32 chunk_mac(const ChunkMacKey& key, std::span<const std::uint8_t> prefix, std::span<const std::uint8_t> data);
 
 // Constant-time equality; false if sizes differ.
 bool equal_constant_time(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);

@@ -41,14 +41,12 @@ std::string encode_public_key_file(const SchoolPublicKey& key);
 // source names the file in error messages. Throws Error(kDamaged) if malformed.
 SchoolPublicKey parse_public_key_file(std::string_view text, std::string_view source);
 
-std::string encode_secret_key_file(const SchoolKeyPair& pair, const Passphrase& passphrase,
-                                   KdfCost cost, Random& random);
+std::string encode_secret_key_file(const SchoolKeyPair& pair, const Passphrase& passphrase, KdfCost cost,
+                                   Random& random);
 // Throws Error(kWrongPassphrase) or Error(kDamaged).
-SchoolKeyPair open_secret_key_file(std::string_view text, const Passphrase& passphrase,
-                                   std::string_view source);
+SchoolKeyPair open_secret_key_file(std::string_view text, const Passphrase& passphrase, std::string_view source);
 
 SealedMasterKey seal_master_key(const MasterKey& key, const SchoolPublicKey& to);
-std::optional<MasterKey> unseal_master_key(const SealedMasterKey& sealed,
-                                           const SchoolKeyPair& pair);
+std::optional<MasterKey> unseal_master_key(const SealedMasterKey& sealed, const SchoolKeyPair& pair);
 
 }  // namespace coffer::keystore

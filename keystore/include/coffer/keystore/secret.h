@@ -58,12 +58,12 @@ struct ChunkMacKeyTag;
 struct SchoolSecretKeyTag;
 struct AuditChainKeyTag;
 
-using Kek = Key<KekTag, 32>;                // from a passphrase, wraps the master key
-using MasterKey = Key<MasterKeyTag, 32>;    // the coffer's one random root key
-using DbKey = Key<DbKeyTag, 32>;            // SQLCipher's raw key
+using Kek = Key<KekTag, 32>;              // from a passphrase, wraps the master key
+using MasterKey = Key<MasterKeyTag, 32>;  // the coffer's one random root key
+using DbKey = Key<DbKeyTag, 32>;          // SQLCipher's raw key
 using HeaderMacKey = Key<HeaderMacKeyTag, 32>;
-using AuditKey = Key<AuditKeyTag, 32>;      // the in-coffer audit hash chain (subkey 3)
-using ChunkMacKey = Key<ChunkMacKeyTag, 32>;  // reserved: per-chunk MACs of files/
+using AuditKey = Key<AuditKeyTag, 32>;                // the in-coffer audit hash chain (subkey 3)
+using ChunkMacKey = Key<ChunkMacKeyTag, 32>;          // reserved: per-chunk MACs of files/
 using SchoolSecretKey = Key<SchoolSecretKeyTag, 32>;  // X25519 secret of a school key
 // The sidecar journal's forward-secure MAC key: random K0, ratcheted after
 // every authenticated record (audit_crypto.h).
@@ -79,9 +79,7 @@ class Passphrase {
   void clear() noexcept;
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
-  std::span<const std::uint8_t> reveal_bytes() const noexcept {
-    return bytes_.reveal_bytes().first(size_);
-  }
+  std::span<const std::uint8_t> reveal_bytes() const noexcept { return bytes_.reveal_bytes().first(size_); }
   bool equals(const Passphrase& other) const noexcept;
 
  private:

@@ -23,25 +23,23 @@ struct WrappedKey {
 MasterKey random_master_key(Random& random);
 
 namespace detail {
-WrappedKey wrap32(std::span<const std::uint8_t, 32> key, const Kek& kek,
-                  std::span<const std::uint8_t> ad, Random& random);
+WrappedKey wrap32(std::span<const std::uint8_t, 32> key, const Kek& kek, std::span<const std::uint8_t> ad,
+                  Random& random);
 bool unwrap32(const WrappedKey& wrapped, const Kek& kek, std::span<const std::uint8_t> ad,
               std::span<std::uint8_t, 32> out);
 }  // namespace detail
 
 template <class K>
-  requires(K::kSize == 32)
-WrappedKey wrap_key(const K& key, const Kek& kek, std::span<const std::uint8_t> ad,
-                    Random& random) {
+requires(K::kSize == 32) WrappedKey
+    wrap_key(const K& key, const Kek& kek, std::span<const std::uint8_t> ad, Random& random) {
   return detail::wrap32(key.reveal_bytes(), kek, ad, random);
 }
 
 // Empty when the KEK or the associated data is wrong (the AEAD cannot tell
 // which; callers detect accidental damage with a separate checksum).
 template <class K>
-  requires(K::kSize == 32)
-std::optional<K> unwrap_key(const WrappedKey& wrapped, const Kek& kek,
-                            std::span<const std::uint8_t> ad) {
+requires(K::kSize == 32) std::optional<K> unwrap_key(const WrappedKey& wrapped, const Kek& kek,
+                                                     std::span<const std::uint8_t> ad) {
   K key;
   if (!detail::unwrap32(wrapped, kek, ad, key.writable_bytes())) return std::nullopt;
   return key;

@@ -23,10 +23,30 @@ namespace coffer::vault {
 
 // Numbers are part of the format (the audit_log table); never reused.
 enum class AuditKind : std::uint16_t {
-  kCreate = 1, kImport, kUnlock, kUnlockFailed, kLockout, kLock, kOpenView, kOpenFile,
-  kCopyBlocked, kExport, kExpiryPurge, kClockRefused, kHoldSet, kHoldReleased,
-  kKeyAdded, kKeyRemoved, kKeyChanged, kRecoveryUsed, kWipe, kSealed, kCheckin,
-  kPassphraseChanged, kAuditDamaged };
+  kCreate = 1,
+  kImport,
+  kUnlock,
+  kUnlockFailed,
+  kLockout,
+  kLock,
+  kOpenView,
+  kOpenFile,
+  kCopyBlocked,
+  kExport,
+  kExpiryPurge,
+  kClockRefused,
+  kHoldSet,
+  kHoldReleased,
+  kKeyAdded,
+  kKeyRemoved,
+  kKeyChanged,
+  kRecoveryUsed,
+  kWipe,
+  kSealed,
+  kCheckin,
+  kPassphraseChanged,
+  kAuditDamaged
+};
 inline constexpr std::uint16_t kLastAuditKind = 23;
 
 // "create", "unlock", "unlock-failed", "open-file", ... ("unknown" outside the enum).
@@ -38,7 +58,7 @@ struct AuditEvent {
   std::int64_t time = 0;  // unix seconds
   std::uint32_t uid = 0;
   std::int32_t pid = 0;
-  std::string exe;     // executable path of the actor
+  std::string exe;  // executable path of the actor
   AuditKind kind = AuditKind::kUnlock;
   std::string object;  // e.g. "pupils/Smith, Ann (P1)/profile.txt (read)"
   std::string result;  // "ok", "refused", "wrong passphrase", ...
@@ -47,8 +67,8 @@ struct AuditEvent {
 };
 
 // Fills uid, pid and exe (readlink /proc/self/exe) of the current process.
-AuditEvent make_self_event(AuditKind kind, std::int64_t now, std::string object,
-                           std::string result, std::string detail = {});
+AuditEvent make_self_event(AuditKind kind, std::int64_t now, std::string object, std::string result,
+                           std::string detail = {});
 
 // One line of JSON (no newline): seq, time, uid, pid, exe, kind (name),
 // object, result, detail, authenticated. Invalid UTF-8 becomes U+FFFD.
@@ -148,18 +168,15 @@ struct AuditSidecar {
   // Creates PATH (O_EXCL, 0600) with its header, synced, and returns K0; the
   // caller keeps K0 inside the coffer (AuditLog::store_sidecar_state(K0, 0)).
   // Refuses a key without the audit role and an existing file.
-  static keystore::AuditChainKey create(const std::filesystem::path& path,
-                                        std::span<const std::uint8_t, 16> vault_id,
-                                        const keystore::SchoolPublicKey& audit_pub,
-                                        keystore::Random& random);
+  static keystore::AuditChainKey create(const std::filesystem::path& path, std::span<const std::uint8_t, 16> vault_id,
+                                        const keystore::SchoolPublicKey& audit_pub, keystore::Random& random);
 };
 
 // O_APPEND + fdatasync; a torn final record is cut away first. Returns the
 // new record's index. append_authenticated ratchets key_in_out in place; the
 // caller must have caught up (catch_up) with the coffer's stored state.
-std::uint64_t append_authenticated(const std::filesystem::path& path,
-                                   keystore::AuditChainKey& key_in_out, const AuditEvent& event,
-                                   const keystore::SchoolPublicKey& audit_pub);
+std::uint64_t append_authenticated(const std::filesystem::path& path, keystore::AuditChainKey& key_in_out,
+                                   const AuditEvent& event, const keystore::SchoolPublicKey& audit_pub);
 // For events without the coffer key (failed unlocks, lockout, sweep wipes):
 // sealed but without a MAC; the next authenticated record covers it.
 std::uint64_t append_unauthenticated(const std::filesystem::path& path, const AuditEvent& event,
@@ -172,21 +189,18 @@ std::uint64_t append_unauthenticated(const std::filesystem::path& path, const Au
 // of records caught up. Stops at the first one that does not verify.
 // records_in_file, when given, receives the number of complete records in
 // the file (read in the same pass: a count below known_count is truncation).
-std::uint64_t catch_up(const std::filesystem::path& path, keystore::AuditChainKey& key,
-                       std::uint64_t& known_count, std::uint64_t* records_in_file = nullptr);
+std::uint64_t catch_up(const std::filesystem::path& path, keystore::AuditChainKey& key, std::uint64_t& known_count,
+                       std::uint64_t* records_in_file = nullptr);
 
 // Decrypts and verifies the whole file from K0. Throws Error(kDamaged) if it
 // is not a sidecar (or an unknown version, or its K0 does not open), and
 // Error(kWrongPassphrase) if it is sealed to another audit key. Everything
 // else is reported. expected_count: records the coffer says were written.
-SidecarReport read_sidecar(const std::filesystem::path& path,
-                           const keystore::SchoolKeyPair& audit_key,
+SidecarReport read_sidecar(const std::filesystem::path& path, const keystore::SchoolKeyPair& audit_key,
                            std::optional<std::uint64_t> expected_count = std::nullopt);
 // The same on bytes already in memory (the fuzz target); `source` names it.
-SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes,
-                                 const keystore::SchoolKeyPair& audit_key,
-                                 std::optional<std::uint64_t> expected_count,
-                                 std::string_view source);
+SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes, const keystore::SchoolKeyPair& audit_key,
+                                 std::optional<std::uint64_t> expected_count, std::string_view source);
 
 // Complete records in the file, without any key (a torn tail is not counted).
 std::uint64_t count_sidecar_records(const std::filesystem::path& path);

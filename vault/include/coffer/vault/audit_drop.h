@@ -14,16 +14,14 @@
 namespace coffer::vault {
 
 // The drop copy's path for a coffer file and vault id.
-std::filesystem::path drop_copy_path(const std::filesystem::path& drop_dir,
-                                     const std::filesystem::path& coffer_path,
+std::filesystem::path drop_copy_path(const std::filesystem::path& drop_dir, const std::filesystem::path& coffer_path,
                                      std::span<const std::uint8_t, 16> vault_id);
 
 // Copies `sidecar` to its drop copy (temporary file, fsync, rename), unless
 // the drop directory is unreachable or the drop copy already holds at least
 // as many records. Returns the records now in the drop copy, or nothing when
 // the directory was unreachable. Never throws.
-std::optional<std::uint64_t> copy_to_drop(const std::filesystem::path& sidecar,
-                                          const std::filesystem::path& drop_dir,
+std::optional<std::uint64_t> copy_to_drop(const std::filesystem::path& sidecar, const std::filesystem::path& drop_dir,
                                           const std::filesystem::path& coffer_path,
                                           std::span<const std::uint8_t, 16> vault_id) noexcept;
 

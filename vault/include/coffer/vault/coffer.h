@@ -4,8 +4,8 @@
 // flock on the file, so two processes never write the same coffer.
 #pragma once
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -71,12 +71,12 @@ std::chrono::seconds backoff_delay(std::uint32_t failures, const UnlockPolicy& p
 
 // Where a coffer stands in its retention period at `now`.
 struct RetentionState {
-  std::int64_t expires = 0;      // last second of validity
-  std::int64_t grace_ends = 0;   // last second IT can still check it in
+  std::int64_t expires = 0;     // last second of validity
+  std::int64_t grace_ends = 0;  // last second IT can still check it in
   bool on_hold = false;
-  bool sealed = false;           // past expiry, not on hold
-  bool past_grace = false;       // sealed and past the grace period: to be wiped
-  std::int64_t seconds_left = 0; // until expiry (0 when sealed)
+  bool sealed = false;            // past expiry, not on hold
+  bool past_grace = false;        // sealed and past the grace period: to be wiped
+  std::int64_t seconds_left = 0;  // until expiry (0 when sealed)
 };
 // From the cleartext header alone (sweep, info): no key needed.
 RetentionState retention_state(const Header& header, std::int64_t now, int grace_days);
@@ -99,8 +99,7 @@ SelectedHeader read_header(const std::filesystem::path& path);
 // coffer and a coffer open in another process. The audit sidecar stays (it
 // is the school's); a "wipe" event with `reason` is appended to it first,
 // unauthenticated (no key is needed to wipe).
-void wipe(const std::filesystem::path& path, keystore::Random& random,
-          std::string_view reason = "coffer wipe");
+void wipe(const std::filesystem::path& path, keystore::Random& random, std::string_view reason = "coffer wipe");
 
 // Appends an event that happens without the coffer's key (failed unlock,
 // lock-out, wipe) to the sidecar, sealed to the audit key in `header`, as
@@ -113,8 +112,7 @@ class Coffer {
  public:
   // Writes a new coffer atomically: it appears complete or not at all.
   static void create(const std::filesystem::path& path, const CreateParams& params,
-                     const keystore::Passphrase& passphrase, keystore::Random& random,
-                     const Clock& clock);
+                     const keystore::Passphrase& passphrase, keystore::Random& random, const Clock& clock);
   // Throws kLockedOut (before deriving anything) once the failures reached
   // the policy's maximum, kWrongPassphrase for a wrong one (counted). Once
   // the key is found: a clock set back behind the coffer's high-water mark
@@ -126,8 +124,7 @@ class Coffer {
   // IT's way in: opens a sealed coffer during its grace period (for
   // check-in) and a locked-out one; a clock behind the mark is only a
   // notice. Past the grace period the coffer is wiped (kExpired).
-  static Coffer unlock_with_recovery(const std::filesystem::path& path,
-                                     const keystore::SchoolKeyPair& school_key,
+  static Coffer unlock_with_recovery(const std::filesystem::path& path, const keystore::SchoolKeyPair& school_key,
                                      keystore::Random& random, const UnlockPolicy& policy = {});
 
   Coffer(Coffer&&) noexcept = default;
@@ -161,8 +158,7 @@ class Coffer {
   // Key slots. Each rewrites both header copies; the MAC is recomputed.
   std::size_t add_passphrase(const keystore::Passphrase& passphrase, keystore::KdfCost cost,
                              std::optional<std::size_t> slot = std::nullopt);
-  void replace_passphrase(std::size_t slot, const keystore::Passphrase& passphrase,
-                          keystore::KdfCost cost);
+  void replace_passphrase(std::size_t slot, const keystore::Passphrase& passphrase, keystore::KdfCost cost);
   // Refuses to remove the last slot unless a recovery slot exists.
   void remove_slot(std::size_t slot);
   // After recovery: every passphrase slot replaced by this one (slot 0).
@@ -203,8 +199,8 @@ class Coffer {
   Coffer() = default;
   static Coffer open_locked(const std::filesystem::path& path);
   void finish_unlock(const keystore::MasterKey& master, keystore::Random& random);
-  void replace_passphrase(std::size_t slot, const keystore::Passphrase& passphrase,
-                          keystore::KdfCost cost, bool audited);
+  void replace_passphrase(std::size_t slot, const keystore::Passphrase& passphrase, keystore::KdfCost cost,
+                          bool audited);
   // Clock and expiry rules after the key was found (see unlock).
   void apply_retention(const UnlockPolicy& policy, bool by_recovery);
   void write_header();

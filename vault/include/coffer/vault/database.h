@@ -58,8 +58,7 @@ class Database {
   std::int64_t query_int64(std::string_view sql);
   // Incremental blob I/O: reads out.size() bytes of table.column at rowid
   // straight into out (no intermediate copy of the whole row).
-  void read_blob(const char* table, const char* column, std::int64_t rowid,
-                 std::span<std::uint8_t> out);
+  void read_blob(const char* table, const char* column, std::int64_t rowid, std::span<std::uint8_t> out);
   // False when SQLite is in autocommit mode (no transaction open, e.g.
   // after it rolled one back by itself on an I/O error).
   bool in_transaction() const;

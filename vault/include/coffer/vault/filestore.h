@@ -86,21 +86,18 @@ class FileStore {
   std::optional<Inode> lookup(std::uint64_t parent, std::string_view name);
   // The directory containing dir (dir itself for the files/ root).
   std::uint64_t parent_of(std::uint64_t dir);
-  Inode make_node(std::uint64_t parent, std::string_view name, std::uint32_t mode,
-                  std::uint32_t uid, std::uint32_t gid, std::uint64_t rdev = 0,
-                  std::string_view symlink_target = {});
+  Inode make_node(std::uint64_t parent, std::string_view name, std::uint32_t mode, std::uint32_t uid, std::uint32_t gid,
+                  std::uint64_t rdev = 0, std::string_view symlink_target = {});
   Inode link(std::uint64_t ino, std::uint64_t parent, std::string_view name);
   // Returns the inode after the entry is gone (nlink may now be 0: the
   // caller removes it with remove_if_unlinked once nothing uses it).
   Inode unlink(std::uint64_t parent, std::string_view name);
   Inode rmdir(std::uint64_t parent, std::string_view name);
   // flags: RENAME_NOREPLACE / RENAME_EXCHANGE. Returns the replaced inode.
-  std::optional<Inode> rename(std::uint64_t parent, std::string_view name,
-                              std::uint64_t new_parent, std::string_view new_name,
-                              unsigned flags);
+  std::optional<Inode> rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
+                              std::string_view new_name, unsigned flags);
   std::string readlink(std::uint64_t ino);
-  std::vector<DirEntry> readdir(std::uint64_t dir, std::uint64_t after_cookie,
-                                std::size_t max_entries);
+  std::vector<DirEntry> readdir(std::uint64_t dir, std::uint64_t after_cookie, std::size_t max_entries);
   std::size_t read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out);
   void write(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data);
   Inode setattr(std::uint64_t ino, const SetAttr& attr);
@@ -139,15 +136,13 @@ class FileStore {
   void undo_operation() noexcept;
   void fail_stop() noexcept;
   void commit_op();
-  Inode make_node_op(std::uint64_t parent, std::string_view name, std::uint32_t mode,
-                     std::uint32_t uid, std::uint32_t gid, std::uint64_t rdev,
-                     std::string_view symlink_target);
+  Inode make_node_op(std::uint64_t parent, std::string_view name, std::uint32_t mode, std::uint32_t uid,
+                     std::uint32_t gid, std::uint64_t rdev, std::string_view symlink_target);
   Inode link_op(std::uint64_t ino, std::uint64_t parent, std::string_view name);
   Inode unlink_op(std::uint64_t parent, std::string_view name);
   Inode rmdir_op(std::uint64_t parent, std::string_view name);
-  std::optional<Inode> rename_op(std::uint64_t parent, std::string_view name,
-                                 std::uint64_t new_parent, std::string_view new_name,
-                                 unsigned flags);
+  std::optional<Inode> rename_op(std::uint64_t parent, std::string_view name, std::uint64_t new_parent,
+                                 std::string_view new_name, unsigned flags);
   Inode setattr_op(std::uint64_t ino, const SetAttr& attr);
   void write_op(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data);
   void remove_if_unlinked_op(std::uint64_t ino);
@@ -169,7 +164,7 @@ class FileStore {
   keystore::ChunkMacKey key_;
   const Clock& clock_;
   bool in_txn_ = false;
-  bool failed_ = false;  // see fail_stop()
+  bool failed_ = false;       // see fail_stop()
   bool failed_full_ = false;  // ...because the disk was full (kNoSpace, ENOSPC)
   std::uint64_t counter_ = 0;
   std::map<ChunkKey, Chunk> chunks_;

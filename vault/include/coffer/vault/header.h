@@ -29,10 +29,10 @@ inline constexpr std::size_t kRecoveryOffset = kSlotsOffset + kSlotCount * kSlot
 inline constexpr std::size_t kRecoverySize = 128;
 inline constexpr std::size_t kAuditOffset = kRecoveryOffset + kRecoverySize;  // 1296
 inline constexpr std::size_t kAuditSize = 64;
-inline constexpr std::size_t kMacOffset = 4000;        // MAC covers [0, kMacOffset)
+inline constexpr std::size_t kMacOffset = 4000;         // MAC covers [0, kMacOffset)
 inline constexpr std::size_t kGenerationOffset = 4032;  // unauthenticated from here
 inline constexpr std::size_t kFailedAttemptsOffset = 4040;
-inline constexpr std::size_t kChecksumOffset = 4064;    // checksum covers [0, 4064)
+inline constexpr std::size_t kChecksumOffset = 4064;  // checksum covers [0, 4064)
 
 using HeaderCopy = std::array<std::uint8_t, kHeaderCopySize>;
 using VaultId = std::array<std::uint8_t, 16>;
@@ -102,8 +102,8 @@ struct SelectedHeader {
   std::vector<std::string> warnings;
   bool needs_repair = false;  // copies differ: rewrite both at the next chance
 };
-SelectedHeader select_header(std::span<const std::uint8_t> copy_a,
-                             std::span<const std::uint8_t> copy_b, const std::string& source);
+SelectedHeader select_header(std::span<const std::uint8_t> copy_a, std::span<const std::uint8_t> copy_b,
+                             const std::string& source);
 
 keystore::Digest32 compute_header_mac(const Header& header, const keystore::HeaderMacKey& key);
 bool verify_header_mac(const Header& header, const keystore::HeaderMacKey& key);

@@ -40,12 +40,12 @@ struct Selection {
 
 // What an importer read.
 struct SourceData {
-  std::string format;                // "coffer-csv", "OneRoster 1.1", "CTF 25.0", ...
-  std::vector<Pupil> pupils;         // the selected pupils only
-  std::size_t source_pupils = 0;     // how many pupils the source holds
-  std::set<std::string> dropped;     // deny-listed columns/elements dropped (names)
-  std::set<std::string> unmapped;    // other columns not carried (names)
-  std::vector<std::string> warnings;  // "file:line: ..." (no personal data)
+  std::string format;                    // "coffer-csv", "OneRoster 1.1", "CTF 25.0", ...
+  std::vector<Pupil> pupils;             // the selected pupils only
+  std::size_t source_pupils = 0;         // how many pupils the source holds
+  std::set<std::string> dropped;         // deny-listed columns/elements dropped (names)
+  std::set<std::string> unmapped;        // other columns not carried (names)
+  std::vector<std::string> warnings;     // "file:line: ..." (no personal data)
   std::set<std::string> matched_groups;  // selection groups that matched a pupil
   // Pupil key -> where its date of birth was read ("file:line: column DOB
   // (7): "), so prepare_import can name it.
@@ -56,8 +56,7 @@ struct SourceData {
 // and for selected pupil keys or groups the source does not contain.
 SourceData parse_coffer_csv(const SourceFile& pupils, const std::optional<SourceFile>& contacts,
                             const Selection& selection);
-SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping,
-                            const Selection& selection);
+SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, const Selection& selection);
 // files: the OneRoster CSVs; each is recognised by the file name part of
 // its name ("dir/users.csv" is users.csv), so messages can name the path.
 SourceData parse_oneroster(const std::vector<SourceFile>& files, const Selection& selection);
@@ -68,8 +67,7 @@ SourceFormat detect_format(const std::filesystem::path& from);
 // Loads the files a format needs from `from` (a file or a directory) and
 // parses them. A mapping file is required for kMappedCsv.
 SourceData read_source(SourceFormat format, const std::filesystem::path& from,
-                       const std::optional<std::filesystem::path>& mapping,
-                       const Selection& selection);
+                       const std::optional<std::filesystem::path>& mapping, const Selection& selection);
 
 // Reads a --pupils-file: one pupil key per line, blank lines and # comments
 // ignored.
@@ -86,9 +84,9 @@ struct ImportOptions {
 struct PreparedImport {
   std::string format;
   std::vector<Pupil> pupils;
-  std::vector<std::string> fields;           // the profile's groups carried
-  std::set<std::string> dropped;             // deny-listed source columns
-  std::set<std::string> not_in_profile;      // field groups the source had, the profile refused
+  std::vector<std::string> fields;       // the profile's groups carried
+  std::set<std::string> dropped;         // deny-listed source columns
+  std::set<std::string> not_in_profile;  // field groups the source had, the profile refused
   std::set<std::string> unmapped;
   std::vector<std::string> warnings;
   std::size_t source_pupils = 0;

@@ -18,12 +18,12 @@ namespace coffer::vault {
 struct Profile {
   std::string name;
   std::string description;
-  std::set<std::string> fields;  // canonical field names (see known_fields())
-  int default_days = 0;          // default expiry, counted from the base date
-  int max_days = 0;              // hard maximum, from the same base date
-  bool from_trip_end = false;    // base date is --trip-end instead of today
-  bool cap_at_august_31 = false; // never past 31 August of the academic year
-  bool selection_required = true;  // a whole-school import is refused
+  std::set<std::string> fields;         // canonical field names (see known_fields())
+  int default_days = 0;                 // default expiry, counted from the base date
+  int max_days = 0;                     // hard maximum, from the same base date
+  bool from_trip_end = false;           // base date is --trip-end instead of today
+  bool cap_at_august_31 = false;        // never past 31 August of the academic year
+  bool selection_required = true;       // a whole-school import is refused
   std::string protection = "standard";  // copy-protection level it needs
   // Where its data may be copied out; unset: the school policy's list.
   std::optional<std::vector<std::filesystem::path>> approved_destinations;

@@ -57,7 +57,7 @@ struct Medication {
 struct Pupil {
   std::string key;  // the source's own pupil key (PupilKey, sourcedId, UPN)
   std::string upn;
-  std::string surname, forename;                       // legal names
+  std::string surname, forename;                      // legal names
   std::string preferred_surname, preferred_forename;  // empty = as legal
   std::optional<Date> dob;
   std::string sex;  // "M", "F", "U" or ""
@@ -76,7 +76,7 @@ struct Pupil {
   std::string swimming;
   std::vector<std::string> activity_notes;
   std::string support_note;
-  std::string photo;  // a reference (file name), not the image
+  std::string photo;            // a reference (file name), not the image
   std::optional<Date> expires;  // a shorter expiry for this record, if any
 
   // "Surname, Forename" using preferred names where given.

@@ -23,7 +23,7 @@ struct SweepItem {
 
 // Looks at each regular file directly in `dir` (a missing `dir` has nothing
 // to sweep). Throws Error when `dir` cannot be read or is a symbolic link.
-std::vector<SweepItem> sweep_directory(const std::filesystem::path& dir, std::int64_t now,
-                                       int grace_days, bool dry_run, keystore::Random& random);
+std::vector<SweepItem> sweep_directory(const std::filesystem::path& dir, std::int64_t now, int grace_days, bool dry_run,
+                                       keystore::Random& random);
 
 }  // namespace coffer::vault

@@ -9,7 +9,7 @@
 namespace coffer::vault {
 
 struct UpnCheck {
-  std::string normalised;  // trimmed, spaces removed, upper case
+  std::string normalised;    // trimmed, spaces removed, upper case
   bool well_formed = false;  // 13 chars: letter, 11 digits, digit or letter
   bool temporary = false;    // ends in a letter
   char expected = '\0';      // the check letter the 12 trailing chars give
