@@ -108,11 +108,6 @@ constexpr std::size_t kMaxListed = 4096;
 
 }  // namespace
 
-void UniqueFd::reset(int fd) noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 std::string encode(const RegisterRequest& m) {
   Json j = {{"op", "register"}, {"mountpoint", m.mountpoint}, {"approved", m.approved}};
   return line_of(j);

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "coffer/unique_fd.h"
+
 namespace coffer::guard {
 
 // Not /run/coffer: that directory is root's private (0700) control-socket
@@ -28,36 +30,8 @@ inline constexpr std::size_t kMaxGuardLine = 64 * 1024;
 inline constexpr std::size_t kMaxApprovedDestinations = 64;
 inline constexpr std::size_t kMaxGuardPath = 4096;
 
-// One owned file descriptor (socket, eventfd, pidfd, /proc file): closed
-// once, moved never copied.
-class UniqueFd {
- public:
-  UniqueFd() noexcept = default;
-  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-  ~UniqueFd() { reset(); }
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = other.release();
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-
-  int get() const noexcept { return fd_; }
-  bool valid() const noexcept { return fd_ >= 0; }
-  int release() noexcept {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1) noexcept;
-
- private:
-  int fd_ = -1;
-};
+// Descriptors are coffer::UniqueFd (common/include/coffer/unique_fd.h).
+using coffer::UniqueFd;
 
 // client -> guard: {"op":"register","mountpoint":"/abs","approved":["/abs",...]}
 struct RegisterRequest {
