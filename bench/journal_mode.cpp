@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "coffer/keystore/random.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 
 using namespace coffer;
 

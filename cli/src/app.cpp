@@ -1,5 +1,6 @@
 // The CLI11 command tree and the one place errors become exit codes.
 #include "app.h"
+#include "remedy.h"
 
 #include <unistd.h>
 
@@ -128,7 +129,7 @@ int run(const std::vector<std::string>& args, Context& ctx) {
     *ctx.err << "coffer: " << e.what() << "\nRun 'coffer --help' for usage.\n";
     return kExitUsage;
   } catch (const Error& e) {
-    *ctx.err << "coffer: error: " << e.what() << "\n";
+    *ctx.err << "coffer: error: " << error_text(e) << "\n";
     return exit_code_for(e.code());
   } catch (const std::bad_alloc&) {
     *ctx.err << "coffer: error: out of memory\n";

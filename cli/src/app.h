@@ -15,9 +15,9 @@
 
 #include "coffer/keystore/kdf.h"
 #include "coffer/keystore/random.h"
-#include "coffer/vault/clock.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/policy.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/clock.h"
+#include "coffer/vault/policy/policy.h"
 #include "prompt.h"
 
 namespace coffer::cli {

@@ -10,9 +10,9 @@
 
 #include "app.h"
 #include "coffer/error.h"
-#include "coffer/vault/audit.h"
-#include "coffer/vault/audit_drop.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/audit/audit.h"
+#include "coffer/vault/audit/audit_drop.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "dates.h"
 #include "school_key_files.h"
 

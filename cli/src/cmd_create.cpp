@@ -8,8 +8,8 @@
 
 #include "app.h"
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/profile.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/records/profile.h"
 #include "dates.h"
 #include "purpose.h"
 #include "school_key_files.h"

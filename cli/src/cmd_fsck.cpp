@@ -5,7 +5,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "exit_codes.h"
 
 namespace coffer::cli {

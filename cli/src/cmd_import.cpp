@@ -4,8 +4,8 @@
 
 #include "app.h"
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/records.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/records/records.h"
 #include "dates.h"
 #include "import_report.h"
 #include "purpose.h"

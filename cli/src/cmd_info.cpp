@@ -6,7 +6,7 @@
 
 #include "app.h"
 #include "coffer/keystore/encoding.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "dates.h"
 #include "describe.h"
 

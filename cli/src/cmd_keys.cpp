@@ -6,7 +6,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "describe.h"
 #include "school_key_files.h"
 

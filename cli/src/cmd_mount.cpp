@@ -24,10 +24,11 @@
 #include "coffer/fusefs/daemon.h"
 #include "coffer/guard/guard_protocol.h"
 #include "coffer/guard/landlock.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "copy_rules.h"
 #include "dates.h"
 #include "exit_codes.h"
+#include "remedy.h"
 
 extern char** environ;
 
@@ -233,7 +234,7 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
       });
       std::_Exit(0);
     } catch (const Error& e) {
-      report("E" + std::to_string(exit_code_for(e.code())) + "\n" + e.what());
+      report("E" + std::to_string(exit_code_for(e.code())) + "\n" + error_text(e));
       std::_Exit(exit_code_for(e.code()));
     } catch (const std::exception& e) {
       report("E1\n" + std::string(e.what()));

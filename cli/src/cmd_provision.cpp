@@ -18,14 +18,15 @@
 
 #include "app.h"
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/manifest.h"
-#include "coffer/vault/records.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/records/manifest.h"
+#include "coffer/vault/records/records.h"
 #include "dates.h"
 #include "exit_codes.h"
 #include "new_file.h"
 #include "plan.h"
 #include "purpose.h"
+#include "remedy.h"
 #include "school_key_files.h"
 
 namespace coffer::cli {
@@ -171,7 +172,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
     try {
       if (auto text = read_file_if_exists(sheet_path.string())) sheets = std::move(*text);
     } catch (const Error& err) {
-      throw Error(err.code(), std::string(err.what()) + "; the handover sheet must be a regular file");
+      throw Error(err.code(), error_text(err) + "; the handover sheet must be a regular file");
     }
   }
   struct WipeSheets {
@@ -195,7 +196,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       leftovers.push_back(classify(out, plan, e, sheets));
       if (leftovers.back() == Leftover::kDone || leftovers.back() == Leftover::kFinishSheet) done.insert(e.name);
     } catch (const Error& err) {
-      throw Error(err.code(), where + err.what());
+      throw Error(err.code(), where + error_text(err));
     } catch (const fs::filesystem_error& err) {
       throw Error(ErrorCode::kIo, where + err.what());
     }
@@ -298,9 +299,11 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       if (tty) *ctx.out << "\r";
       *ctx.out << fmt::format("{} ok: {} pupils, expires {} ({:.1f} s)\n", label, prepared.pupils.size(), expiries[i],
                               secs);
-      for (auto& w : prepared.warnings) *ctx.err << "coffer: warning: " << e.name << ": " << w << "\n";
+      for (auto& w : import_warnings(prepared)) *ctx.err << "coffer: warning: " << e.name << ": " << w << "\n";
     } catch (const std::exception& err) {
       // Any failure, a bug's exception included, stops this coffer only.
+      const auto* typed = dynamic_cast<const Error*>(&err);
+      const std::string what = typed ? error_text(*typed) : err.what();
       bool wiped = true;
       if (created || (leftovers[i] == Leftover::kRedo && fs::exists(coffer, ec))) {
         try {
@@ -314,8 +317,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       remove_outputs(out, e.name, /*keep_pending=*/!wiped);
       if (tty) *ctx.out << "\r";
       *ctx.out << label << " FAILED\n";
-      *ctx.err << "coffer: error: " << e.name << " (" << plan.file.string() << ":" << e.line << "): " << err.what()
-               << "\n";
+      *ctx.err << "coffer: error: " << e.name << " (" << plan.file.string() << ":" << e.line << "): " << what << "\n";
       if (!wiped)
         *ctx.err << "coffer: error: " << coffer.string() << " could not be removed; its passphrase is in "
                  << pending.string() << " and a re-run of the plan makes it again\n";

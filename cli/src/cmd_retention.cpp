@@ -7,10 +7,11 @@
 
 #include "app.h"
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/sweep.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/coffer/sweep.h"
 #include "dates.h"
 #include "exit_codes.h"
+#include "remedy.h"
 #include "school_key_files.h"
 
 namespace coffer::cli {
@@ -62,7 +63,7 @@ void run_sweep(const SweepOptions& o, Context& ctx) {
     try {
       items = vault::sweep_directory(dir, now, policy.grace_days, o.dry_run, *ctx.random);
     } catch (const Error& e) {
-      *ctx.err << "coffer: error: " << e.what() << "\n";
+      *ctx.err << "coffer: error: " << error_text(e) << "\n";
       if (!first_error) first_error = exit_code_for(e.code());
       continue;
     }
@@ -83,7 +84,7 @@ void run_sweep(const SweepOptions& o, Context& ctx) {
           break;
         case A::kFailed:
           ++failed;
-          *ctx.err << "coffer: error: could not wipe " << it.path.string() << ": " << it.problem << "\n";
+          *ctx.err << "coffer: error: could not wipe " << it.path.string() << ": " << error_text(*it.failure) << "\n";
           if (!first_error) first_error = exit_code_for(ErrorCode::kBusy);
           break;
         case A::kKept:

@@ -23,7 +23,7 @@
 #include "coffer/error.h"
 #include "coffer/guard/landlock.h"
 #include "coffer/guard/session.h"
-#include "coffer/vault/policy.h"
+#include "coffer/vault/policy/policy.h"
 
 namespace coffer::cli {
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 
 namespace coffer::cli {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "coffer/fusefs/daemon.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/policy.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/policy/policy.h"
 
 namespace coffer::cli {
 

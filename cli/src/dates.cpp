@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "coffer/error.h"
-#include "coffer/vault/clock.h"
+#include "coffer/vault/container/clock.h"
 
 namespace coffer::cli {
 

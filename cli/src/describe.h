@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "coffer/vault/header.h"
+#include "coffer/vault/container/header.h"
 
 namespace coffer::cli {
 

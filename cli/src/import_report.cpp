@@ -1,5 +1,6 @@
 // Source reading and the import summary; see import_report.h.
 #include "import_report.h"
+#include "remedy.h"
 
 #include <cstdio>
 #include <ostream>
@@ -53,9 +54,15 @@ vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec
   return e;
 }
 
+std::vector<std::string> import_warnings(const vault::PreparedImport& p) {
+  std::vector<std::string> out = p.warnings;
+  if (p.imported_unreachable) out.push_back(*p.imported_unreachable + " (imported anyway: --allow-missing)");
+  return out;
+}
+
 void print_summary(const vault::PreparedImport& p, const vault::Profile& profile, std::ostream& out,
                    std::ostream& err) {
-  for (auto& w : p.warnings) err << "coffer: warning: " << w << "\n";
+  for (auto& w : import_warnings(p)) err << "coffer: warning: " << w << "\n";
   out << p.format << ": " << p.pupils.size() << " of " << p.source_pupils << " pupils selected\n";
   std::string fields;
   for (auto& f : p.fields) fields += (fields.empty() ? "" : ", ") + f;

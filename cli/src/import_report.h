@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
-#include "coffer/vault/import.h"
-#include "coffer/vault/profile.h"
-#include "coffer/vault/records.h"
+#include "coffer/vault/records/import.h"
+#include "coffer/vault/records/profile.h"
+#include "coffer/vault/records/records.h"
 
 namespace coffer::cli {
 
@@ -27,6 +27,9 @@ vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profil
 // The import log entry for the coffer's manifest.
 vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec& spec, std::int64_t now);
 // What will be (or was) imported: counts, fields, dropped columns, warnings.
+// The import's warnings in the CLI's words (the importer's own, then pupils
+// imported without a reachable contact because --allow-missing said so).
+std::vector<std::string> import_warnings(const vault::PreparedImport& p);
 void print_summary(const vault::PreparedImport& p, const vault::Profile& profile, std::ostream& out, std::ostream& err);
 
 }  // namespace coffer::cli

@@ -1,13 +1,14 @@
 // Provisioning plans; see plan.h. Every coffer inherits [defaults] and may
 // override any of them.
 #include "plan.h"
+#include "remedy.h"
 
 #include <toml++/toml.h>
 #include <regex>
 #include <set>
 
 #include "coffer/error.h"
-#include "coffer/vault/import.h"
+#include "coffer/vault/records/import.h"
 
 namespace coffer::cli {
 namespace fs = std::filesystem;
@@ -79,7 +80,7 @@ void apply(const fs::path& file, const toml::table& t, PlanEntry& e, bool is_cof
     try {
       for (auto& k : vault::read_pupil_list(f)) e.source.selection.pupils.insert(k);
     } catch (const Error& err) {
-      bad(file, n, err.what());
+      bad(file, n, error_text(err));
     }
   }
   if (auto* n = t.get("allow_missing")) {

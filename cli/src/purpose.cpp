@@ -8,8 +8,8 @@
 #include <cstdio>
 
 #include "coffer/error.h"
-#include "coffer/vault/meta.h"
-#include "coffer/vault/record.h"
+#include "coffer/vault/container/meta.h"
+#include "coffer/vault/records/record.h"
 #include "dates.h"
 
 namespace coffer::cli {

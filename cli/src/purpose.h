@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/profile.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/records/profile.h"
 
 namespace coffer::cli {
 

@@ -5,7 +5,7 @@
 #include <new>
 
 #include "coffer/error.h"
-#include "coffer/vault/filestore.h"
+#include "coffer/vault/files/filestore.h"
 
 namespace coffer::fusefs {
 

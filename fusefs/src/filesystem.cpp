@@ -11,11 +11,11 @@
 #include <ctime>
 
 #include "coffer/error.h"
-#include "coffer/vault/clock.h"
-#include "coffer/vault/manifest.h"
-#include "coffer/vault/meta.h"
-#include "coffer/vault/records.h"
-#include "coffer/vault/views.h"
+#include "coffer/vault/container/clock.h"
+#include "coffer/vault/container/meta.h"
+#include "coffer/vault/records/manifest.h"
+#include "coffer/vault/records/records.h"
+#include "coffer/vault/records/views.h"
 
 namespace coffer::fusefs {
 namespace {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "coffer/vault/filestore.h"
+#include "coffer/vault/files/filestore.h"
 
 namespace coffer::test {
 

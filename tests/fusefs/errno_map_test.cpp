@@ -10,7 +10,7 @@
 #include <system_error>
 
 #include "coffer/error.h"
-#include "coffer/vault/filestore.h"
+#include "coffer/vault/files/filestore.h"
 #include "errno_map.h"
 
 namespace coffer::fusefs {

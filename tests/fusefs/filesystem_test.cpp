@@ -12,11 +12,11 @@
 
 #include "coffer/fusefs/daemon.h"
 #include "coffer/fusefs/filesystem.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/manifest.h"
-#include "coffer/vault/meta.h"
-#include "coffer/vault/records.h"
-#include "coffer/vault/views.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/meta.h"
+#include "coffer/vault/records/manifest.h"
+#include "coffer/vault/records/records.h"
+#include "coffer/vault/records/views.h"
 #include "test_support.h"
 
 namespace coffer::fusefs {

@@ -8,7 +8,7 @@
 
 #include "coffer/error.h"
 #include "coffer/keystore/school_key.h"
-#include "coffer/vault/audit.h"
+#include "coffer/vault/audit/audit.h"
 
 using namespace coffer;
 

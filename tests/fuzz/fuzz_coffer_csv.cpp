@@ -14,10 +14,10 @@
 #include <string_view>
 
 #include "coffer/error.h"
-#include "coffer/vault/import.h"
-#include "coffer/vault/profile.h"
-#include "coffer/vault/record.h"
-#include "coffer/vault/views.h"
+#include "coffer/vault/records/import.h"
+#include "coffer/vault/records/profile.h"
+#include "coffer/vault/records/record.h"
+#include "coffer/vault/records/views.h"
 
 using namespace coffer::vault;
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "coffer/error.h"
-#include "coffer/vault/import.h"
+#include "coffer/vault/records/import.h"
 
 using namespace coffer::vault;
 

@@ -6,7 +6,7 @@
 #include <span>
 
 #include "coffer/error.h"
-#include "coffer/vault/header.h"
+#include "coffer/vault/container/header.h"
 
 using namespace coffer::vault;
 

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "coffer/error.h"
-#include "coffer/vault/import.h"
+#include "coffer/vault/records/import.h"
 
 using namespace coffer::vault;
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "coffer/error.h"
-#include "coffer/vault/import.h"
+#include "coffer/vault/records/import.h"
 
 using namespace coffer::vault;
 

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "coffer/error.h"
-#include "coffer/vault/policy.h"
-#include "coffer/vault/profile.h"
+#include "coffer/vault/policy/policy.h"
+#include "coffer/vault/records/profile.h"
 
 using namespace coffer;
 using namespace coffer::vault;

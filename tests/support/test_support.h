@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "coffer/keystore/secret.h"
-#include "coffer/vault/clock.h"
-#include "coffer/vault/filestore.h"
+#include "coffer/vault/container/clock.h"
+#include "coffer/vault/files/filestore.h"
 
 namespace coffer::test {
 

@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "coffer/keystore/digest.h"
-#include "coffer/vault/header.h"
+#include "coffer/vault/container/header.h"
 #include "test_support.h"
 
 namespace coffer::tamper {

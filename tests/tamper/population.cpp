@@ -14,11 +14,11 @@
 #include <tuple>
 
 #include "coffer/error.h"
-#include "coffer/vault/audit.h"
-#include "coffer/vault/filestore.h"
-#include "coffer/vault/import.h"
-#include "coffer/vault/profile.h"
-#include "coffer/vault/records.h"
+#include "coffer/vault/audit/audit.h"
+#include "coffer/vault/files/filestore.h"
+#include "coffer/vault/records/import.h"
+#include "coffer/vault/records/profile.h"
+#include "coffer/vault/records/records.h"
 #include "test_support.h"
 
 namespace coffer::tamper {

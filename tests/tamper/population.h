@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "coffer/keystore/secret.h"
-#include "coffer/vault/clock.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/clock.h"
 
 namespace coffer::tamper {
 

@@ -10,12 +10,12 @@
 #include <sstream>
 #include <system_error>
 
-#include "coffer/vault/audit.h"
-#include "coffer/vault/filestore.h"
-#include "coffer/vault/manifest.h"
-#include "coffer/vault/meta.h"
-#include "coffer/vault/records.h"
-#include "coffer/vault/views.h"
+#include "coffer/vault/audit/audit.h"
+#include "coffer/vault/container/meta.h"
+#include "coffer/vault/files/filestore.h"
+#include "coffer/vault/records/manifest.h"
+#include "coffer/vault/records/records.h"
+#include "coffer/vault/records/views.h"
 #include "population.h"
 #include "test_support.h"
 

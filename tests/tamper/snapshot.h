@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 
 namespace coffer::tamper {
 

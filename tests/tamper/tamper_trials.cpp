@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "coffer/vault/audit.h"
+#include "coffer/vault/audit/audit.h"
 #include "mutation.h"
 #include "population.h"
 #include "test_support.h"

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "population.h"
 #include "test_support.h"
 

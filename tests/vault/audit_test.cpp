@@ -10,8 +10,8 @@
 
 #include "coffer/error.h"
 #include "coffer/keystore/audit_crypto.h"
-#include "coffer/vault/audit.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/audit/audit.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "test_support.h"
 
 namespace coffer::vault {

@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "coffer/error.h"
-#include "coffer/vault/audit.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/audit/audit.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "test_support.h"
 
 namespace coffer::vault {

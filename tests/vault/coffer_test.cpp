@@ -6,7 +6,7 @@
 
 #include "coffer/error.h"
 #include "coffer/keystore/digest.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "test_support.h"
 
 namespace coffer::vault {

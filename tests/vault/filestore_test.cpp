@@ -11,8 +11,8 @@
 #include <random>
 
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/filestore.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/files/filestore.h"
 #include "test_support.h"
 
 namespace coffer::vault {

@@ -4,10 +4,10 @@
 
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/school_key.h"
-#include "coffer/vault/audit.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/filestore.h"
-#include "coffer/vault/records.h"
+#include "coffer/vault/audit/audit.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/files/filestore.h"
+#include "coffer/vault/records/records.h"
 #include "test_support.h"
 
 namespace coffer::vault {

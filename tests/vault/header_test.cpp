@@ -7,7 +7,7 @@
 #include "coffer/keystore/kdf.h"
 #include "coffer/keystore/school_key.h"
 #include "coffer/keystore/wrap.h"
-#include "coffer/vault/header.h"
+#include "coffer/vault/container/header.h"
 #include "test_support.h"
 
 namespace coffer::vault {

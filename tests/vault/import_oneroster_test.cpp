@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "coffer/error.h"
-#include "coffer/vault/import.h"
+#include "coffer/vault/records/import.h"
 #include "source_dump.h"
 
 namespace coffer::vault {

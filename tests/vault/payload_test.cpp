@@ -8,7 +8,7 @@
 #include <chrono>
 
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 #include "test_support.h"
 
 namespace coffer::vault {

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "coffer/error.h"
-#include "coffer/vault/profile.h"
+#include "coffer/vault/records/profile.h"
 #include "test_support.h"
 
 namespace coffer::vault {

@@ -9,10 +9,10 @@
 #include <sstream>
 
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/profile.h"
-#include "coffer/vault/record.h"
-#include "coffer/vault/records.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/records/profile.h"
+#include "coffer/vault/records/record.h"
+#include "coffer/vault/records/records.h"
 #include "test_support.h"
 
 namespace coffer::vault {

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include "coffer/error.h"
-#include "coffer/vault/coffer.h"
-#include "coffer/vault/policy.h"
-#include "coffer/vault/sweep.h"
+#include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/coffer/sweep.h"
+#include "coffer/vault/policy/policy.h"
 #include "test_support.h"
 
 namespace coffer::vault {

@@ -5,7 +5,7 @@
 #include <sstream>
 #include <string>
 
-#include "coffer/vault/import.h"
+#include "coffer/vault/records/import.h"
 
 namespace coffer::vault::testing {
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "coffer/vault/upn.h"
+#include "coffer/vault/records/upn.h"
 
 namespace coffer::vault {
 namespace {

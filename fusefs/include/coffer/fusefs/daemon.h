@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "coffer/vault/coffer.h"
+#include "coffer/vault/coffer/coffer.h"
 
 namespace coffer::fusefs {
 

@@ -24,9 +24,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "coffer/vault/database.h"
-#include "coffer/vault/filestore.h"
-#include "coffer/vault/records.h"
+#include "coffer/vault/container/database.h"
+#include "coffer/vault/files/filestore.h"
+#include "coffer/vault/records/records.h"
 
 namespace coffer::fusefs {
 

@@ -63,7 +63,7 @@ using MasterKey = Key<MasterKeyTag, 32>;  // the coffer's one random root key
 using DbKey = Key<DbKeyTag, 32>;          // SQLCipher's raw key
 using HeaderMacKey = Key<HeaderMacKeyTag, 32>;
 using AuditKey = Key<AuditKeyTag, 32>;                // the in-coffer audit hash chain (subkey 3)
-using ChunkMacKey = Key<ChunkMacKeyTag, 32>;          // reserved: per-chunk MACs of files/
+using ChunkMacKey = Key<ChunkMacKeyTag, 32>;          // per-chunk MACs of files/ (the file store)
 using SchoolSecretKey = Key<SchoolSecretKeyTag, 32>;  // X25519 secret of a school key
 // The sidecar journal's forward-secure MAC key: random K0, ratcheted after
 // every authenticated record (audit_crypto.h).

@@ -12,7 +12,7 @@ enum class SubkeyId : std::uint64_t {
   kDatabase = 1,   // SQLCipher raw key
   kHeaderMac = 2,  // MAC over the container header
   kAudit = 3,      // the in-coffer audit hash chain
-  kChunkMac = 4,   // reserved: per-chunk MACs of file contents
+  kChunkMac = 4,   // per-chunk MACs of file contents (the file store)
   // 5..63 reserved for future roles
 };
 

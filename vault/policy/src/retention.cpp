@@ -1,0 +1,67 @@
+// Retention, holds and the clock mark; see retention.h.
+#include "coffer/vault/policy/retention.h"
+
+#include <algorithm>
+
+#include "coffer/vault/container/meta.h"
+
+namespace coffer::vault {
+namespace {
+constexpr std::int64_t kDay = 86400;
+}  // namespace
+
+std::chrono::seconds backoff_delay(std::uint32_t failures, const UnlockPolicy& policy) {
+  if (failures < policy.free_attempts) return std::chrono::seconds(0);
+  std::uint32_t doublings = std::min<std::uint32_t>(failures - policy.free_attempts, 6);
+  return std::chrono::seconds(std::min<std::int64_t>(std::int64_t{1} << doublings, 60));
+}
+
+RetentionState retention_state(const Header& h, std::int64_t now, int grace_days) {
+  RetentionState r;
+  r.expires = h.expires;
+  r.grace_ends = h.expires + std::int64_t{grace_days} * kDay;
+  r.on_hold = h.on_hold;
+  r.sealed = !h.on_hold && now > h.expires;
+  r.past_grace = r.sealed && now > r.grace_ends;
+  r.seconds_left = now >= h.expires ? 0 : h.expires - now;
+  return r;
+}
+
+bool clock_set_back(std::int64_t now, std::int64_t mark, const SchoolPolicy& policy) {
+  return now + policy.clock_tolerance_seconds < mark;
+}
+
+std::optional<std::string> retention_notice(const RetentionState& r, const SchoolPolicy& policy,
+                                            const std::optional<std::string>& hold_reason) {
+  if (r.on_hold)
+    return "this coffer is on hold (" + hold_reason.value_or("") +
+           "): its expiry is suspended until the school lifts the hold";
+  if (r.sealed)
+    return "this coffer expired on " + local_day(r.expires) + " and is sealed; check it in before " +
+           local_day(r.grace_ends) + ", when it will be wiped";
+  if (r.seconds_left < std::int64_t{policy.warn_days} * kDay) {
+    std::int64_t days = r.seconds_left / kDay;
+    return "this coffer expires on " + local_day(r.expires) + " (" +
+           (days == 0 ? std::string("today") : "in " + std::to_string(days) + (days == 1 ? " day" : " days")) +
+           "): its records, and your own files in files/, go with it unless IT checks it in first";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> RetentionRecord::hold_reason() { return get_meta(db_, "hold_reason"); }
+
+void RetentionRecord::record_hold(const std::string& reason, std::int64_t now) {
+  put_meta(db_, {{"hold_reason", reason}, {"hold_set_at", std::to_string(now)}});
+}
+
+void RetentionRecord::clear_hold() { db_.exec("DELETE FROM coffer_meta WHERE key IN ('hold_reason', 'hold_set_at')"); }
+
+std::int64_t RetentionRecord::clock_high_water(const Header& header) {
+  return std::max(clock_mark(db_), header.created);
+}
+
+void RetentionRecord::advance_clock(std::int64_t now) { raise_clock_mark(db_, now); }
+
+void RetentionRecord::reset_clock(std::int64_t now) { put_meta(db_, {{"clock_high_water", std::to_string(now)}}); }
+
+}  // namespace coffer::vault

@@ -1,0 +1,209 @@
+// Format names, loading sources from disk, and applying a coffer's profile
+// to what an importer read; see import.h.
+#include "coffer/vault/records/import.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "coffer/error.h"
+#include "csv_table.h"
+#include "import_common.h"
+
+namespace coffer::vault {
+namespace fs = std::filesystem;
+namespace {
+
+// Big enough for any school's export, small enough that a wrong path (a
+// disk image, a video) is refused instead of read into memory.
+constexpr std::uintmax_t kMaxSourceBytes = 256u << 20;
+
+SourceFile load(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    throw Error(ErrorCode::kUsage, path.string() + ": no such file (or not a regular file)");
+  if (fs::file_size(path, ec) > kMaxSourceBytes)
+    throw Error(ErrorCode::kUsage, path.string() + ": larger than 256 MiB; is this the right file?");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kIo, "cannot read " + path.string());
+  std::ostringstream s;
+  s << in.rdbuf();
+  return SourceFile{path.string(), s.str()};
+}
+
+std::string join_keys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (std::size_t i = 0; i < keys.size() && i < 10; ++i) out += (i ? ", " : "") + keys[i];
+  if (keys.size() > 10) out += " and " + std::to_string(keys.size() - 10) + " more";
+  return out;
+}
+
+}  // namespace
+
+std::string_view format_name(SourceFormat f) {
+  switch (f) {
+    case SourceFormat::kCofferCsv:
+      return "coffer-csv";
+    case SourceFormat::kMappedCsv:
+      return "csv";
+    case SourceFormat::kOneRoster:
+      return "oneroster";
+    case SourceFormat::kCtf:
+      return "ctf";
+  }
+  return "?";
+}
+
+std::optional<SourceFormat> parse_format(std::string_view name) {
+  for (auto f : {SourceFormat::kCofferCsv, SourceFormat::kMappedCsv, SourceFormat::kOneRoster, SourceFormat::kCtf})
+    if (format_name(f) == name) return f;
+  return std::nullopt;
+}
+
+bool Selection::selects(const Pupil& p) const {
+  if (empty() || pupils.count(p.key) || groups.count(p.reg_group)) return true;
+  return std::any_of(p.classes.begin(), p.classes.end(), [&](const std::string& c) { return groups.count(c) > 0; });
+}
+
+SourceFormat detect_format(const fs::path& from) {
+  std::error_code ec;
+  if (fs::is_directory(from, ec)) {
+    if (fs::exists(from / "manifest.csv") || fs::exists(from / "users.csv")) return SourceFormat::kOneRoster;
+    if (fs::exists(from / "pupils.csv")) return SourceFormat::kCofferCsv;
+    throw Error(ErrorCode::kUsage,
+                from.string() + ": holds neither pupils.csv (coffer-csv) nor manifest.csv/users.csv (OneRoster)",
+                Remedy::kNameFormat);
+  }
+  SourceFile f = load(from);
+  std::string_view head = std::string_view(f.text).substr(0, 4096);
+  if (head.find("<CTfile") != std::string_view::npos) return SourceFormat::kCtf;
+  if (from.filename() == "pupils.csv") return SourceFormat::kCofferCsv;
+  if (from.filename() == "manifest.csv" || from.filename() == "users.csv") return SourceFormat::kOneRoster;
+  throw Error(ErrorCode::kUsage, from.string() + ": cannot tell the format", Remedy::kNameFormatOfFile);
+}
+
+namespace {
+
+SourceData read_source_unchecked(SourceFormat format, const fs::path& from, const std::optional<fs::path>& mapping,
+                                 const Selection& selection) {
+  std::error_code ec;
+  bool dir = fs::is_directory(from, ec);
+  if (!dir && !fs::exists(from, ec))
+    throw Error(ErrorCode::kUsage, from.string() + ": no such file or directory",
+                format == SourceFormat::kOneRoster || format == SourceFormat::kCofferCsv ? Remedy::kSourceDirectoryPath
+                                                                                         : Remedy::kSourceFilePath);
+  switch (format) {
+    case SourceFormat::kCofferCsv: {
+      fs::path pupils = dir ? from / "pupils.csv" : from;
+      fs::path contacts = pupils.parent_path() / "contacts.csv";
+      std::optional<SourceFile> c;
+      if (fs::exists(contacts, ec)) c = load(contacts);
+      return parse_coffer_csv(load(pupils), c, selection);
+    }
+    case SourceFormat::kMappedCsv:
+      if (!mapping) throw Error(ErrorCode::kUsage, "a mapped CSV needs its column mapping", Remedy::kMappingNeeded);
+      if (dir) throw Error(ErrorCode::kUsage, from.string() + " is a directory", Remedy::kMappedCsvIsOneFile);
+      return parse_mapped_csv(load(from), load(*mapping), selection);
+    case SourceFormat::kOneRoster: {
+      fs::path d = dir ? from : from.parent_path();
+      if (d.empty()) d = ".";
+      std::vector<SourceFile> files;
+      fs::directory_iterator it(d, ec);
+      if (ec)
+        throw Error(ErrorCode::kIo, "cannot list the OneRoster directory " + d.string() + ": " + ec.message() +
+                                        "; check the path and its permissions");
+      for (; it != fs::directory_iterator(); it.increment(ec)) {
+        if (ec) break;
+        if (it->is_regular_file(ec) && it->path().extension() == ".csv") files.push_back(load(it->path()));
+      }
+      if (ec) throw Error(ErrorCode::kIo, "cannot list the OneRoster directory " + d.string() + ": " + ec.message());
+      return parse_oneroster(files, selection);
+    }
+    case SourceFormat::kCtf:
+      if (dir) throw Error(ErrorCode::kUsage, from.string() + " is a directory; a CTF is one XML file");
+      return parse_ctf(load(from), selection);
+  }
+  throw Error(ErrorCode::kUsage, "unknown format");
+}
+
+}  // namespace
+
+SourceData read_source(SourceFormat format, const fs::path& from, const std::optional<fs::path>& mapping,
+                       const Selection& selection) {
+  try {
+    return read_source_unchecked(format, from, mapping, selection);
+  } catch (const fs::filesystem_error& e) {
+    // The checks above name the usual mistakes; anything else the OS
+    // refuses is still an error with its path, never an internal error.
+    throw Error(ErrorCode::kIo, "cannot read the MIS export " + from.string() + ": " + e.code().message() +
+                                    "; check the path and its permissions");
+  }
+}
+
+std::set<std::string> read_pupil_list(const fs::path& file) {
+  SourceFile f = load(file);
+  std::set<std::string> keys;
+  std::istringstream in(f.text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    line = detail::trim(line);
+    if (!line.empty()) keys.insert(line);
+  }
+  if (keys.empty()) throw Error(ErrorCode::kUsage, file.string() + ": lists no pupils (one pupil key per line)");
+  return keys;
+}
+
+PreparedImport prepare_import(SourceData data, const Profile& profile, const Selection& selection,
+                              const ImportOptions& options) {
+  if (profile.selection_required && selection.empty())
+    throw Error(
+        ErrorCode::kUsage,
+        "the " + profile.name + " profile takes only the pupils who need to be in it; a whole-school import is refused",
+        Remedy::kSelectPupils);
+  PreparedImport out;
+  out.format = data.format;
+  out.dropped = std::move(data.dropped);
+  out.unmapped = std::move(data.unmapped);
+  out.warnings = std::move(data.warnings);
+  out.source_pupils = data.source_pupils;
+  out.fields.assign(profile.fields.begin(), profile.fields.end());
+
+  std::vector<std::string> unnamed, unreachable;
+  const bool needs_contact = profile.fields.count("emergency_contacts") > 0;
+  if (options.today)
+    for (auto& p : data.pupils)
+      if (p.dob && *options.today < *p.dob) {
+        auto w = data.dob_where.find(p.key);
+        throw Error(ErrorCode::kUsage, (w == data.dob_where.end() ? "pupil " + p.key + ": " : w->second) +
+                                           "the date of birth is in the future; correct it in the MIS and "
+                                           "export again");
+      }
+  for (auto& p : data.pupils) {
+    for (auto& g : groups_present(p))
+      if (!profile.fields.count(g)) out.not_in_profile.insert(g);
+    minimise(p, out.fields);
+    if (p.surname.empty() || p.forename.empty()) unnamed.push_back(p.key);
+    if (needs_contact) {
+      bool reachable = std::any_of(p.contacts.begin(), p.contacts.end(),
+                                   [](const Contact& c) { return !c.do_not_release && !c.phones.empty(); });
+      if (!reachable) unreachable.push_back(p.key);
+    }
+  }
+  if (!unnamed.empty())
+    throw Error(ErrorCode::kUsage, std::to_string(unnamed.size()) + " pupil(s) have no surname or forename: " +
+                                       join_keys(unnamed) + "; fix the export and import again");
+  if (!unreachable.empty()) {
+    std::string what = std::to_string(unreachable.size()) +
+                       " pupil(s) have no emergency contact with a phone number: " + join_keys(unreachable);
+    if (!options.allow_missing) throw Error(ErrorCode::kUsage, what, Remedy::kAllowMissingContacts);
+    out.imported_unreachable = what;
+  }
+  std::sort(data.pupils.begin(), data.pupils.end(), [](const Pupil& a, const Pupil& b) {
+    return std::tie(a.surname, a.forename, a.key) < std::tie(b.surname, b.forename, b.key);
+  });
+  out.pupils = std::move(data.pupils);
+  return out;
+}
+
+}  // namespace coffer::vault

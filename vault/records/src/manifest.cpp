@@ -1,0 +1,132 @@
+// The manifest; see manifest.h. Built from coffer_meta and the records, so
+// it always says exactly what is inside.
+#include "coffer/vault/records/manifest.h"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "coffer/vault/container/meta.h"
+#include "coffer/vault/records/record.h"
+
+namespace coffer::vault {
+namespace {
+
+std::int64_t to_int(const std::map<std::string, std::string>& m, const char* key) {
+  auto it = m.find(key);
+  if (it == m.end()) return 0;
+  try {
+    return std::stoll(it->second);
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::string local_time(std::int64_t t, const char* fmt) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, fmt, &tm);
+  return buf;
+}
+
+std::string iso(std::int64_t t) { return local_time(t, "%Y-%m-%dT%H:%M:%S%z"); }
+
+}  // namespace
+
+Manifest read_manifest(Database& db, const std::string& coffer_name) {
+  auto meta = all_meta(db);
+  Manifest m;
+  m.coffer = coffer_name;
+  m.vault_id = meta["vault_id"];
+  m.purpose = meta["profile"];
+  m.owner = meta["owner"];
+  m.protection = meta.count("protection") ? meta["protection"] : "standard";
+  m.created_by = meta["created_by"];
+  m.created = to_int(meta, "created");
+  m.expires = to_int(meta, "expires");
+  m.fields = split_fields(meta["profile_fields"]);
+  RecordStore records(db);
+  for (auto& e : records.list()) m.pupils.push_back({e.key, e.display_name});
+  m.imports = records.imports();
+  for (auto& i : m.imports) {
+    m.dropped.insert(i.dropped.begin(), i.dropped.end());
+    m.not_in_profile.insert(i.not_in_profile.begin(), i.not_in_profile.end());
+  }
+  return m;
+}
+
+std::string manifest_json(const Manifest& m) {
+  nlohmann::ordered_json j;
+  j["coffer"] = m.coffer;
+  j["vault_id"] = m.vault_id;
+  j["purpose"] = m.purpose;
+  j["owner"] = m.owner;
+  j["protection"] = m.protection;
+  j["provisioned_by"] = m.created_by;
+  j["provisioned_at"] = iso(m.created);
+  j["expires"] = iso(m.expires);
+  auto& fields = j["fields"] = nlohmann::ordered_json::array();
+  for (auto& f : m.fields) {
+    const FieldGroup* g = find_field_group(f);
+    fields.push_back({{"group", f},
+                      {"description", g ? std::string(g->label) : std::string()},
+                      {"special_category", g && g->special_category}});
+  }
+  j["pupil_count"] = m.pupils.size();
+  auto& pupils = j["pupils"] = nlohmann::ordered_json::array();
+  for (auto& p : m.pupils) pupils.push_back({{"id", p.key}, {"name", p.name}});
+  j["columns_dropped"] = m.dropped;
+  j["not_carried_by_profile"] = m.not_in_profile;
+  auto& imports = j["imports"] = nlohmann::ordered_json::array();
+  for (auto& i : m.imports)
+    imports.push_back({{"at", iso(i.at)},
+                       {"by", i.by},
+                       {"format", i.format},
+                       {"source", i.source},
+                       {"pupils", i.pupils},
+                       {"columns_dropped", i.dropped},
+                       {"unmapped", i.unmapped}});
+  return j.dump(2) + "\n";
+}
+
+std::string manifest_text(const Manifest& m) {
+  std::string out;
+  auto line = [&](const std::string& s = "") { out += s + "\n"; };
+  auto list = [](const std::set<std::string>& s) {
+    std::string r;
+    for (auto& v : s) r += (r.empty() ? "" : ", ") + v;
+    return r.empty() ? std::string("none") : r;
+  };
+  line("COFFER MANIFEST: " + m.coffer);
+  line("What this coffer holds. IT keeps a copy at school: after a loss it says what was on the device.");
+  line();
+  line("Purpose:        " + m.purpose);
+  line("For:            " + m.owner);
+  line("Provisioned:    " + local_time(m.created, "%Y-%m-%d %H:%M") +
+       (m.created_by.empty() ? std::string() : " by " + m.created_by));
+  line("Expires:        " + local_time(m.expires, "%Y-%m-%d %H:%M") + " (its data is destroyed then)");
+  line("Copy protection: " + m.protection);
+  line("Vault id:       " + m.vault_id);
+  line();
+  line("Fields included:");
+  for (auto& f : m.fields) {
+    const FieldGroup* g = find_field_group(f);
+    line("  - " + f + (g ? ": " + std::string(g->label) : std::string()) +
+         (g && g->special_category ? "  [special category]" : ""));
+  }
+  line("Source columns dropped (never imported): " + list(m.dropped));
+  line("Held by the source but not carried by this purpose: " + list(m.not_in_profile));
+  line();
+  line("Imports:");
+  if (m.imports.empty()) line("  none");
+  for (auto& i : m.imports)
+    line("  " + local_time(i.at, "%Y-%m-%d %H:%M") + (i.by.empty() ? "" : " by " + i.by) + ": " +
+         std::to_string(i.pupils) + " pupil(s), " + i.format + " from " + i.source);
+  line();
+  line("Pupils (" + std::to_string(m.pupils.size()) + "):");
+  for (auto& p : m.pupils) line("  " + p.key + "  " + p.name);
+  return out;
+}
+
+}  // namespace coffer::vault
