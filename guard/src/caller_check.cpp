@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "coffer/paths.h"
+
 namespace coffer::guard {
 namespace {
 
@@ -64,13 +66,7 @@ std::optional<FdInfo> parse_fdinfo(const std::string& text) {
 }
 
 bool within(const std::string& path, const std::vector<std::filesystem::path>& prefixes) {
-  for (auto& prefix : prefixes) {
-    std::string q = prefix.lexically_normal().string();
-    while (q.size() > 1 && q.back() == '/') q.pop_back();
-    if (path == q || q == "/" || (path.size() > q.size() && path.compare(0, q.size(), q) == 0 && path[q.size()] == '/'))
-      return true;
-  }
-  return false;
+  return std::any_of(prefixes.begin(), prefixes.end(), [&](auto& q) { return path_within(path, q.native()); });
 }
 
 bool is_local_memory_fs(const std::string& type) { return type == "tmpfs" || type == "ramfs"; }

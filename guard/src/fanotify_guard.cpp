@@ -40,6 +40,7 @@
 #include <utility>
 
 #include "coffer/error.h"
+#include "coffer/paths.h"
 
 namespace coffer::guard {
 namespace fs = std::filesystem;
@@ -67,13 +68,6 @@ Error io_error(const std::string& what) {
 }
 
 void default_log(const std::string& line) { std::cerr << "coffer guard: " << line << std::endl; }
-
-// PREFIX absolute and normal, without a trailing slash (except "/").
-bool path_within(std::string_view path, std::string_view prefix) {
-  if (prefix == "/") return !path.empty() && path[0] == '/';
-  if (path.size() < prefix.size() || path.compare(0, prefix.size(), prefix) != 0) return false;
-  return path.size() == prefix.size() || path[prefix.size()] == '/';
-}
 
 std::string normal_path(const std::string& p) {
   std::string s = fs::path(p).lexically_normal().string();

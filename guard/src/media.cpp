@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "coffer/error.h"
+#include "coffer/paths.h"
 
 namespace coffer::guard {
 namespace fs = std::filesystem;
@@ -106,13 +107,6 @@ bool is_usb_bus_name(const std::string& name) {
   return std::all_of(name.begin() + 3, name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// PREFIX is a mount point (absolute, normal); PATH lies on or below it.
-bool path_under(std::string_view path, std::string_view prefix) {
-  if (prefix == "/") return !path.empty() && path[0] == '/';
-  if (path.size() < prefix.size() || path.compare(0, prefix.size(), prefix) != 0) return false;
-  return path.size() == prefix.size() || path[prefix.size()] == '/';
-}
-
 std::string read_mountinfo_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) throw Error(ErrorCode::kIo, "cannot read the mount table " + p.string());
@@ -171,7 +165,7 @@ void MediaClassifier::refresh() {
 
 bool MediaClassifier::is_declared_removable(const MountEntry& entry) const {
   return std::any_of(config_.declared_removable.begin(), config_.declared_removable.end(),
-                     [&](const fs::path& p) { return path_under(entry.mount_point, p.string()); });
+                     [&](const fs::path& p) { return path_within(entry.mount_point, p.string()); });
 }
 
 MediaKind MediaClassifier::classify_mount(const MountEntry& entry) const { return classify_mount_at(entry, 0); }
@@ -238,7 +232,7 @@ MediaKind MediaClassifier::classify_block_at(std::uint32_t major, std::uint32_t 
   fs::path dev_dir = fs::canonical(link, ec);
   if (ec) return MediaKind::kUnknown;
   // sysfs links stay inside sysfs; a tree that points elsewhere is not trusted.
-  if (!path_under(dev_dir.string(), sysfs_canonical_.string()) || dev_dir == sysfs_canonical_)
+  if (!path_within(dev_dir.string(), sysfs_canonical_.string()) || dev_dir == sysfs_canonical_)
     return MediaKind::kUnknown;
   return classify_sysfs_device(dev_dir, depth);
 }
@@ -281,7 +275,7 @@ MediaKind MediaClassifier::classify_sysfs_device(const fs::path& dev_dir, int de
   // MMC host (SD cards; soldered eMMC reports card type "MMC" and is not).
   bool saw_mmc = false;
   bool emmc = false;
-  for (fs::path dir = dev_dir; path_under(dir.string(), sysfs_canonical_.string()) && dir != sysfs_canonical_;
+  for (fs::path dir = dev_dir; path_within(dir.string(), sysfs_canonical_.string()) && dir != sysfs_canonical_;
        dir = dir.parent_path()) {
     const std::string name = dir.filename().string();
     const std::string subsystem = subsystem_of(dir);
@@ -322,7 +316,7 @@ const MountEntry* MediaClassifier::mount_holding(std::string_view absolute_path)
   const MountEntry* best = nullptr;
   for (const MountEntry& e : mounts_) {
     // Later lines are mounted on top of earlier ones at the same place.
-    if (path_under(absolute_path, e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
+    if (path_within(absolute_path, e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
       best = &e;
   }
   return best;
@@ -364,7 +358,7 @@ std::optional<MountEntry> MediaClassifier::mount_for_path(const fs::path& path) 
   const MountEntry* best = nullptr;
   for (const MountEntry& e : mounts_) {
     if (e.major != stx.stx_dev_major || e.minor != stx.stx_dev_minor) continue;
-    if (path_under(resolved.string(), e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
+    if (path_within(resolved.string(), e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
       best = &e;
   }
   if (!best) return std::nullopt;
@@ -396,7 +390,7 @@ std::vector<ClassifiedMount> MediaClassifier::removable_mounts() const {
 std::optional<fs::path> MediaClassifier::sysfs_device_of(const fs::path& link) const {
   std::error_code ec;
   fs::path dir = fs::canonical(link, ec);
-  if (ec || !path_under(dir.string(), sysfs_canonical_.string()) || dir == sysfs_canonical_) return std::nullopt;
+  if (ec || !path_within(dir.string(), sysfs_canonical_.string()) || dir == sysfs_canonical_) return std::nullopt;
   return dir;
 }
 
@@ -516,7 +510,7 @@ std::optional<std::string> MediaClassifier::usb_serial(const MountEntry& entry) 
     if (depth == kMaxDepth) return std::nullopt;
   }
   if (!dir) return std::nullopt;
-  for (fs::path d = *dir; path_under(d.string(), sysfs_canonical_.string()) && d != sysfs_canonical_;
+  for (fs::path d = *dir; path_within(d.string(), sysfs_canonical_.string()) && d != sysfs_canonical_;
        d = d.parent_path()) {
     std::error_code ec;
     // The USB device itself, not one of its interfaces (2-1:1.0), carries

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "coffer/error.h"
+#include "coffer/paths.h"
 #include "coffer/vault/profile.h"
 
 namespace coffer::vault {
@@ -88,14 +89,8 @@ void read_copy(const std::filesystem::path& file, const toml::table& t, CopyPoli
 }  // namespace
 
 bool path_within(const std::filesystem::path& path, const std::vector<std::filesystem::path>& prefixes) {
-  std::string p = path.lexically_normal().string();
-  for (auto& prefix : prefixes) {
-    std::string q = prefix.lexically_normal().string();
-    while (q.size() > 1 && q.back() == '/') q.pop_back();
-    if (p == q || q == "/" || (p.size() > q.size() && p.compare(0, q.size(), q) == 0 && p[q.size()] == '/'))
-      return true;
-  }
-  return false;
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](auto& q) { return coffer::path_within(path.native(), q.native()); });
 }
 
 EffectiveCopyRules effective_copy_rules(const std::string& coffer_protection,
