@@ -13,18 +13,12 @@
 #include <sstream>
 
 #include "coffer/paths.h"
+#include "coffer/proc.h"
 
 namespace coffer::guard {
 namespace {
 
 std::string proc(pid_t tid, const std::string& rest) { return "/proc/" + std::to_string(tid) + "/" + rest; }
-
-std::optional<std::string> read_link(const std::string& link) {
-  char buf[4096];
-  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-  if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) return std::nullopt;
-  return std::string(buf, static_cast<std::size_t>(n));
-}
 
 // A small /proc file in one read (fdinfo is a few lines).
 std::optional<std::string> read_small(const std::string& path) {

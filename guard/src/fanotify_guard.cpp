@@ -41,6 +41,8 @@
 
 #include "coffer/error.h"
 #include "coffer/paths.h"
+#include "coffer/proc.h"
+#include "coffer/unix_socket.h"
 
 namespace coffer::guard {
 namespace fs = std::filesystem;
@@ -95,13 +97,9 @@ std::optional<std::string> read_proc_file(const std::string& path, std::size_t c
   return out;
 }
 
-// readlink of a /proc magic link: the kernel's d_path, no filesystem call.
-std::string read_link(const std::string& path) {
-  std::array<char, 4097> buf{};
-  ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size() - 1);
-  if (n <= 0) return {};
-  return std::string(buf.data(), static_cast<std::size_t>(n));
-}
+// readlink of a /proc magic link: the kernel's d_path, no filesystem call;
+// "" when it cannot be read.
+std::string link_text(const std::string& path) { return read_link(path).value_or(std::string()); }
 
 // From /proc/TID/status: which process the thread belongs to and its uids.
 struct TaskStatus {
@@ -298,7 +296,7 @@ std::optional<std::string> verify_coffer_registration(const PeerCredentials& pee
   if (same_file(peer_exe, own_exe)) return std::nullopt;
   // After an upgrade the guard still runs the replaced file: accept the
   // program now installed at the path it was started from.
-  std::string own_path = read_link("/proc/self/exe");
+  std::string own_path = link_text("/proc/self/exe");
   constexpr std::string_view kDeleted = " (deleted)";
   if (own_path.size() > kDeleted.size() &&
       own_path.compare(own_path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
@@ -417,16 +415,13 @@ struct GuardService::Impl {
 
   void open_socket() {
     const std::string path = config.socket_path.string();
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof addr.sun_path)
-      throw Error(ErrorCode::kUsage, "the copy guard socket path is empty or too long: " + path);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const auto addr = unix_address(path);
+    if (!addr) throw Error(ErrorCode::kUsage, "the copy guard socket path is empty or too long: " + path);
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) throw Error(ErrorCode::kIo, path + " exists and is not a socket");
       UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      if (probe.valid() && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+      if (probe.valid() && ::connect(probe.get(), addr->get(), addr->size) == 0)
         throw Error(ErrorCode::kBusy, "another copy guard is already running on " + path);
       ::unlink(path.c_str());  // left by a guard that died
     }
@@ -436,7 +431,7 @@ struct GuardService::Impl {
     // through the umask at bind time: a chmod by path afterwards would
     // follow whatever a directory writer put there instead.
     mode_t old = ::umask(0111);
-    int rc = ::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    int rc = ::bind(listener.get(), addr->get(), addr->size);
     ::umask(old);
     if (rc != 0) throw io_error("cannot bind the guard socket " + path);
     if (::lstat(path.c_str(), &socket_stat) != 0) throw io_error("cannot examine " + path);
@@ -491,7 +486,7 @@ struct GuardService::Impl {
     v.tgid = st->tgid;
     v.flags = opener_flags(tid);
     if (!is_write(v.flags)) return;
-    v.path = read_link("/proc/self/fd/" + std::to_string(event_fd));
+    v.path = link_text("/proc/self/fd/" + std::to_string(event_fd));
     if (approved_for_all(v.uids, v.path)) return;
     v.allow = false;
     v.report = true;
@@ -575,7 +570,7 @@ struct GuardService::Impl {
     const Verdict& v = p.verdict;
     BlockedReport r;
     r.pid = v.tgid;
-    r.exe = read_link("/proc/" + std::to_string(v.tgid) + "/exe");
+    r.exe = link_text("/proc/" + std::to_string(v.tgid) + "/exe");
     r.path = v.path;
     r.flags = flags_text(v.flags);
     // The kernel creates the file before asking. AT_STATX_DONT_SYNC: use
@@ -990,7 +985,7 @@ struct GuardService::Impl {
       auto st = read_status(static_cast<pid_t>(pid));
       if (!st || (st->ruid != uid && st->euid != uid && st->fsuid != uid)) continue;
       const std::string base = "/proc/" + std::to_string(pid);
-      std::string ns = read_link(base + "/ns/mnt");
+      std::string ns = link_text(base + "/ns/mnt");
       if (ns.empty()) continue;
       auto nit = namespaces.find(ns);
       if (nit == namespaces.end()) {
@@ -1024,8 +1019,8 @@ struct GuardService::Impl {
         if (!have_flags || !have_mnt || (flags & O_ACCMODE) == O_RDONLY) continue;
         auto dev = nit->second.find(mnt_id);
         if (dev == nit->second.end() || !marked.count(dev->second)) continue;
-        if (exe.empty()) exe = read_link(base + "/exe");
-        out.push_back({static_cast<pid_t>(pid), exe, read_link(base + "/fd/" + f->d_name)});
+        if (exe.empty()) exe = link_text(base + "/exe");
+        out.push_back({static_cast<pid_t>(pid), exe, link_text(base + "/fd/" + f->d_name)});
         if (out.size() >= kMaxOpenWriters) break;
       }
     }

@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "coffer/error.h"
+#include "coffer/proc.h"
 
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
@@ -226,10 +227,7 @@ std::optional<std::string> unsafe_stdio(const std::function<bool(const fs::path&
     // Terminals, /dev/null, pipes and sockets keep nothing; a file (also one
     // on /dev/shm) or a raw disk does.
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) continue;
-    std::array<char, 4096> target{};
-    std::string link = "/proc/self/fd/" + std::to_string(fd);
-    ssize_t n = ::readlink(link.c_str(), target.data(), target.size() - 1);
-    std::string path = n > 0 ? std::string(target.data(), static_cast<std::size_t>(n)) : "";
+    std::string path = read_link("/proc/self/fd/" + std::to_string(fd)).value_or(std::string());
     if (!path.empty() && path.front() == '/' && writable_ok(path)) continue;
     return std::string(kNames[fd]) + " is redirected to " + (path.empty() ? "a file" : path) +
            ", outside the coffer and the approved destinations: run without the redirection";
