@@ -47,15 +47,14 @@ void GuardService::Impl::setup() {
 
   // FAN_REPORT_TID: /proc/TID/syscall of the very thread that is opening.
   // An unlimited queue, because a full queue lets permission events through.
-  int fd = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID | FAN_UNLIMITED_QUEUE,
-                           O_RDONLY | O_LARGEFILE | O_CLOEXEC);
-  if (fd < 0) {
+  fan.reset(::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_TID | FAN_UNLIMITED_QUEUE,
+                            O_RDONLY | O_LARGEFILE | O_CLOEXEC));
+  if (!fan.valid()) {
     if (errno == EPERM) throw Error(ErrorCode::kPolicy, kNeedsRoot);
     if (errno == EINVAL)
       throw Error(ErrorCode::kIo, "this kernel's fanotify cannot report thread ids (Linux 4.20 or later is needed)");
     throw io_error("cannot start fanotify");
   }
-  fan.reset(fd);
 
   mountinfo.reset(::open(config.media.mountinfo_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!mountinfo.valid()) throw io_error("cannot open " + config.media.mountinfo_path.string());

@@ -13,6 +13,8 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "coffer/error.h"
 #include "coffer/paths.h"
@@ -100,6 +102,34 @@ std::string subsystem_of(const fs::path& dir) {
   fs::path target = fs::read_symlink(dir / "subsystem", ec);
   if (ec) return {};
   return target.filename().string();
+}
+
+// The device number of a mount's source "/dev/NAME" or "/dev/mapper/DM-NAME"
+// from sysfs (SYSFS canonical); nullopt if it names no block device there
+// or the number is not a real device's (major 0).
+std::optional<std::pair<std::uint32_t, std::uint32_t>> device_of_source(const fs::path& sysfs,
+                                                                        std::string_view source) {
+  if (source.compare(0, 5, "/dev/") != 0) return std::nullopt;
+  std::string_view name = source.substr(5);
+  fs::path dev_attr;
+  if (name.compare(0, 7, "mapper/") == 0) {
+    std::string_view dm_name = name.substr(7);
+    std::error_code ec;
+    for (fs::directory_iterator it(sysfs / "block", ec), end; !ec && it != end; it.increment(ec)) {
+      auto n = read_attr(it->path() / "dm" / "name");
+      if (n && *n == dm_name) {
+        dev_attr = it->path() / "dev";
+        break;
+      }
+    }
+  } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..") {
+    dev_attr = sysfs / "class" / "block" / std::string(name) / "dev";
+  }
+  if (dev_attr.empty()) return std::nullopt;
+  auto dev = read_attr(dev_attr);
+  std::uint32_t major = 0, minor = 0;
+  if (!dev || !parse_dev_attr(*dev, major, minor) || major == 0) return std::nullopt;
+  return std::pair{major, minor};
 }
 
 bool is_usb_bus_name(const std::string& name) {
@@ -197,28 +227,9 @@ MediaKind MediaClassifier::classify_mount_at(const MountEntry& entry, int depth)
 // Anonymous st_dev on a disk filesystem (btrfs): the source names the device.
 MediaKind MediaClassifier::classify_by_source(const MountEntry& entry, int depth) const {
   if (sysfs_canonical_.empty()) return MediaKind::kUnknown;
-  std::string_view src = entry.source;
-  if (src.compare(0, 5, "/dev/") != 0) return MediaKind::kUnknown;
-  std::string_view name = src.substr(5);
-  fs::path dev_attr;
-  if (name.compare(0, 7, "mapper/") == 0) {
-    std::string_view dm_name = name.substr(7);
-    std::error_code ec;
-    for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end; it.increment(ec)) {
-      auto n = read_attr(it->path() / "dm" / "name");
-      if (n && *n == dm_name) {
-        dev_attr = it->path() / "dev";
-        break;
-      }
-    }
-  } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..") {
-    dev_attr = sysfs_canonical_ / "class" / "block" / std::string(name) / "dev";
-  }
-  if (dev_attr.empty()) return MediaKind::kUnknown;
-  auto dev = read_attr(dev_attr);
-  std::uint32_t major = 0, minor = 0;
-  if (!dev || !parse_dev_attr(*dev, major, minor) || major == 0) return MediaKind::kUnknown;
-  return classify_block_at(major, minor, depth);
+  auto dev = device_of_source(sysfs_canonical_, entry.source);
+  if (!dev) return MediaKind::kUnknown;
+  return classify_block_at(dev->first, dev->second, depth);
 }
 
 MediaKind MediaClassifier::classify_block_device(std::uint32_t major, std::uint32_t minor) const {
@@ -404,24 +415,9 @@ std::optional<fs::path> MediaClassifier::block_device_dir(const MountEntry& entr
   if (major == 0) {
     // Anonymous st_dev (btrfs): the source names the device, as in
     // classify_by_source.
-    std::string_view src = entry.source;
-    if (src.compare(0, 5, "/dev/") != 0) return std::nullopt;
-    std::string_view name = src.substr(5);
-    std::optional<std::string> dev;
-    if (name.compare(0, 7, "mapper/") == 0) {
-      std::string_view dm_name = name.substr(7);
-      std::error_code ec;
-      for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end; it.increment(ec)) {
-        auto n = read_attr(it->path() / "dm" / "name");
-        if (n && *n == dm_name) {
-          dev = read_attr(it->path() / "dev");
-          break;
-        }
-      }
-    } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..") {
-      dev = read_attr(sysfs_canonical_ / "class" / "block" / std::string(name) / "dev");
-    }
-    if (!dev || !parse_dev_attr(*dev, major, minor) || major == 0) return std::nullopt;
+    auto dev = device_of_source(sysfs_canonical_, entry.source);
+    if (!dev) return std::nullopt;
+    std::tie(major, minor) = *dev;
   }
   return sysfs_device_of(sysfs_canonical_ / "dev" / "block" / (std::to_string(major) + ":" + std::to_string(minor)));
 }
