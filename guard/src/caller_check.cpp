@@ -12,31 +12,28 @@
 #include <fstream>
 #include <sstream>
 
+#include "coffer/paths.h"
+#include "coffer/proc.h"
+#include "coffer/unique_dir.h"
+#include "coffer/unique_fd.h"
+
 namespace coffer::guard {
 namespace {
 
 std::string proc(pid_t tid, const std::string& rest) { return "/proc/" + std::to_string(tid) + "/" + rest; }
 
-std::optional<std::string> read_link(const std::string& link) {
-  char buf[4096];
-  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-  if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) return std::nullopt;
-  return std::string(buf, static_cast<std::size_t>(n));
-}
-
 // A small /proc file in one read (fdinfo is a few lines).
 std::optional<std::string> read_small(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
   std::string out;
   char buf[1024];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n <= 0) break;
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > (64u << 20)) break;
   }
-  ::close(fd);
   return out;
 }
 
@@ -64,13 +61,7 @@ std::optional<FdInfo> parse_fdinfo(const std::string& text) {
 }
 
 bool within(const std::string& path, const std::vector<std::filesystem::path>& prefixes) {
-  for (auto& prefix : prefixes) {
-    std::string q = prefix.lexically_normal().string();
-    while (q.size() > 1 && q.back() == '/') q.pop_back();
-    if (path == q || q == "/" || (path.size() > q.size() && path.compare(0, q.size(), q) == 0 && path[q.size()] == '/'))
-      return true;
-  }
-  return false;
+  return std::any_of(prefixes.begin(), prefixes.end(), [&](auto& q) { return path_within(path, q.native()); });
 }
 
 bool is_local_memory_fs(const std::string& type) { return type == "tmpfs" || type == "ramfs"; }
@@ -91,12 +82,10 @@ std::string describe_fd(int fd) {
 }
 
 CallerInspector::CallerInspector(WriteRules rules) : rules_(std::move(rules)) {
-  int fd = static_cast<int>(::syscall(SYS_memfd_create, "coffer-probe", 0u));
-  if (fd >= 0) {
-    if (auto text = read_small("/proc/self/fdinfo/" + std::to_string(fd)))
+  UniqueFd fd(static_cast<int>(::syscall(SYS_memfd_create, "coffer-probe", 0u)));
+  if (fd.valid())
+    if (auto text = read_small("/proc/self/fdinfo/" + std::to_string(fd.get())))
       if (auto info = parse_fdinfo(*text)) memfd_mount_ = info->mnt_id;
-    ::close(fd);
-  }
 }
 
 const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, Judged& judged) {
@@ -177,14 +166,14 @@ std::optional<Finding> CallerInspector::judge(int fd, std::string target, const 
 
 std::optional<Finding> CallerInspector::inspect(pid_t tid) {
   std::string fd_dir = proc(tid, "fd");
-  DIR* d = ::opendir(fd_dir.c_str());
+  UniqueDir d(::opendir(fd_dir.c_str()));
   if (!d) return std::nullopt;
   std::vector<int> fds;
-  while (dirent* e = ::readdir(d)) {
+  while (dirent* e = ::readdir(d.get())) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     fds.push_back(std::atoi(e->d_name));
   }
-  ::closedir(d);
+  d.reset();
   std::lock_guard lock(mu_);
   for (int fd : fds) {
     auto text = read_small(fd_dir + "info/" + std::to_string(fd));

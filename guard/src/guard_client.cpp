@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "coffer/error.h"
+#include "coffer/unix_socket.h"
 
 namespace coffer::guard {
 namespace {
@@ -50,11 +51,8 @@ GuardConnection GuardConnection::connect(const std::filesystem::path& socket, co
     throw Error(ErrorCode::kUsage, "too many approved destinations for the copy guard");
 
   const std::string path = socket.string();
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path)
-    throw Error(ErrorCode::kUsage, "the copy guard socket path is empty or too long: " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const auto addr = unix_address(path);
+  if (!addr) throw Error(ErrorCode::kUsage, "the copy guard socket path is empty or too long: " + path);
 
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
@@ -68,7 +66,7 @@ GuardConnection GuardConnection::connect(const std::filesystem::path& socket, co
   c.fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!c.fd_.valid()) throw Error(ErrorCode::kIo, std::string("cannot create a socket: ") + std::strerror(errno));
   int rc;
-  do rc = ::connect(c.fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  do rc = ::connect(c.fd_.get(), addr->get(), addr->size);
   while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     if (errno == ECONNREFUSED || errno == ENOENT) throw policy(kNotRunning);

@@ -19,6 +19,9 @@
 #include <memory>
 
 #include "coffer/error.h"
+#include "coffer/proc.h"
+#include "coffer/unique_dir.h"
+#include "coffer/unique_fd.h"
 
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
@@ -119,23 +122,9 @@ Error io_error(const char* what, const fs::path& path = {}) {
   return Error(ErrorCode::kIo, message + ": " + std::strerror(err));
 }
 
-class Fd {
- public:
-  explicit Fd(long fd) noexcept : fd_(static_cast<int>(fd)) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
-void add_rule(const Fd& ruleset, const fs::path& path, std::uint64_t rights) {
-  Fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
-  if (fd.get() < 0) {
+void add_rule(const UniqueFd& ruleset, const fs::path& path, std::uint64_t rights) {
+  UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!fd.valid()) {
     if (errno == ENOENT || errno == ENOTDIR) return;  // an absent destination grants nothing
     throw io_error("cannot open", path);
   }
@@ -179,8 +168,8 @@ LandlockStatus restrict_self(const SandboxSpec& spec) {
   applied.scope_signal = applied.scope_signal && spec.scope;
   if (applied.scope_signal) attr.scoped = LANDLOCK_SCOPE_SIGNAL;
 
-  Fd ruleset(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
-  if (ruleset.get() < 0) throw io_error("cannot create the Landlock ruleset");
+  UniqueFd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
+  if (!ruleset.valid()) throw io_error("cannot create the Landlock ruleset");
   add_rule(ruleset, "/", kReadRights);
   for (const fs::path& dir : spec.writable_dirs) add_rule(ruleset, dir, kWriteDirRights & attr.handled_access_fs);
   for (const fs::path& file : spec.writable_files) add_rule(ruleset, file, kWriteFileRights & attr.handled_access_fs);
@@ -203,7 +192,7 @@ LandlockStatus restrict_self(const SandboxSpec& spec) {
 void close_fds_from(int first) {
   if (::close_range(static_cast<unsigned>(first), ~0U, 0) == 0) return;
   // Kernels before 5.9 have no close_range: close what /proc lists.
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir("/proc/self/fd"), &::closedir);
+  UniqueDir dir(::opendir("/proc/self/fd"));
   if (!dir) throw io_error("cannot list open file descriptors");
   std::vector<int> open_fds;
   while (const dirent* entry = ::readdir(dir.get())) {
@@ -226,10 +215,7 @@ std::optional<std::string> unsafe_stdio(const std::function<bool(const fs::path&
     // Terminals, /dev/null, pipes and sockets keep nothing; a file (also one
     // on /dev/shm) or a raw disk does.
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) continue;
-    std::array<char, 4096> target{};
-    std::string link = "/proc/self/fd/" + std::to_string(fd);
-    ssize_t n = ::readlink(link.c_str(), target.data(), target.size() - 1);
-    std::string path = n > 0 ? std::string(target.data(), static_cast<std::size_t>(n)) : "";
+    std::string path = read_link("/proc/self/fd/" + std::to_string(fd)).value_or(std::string());
     if (!path.empty() && path.front() == '/' && writable_ok(path)) continue;
     return std::string(kNames[fd]) + " is redirected to " + (path.empty() ? "a file" : path) +
            ", outside the coffer and the approved destinations: run without the redirection";

@@ -13,8 +13,11 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "coffer/error.h"
+#include "coffer/paths.h"
 
 namespace coffer::guard {
 namespace fs = std::filesystem;
@@ -101,16 +104,37 @@ std::string subsystem_of(const fs::path& dir) {
   return target.filename().string();
 }
 
+// The device number of a mount's source "/dev/NAME" or "/dev/mapper/DM-NAME"
+// from sysfs (SYSFS canonical); nullopt if it names no block device there
+// or the number is not a real device's (major 0).
+std::optional<std::pair<std::uint32_t, std::uint32_t>> device_of_source(const fs::path& sysfs,
+                                                                        std::string_view source) {
+  if (source.compare(0, 5, "/dev/") != 0) return std::nullopt;
+  std::string_view name = source.substr(5);
+  fs::path dev_attr;
+  if (name.compare(0, 7, "mapper/") == 0) {
+    std::string_view dm_name = name.substr(7);
+    std::error_code ec;
+    for (fs::directory_iterator it(sysfs / "block", ec), end; !ec && it != end; it.increment(ec)) {
+      auto n = read_attr(it->path() / "dm" / "name");
+      if (n && *n == dm_name) {
+        dev_attr = it->path() / "dev";
+        break;
+      }
+    }
+  } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..") {
+    dev_attr = sysfs / "class" / "block" / std::string(name) / "dev";
+  }
+  if (dev_attr.empty()) return std::nullopt;
+  auto dev = read_attr(dev_attr);
+  std::uint32_t major = 0, minor = 0;
+  if (!dev || !parse_dev_attr(*dev, major, minor) || major == 0) return std::nullopt;
+  return std::pair{major, minor};
+}
+
 bool is_usb_bus_name(const std::string& name) {
   if (name.size() <= 3 || name.compare(0, 3, "usb") != 0) return false;
   return std::all_of(name.begin() + 3, name.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// PREFIX is a mount point (absolute, normal); PATH lies on or below it.
-bool path_under(std::string_view path, std::string_view prefix) {
-  if (prefix == "/") return !path.empty() && path[0] == '/';
-  if (path.size() < prefix.size() || path.compare(0, prefix.size(), prefix) != 0) return false;
-  return path.size() == prefix.size() || path[prefix.size()] == '/';
 }
 
 std::string read_mountinfo_file(const fs::path& p) {
@@ -171,7 +195,7 @@ void MediaClassifier::refresh() {
 
 bool MediaClassifier::is_declared_removable(const MountEntry& entry) const {
   return std::any_of(config_.declared_removable.begin(), config_.declared_removable.end(),
-                     [&](const fs::path& p) { return path_under(entry.mount_point, p.string()); });
+                     [&](const fs::path& p) { return path_within(entry.mount_point, p.string()); });
 }
 
 MediaKind MediaClassifier::classify_mount(const MountEntry& entry) const { return classify_mount_at(entry, 0); }
@@ -203,28 +227,9 @@ MediaKind MediaClassifier::classify_mount_at(const MountEntry& entry, int depth)
 // Anonymous st_dev on a disk filesystem (btrfs): the source names the device.
 MediaKind MediaClassifier::classify_by_source(const MountEntry& entry, int depth) const {
   if (sysfs_canonical_.empty()) return MediaKind::kUnknown;
-  std::string_view src = entry.source;
-  if (src.compare(0, 5, "/dev/") != 0) return MediaKind::kUnknown;
-  std::string_view name = src.substr(5);
-  fs::path dev_attr;
-  if (name.compare(0, 7, "mapper/") == 0) {
-    std::string_view dm_name = name.substr(7);
-    std::error_code ec;
-    for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end; it.increment(ec)) {
-      auto n = read_attr(it->path() / "dm" / "name");
-      if (n && *n == dm_name) {
-        dev_attr = it->path() / "dev";
-        break;
-      }
-    }
-  } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..") {
-    dev_attr = sysfs_canonical_ / "class" / "block" / std::string(name) / "dev";
-  }
-  if (dev_attr.empty()) return MediaKind::kUnknown;
-  auto dev = read_attr(dev_attr);
-  std::uint32_t major = 0, minor = 0;
-  if (!dev || !parse_dev_attr(*dev, major, minor) || major == 0) return MediaKind::kUnknown;
-  return classify_block_at(major, minor, depth);
+  auto dev = device_of_source(sysfs_canonical_, entry.source);
+  if (!dev) return MediaKind::kUnknown;
+  return classify_block_at(dev->first, dev->second, depth);
 }
 
 MediaKind MediaClassifier::classify_block_device(std::uint32_t major, std::uint32_t minor) const {
@@ -238,7 +243,7 @@ MediaKind MediaClassifier::classify_block_at(std::uint32_t major, std::uint32_t 
   fs::path dev_dir = fs::canonical(link, ec);
   if (ec) return MediaKind::kUnknown;
   // sysfs links stay inside sysfs; a tree that points elsewhere is not trusted.
-  if (!path_under(dev_dir.string(), sysfs_canonical_.string()) || dev_dir == sysfs_canonical_)
+  if (!path_within(dev_dir.string(), sysfs_canonical_.string()) || dev_dir == sysfs_canonical_)
     return MediaKind::kUnknown;
   return classify_sysfs_device(dev_dir, depth);
 }
@@ -281,7 +286,7 @@ MediaKind MediaClassifier::classify_sysfs_device(const fs::path& dev_dir, int de
   // MMC host (SD cards; soldered eMMC reports card type "MMC" and is not).
   bool saw_mmc = false;
   bool emmc = false;
-  for (fs::path dir = dev_dir; path_under(dir.string(), sysfs_canonical_.string()) && dir != sysfs_canonical_;
+  for (fs::path dir = dev_dir; path_within(dir.string(), sysfs_canonical_.string()) && dir != sysfs_canonical_;
        dir = dir.parent_path()) {
     const std::string name = dir.filename().string();
     const std::string subsystem = subsystem_of(dir);
@@ -322,7 +327,7 @@ const MountEntry* MediaClassifier::mount_holding(std::string_view absolute_path)
   const MountEntry* best = nullptr;
   for (const MountEntry& e : mounts_) {
     // Later lines are mounted on top of earlier ones at the same place.
-    if (path_under(absolute_path, e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
+    if (path_within(absolute_path, e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
       best = &e;
   }
   return best;
@@ -364,7 +369,7 @@ std::optional<MountEntry> MediaClassifier::mount_for_path(const fs::path& path) 
   const MountEntry* best = nullptr;
   for (const MountEntry& e : mounts_) {
     if (e.major != stx.stx_dev_major || e.minor != stx.stx_dev_minor) continue;
-    if (path_under(resolved.string(), e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
+    if (path_within(resolved.string(), e.mount_point) && (!best || e.mount_point.size() >= best->mount_point.size()))
       best = &e;
   }
   if (!best) return std::nullopt;
@@ -396,7 +401,7 @@ std::vector<ClassifiedMount> MediaClassifier::removable_mounts() const {
 std::optional<fs::path> MediaClassifier::sysfs_device_of(const fs::path& link) const {
   std::error_code ec;
   fs::path dir = fs::canonical(link, ec);
-  if (ec || !path_under(dir.string(), sysfs_canonical_.string()) || dir == sysfs_canonical_) return std::nullopt;
+  if (ec || !path_within(dir.string(), sysfs_canonical_.string()) || dir == sysfs_canonical_) return std::nullopt;
   return dir;
 }
 
@@ -410,24 +415,9 @@ std::optional<fs::path> MediaClassifier::block_device_dir(const MountEntry& entr
   if (major == 0) {
     // Anonymous st_dev (btrfs): the source names the device, as in
     // classify_by_source.
-    std::string_view src = entry.source;
-    if (src.compare(0, 5, "/dev/") != 0) return std::nullopt;
-    std::string_view name = src.substr(5);
-    std::optional<std::string> dev;
-    if (name.compare(0, 7, "mapper/") == 0) {
-      std::string_view dm_name = name.substr(7);
-      std::error_code ec;
-      for (fs::directory_iterator it(sysfs_canonical_ / "block", ec), end; !ec && it != end; it.increment(ec)) {
-        auto n = read_attr(it->path() / "dm" / "name");
-        if (n && *n == dm_name) {
-          dev = read_attr(it->path() / "dev");
-          break;
-        }
-      }
-    } else if (!name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..") {
-      dev = read_attr(sysfs_canonical_ / "class" / "block" / std::string(name) / "dev");
-    }
-    if (!dev || !parse_dev_attr(*dev, major, minor) || major == 0) return std::nullopt;
+    auto dev = device_of_source(sysfs_canonical_, entry.source);
+    if (!dev) return std::nullopt;
+    std::tie(major, minor) = *dev;
   }
   return sysfs_device_of(sysfs_canonical_ / "dev" / "block" / (std::to_string(major) + ":" + std::to_string(minor)));
 }
@@ -516,7 +506,7 @@ std::optional<std::string> MediaClassifier::usb_serial(const MountEntry& entry) 
     if (depth == kMaxDepth) return std::nullopt;
   }
   if (!dir) return std::nullopt;
-  for (fs::path d = *dir; path_under(d.string(), sysfs_canonical_.string()) && d != sysfs_canonical_;
+  for (fs::path d = *dir; path_within(d.string(), sysfs_canonical_.string()) && d != sysfs_canonical_;
        d = d.parent_path()) {
     std::error_code ec;
     // The USB device itself, not one of its interfaces (2-1:1.0), carries

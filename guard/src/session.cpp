@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "coffer/error.h"
+#include "coffer/unique_fd.h"
 
 namespace coffer::guard {
 namespace fs = std::filesystem;
@@ -59,18 +60,17 @@ std::optional<Stat> parse_stat(std::string_view text) {
 std::optional<Stat> read_stat(pid_t pid, const fs::path& proc) {
   if (pid <= 0) return std::nullopt;
   const fs::path path = proc / std::to_string(pid) / "stat";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
   // One line of ~52 numbers and a comm of at most 64 bytes.
   std::array<char, 2048> buf{};
   std::size_t len = 0;
   ssize_t n = 0;
-  while (len < buf.size() && (n = ::read(fd, buf.data() + len, buf.size() - len)) != 0) {
+  while (len < buf.size() && (n = ::read(fd.get(), buf.data() + len, buf.size() - len)) != 0) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;
     len += static_cast<std::size_t>(n);
   }
-  ::close(fd);
   if (n < 0 || len == buf.size()) return std::nullopt;
   return parse_stat(std::string_view(buf.data(), len));
 }

@@ -266,5 +266,27 @@ TEST_F(CallerCheckTest, GoneProcessIsAllowed) {
   EXPECT_FALSE(CallerInspector(rules()).inspect(pid));
 }
 
+// Without a readable sysfs the disk holding the file cannot be classified:
+// refused even in an approved place, as nothing vouches for the disk.
+TEST_F(CallerCheckTest, AFilesystemThatCannotBeClassifiedIsRefusedEvenWhenApproved) {
+  fs::path out = dir_ / "approved/out.csv";
+  Holder h([&] { open_at(out, O_WRONLY); });
+  WriteRules r = rules();
+  r.media.sysfs_root = dir_ / "no-such-sysfs";
+  auto f = CallerInspector(r).inspect(h.pid());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->target, out.string());
+  EXPECT_EQ(f->kind, MediaKind::kUnknown);
+  EXPECT_EQ(f->reason, "a filesystem coffer cannot classify");
+}
+
+TEST(DescribeFd, NamesTheStandardStreamsAndNumbersTheRest) {
+  EXPECT_EQ(describe_fd(0), "standard input");
+  EXPECT_EQ(describe_fd(1), "standard output");
+  EXPECT_EQ(describe_fd(2), "standard error");
+  EXPECT_EQ(describe_fd(3), "descriptor 3");
+  EXPECT_EQ(describe_fd(-1), "descriptor -1");
+}
+
 }  // namespace
 }  // namespace coffer::guard

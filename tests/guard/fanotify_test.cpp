@@ -35,6 +35,7 @@
 #include "coffer/guard/guard_client.h"
 #include "coffer/guard/guard_protocol.h"
 #include "coffer/guard/media.h"
+#include "fake_sysfs.h"
 #include "test_support.h"
 
 namespace coffer::guard {
@@ -908,44 +909,7 @@ TEST(GuardRegistrationTest, TheMountMustBeTheCallersCoffer) {
 
 // ------------------------------------------- school sticks (fake sysfs)
 
-class FakeSysfs {
- public:
-  explicit FakeSysfs(fs::path root) : root_(std::move(root)) {
-    for (const char* d : {"dev/block", "bus/usb", "class/block", "block"}) fs::create_directories(root_ / d);
-  }
-  const fs::path& root() const { return root_; }
-  fs::path dir(const std::string& devpath) {
-    fs::path p = root_ / "devices" / devpath;
-    fs::create_directories(p);
-    return p;
-  }
-  void attr(const std::string& devpath, const std::string& name, const std::string& value) {
-    fs::path p = dir(devpath) / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << value << "\n";
-  }
-  void link(const fs::path& at, const fs::path& target) {
-    fs::create_directories(at.parent_path());
-    fs::create_symlink(fs::relative(target, at.parent_path()), at);
-  }
-  void usb(const std::string& devpath) { link(dir(devpath) / "subsystem", root_ / "bus" / "usb"); }
-  void block(const std::string& devpath, unsigned major, unsigned minor, bool partition = false) {
-    fs::path d = dir(devpath);
-    std::string majmin = std::to_string(major) + ":" + std::to_string(minor);
-    attr(devpath, "dev", majmin);
-    if (partition) attr(devpath, "partition", "1");
-    link(root_ / "dev/block" / majmin, d);
-    link(root_ / "class/block" / d.filename(), d);
-    if (!partition) link(root_ / "block" / d.filename(), d);
-  }
-  void slave(const std::string& devpath, const std::string& slave_devpath) {
-    fs::path s = root_ / "devices" / slave_devpath;
-    link(dir(devpath) / "slaves" / s.filename(), s);
-  }
-
- private:
-  fs::path root_;
-};
+using test::FakeSysfs;
 
 class SchoolStickTest : public ::testing::Test {
  protected:

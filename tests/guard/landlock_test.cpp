@@ -23,6 +23,7 @@
 #include <functional>
 #include <string>
 
+#include "child_exit.h"
 #include "coffer/error.h"
 #include "test_support.h"
 
@@ -335,7 +336,7 @@ TEST(LandlockFds, CloseFdsFromClosesInheritedDescriptors) {
     close_fds_from(3);
     bool closed = ::fcntl(fd, F_GETFD) < 0 && ::fcntl(50, F_GETFD) < 0 && ::fcntl(null, F_GETFD) < 0;
     bool stdio_open = ::fcntl(0, F_GETFD) >= 0 && ::fcntl(1, F_GETFD) >= 0 && ::fcntl(2, F_GETFD) >= 0;
-    ::_exit(closed && stdio_open ? 0 : 1);
+    test::child_exit(closed && stdio_open ? 0 : 1);
   }
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);

@@ -10,62 +10,14 @@
 
 #include "coffer/error.h"
 #include "coffer/guard/media.h"
+#include "fake_sysfs.h"
 #include "test_support.h"
 
 namespace coffer::guard {
 namespace {
 namespace fs = std::filesystem;
 
-// Builds directories and relative symlinks laid out as the kernel's sysfs.
-class FakeSysfs {
- public:
-  explicit FakeSysfs(fs::path root) : root_(std::move(root)) {
-    for (const char* d : {"dev/block", "bus/usb", "bus/mmc", "bus/pci", "class/block", "class/mmc_host", "block",
-                          "devices/virtual/block"})
-      fs::create_directories(root_ / d);
-  }
-  const fs::path& root() const { return root_; }
-
-  fs::path dir(const std::string& devpath) {
-    fs::path p = root_ / "devices" / devpath;
-    fs::create_directories(p);
-    return p;
-  }
-  void attr(const std::string& devpath, const std::string& name, const std::string& value) {
-    fs::path p = dir(devpath) / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << value << "\n";
-  }
-  void link(const fs::path& at, const fs::path& target) {
-    fs::create_directories(at.parent_path());
-    fs::create_symlink(fs::relative(target, at.parent_path()), at);
-  }
-  // DEVPATH/subsystem -> ../bus/NAME (or class/NAME for hosts).
-  void subsystem(const std::string& devpath, const std::string& name, const char* kind = "bus") {
-    fs::create_directories(root_ / kind / name);
-    link(dir(devpath) / "subsystem", root_ / kind / name);
-  }
-  // A block device: its dev attribute, /sys/dev/block/MAJ:MIN and
-  // /sys/class/block/NAME links; disks also get /sys/block/NAME.
-  void block(const std::string& devpath, unsigned major, unsigned minor, const char* removable = nullptr,
-             bool partition = false) {
-    fs::path d = dir(devpath);
-    std::string majmin = std::to_string(major) + ":" + std::to_string(minor);
-    attr(devpath, "dev", majmin);
-    if (removable) attr(devpath, "removable", removable);
-    if (partition) attr(devpath, "partition", "1");
-    link(root_ / "dev/block" / majmin, d);
-    link(root_ / "class/block" / d.filename(), d);
-    if (!partition) link(root_ / "block" / d.filename(), d);
-  }
-  void slave(const std::string& devpath, const std::string& slave_devpath) {
-    fs::path s = root_ / "devices" / slave_devpath;
-    link(dir(devpath) / "slaves" / s.filename(), s);
-  }
-
- private:
-  fs::path root_;
-};
+using test::FakeSysfs;
 
 constexpr const char* kUsbPort = "pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0";
 const std::string kUsbStick = std::string(kUsbPort) + "/host6/target6:0:0/6:0:0:0/block/sdb";

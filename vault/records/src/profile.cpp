@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "coffer/error.h"
-#include "coffer/path_within.h"
+#include "coffer/paths.h"
 
 namespace coffer::vault {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "coffer/path_within.h"
+#include "coffer/paths.h"
 
 namespace coffer::vault {
 
@@ -64,7 +64,7 @@ struct EffectiveCopyRules {
 EffectiveCopyRules effective_copy_rules(const std::string& coffer_protection,
                                         const std::optional<std::vector<std::filesystem::path>>& coffer_destinations,
                                         const CopyPolicy& system);
-// At or below one of a list of directories (common/include/coffer/path_within.h).
+// At or below one of a list of directories (common/include/coffer/paths.h).
 using coffer::path_within;
 
 // Loads `file` (under the trust rule) or returns the defaults when absent.

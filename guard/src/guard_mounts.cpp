@@ -1,0 +1,233 @@
+// Marking mounts: which mounts the guard watches (removable, network and
+// other FUSE filesystems, never coffers or school sticks) and placing the
+// fanotify marks from child processes with a deadline, since a mark on a
+// dead network or FUSE server can hang. Part of GuardService (guard_service.h).
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/fanotify.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+
+#include "guard_service.h"
+
+namespace coffer::guard {
+
+void GuardService::Impl::drain_mountinfo() {
+  // Reading the file to its end is what re-arms POLLPRI for this fd.
+  ::lseek(mountinfo.get(), 0, SEEK_SET);
+  std::array<char, 8192> buf{};
+  while (::read(mountinfo.get(), buf.data(), buf.size()) > 0) {
+  }
+}
+
+const GuardService::Impl::MountDecision& GuardService::Impl::decide_mount(const MountEntry& e) {
+  auto it = decisions.find(e.mount_id);
+  if (it != decisions.end() && it->second.entry == e) return it->second;
+  MountDecision d;
+  d.entry = e;
+  d.kind = classifier.classify_mount(e);
+  d.guard = d.kind == MediaKind::kRemovable || d.kind == MediaKind::kNetwork || d.kind == MediaKind::kOtherFuse;
+  if (e.fs_type == "fuse.coffer") d.guard = false;  // coffers are the protected side
+  if (d.guard) {
+    if (auto stick = classifier.school_stick(e, config.allowed_luks_uuids, config.allowed_usb_serials)) {
+      d.guard = false;
+      log("not guarding " + e.mount_point + ": school stick (" + *stick + ")");
+    }
+  }
+  if (d.kind == MediaKind::kUnknown)
+    log("not guarding " + e.mount_point + " (" + e.fs_type + "): its kind of storage cannot be determined");
+  return decisions[e.mount_id] = std::move(d);
+}
+
+// Every mount change re-marks every guarded superblock: a mark is per
+// superblock, and a stick unplugged and replugged between two reads of
+// the table may come back with the same mount id and device number but
+// no mark. Marking an already marked superblock is a no-op.
+void GuardService::Impl::start_round() {
+  try {
+    classifier.refresh();
+  } catch (const Error& e) {
+    log(std::string("cannot reread the mount table: ") + e.what());
+    return;
+  }
+  ++round;
+  std::set<std::uint64_t> ids;
+  std::set<Dev> devs, queued;
+  for (const MountEntry& e : classifier.mounts()) {
+    ids.insert(e.mount_id);
+    devs.insert({e.major, e.minor});
+    const MountDecision& d = decide_mount(e);
+    if (!d.guard || !queued.insert({e.major, e.minor}).second) continue;
+    MarkTarget t;
+    t.mount_point = e.mount_point;
+    t.mount_id = e.mount_id;
+    t.dev = {e.major, e.minor};
+    t.kind = d.kind;
+    t.round = round;
+    if (e.fs_type == "fuse" || e.fs_type.compare(0, 5, "fuse.") == 0 || e.fs_type == "fuseblk") {
+      auto uid = super_option(e, "user_id");
+      auto gid = super_option(e, "group_id");
+      if (uid && *uid != "0") {
+        t.as_owner = true;
+        t.owner_uid = static_cast<uid_t>(std::strtoul(uid->c_str(), nullptr, 10));
+        t.owner_gid = gid ? static_cast<gid_t>(std::strtoul(gid->c_str(), nullptr, 10)) : t.owner_uid;
+      }
+    }
+    latest_round[t.dev] = round;
+    mark_queue.push_back(std::move(t));
+  }
+  for (auto it = decisions.begin(); it != decisions.end();)
+    it = ids.count(it->first) ? std::next(it) : decisions.erase(it);
+  for (auto it = marked.begin(); it != marked.end();) {
+    if (devs.count(it->first)) {
+      ++it;
+      continue;
+    }
+    log("no longer guarding " + it->second.mount_point + " (unmounted)");
+    it = marked.erase(it);
+  }
+  for (auto it = unmarked.begin(); it != unmarked.end();)
+    it = devs.count(it->first) ? std::next(it) : unmarked.erase(it);
+  for (auto it = latest_round.begin(); it != latest_round.end();)
+    it = devs.count(it->first) ? std::next(it) : latest_round.erase(it);
+  pump_jobs();
+}
+
+// The child: plain system calls only (the parent may have other threads).
+void GuardService::Impl::mark_child(int fan_fd, const MarkTarget& t, const char* path) {
+  if (t.as_owner) {
+    // FUSE refuses every uid but the mount's owner, root included, unless
+    // mounted allow_other: become the owner, keeping CAP_SYS_ADMIN for
+    // the mark itself.
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    data[0].effective = data[0].permitted = 1u << CAP_SYS_ADMIN;
+    if (::syscall(SYS_prctl, PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0 || ::syscall(SYS_setgroups, 0L, nullptr) != 0 ||
+        ::syscall(SYS_setresgid, t.owner_gid, t.owner_gid, t.owner_gid) != 0 ||
+        ::syscall(SYS_setresuid, t.owner_uid, t.owner_uid, t.owner_uid) != 0 || ::syscall(SYS_capset, &hdr, data) != 0)
+      ::_exit(kMarkCreds);
+  }
+  // Open the mount point without following a final symlink and check it
+  // is still the mount we classified before marking what it holds.
+  int dir = ::open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) ::_exit(errno & 0xff);
+  struct statx stx {};
+  if (::statx(dir, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) != 0)
+    ::_exit(errno & 0xff);
+  if (((stx.stx_mask & STATX_MNT_ID) && stx.stx_mnt_id != t.mount_id) || stx.stx_dev_major != t.dev.first ||
+      stx.stx_dev_minor != t.dev.second)
+    ::_exit(kMarkMoved);
+  if (::fanotify_mark(fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_PERM, dir, ".") != 0) ::_exit(errno & 0xff);
+  ::_exit(0);
+}
+
+void GuardService::Impl::pump_jobs() {
+  while (jobs.size() < kMaxMarkJobs && !mark_queue.empty()) {
+    MarkTarget t = std::move(mark_queue.front());
+    mark_queue.pop_front();
+    const std::string path = t.mount_point;  // built before fork
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      finish_mark(t, errno);
+      continue;
+    }
+    if (pid == 0) mark_child(fan.get(), t, path.c_str());
+    MarkJob j;
+    j.pid = pid;
+    j.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    j.deadline = Clock::now() + kMarkDeadline;
+    j.target = std::move(t);
+    jobs.push_back(std::move(j));
+  }
+  if (!mark_queue.empty() || !jobs.empty()) return;
+  if (!active && flush_pending) {
+    flush_marks();  // a job that was running at deactivation may have marked
+    flush_pending = false;
+  }
+  // A coffer hears back only once everything guarded is marked: from then
+  // on no write of its owner's can slip past.
+  std::vector<int> waiting;
+  waiting.swap(awaiting_reply);
+  for (int fd : waiting)
+    if (auto it = conns.find(fd); it != conns.end()) reply_registered(it->second);
+}
+
+// Marks are placed when the first coffer registers and removed when the
+// last one goes. With none open, opens on removable and network
+// filesystems do not wait for the guard at all (each marked open costs a
+// round trip through this process, tens of microseconds, and a stalled
+// guard would hold up every open there).
+void GuardService::Impl::activate() {
+  if (active) return;
+  active = true;
+  log("a coffer is open: guarding removable, network and other FUSE filesystems");
+  start_round();
+}
+
+void GuardService::Impl::deactivate() {
+  if (!active) return;
+  active = false;
+  mark_queue.clear();
+  latest_round.clear();  // results of jobs still running are ignored
+  marked.clear();
+  unmarked.clear();
+  flush_marks();
+  flush_pending = !jobs.empty();
+  log("no coffer is open: guarding nothing");
+}
+
+void GuardService::Impl::flush_marks() {
+  if (::fanotify_mark(fan.get(), FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD, nullptr) != 0)
+    log(std::string("cannot remove the marks: ") + std::strerror(errno));
+}
+
+void GuardService::Impl::collect_jobs() {
+  const auto now = Clock::now();
+  for (auto it = jobs.begin(); it != jobs.end();) {
+    int status = 0;
+    pid_t r = ::waitpid(it->pid, &status, WNOHANG);
+    if (r == it->pid) {
+      int code = WIFEXITED(status) ? WEXITSTATUS(status) : ETIMEDOUT;
+      if (it->killed) code = ETIMEDOUT;
+      finish_mark(it->target, code);
+      it = jobs.erase(it);
+      continue;
+    }
+    if (!it->killed && now >= it->deadline) {
+      // A dead network or FUSE server: the child is stuck in the lookup.
+      // Never wait for it here; its exit is collected later.
+      ::kill(it->pid, SIGKILL);
+      it->killed = true;
+    }
+    ++it;
+  }
+  pump_jobs();
+}
+
+void GuardService::Impl::finish_mark(const MarkTarget& t, int code) {
+  auto latest = latest_round.find(t.dev);
+  if (latest == latest_round.end() || latest->second != t.round) return;  // superseded
+  if (code == 0) {
+    unmarked.erase(t.dev);
+    if (!marked.count(t.dev)) log("guarding " + t.mount_point + " (" + std::string(media_kind_name(t.kind)) + ")");
+    marked[t.dev] = {t.mount_point, t.kind};
+    return;
+  }
+  marked.erase(t.dev);
+  std::string reason = t.mount_point + ": " + errno_text(code);
+  auto old = unmarked.find(t.dev);
+  if (old == unmarked.end() || old->second != reason) log("cannot guard " + reason);
+  unmarked[t.dev] = std::move(reason);
+}
+
+}  // namespace coffer::guard
