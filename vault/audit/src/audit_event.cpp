@@ -5,6 +5,7 @@
 #include <array>
 #include <nlohmann/json.hpp>
 
+#include "coffer/proc.h"
 #include "coffer/vault/audit/audit.h"
 
 namespace coffer::vault {
@@ -25,12 +26,7 @@ constexpr std::array<std::string_view, kLastAuditKind> kKindNames = {"create",  
                                                                      "audit-damaged"};
 static_assert(static_cast<std::uint16_t>(AuditKind::kAuditDamaged) == kLastAuditKind);
 
-std::string read_self_exe() {
-  std::array<char, 4096> buf{};
-  ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size());
-  if (n < 0 || static_cast<std::size_t>(n) >= buf.size()) return "?";
-  return std::string(buf.data(), static_cast<std::size_t>(n));
-}
+std::string read_self_exe() { return read_link("/proc/self/exe").value_or("?"); }
 
 }  // namespace
 

@@ -14,6 +14,8 @@
 #include <cstring>
 
 #include "coffer/error.h"
+#include "coffer/unique_dir.h"
+#include "coffer/unique_fd.h"
 #include "coffer/vault/coffer/coffer.h"
 
 namespace coffer::vault {
@@ -27,20 +29,19 @@ std::vector<SweepItem> sweep_directory(const fs::path& dir, std::int64_t now, in
     throw Error(ErrorCode::kUsage,
                 "cannot sweep " + dir.string() + ": it is a symbolic link, never followed; give the folder itself");
   // O_NOFOLLOW too: a link swapped in after the lstat is still refused.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0) {
+  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir_fd.valid()) {
     int e = errno;
     throw Error(e == ENOTDIR || e == ELOOP ? ErrorCode::kUsage : ErrorCode::kIo,
                 "cannot sweep " + dir.string() + ": " +
                     (e == ELOOP ? std::string("it is a symbolic link, never followed") : std::strerror(e)));
   }
-  DIR* d = ::fdopendir(dfd);
-  if (!d) {
-    ::close(dfd);
-    throw Error(ErrorCode::kIo, "cannot read " + dir.string() + ": " + std::strerror(errno));
-  }
+  const int dfd = dir_fd.get();
+  UniqueDir d(::fdopendir(dfd));
+  if (!d) throw Error(ErrorCode::kIo, "cannot read " + dir.string() + ": " + std::strerror(errno));
+  dir_fd.release();  // the stream owns the descriptor now
   std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
+  while (dirent* e = ::readdir(d.get())) {
     std::string n = e->d_name;
     if (n == "." || n == "..") continue;
     struct stat st {};
@@ -48,7 +49,7 @@ std::vector<SweepItem> sweep_directory(const fs::path& dir, std::int64_t now, in
     if (::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
     names.push_back(n);
   }
-  ::closedir(d);
+  d.reset();
   std::sort(names.begin(), names.end());
   std::vector<SweepItem> out;
   for (auto& n : names) {

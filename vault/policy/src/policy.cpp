@@ -10,12 +10,13 @@
 
 #include "coffer/error.h"
 #include "coffer/vault/records/profile.h"
+#include "coffer/vault/records/school_toml.h"
 
 namespace coffer::vault {
 namespace {
 
 [[noreturn]] void bad(const std::filesystem::path& file, const toml::source_region& where, const std::string& what) {
-  throw Error(ErrorCode::kUsage, file.string() + ":" + std::to_string(where.begin.line) + ": " + what);
+  toml_error(file, where, what);
 }
 
 std::int64_t integer(const std::filesystem::path& file, const toml::node& n, const std::string& key, std::int64_t lo,
@@ -110,13 +111,7 @@ EffectiveCopyRules effective_copy_rules(const std::string& coffer_protection,
 SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file) {
   SchoolPolicy p;
   if (!file) return p;
-  require_trusted_policy_file(*file);
-  toml::table doc;
-  try {
-    doc = toml::parse_file(file->string());
-  } catch (const toml::parse_error& e) {
-    bad(*file, e.source(), std::string(e.description()));
-  }
+  toml::table doc = load_trusted_toml(*file);
   for (auto&& [k, node] : doc) {
     std::string section(k.str());
     auto* t = node.as_table();

@@ -12,6 +12,7 @@
 
 #include "coffer/error.h"
 #include "coffer/paths.h"
+#include "coffer/vault/records/school_toml.h"
 
 namespace coffer::vault {
 namespace {
@@ -48,7 +49,7 @@ Date civil_from_days(long z) {
 }
 
 [[noreturn]] void bad(const std::filesystem::path& file, const toml::source_region& where, const std::string& what) {
-  throw Error(ErrorCode::kUsage, file.string() + ":" + std::to_string(where.begin.line) + ": " + what);
+  toml_error(file, where, what);
 }
 
 }  // namespace
@@ -108,13 +109,7 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
   ProfileSet set;
   set.profiles_ = builtin_profiles();
   if (!file) return set;
-  require_trusted_policy_file(*file);
-  toml::table doc;
-  try {
-    doc = toml::parse_file(file->string());
-  } catch (const toml::parse_error& e) {
-    bad(*file, e.source(), std::string(e.description()));
-  }
+  toml::table doc = load_trusted_toml(*file);
   auto* profiles = doc["profile"].as_table();
   if (!profiles) return set;
   for (auto& [key, node] : *profiles) {
