@@ -124,7 +124,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     else if (to_set & FUSE_SET_ATTR_ATIME) a.atime_ns = attr->st_atim.tv_sec * 1000000000LL + attr->st_atim.tv_nsec;
     if (to_set & FUSE_SET_ATTR_MTIME_NOW) a.mtime_ns = vault::SetAttr::kNow;
     else if (to_set & FUSE_SET_ATTR_MTIME) a.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
-    reply_attr(req, fs_of(req).setattr(caller_of(req), ino, a));
+    reply_attr(req, fs_of(req).setattr(ino, a));
   });
 }
 

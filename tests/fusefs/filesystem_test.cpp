@@ -282,16 +282,16 @@ TEST_F(FilesystemTest, ViewsRefuseEveryChange) {
     EXPECT_EQ(test::errc_of([&] { fs_->write(ino, 0, data); }), std::errc::bad_file_descriptor) << ino;
     vault::SetAttr truncate;
     truncate.size = 0;
-    EXPECT_EQ(test::errc_of([&] { fs_->setattr(me_, ino, truncate); }), std::errc::operation_not_permitted);
+    EXPECT_EQ(test::errc_of([&] { fs_->setattr(ino, truncate); }), std::errc::operation_not_permitted);
     vault::SetAttr chmod;
     chmod.mode = 0644;
-    EXPECT_EQ(test::errc_of([&] { fs_->setattr(me_, ino, chmod); }), std::errc::operation_not_permitted);
+    EXPECT_EQ(test::errc_of([&] { fs_->setattr(ino, chmod); }), std::errc::operation_not_permitted);
     EXPECT_EQ(test::errc_of([&] { fs_->link(ino, kFilesRootIno, "copy"); }), std::errc::operation_not_permitted);
     EXPECT_EQ(test::errc_of([&] { fs_->readlink(ino); }), std::errc::invalid_argument);
   }
   for (std::uint64_t dir : {kPupilsIno, folder.ino}) {
     EXPECT_EQ(test::errc_of([&] { fs_->open(dir, O_RDONLY); }), std::errc::is_a_directory);
-    EXPECT_EQ(test::errc_of([&] { fs_->setattr(me_, dir, vault::SetAttr{}); }), std::errc::operation_not_permitted);
+    EXPECT_EQ(test::errc_of([&] { fs_->setattr(dir, vault::SetAttr{}); }), std::errc::operation_not_permitted);
   }
   for (std::uint64_t parent : {kRootIno, kPupilsIno, folder.ino}) {
     EXPECT_EQ(test::errc_of([&] { fs_->create(me_, parent, "x", 0644, O_WRONLY); }), eacces) << parent;
@@ -416,7 +416,7 @@ TEST_F(FilesystemTest, OwnershipFollowsTheCallerAndSetgidDirectories) {
   vault::SetAttr sgid;
   sgid.mode = 02775;
   sgid.gid = 100;
-  fs_->setattr(me_, d.ino, sgid);
+  fs_->setattr(d.ino, sgid);
   vault::Inode in = fs_->create(other, d.ino, "x", 0644, O_WRONLY);
   EXPECT_EQ(in.gid, 100u);
   vault::Inode sub = fs_->mkdir(other, d.ino, "sub", 0755);

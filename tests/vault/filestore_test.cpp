@@ -273,5 +273,26 @@ TEST(FileStoreDiskFull, AFailedOperationLeavesNothingHalfDoneAndTheStoreGoesOn) 
   }
 }
 
+TEST_F(FileStoreTest, PathOfFollowsNamesUpToTheFilesRoot) {
+  EXPECT_EQ(store_->path_of(kFilesRootIno), "");
+  Inode notes = store_->make_node(kFilesRootIno, "notes", S_IFDIR | 0755, kMounterId, kMounterId);
+  Inode trip = store_->make_node(notes.ino, "trip", S_IFDIR | 0755, kMounterId, kMounterId);
+  Inode f = file("day 1.txt", trip.ino);
+  EXPECT_EQ(store_->path_of(notes.ino), "notes");
+  EXPECT_EQ(store_->path_of(f.ino), "notes/trip/day 1.txt");
+  store_->rename(notes.ino, "trip", kFilesRootIno, "visit", 0);
+  EXPECT_EQ(store_->path_of(f.ino), "visit/day 1.txt");
+  // Another name for the file: one of its names, either way a path to it.
+  store_->link(f.ino, kFilesRootIno, "hard");
+  auto either = store_->path_of(f.ino);
+  EXPECT_TRUE(either == "visit/day 1.txt" || either == "hard") << either.value_or("(none)");
+  store_->unlink(kFilesRootIno, "hard");
+  EXPECT_EQ(store_->path_of(f.ino), "visit/day 1.txt");
+  // Unlinked while open: no name leads to it.
+  store_->unlink(trip.ino, "day 1.txt");
+  EXPECT_EQ(store_->path_of(f.ino), std::nullopt);
+  EXPECT_EQ(store_->path_of(987654), std::nullopt);
+}
+
 }  // namespace
 }  // namespace coffer::vault

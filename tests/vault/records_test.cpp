@@ -6,10 +6,12 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "coffer/error.h"
 #include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/clock.h"
 #include "coffer/vault/records/profile.h"
 #include "coffer/vault/records/record.h"
 #include "coffer/vault/records/records.h"
@@ -528,6 +530,31 @@ TEST_F(RecordStoreTest, FailureInAContactRowAlsoRollsBack) {
   EXPECT_EQ(rows("pupil_items"), 0);
   EXPECT_EQ(rows("contacts"), 0);
   EXPECT_EQ(store().imports().size(), 1u);
+}
+
+TEST_F(RecordStoreTest, PurgeExpiredRemovesOnlyRecordsPastTheirDayWithTheirItems) {
+  // A record may be kept through its expiry day, not after it.
+  auto day = [](std::int64_t t) { return *parse_date(local_day(t)); };
+  Pupil gone = named("P1", "Adams", "Ada");
+  gone.expires = day(kNow - 86400);
+  gone.allergies = {{"Peanuts", "anaphylaxis"}};
+  Pupil today = named("P2", "Brown", "Bo");
+  today.expires = day(kNow);
+  Pupil later = named("P3", "Cole", "Cy");
+  later.expires = day(kNow + 86400);
+  Pupil open_ended = named("P4", "Dunn", "Di");  // the coffer's own expiry
+  store().import({gone, today, later, open_ended}, log());
+  ASSERT_EQ(rows("pupil_items"), 1);
+
+  EXPECT_EQ(store().purge_expired(kNow), 1u);
+  std::set<std::string> left;
+  for (auto& e : store().list()) left.insert(e.key);
+  EXPECT_EQ(left, (std::set<std::string>{"P2", "P3", "P4"}));
+  EXPECT_EQ(rows("pupil_items"), 0);  // the allergy went with its pupil
+  EXPECT_EQ(store().purge_expired(kNow), 0u);
+  // A day later the record whose last day was today goes too.
+  EXPECT_EQ(store().purge_expired(kNow + 86400), 1u);
+  EXPECT_EQ(store().count(), 2);
 }
 
 }  // namespace

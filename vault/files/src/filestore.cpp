@@ -16,35 +16,49 @@
 #include "coffer/keystore/digest.h"
 
 namespace coffer::vault {
+
+// A statement the store keeps prepared. Each is one named constant below,
+// and the cache is keyed by the constant itself, so a statement has exactly
+// one text (no call site can bring a diverging copy that would be ignored).
+struct CachedSql {
+  std::string_view text;
+};
+
 namespace {
 
 constexpr std::size_t kMaxCachedChunks = 64;  // 8 MiB of file data
 
-enum StmtId {
-  kGetInode,
-  kLookup,
-  kParentOf,
-  kInsertInode,
-  kInsertDirent,
-  kDeleteDirent,
-  kSaveInode,
-  kCountChildren,
-  kLoadChunk,
-  kStoreChunk,
-  kDeleteChunksFrom,
-  kDeleteInode,
-  kReaddir,
-  kMoveDirent,
-  kSetDirentIno,
-  kReadlink,
-  kOrphans,
-  kDeleteAllChunks,
-  kCounterMark,
-  kAllChunks,
-  kSavepoint,
-  kReleaseOp,
-  kRollbackOp,
-};
+constexpr CachedSql kGetInode{
+    "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime FROM inodes WHERE ino = ?"};
+constexpr CachedSql kLookup{"SELECT ino FROM dirents WHERE parent = ? AND name = ?"};
+constexpr CachedSql kParentOf{"SELECT parent FROM dirents WHERE ino = ? LIMIT 1"};
+constexpr CachedSql kNameOf{"SELECT parent, name FROM dirents WHERE ino = ? LIMIT 1"};
+constexpr CachedSql kInsertInode{
+    "INSERT INTO inodes(mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, target)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"};
+constexpr CachedSql kInsertDirent{"INSERT INTO dirents(parent, name, ino) VALUES (?, ?, ?)"};
+constexpr CachedSql kDeleteDirent{"DELETE FROM dirents WHERE parent = ? AND name = ?"};
+constexpr CachedSql kSaveInode{
+    "UPDATE inodes SET mode=?, uid=?, gid=?, nlink=?, size=?, atime=?, mtime=?, ctime=? WHERE ino=?"};
+constexpr CachedSql kCountChildren{"SELECT count(*) FROM (SELECT 1 FROM dirents WHERE parent = ? LIMIT 1)"};
+constexpr CachedSql kLoadChunk{"SELECT id, counter, mac, length(data) FROM chunks WHERE ino = ? AND idx = ?"};
+constexpr CachedSql kStoreChunk{"INSERT OR REPLACE INTO chunks(ino, idx, counter, mac, data) VALUES (?, ?, ?, ?, ?)"};
+constexpr CachedSql kDeleteChunksFrom{"DELETE FROM chunks WHERE ino = ? AND idx >= ?"};
+constexpr CachedSql kDeleteInode{"DELETE FROM inodes WHERE ino = ?"};
+constexpr CachedSql kReaddir{
+    "SELECT d.id, d.name, d.ino, i.mode FROM dirents d JOIN inodes i ON i.ino = d.ino"
+    " WHERE d.parent = ? AND d.id > ? ORDER BY d.id LIMIT ?"};
+constexpr CachedSql kMoveDirent{"UPDATE dirents SET parent = ?, name = ? WHERE parent = ? AND name = ?"};
+constexpr CachedSql kSetDirentIno{"UPDATE dirents SET ino = ? WHERE parent = ? AND name = ?"};
+constexpr CachedSql kReadlink{"SELECT target, mode FROM inodes WHERE ino = ?"};
+constexpr CachedSql kOrphans{
+    "SELECT ino FROM inodes WHERE nlink = 0 OR (ino != 2 AND ino NOT IN (SELECT ino FROM dirents))"};
+constexpr CachedSql kDeleteAllChunks{"DELETE FROM chunks WHERE ino = ?"};
+constexpr CachedSql kCounterMark{"INSERT OR REPLACE INTO coffer_meta(key, value) VALUES ('chunk_counter', ?)"};
+constexpr CachedSql kAllChunks{"SELECT ino, idx FROM chunks ORDER BY ino, idx"};
+constexpr CachedSql kSavepoint{"SAVEPOINT op"};
+constexpr CachedSql kReleaseOp{"RELEASE op"};
+constexpr CachedSql kRollbackOp{"ROLLBACK TO op"};
 
 std::span<const std::uint8_t> bytes_of(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
@@ -89,9 +103,9 @@ FileStore::FileStore(Database& db, keystore::ChunkMacKey key, const Clock& clock
 
 FileStore::~FileStore() = default;
 
-Statement& FileStore::stmt(int id, std::string_view sql) {
-  auto it = statements_.find(id);
-  if (it == statements_.end()) it = statements_.emplace(id, db_.prepare(sql)).first;
+Statement& FileStore::stmt(const CachedSql& sql) {
+  auto it = statements_.find(&sql);
+  if (it == statements_.end()) it = statements_.emplace(&sql, db_.prepare(sql.text)).first;
   it->second.reset();
   return it->second;
 }
@@ -118,8 +132,8 @@ void FileStore::undo_operation() noexcept {
   // so rolling the database back to the savepoint restores everything.
   try {
     if (db_.in_transaction()) {
-      stmt(kRollbackOp, "ROLLBACK TO op").step();
-      stmt(kReleaseOp, "RELEASE op").step();
+      stmt(kRollbackOp).step();
+      stmt(kReleaseOp).step();
       return;
     }
   } catch (...) {
@@ -166,7 +180,7 @@ void FileStore::commit() {
 
 void FileStore::commit_op() {
   flush_chunks();
-  auto& hw = stmt(kCounterMark, "INSERT OR REPLACE INTO coffer_meta(key, value) VALUES ('chunk_counter', ?)");
+  auto& hw = stmt(kCounterMark);
   hw.bind(1, std::to_string(counter_));
   hw.step();
   db_.exec("COMMIT");
@@ -174,9 +188,7 @@ void FileStore::commit_op() {
 }
 
 Inode FileStore::get(std::uint64_t ino) {
-  auto& s = stmt(kGetInode,
-                 "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime FROM inodes "
-                 "WHERE ino = ?");
+  auto& s = stmt(kGetInode);
   s.bind(1, static_cast<std::int64_t>(ino));
   if (!s.step()) throw FsError(std::errc::no_such_file_or_directory);
   Inode i;
@@ -196,9 +208,7 @@ Inode FileStore::get(std::uint64_t ino) {
 
 void FileStore::save(const Inode& i) {
   begin();
-  auto& s = stmt(kSaveInode,
-                 "UPDATE inodes SET mode=?, uid=?, gid=?, nlink=?, size=?, atime=?, mtime=?, "
-                 "ctime=? WHERE ino=?");
+  auto& s = stmt(kSaveInode);
   s.bind(1, i.mode).bind(2, i.uid).bind(3, i.gid).bind(4, static_cast<std::int64_t>(i.nlink));
   s.bind(5, static_cast<std::int64_t>(i.size)).bind(6, i.atime_ns).bind(7, i.mtime_ns);
   s.bind(8, i.ctime_ns).bind(9, static_cast<std::int64_t>(i.ino));
@@ -206,7 +216,7 @@ void FileStore::save(const Inode& i) {
 }
 
 std::optional<std::uint64_t> FileStore::entry(std::uint64_t parent, std::string_view name) {
-  auto& s = stmt(kLookup, "SELECT ino FROM dirents WHERE parent = ? AND name = ?");
+  auto& s = stmt(kLookup);
   s.bind(1, static_cast<std::int64_t>(parent)).bind_blob(2, bytes_of(name));
   if (!s.step()) return std::nullopt;
   auto ino = static_cast<std::uint64_t>(s.column_int64(0));
@@ -223,12 +233,28 @@ std::optional<Inode> FileStore::lookup(std::uint64_t parent, std::string_view na
 
 std::uint64_t FileStore::parent_of(std::uint64_t dir) {
   if (dir == kFilesRootIno) return dir;
-  auto& s = stmt(kParentOf, "SELECT parent FROM dirents WHERE ino = ? LIMIT 1");
+  auto& s = stmt(kParentOf);
   s.bind(1, static_cast<std::int64_t>(dir));
   if (!s.step()) return kFilesRootIno;
   auto p = static_cast<std::uint64_t>(s.column_int64(0));
   s.reset();
   return p;
+}
+
+std::optional<std::string> FileStore::path_of(std::uint64_t ino) {
+  std::string path;
+  std::uint64_t at = ino;
+  // Bounded: a damaged table with a cycle must not hang the audit.
+  for (int depth = 0; at != kFilesRootIno && depth < 4096; ++depth) {
+    auto& s = stmt(kNameOf);
+    s.bind(1, static_cast<std::int64_t>(at));
+    if (!s.step()) return std::nullopt;
+    auto name = s.column_blob(1);
+    path = std::string(name.begin(), name.end()) + (path.empty() ? "" : "/" + path);
+    at = static_cast<std::uint64_t>(s.column_int64(0));
+    s.reset();
+  }
+  return path;
 }
 
 void FileStore::touch_dir(std::uint64_t dir, int nlink_delta) {
@@ -247,16 +273,14 @@ Inode FileStore::make_node_op(std::uint64_t parent, std::string_view name, std::
   begin();
   std::int64_t now = clock_.now_ns();
   bool dir = S_ISDIR(mode);
-  auto& ins = stmt(kInsertInode,
-                   "INSERT INTO inodes(mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, "
-                   "target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  auto& ins = stmt(kInsertInode);
   ins.bind(1, mode).bind(2, uid).bind(3, gid).bind(4, dir ? 2 : 1);
   ins.bind(5, static_cast<std::int64_t>(target.size())).bind(6, static_cast<std::int64_t>(rdev));
   ins.bind(7, now).bind(8, now).bind(9, now);
   if (S_ISLNK(mode)) ins.bind_blob(10, bytes_of(target));
   ins.step();
   auto ino = static_cast<std::uint64_t>(db_.query_int64("SELECT last_insert_rowid()"));
-  auto& de = stmt(kInsertDirent, "INSERT INTO dirents(parent, name, ino) VALUES (?, ?, ?)");
+  auto& de = stmt(kInsertDirent);
   de.bind(1, static_cast<std::int64_t>(parent)).bind_blob(2, bytes_of(name));
   de.bind(3, static_cast<std::int64_t>(ino));
   de.step();
@@ -270,7 +294,7 @@ Inode FileStore::link_op(std::uint64_t ino, std::uint64_t parent, std::string_vi
   if (i.is_dir()) throw FsError(std::errc::operation_not_permitted);
   if (entry(parent, name)) throw FsError(std::errc::file_exists);
   begin();
-  auto& de = stmt(kInsertDirent, "INSERT INTO dirents(parent, name, ino) VALUES (?, ?, ?)");
+  auto& de = stmt(kInsertDirent);
   de.bind(1, static_cast<std::int64_t>(parent)).bind_blob(2, bytes_of(name));
   de.bind(3, static_cast<std::int64_t>(ino));
   de.step();
@@ -287,7 +311,7 @@ Inode FileStore::unlink_op(std::uint64_t parent, std::string_view name) {
   Inode i = get(*ino);
   if (i.is_dir()) throw FsError(std::errc::is_a_directory);
   begin();
-  auto& del = stmt(kDeleteDirent, "DELETE FROM dirents WHERE parent = ? AND name = ?");
+  auto& del = stmt(kDeleteDirent);
   del.bind(1, static_cast<std::int64_t>(parent)).bind_blob(2, bytes_of(name));
   del.step();
   i.nlink -= 1;
@@ -304,14 +328,14 @@ Inode FileStore::rmdir_op(std::uint64_t parent, std::string_view name) {
   if (!ino) throw FsError(std::errc::no_such_file_or_directory);
   Inode i = get(*ino);
   if (!i.is_dir()) throw FsError(std::errc::not_a_directory);
-  auto& c = stmt(kCountChildren, "SELECT count(*) FROM (SELECT 1 FROM dirents WHERE parent = ? LIMIT 1)");
+  auto& c = stmt(kCountChildren);
   c.bind(1, static_cast<std::int64_t>(*ino));
   c.step();
   bool has_children = c.column_int64(0) != 0;
   c.reset();
   if (has_children) throw FsError(std::errc::directory_not_empty);
   begin();
-  auto& del = stmt(kDeleteDirent, "DELETE FROM dirents WHERE parent = ? AND name = ?");
+  auto& del = stmt(kDeleteDirent);
   del.bind(1, static_cast<std::int64_t>(parent)).bind_blob(2, bytes_of(name));
   del.step();
   i.nlink = 0;
@@ -340,14 +364,14 @@ std::optional<Inode> FileStore::rename_op(std::uint64_t parent, std::string_view
   std::int64_t now = clock_.now_ns();
   auto move_entry = [&](std::uint64_t from_parent, std::string_view from, std::uint64_t to_parent,
                         std::string_view to) {
-    auto& mv = stmt(kMoveDirent, "UPDATE dirents SET parent = ?, name = ? WHERE parent = ? AND name = ?");
+    auto& mv = stmt(kMoveDirent);
     mv.bind(1, static_cast<std::int64_t>(to_parent)).bind_blob(2, bytes_of(to));
     mv.bind(3, static_cast<std::int64_t>(from_parent)).bind_blob(4, bytes_of(from));
     mv.step();
   };
   if (flags & RENAME_EXCHANGE) {
     Inode dst = get(*dst_ino);
-    auto& set = stmt(kSetDirentIno, "UPDATE dirents SET ino = ? WHERE parent = ? AND name = ?");
+    auto& set = stmt(kSetDirentIno);
     set.bind(1, static_cast<std::int64_t>(dst.ino)).bind(2, static_cast<std::int64_t>(parent));
     set.bind_blob(3, bytes_of(name));
     set.step();
@@ -374,14 +398,14 @@ std::optional<Inode> FileStore::rename_op(std::uint64_t parent, std::string_view
     if (src.is_dir() && !dst.is_dir()) throw FsError(std::errc::not_a_directory);
     if (!src.is_dir() && dst.is_dir()) throw FsError(std::errc::is_a_directory);
     if (dst.is_dir()) {
-      auto& c = stmt(kCountChildren, "SELECT count(*) FROM (SELECT 1 FROM dirents WHERE parent = ? LIMIT 1)");
+      auto& c = stmt(kCountChildren);
       c.bind(1, static_cast<std::int64_t>(dst.ino));
       c.step();
       bool full = c.column_int64(0) != 0;
       c.reset();
       if (full) throw FsError(std::errc::directory_not_empty);
     }
-    auto& del = stmt(kDeleteDirent, "DELETE FROM dirents WHERE parent = ? AND name = ?");
+    auto& del = stmt(kDeleteDirent);
     del.bind(1, static_cast<std::int64_t>(new_parent)).bind_blob(2, bytes_of(new_name));
     del.step();
     if (dst.is_dir()) {
@@ -408,7 +432,7 @@ std::optional<Inode> FileStore::rename_op(std::uint64_t parent, std::string_view
 }
 
 std::string FileStore::readlink(std::uint64_t ino) {
-  auto& s = stmt(kReadlink, "SELECT target, mode FROM inodes WHERE ino = ?");
+  auto& s = stmt(kReadlink);
   s.bind(1, static_cast<std::int64_t>(ino));
   if (!s.step()) throw FsError(std::errc::no_such_file_or_directory);
   if (!S_ISLNK(static_cast<std::uint32_t>(s.column_int64(1)))) throw FsError(std::errc::invalid_argument);
@@ -418,9 +442,7 @@ std::string FileStore::readlink(std::uint64_t ino) {
 }
 
 std::vector<DirEntry> FileStore::readdir(std::uint64_t dir, std::uint64_t after, std::size_t max) {
-  auto& s = stmt(kReaddir,
-                 "SELECT d.id, d.name, d.ino, i.mode FROM dirents d JOIN inodes i ON i.ino = d.ino "
-                 "WHERE d.parent = ? AND d.id > ? ORDER BY d.id LIMIT ?");
+  auto& s = stmt(kReaddir);
   s.bind(1, static_cast<std::int64_t>(dir)).bind(2, static_cast<std::int64_t>(after));
   s.bind(3, static_cast<std::int64_t>(max));
   std::vector<DirEntry> out;
@@ -434,7 +456,7 @@ std::vector<DirEntry> FileStore::readdir(std::uint64_t dir, std::uint64_t after,
 }
 
 std::optional<std::vector<std::uint8_t>> FileStore::load_chunk(std::uint64_t ino, std::uint64_t idx) {
-  auto& s = stmt(kLoadChunk, "SELECT id, counter, mac, length(data) FROM chunks WHERE ino = ? AND idx = ?");
+  auto& s = stmt(kLoadChunk);
   s.bind(1, static_cast<std::int64_t>(ino)).bind(2, static_cast<std::int64_t>(idx));
   if (!s.step()) return std::nullopt;
   std::int64_t rowid = s.column_int64(0);
@@ -455,7 +477,7 @@ void FileStore::store_chunk(std::uint64_t ino, std::uint64_t idx, const std::vec
   begin();
   std::uint64_t counter = ++counter_;
   auto mac = mac_of(key_, ino, idx, counter, data);
-  auto& s = stmt(kStoreChunk, "INSERT OR REPLACE INTO chunks(ino, idx, counter, mac, data) VALUES (?, ?, ?, ?, ?)");
+  auto& s = stmt(kStoreChunk);
   s.bind(1, static_cast<std::int64_t>(ino)).bind(2, static_cast<std::int64_t>(idx));
   s.bind(3, static_cast<std::int64_t>(counter)).bind_blob(4, mac).bind_blob(5, data);
   s.step();
@@ -565,7 +587,7 @@ void FileStore::truncate(Inode& i, std::uint64_t size) {
     std::uint64_t keep_chunks = (size + kChunkSize - 1) / kChunkSize;
     flush_chunks(i.ino);
     drop_chunks(i.ino, keep_chunks);
-    auto& del = stmt(kDeleteChunksFrom, "DELETE FROM chunks WHERE ino = ? AND idx >= ?");
+    auto& del = stmt(kDeleteChunksFrom);
     del.bind(1, static_cast<std::int64_t>(i.ino)).bind(2, static_cast<std::int64_t>(keep_chunks));
     del.step();
     if (size % kChunkSize != 0) {
@@ -609,10 +631,10 @@ void FileStore::remove_if_unlinked_op(std::uint64_t ino) {
   if (i.nlink != 0) return;
   begin();
   drop_chunks(ino, 0);
-  auto& dc = stmt(kDeleteAllChunks, "DELETE FROM chunks WHERE ino = ?");
+  auto& dc = stmt(kDeleteAllChunks);
   dc.bind(1, static_cast<std::int64_t>(ino));
   dc.step();
-  auto& di = stmt(kDeleteInode, "DELETE FROM inodes WHERE ino = ?");
+  auto& di = stmt(kDeleteInode);
   di.bind(1, static_cast<std::int64_t>(ino));
   di.step();
 }
@@ -622,14 +644,14 @@ void FileStore::remove_if_unlinked_op(std::uint64_t ino) {
 template <class F>
 auto FileStore::atomically(F&& f) -> decltype(f()) {
   begin();
-  stmt(kSavepoint, "SAVEPOINT op").step();
+  stmt(kSavepoint).step();
   try {
     if constexpr (std::is_void_v<decltype(f())>) {
       f();
-      stmt(kReleaseOp, "RELEASE op").step();
+      stmt(kReleaseOp).step();
     } else {
       auto result = f();
-      stmt(kReleaseOp, "RELEASE op").step();
+      stmt(kReleaseOp).step();
       return result;
     }
   } catch (const FsError&) {
@@ -719,9 +741,7 @@ void FileStore::write(std::uint64_t ino, std::uint64_t offset, std::span<const s
 }
 void FileStore::remove_if_unlinked(std::uint64_t ino) {
   // Most calls (every forget) find a linked inode: no transaction for them.
-  auto& s = stmt(kGetInode,
-                 "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime FROM inodes "
-                 "WHERE ino = ?");
+  auto& s = stmt(kGetInode);
   s.bind(1, static_cast<std::int64_t>(ino));
   bool unlinked = s.step() && s.column_int64(3) == 0;
   s.reset();
@@ -732,9 +752,7 @@ void FileStore::remove_if_unlinked(std::uint64_t ino) {
 std::size_t FileStore::remove_orphans() {
   std::vector<std::uint64_t> orphans;
   {
-    auto& s = stmt(kOrphans,
-                   "SELECT ino FROM inodes WHERE nlink = 0 OR (ino != 2 AND ino NOT IN "
-                   "(SELECT ino FROM dirents))");
+    auto& s = stmt(kOrphans);
     while (s.step()) orphans.push_back(static_cast<std::uint64_t>(s.column_int64(0)));
   }
   for (auto ino : orphans) {
@@ -752,7 +770,7 @@ std::size_t FileStore::remove_orphans() {
 std::size_t FileStore::verify_all_chunks() {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> keys;
   {
-    auto& s = stmt(kAllChunks, "SELECT ino, idx FROM chunks ORDER BY ino, idx");
+    auto& s = stmt(kAllChunks);
     while (s.step())
       keys.emplace_back(static_cast<std::uint64_t>(s.column_int64(0)), static_cast<std::uint64_t>(s.column_int64(1)));
   }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "coffer/error.h"
+#include "coffer/vault/container/clock.h"
 
 namespace coffer::vault {
 namespace {
@@ -260,6 +261,15 @@ std::vector<Pupil> RecordStore::load_all() {
 }
 
 std::int64_t RecordStore::count() { return db_.query_int64("SELECT count(*) FROM pupils"); }
+
+std::size_t RecordStore::purge_expired(std::int64_t now) {
+  // Days are stored as YYYY-MM-DD text, so they compare as strings; the
+  // items and contacts go with the pupil (ON DELETE CASCADE).
+  auto del = db_.prepare("DELETE FROM pupils WHERE expires IS NOT NULL AND expires <> '' AND expires < ?");
+  del.bind(1, local_day(now));
+  del.step();
+  return static_cast<std::size_t>(db_.query_int64("SELECT changes()"));
+}
 
 std::vector<ImportLogEntry> RecordStore::imports() {
   std::vector<ImportLogEntry> out;

@@ -1,11 +1,10 @@
 // The coffer filesystem as plain C++ operations, callable in a test without
 // a kernel. Each takes the caller where it matters (ownership of new nodes).
-// It presents a generated, read-only top level (README.txt, and the record
-// views roster.csv, manifest.txt and pupils/, rendered from the database on
-// every request) beside files/, the vault's FileStore; keeps the kernel's
-// lookup counts and open handles so unlinked-but-open files live until
-// released, and refuses everything once locked. One mutex serialises all
-// operations (the FUSE loop and timers).
+// It dispatches: the generated, read-only top level and record views to
+// RecordViews, files/ to the vault's FileStore; keeps the kernel's lookup
+// counts and open handles so unlinked-but-open files live until released,
+// runs the audit and copy-guard hooks, and refuses everything once locked.
+// One mutex serialises all operations (the FUSE loop and timers).
 #pragma once
 
 #include <sys/types.h>
@@ -14,7 +13,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <span>
@@ -24,6 +22,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "coffer/fusefs/nodes.h"
+#include "coffer/fusefs/record_views.h"
+#include "coffer/mutex.h"
 #include "coffer/vault/container/database.h"
 #include "coffer/vault/files/filestore.h"
 #include "coffer/vault/records/records.h"
@@ -37,33 +38,6 @@ struct Caller {
   // The daemon itself (`coffer export` asks it to copy a file out): the
   // copy guard's gates do not apply; the export checks its destination.
   bool internal = false;
-};
-
-inline constexpr std::uint64_t kRootIno = 1;  // FUSE_ROOT_ID
-inline constexpr std::uint64_t kVirtualBase = 1ull << 62;
-inline constexpr std::uint64_t kReadmeIno = kVirtualBase + 1;
-inline constexpr std::uint64_t kRosterIno = kVirtualBase + 2;
-inline constexpr std::uint64_t kManifestIno = kVirtualBase + 3;
-inline constexpr std::uint64_t kPupilsIno = kVirtualBase + 4;
-// Pupil id n (the pupils table's rowid) has its folder at kPupilBase + 2n
-// and its profile.txt at kPupilBase + 2n + 1.
-inline constexpr std::uint64_t kPupilBase = kVirtualBase + 0x100000;
-inline constexpr std::int64_t kMaxPupilId = static_cast<std::int64_t>((~0ull - kPupilBase) / 2 - 1);
-inline constexpr std::uint64_t pupil_folder_ino(std::int64_t id) {
-  return kPupilBase + 2 * static_cast<std::uint64_t>(id);
-}
-inline constexpr std::uint64_t pupil_profile_ino(std::int64_t id) { return pupil_folder_ino(id) + 1; }
-// Nodes whose contents follow the database (a pupil may be removed while
-// mounted): the kernel must not cache their entries or attributes.
-inline constexpr bool is_record_view(std::uint64_t ino) { return ino >= kVirtualBase && ino != kReadmeIno; }
-
-struct MountInfo {
-  std::uint32_t mounter_uid = 0;
-  std::uint32_t mounter_gid = 0;
-  bool read_only = false;
-  std::string readme;               // contents of README.txt
-  std::string coffer_name;          // the coffer's file name, for manifest.txt
-  std::int64_t coffer_expires = 0;  // files may expire sooner, never later
 };
 
 // The one extended attribute: a file's own expiry, "YYYY-MM-DD" (the end of
@@ -82,13 +56,6 @@ struct StatFs {
   std::uint64_t blocks = 0, blocks_free = 0, blocks_avail = 0;
   std::uint64_t files = 0, files_free = 0;
   std::uint64_t name_max = vault::kNameMax;
-};
-
-struct Entry {
-  std::string name;
-  std::uint64_t ino;
-  std::uint32_t mode;
-  std::uint64_t next_cookie;  // pass back to continue after this entry
 };
 
 class Filesystem {
@@ -110,7 +77,7 @@ class Filesystem {
   void rename(std::uint64_t parent, std::string_view name, std::uint64_t new_parent, std::string_view new_name,
               unsigned flags);
   std::string readlink(std::uint64_t ino);
-  vault::Inode setattr(const Caller& c, std::uint64_t ino, const vault::SetAttr& attr);
+  vault::Inode setattr(std::uint64_t ino, const vault::SetAttr& attr);
 
   // `c` is the opening process: the first open of each file by each process
   // (for reading, or for writing) is reported to the audit hook.
@@ -120,7 +87,10 @@ class Filesystem {
   // object ("roster.csv", "files/notes/day1.txt") and whether for writing.
   // The hook may use the database (it runs inside an operation).
   using OpenHook = std::function<void(const Caller&, const std::string& object, bool write)>;
-  void set_open_hook(OpenHook hook) { open_hook_ = std::move(hook); }
+  void set_open_hook(OpenHook hook) EXCLUDES(mu_) {
+    MutexLock g(mu_);
+    open_hook_ = std::move(hook);
+  }
   // The copy guard's questions (docs/GUARD.md), asked before serving and
   // outside the operations mutex (they read /proc, and a refusal is
   // audited through with_database):
@@ -171,55 +141,49 @@ class Filesystem {
   std::chrono::nanoseconds idle_for() const;
 
  private:
-  std::unique_lock<std::mutex> enter();
+  // Under mu_, first in every served operation: EIO once locked; counts as
+  // activity for the idle lock.
+  void enter() REQUIRES(mu_);
   vault::Inode present(vault::Inode inode) const;
-  vault::Inode root_attr() const;
-  vault::Inode readme_attr() const;
-  vault::Inode view_attr(std::uint64_t ino, std::size_t size) const;
-  vault::Inode dir_attr(std::uint64_t ino, std::uint64_t nlink) const;
-  // The generated nodes (ino >= kVirtualBase); ENOENT when gone.
-  vault::Inode virtual_attr(std::uint64_t ino);
-  vault::Inode virtual_lookup(std::uint64_t parent, std::string_view name);
-  std::vector<Entry> virtual_readdir(std::uint64_t ino, std::uint64_t cookie, std::size_t max);
-  // The contents of a generated file; ENOENT when gone, EISDIR for a folder.
-  std::string render(std::uint64_t ino);
-  // True while the pupils table has a row with this id.
-  bool pupil_exists(std::int64_t id);
-  // The id of the pupil whose folder has this name, if any.
-  std::optional<std::int64_t> pupil_by_folder(std::string_view name);
-  void remember_folders(const std::vector<vault::PupilEntry>& pupils);
   std::uint64_t store_parent(std::uint64_t parent) const;  // EACCES for the top level
   void require_writable() const;
   std::uint32_t stored_id(std::uint32_t id, std::uint32_t mounter) const;
   vault::Inode new_node(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode,
-                        std::uint64_t rdev, std::string_view target);
-  void counted(const vault::Inode& inode);
+                        std::uint64_t rdev, std::string_view target) REQUIRES(mu_);
+  void counted(const vault::Inode& inode) REQUIRES(mu_);
   // The path of a node below the mount's top (files/a/b, pupils/X/profile.txt).
-  std::string object_name(std::uint64_t ino);
-  std::string folder_name(std::uint64_t ino);  // "pupils/", "files/notes/" (audit)
-  void audit_open(const Caller& c, std::uint64_t ino, bool write);
-  void maybe_remove(std::uint64_t ino);
+  std::string object_name(std::uint64_t ino) REQUIRES(mu_);
+  std::string folder_name(std::uint64_t ino) REQUIRES(mu_);  // "pupils/", "files/notes/" (audit)
+  void audit_open(const Caller& c, std::uint64_t ino, bool write) REQUIRES(mu_);
+  void maybe_remove(std::uint64_t ino) REQUIRES(mu_);
+  void admit(const Caller& c) const;
 
-  vault::FileStore& store_;
-  vault::Database& db_;
-  MountInfo info_;
-  std::mutex mu_;
+  // The operations mutex: one operation at a time, from the FUSE workers
+  // and the daemon's timers (commit, purge_expired, with_database, lock).
+  // Lock order: mu_ is the only lock of this layer and nothing here takes
+  // another while holding it. Under it run the FileStore, the database and
+  // RecordViews (none thread-safe by itself), the open hook and the
+  // `blocked` gate, which audit through the database and must not call back
+  // into Filesystem (mu_ is not recursive). The `member` and `before_read`
+  // gates run before mu_ is taken: they take the copy guard's own locks and
+  // read /proc, and must never wait with mu_ held. with_database's fn runs
+  // under mu_ with the same rule as the hooks.
+  Mutex mu_;
+  vault::FileStore& store_ GUARDED_BY(mu_);
+  vault::Database& db_ GUARDED_BY(mu_);
+  const MountInfo info_;  // fixed at mount
   std::atomic<bool> locked_{false};
   std::atomic<bool> commit_requested_{false};
   std::atomic<std::int64_t> last_activity_ns_{0};
-  std::unordered_map<std::uint64_t, std::uint64_t> lookups_;
-  std::unordered_map<std::uint64_t, std::uint64_t> opens_;
-  // Folder name -> pupil id, a hint only: every hit is checked against the
-  // database, and a miss or a stale hit re-reads the list.
-  std::unordered_map<std::string, std::int64_t> folder_ids_;
-  std::int64_t mount_time_ns_ = 0;
-  OpenHook open_hook_;
-  Gates gates_;
-  void admit(const Caller& c) const;
+  std::unordered_map<std::uint64_t, std::uint64_t> lookups_ GUARDED_BY(mu_);
+  std::unordered_map<std::uint64_t, std::uint64_t> opens_ GUARDED_BY(mu_);
+  RecordViews views_ GUARDED_BY(mu_);
+  OpenHook open_hook_ GUARDED_BY(mu_);
+  Gates gates_;  // set before serving, read-only after (read outside mu_)
   // (pid, ino, write) already audited: repeated opens by one process are one
   // event. Cleared at lock with everything else.
-  std::set<std::tuple<std::int32_t, std::uint64_t, bool>> audited_opens_;
-  std::set<std::pair<std::int32_t, std::uint64_t>> audited_blocks_;
+  std::set<std::tuple<std::int32_t, std::uint64_t, bool>> audited_opens_ GUARDED_BY(mu_);
+  std::set<std::pair<std::int32_t, std::uint64_t>> audited_blocks_ GUARDED_BY(mu_);
 };
 
 }  // namespace coffer::fusefs

@@ -25,6 +25,8 @@
 
 namespace coffer::vault {
 
+struct CachedSql;  // filestore.cpp: one constant per prepared statement
+
 inline constexpr std::uint64_t kFilesRootIno = 2;
 inline constexpr std::size_t kChunkSize = 128 * 1024;
 inline constexpr std::size_t kNameMax = 255;
@@ -86,6 +88,10 @@ class FileStore {
   std::optional<Inode> lookup(std::uint64_t parent, std::string_view name);
   // The directory containing dir (dir itself for the files/ root).
   std::uint64_t parent_of(std::uint64_t dir);
+  // The path of a node below files/ through its first name ("notes/day1.txt";
+  // "" for files/ itself), as the audit trail names it; nullopt when no
+  // name leads to it any more (unlinked while open).
+  std::optional<std::string> path_of(std::uint64_t ino);
   Inode make_node(std::uint64_t parent, std::string_view name, std::uint32_t mode, std::uint32_t uid, std::uint32_t gid,
                   std::uint64_t rdev = 0, std::string_view symlink_target = {});
   Inode link(std::uint64_t ino, std::uint64_t parent, std::string_view name);
@@ -158,7 +164,8 @@ class FileStore {
   void save(const Inode& inode);
   void touch_dir(std::uint64_t dir, int nlink_delta);
   std::optional<std::uint64_t> entry(std::uint64_t parent, std::string_view name);
-  Statement& stmt(int id, std::string_view sql);
+  // The prepared statement for sql (prepared on first use), reset.
+  Statement& stmt(const CachedSql& sql);
 
   Database& db_;
   keystore::ChunkMacKey key_;
@@ -169,7 +176,7 @@ class FileStore {
   std::uint64_t counter_ = 0;
   std::map<ChunkKey, Chunk> chunks_;
   std::list<ChunkKey> lru_;
-  std::map<int, Statement> statements_;
+  std::map<const CachedSql*, Statement> statements_;
 };
 
 }  // namespace coffer::vault

@@ -45,6 +45,11 @@ class RecordStore {
   std::vector<Pupil> load_all();  // in list() order
   std::int64_t count();
   std::vector<ImportLogEntry> imports();
+  // Deletes the pupils whose own expiry day (the last day they may be kept)
+  // is before the local day of `now` (unix seconds), with everything stored
+  // about them; returns how many. Part of the caller's open transaction,
+  // if there is one.
+  std::size_t purge_expired(std::int64_t now);
 
  private:
   Database& db_;
