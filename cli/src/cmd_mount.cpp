@@ -15,6 +15,7 @@
 #include <fmt/core.h>
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -195,6 +196,11 @@ std::string opened_message(const fusefs::MountOptions& m, const vault::Header& h
                      m.idle_timeout.count());
 }
 
+void flush_stdio() {
+  std::cout.flush();
+  std::cerr.flush();
+}
+
 void detach_stdio() {
   UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (null.valid()) {
@@ -230,10 +236,11 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
       vault::Coffer c = unlock(o, ctx);
       prepare_copy_guard(c, m, o, ctx);
       std::string message = opened_message(m, c.header());
-      fusefs::serve(std::move(c), m, [&] {
+      fusefs::ServeResult served = fusefs::serve(std::move(c), m, [&] {
         report("OK\n" + message);
         detach_stdio();
       });
+      if (served.must_exit_now) flush_stdio();
       end_process(0);
     } catch (const Error& e) {
       report("E" + std::to_string(exit_code_for(e.code())) + "\n" + e.what());
@@ -297,7 +304,10 @@ int run_open(const OpenOptions& o, Context& ctx) {
   std::ostream& note = o.session ? *ctx.err : *ctx.out;
   if (o.session) message += "  in a protected session: it locks when the program ends\n";
   fusefs::ServeResult served = fusefs::serve(std::move(c), m, [&] { note << message << std::flush; });
-  if (served.must_exit_now) end_process(0);  // see ServeResult
+  if (served.must_exit_now) {
+    flush_stdio();
+    end_process(0);  // see ServeResult
+  }
   note << "locked (" << served.reason << ")\n";
   if (created) ::rmdir(m.mountpoint.c_str());
   return o.session ? session_status : kExitOk;

@@ -8,17 +8,14 @@
 
 #include <unistd.h>
 
-#include <iostream>
-
 #ifdef COFFER_COVERAGE
 extern "C" void __gcov_dump(void);
 #endif
 
 namespace coffer::cli {
 
+// Streams are not flushed: a caller that has output to keep flushes it.
 [[noreturn]] inline void end_process(int code) {
-  std::cout.flush();
-  std::cerr.flush();
 #ifdef COFFER_COVERAGE
   __gcov_dump();
 #endif
