@@ -1,6 +1,7 @@
 // The daemon's pieces in-process: exports out of a Filesystem (written
 // beside, linked into place, never over a file; audited with the asker),
-// the caller audit events, the copy guard's status lines and the README.
+// the copy guard's gates on a Filesystem, the caller audit events, the
+// copy guard's status lines and the README.
 #include "export.h"
 
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include "caller_audit.h"
 #include "coffer/error.h"
 #include "coffer/fusefs/daemon.h"
+#include "coffer/guard/session.h"
 #include "coffer/vault/coffer.h"
 #include "copy_guard.h"
 #include "test_support.h"
@@ -101,6 +103,85 @@ TEST_F(ExportTest, AnswersAreAuditedWithTheAsker) {
   bad.request = parse_request("export\tfiles/notes/day1.txt");
   EXPECT_EQ(answer_export(*fs_, approved, bad, audit), "error bad export request");
   EXPECT_EQ(events.size(), 1u) << "refusals are not exports";
+}
+
+class CopyGuardTest : public ExportTest {
+ protected:
+  std::uint64_t day1() {
+    auto files = fs_->lookup(kRootIno, "files");
+    auto notes = fs_->lookup(files.ino, "notes");
+    return fs_->lookup(notes.ino, "day1.txt").ino;
+  }
+  MountOptions options_ = [this] {
+    MountOptions o;
+    o.mountpoint = dir_ / "mnt";
+    return o;
+  }();
+  std::vector<vault::AuditEvent> events_;
+  CopyGuard::Audit audit_ = [this](const vault::AuditEvent& e) { events_.push_back(e); };
+};
+
+TEST_F(CopyGuardTest, Layer1RefusesAReaderWritingElsewhereAndAuditsItOnce) {
+  CopyGuard guard(options_, *fs_, audit_);
+  std::uint64_t ino = day1();
+  fs_->open(ino, O_RDONLY, {});
+  std::vector<std::uint8_t> buf(16);
+  // A child holding a file open for writing in an unapproved place is refused.
+  fs::path elsewhere = dir_ / "copy.txt";
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int fd = ::open(elsewhere.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    (void)!::write(ready[1], "r", 1);
+    ::pause();
+    ::_exit(fd >= 0 ? 0 : 1);
+  }
+  char r = 0;
+  ASSERT_EQ(::read(ready[0], &r, 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  Caller copier{static_cast<std::uint32_t>(::getuid()), static_cast<std::uint32_t>(::getgid()), child};
+  EXPECT_THROW(fs_->read(ino, 0, buf, copier), Error);
+  EXPECT_THROW(fs_->read(ino, 0, buf, copier), Error);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  fs_->release(ino);
+  ASSERT_EQ(events_.size(), 1u) << "audited once per process and file";
+  EXPECT_EQ(events_[0].kind, vault::AuditKind::kCopyBlocked);
+  EXPECT_EQ(events_[0].pid, child);
+  EXPECT_EQ(events_[0].object, "files/notes/day1.txt");
+  EXPECT_EQ(events_[0].result, "refused");
+  // The child also inherited this process's writable descriptors (the
+  // coffer file itself): the first unapproved one found is named.
+  EXPECT_EQ(events_[0].detail.rfind("to /", 0), 0u) << events_[0].detail;
+  EXPECT_NE(events_[0].detail.find(" (a file on this computer outside the approved places) through descriptor "),
+            std::string::npos)
+      << events_[0].detail;
+}
+
+TEST_F(CopyGuardTest, Layer3AdmitsOnlyTheSessionOnceItIsKnown) {
+  options_.session_keeper = {"/usr/bin/coffer", "session-keeper"};
+  CopyGuard guard(options_, *fs_, audit_);
+  Caller me{static_cast<std::uint32_t>(::getuid()), static_cast<std::uint32_t>(::getgid()), ::getpid()};
+  EXPECT_THROW(fs_->lookup(kRootIno, "files", me), Error) << "nobody before the keeper is known";
+  guard.admit_session(*guard::process_identity(::getpid()));
+  EXPECT_NO_THROW(fs_->lookup(kRootIno, "files", me));
+  Caller other = me;
+  other.pid = 1;  // init: not in the session
+  EXPECT_THROW(fs_->lookup(kRootIno, "files", other), Error);
+}
+
+TEST_F(CopyGuardTest, Layer2IsOptionalUnlessRequired) {
+  options_.guard_socket = dir_ / "no-guard.sock";
+  CopyGuard guard(options_, *fs_, audit_);
+  EXPECT_NO_THROW(guard.connect_service());
+  EXPECT_EQ(guard.service_fd(), -1);
+  EXPECT_EQ(guard.on_service_event(), "");
+  options_.guard_required = true;
+  CopyGuard required(options_, *fs_, audit_);
+  EXPECT_ANY_THROW(required.connect_service());
 }
 
 TEST(CallerAudit, NamesTheCaller) {
