@@ -15,6 +15,8 @@
 #include <fmt/core.h>
 #include <cerrno>
 #include <cstring>
+#include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -24,10 +26,12 @@
 #include "coffer/fusefs/daemon.h"
 #include "coffer/guard/guard_protocol.h"
 #include "coffer/guard/landlock.h"
+#include "coffer/unique_fd.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "copy_rules.h"
 #include "dates.h"
 #include "exit_codes.h"
+#include "process_exit.h"
 #include "remedy.h"
 
 extern char** environ;
@@ -96,14 +100,13 @@ bool prepare_mountpoint(const fs::path& mp, std::ostream& err) {
 // from the shell (beyond stdio and the report pipe) are closed.
 void close_inherited_fds(int keep) {
   std::vector<int> fds;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d)) {
+  if (std::unique_ptr<DIR, int (*)(DIR*)> d{::opendir("/proc/self/fd"), ::closedir}) {
+    while (dirent* e = ::readdir(d.get())) {
       int fd = std::atoi(e->d_name);
-      if (fd > 2 && fd != keep && fd != ::dirfd(d)) fds.push_back(fd);
+      if (fd > 2 && fd != keep && fd != ::dirfd(d.get())) fds.push_back(fd);
     }
-    ::closedir(d);
   }
-  for (int fd : fds) ::close(fd);
+  for (int fd : fds) UniqueFd{fd}.reset();  // inherited: now owned, and closed
 }
 
 fusefs::MountOptions mount_options(const OpenOptions& o) {
@@ -194,13 +197,17 @@ std::string opened_message(const fusefs::MountOptions& m, const vault::Header& h
                      m.idle_timeout.count());
 }
 
+void flush_stdio() {
+  std::cout.flush();
+  std::cerr.flush();
+}
+
 void detach_stdio() {
-  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null >= 0) {
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    ::close(null);
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (null.valid()) {
+    ::dup2(null.get(), 0);
+    ::dup2(null.get(), 1);
+    ::dup2(null.get(), 2);
   }
   ::setsid();
 }
@@ -211,46 +218,49 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
   bool created = prepare_mountpoint(m.mountpoint, *ctx.err);
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error(ErrorCode::kIo, "cannot create a pipe");
+  UniqueFd from_child(pipefd[0]), to_parent(pipefd[1]);
   ctx.out->flush();
   ctx.err->flush();
   pid_t pid = ::fork();
   if (pid < 0) throw Error(ErrorCode::kIo, "cannot start the filesystem process");
   if (pid == 0) {
-    ::close(pipefd[0]);
-    close_inherited_fds(pipefd[1]);
+    // This process ends through end_process() only: it shares the parent's
+    // stdio buffers and atexit list, and holds the keys.
+    from_child.reset();
+    close_inherited_fds(to_parent.get());
     auto report = [&](const std::string& text) {
-      if (pipefd[1] < 0) return;  // already reported: the parent has gone
-      (void)!::write(pipefd[1], text.data(), text.size());
-      ::close(pipefd[1]);
-      pipefd[1] = -1;
+      if (!to_parent.valid()) return;  // already reported: the parent has gone
+      (void)!::write(to_parent.get(), text.data(), text.size());
+      to_parent.reset();
     };
     try {
       vault::Coffer c = unlock(o, ctx);
       prepare_copy_guard(c, m, o, ctx);
       std::string message = opened_message(m, c.header());
-      fusefs::serve(std::move(c), m, [&] {
+      fusefs::ServeResult served = fusefs::serve(std::move(c), m, [&] {
         report("OK\n" + message);
         detach_stdio();
       });
-      std::_Exit(0);
+      if (served.must_exit_now) flush_stdio();
+      end_process(0);
     } catch (const Error& e) {
       report("E" + std::to_string(exit_code_for(e.code())) + "\n" + error_text(e));
-      std::_Exit(exit_code_for(e.code()));
+      end_process(exit_code_for(e.code()));
     } catch (const std::exception& e) {
       report("E1\n" + std::string(e.what()));
-      std::_Exit(1);
+      end_process(1);
     }
   }
-  ::close(pipefd[1]);
+  to_parent.reset();
   std::string reply;
   char buf[512];
   for (;;) {
-    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    ssize_t n = ::read(from_child.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     reply.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(pipefd[0]);
+  from_child.reset();
   if (reply.rfind("OK\n", 0) == 0) {
     *ctx.out << reply.substr(3);
     return kExitOk;
@@ -294,8 +304,12 @@ int run_open(const OpenOptions& o, Context& ctx) {
   // In a session the program owns standard output: our notes go to stderr.
   std::ostream& note = o.session ? *ctx.err : *ctx.out;
   if (o.session) message += "  in a protected session: it locks when the program ends\n";
-  std::string reason = fusefs::serve(std::move(c), m, [&] { note << message << std::flush; });
-  note << "locked (" << reason << ")\n";
+  fusefs::ServeResult served = fusefs::serve(std::move(c), m, [&] { note << message << std::flush; });
+  if (served.must_exit_now) {
+    flush_stdio();
+    end_process(0);  // see ServeResult
+  }
+  note << "locked (" << served.reason << ")\n";
   if (created) ::rmdir(m.mountpoint.c_str());
   return o.session ? session_status : kExitOk;
 }

@@ -23,7 +23,9 @@
 #include "coffer/error.h"
 #include "coffer/guard/landlock.h"
 #include "coffer/guard/session.h"
+#include "coffer/unique_fd.h"
 #include "coffer/vault/policy/policy.h"
+#include "process_exit.h"
 
 namespace coffer::cli {
 namespace fs = std::filesystem;
@@ -60,15 +62,17 @@ void forward(int sig) {
 [[noreturn]] void keep(const KeeperOptions& o) {
   guard::become_subreaper();
   char go = 0;
-  if (::read(3, &go, 1) != 1) std::_Exit(1);  // the filesystem process has gone
-  ::close(3);
+  {
+    UniqueFd ready(3);                                     // from the filesystem process (SessionKeeper)
+    if (::read(ready.get(), &go, 1) != 1) end_process(1);  // the filesystem process has gone
+  }
 
   fs::path mp = o.mountpoint;
   std::vector<fs::path> writable = {mp};
   for (auto& w : o.writable) writable.emplace_back(w);
   if (auto problem = guard::unsafe_stdio([&](const fs::path& p) { return vault::path_within(p, writable); })) {
     std::cerr << "coffer: " << *problem << "\n";
-    std::_Exit(126);
+    end_process(126);
   }
   // A scratch home and temp folder inside the coffer.
   fs::path home = mp / "files" / ".session" / "home", tmp = mp / "files" / ".session" / "tmp";
@@ -85,7 +89,7 @@ void forward(int sig) {
     write_bus_config(conf);
     command.insert(command.begin(), {"/usr/bin/dbus-run-session", "--config-file=" + conf.string(), "--"});
   }
-  if (::chdir(mp.c_str()) != 0) std::_Exit(1);
+  if (::chdir(mp.c_str()) != 0) end_process(1);
 
   guard::close_fds_from(3);
   guard::SandboxSpec spec;
@@ -96,21 +100,21 @@ void forward(int sig) {
     guard::restrict_self(spec);
   } catch (const Error& e) {
     std::cerr << "coffer: " << e.what() << "\n";
-    std::_Exit(126);
+    end_process(126);
   }
 
   struct sigaction sa {};
   sa.sa_handler = forward;
   for (int s : {SIGHUP, SIGTERM, SIGINT}) ::sigaction(s, &sa, nullptr);
   pid_t child = ::fork();
-  if (child < 0) std::_Exit(1);
+  if (child < 0) end_process(1);
   if (child == 0) {
     std::vector<char*> args;
     for (auto& a : command) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execvp(args[0], args.data());
     std::cerr << "coffer: cannot run " << command[0] << ": " << std::strerror(errno) << "\n";
-    std::_Exit(127);
+    end_process(127);
   }
   g_program = child;
   int result = 0;
@@ -123,7 +127,7 @@ void forward(int sig) {
     }
     if (p == child) result = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
-  std::_Exit(result);
+  end_process(result);
 }
 
 }  // namespace

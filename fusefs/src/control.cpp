@@ -1,5 +1,6 @@
-// Control sockets, client side and paths; see control.h. The server side is
-// in daemon.cpp.
+// Control sockets: paths, the request grammar, the client side and the
+// server side; see control.h. What the server answers is decided in
+// daemon.cpp (status, lock) and export.cpp.
 #include "coffer/fusefs/control.h"
 
 #include <fcntl.h>
@@ -17,8 +18,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
 
 #include "coffer/error.h"
+#include "coffer/keystore/encoding.h"
+#include "coffer/unix_socket.h"
 
 namespace coffer::fusefs {
 namespace fs = std::filesystem;
@@ -46,13 +50,7 @@ namespace {
 // Paths are bytes, not necessarily UTF-8: they also travel hex-encoded so
 // the client gets them back exactly (JSON strings must be UTF-8).
 std::string hex_of(const std::string& s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
+  return keystore::to_hex({reinterpret_cast<const std::uint8_t*>(s.data()), s.size()});
 }
 
 std::string unhex(const std::string& h) {
@@ -103,25 +101,30 @@ MountStatus status_from_json(const std::string& line) {
 
 namespace {
 
+UnixAddress address_of(const fs::path& path) {
+  auto addr = unix_address(path.native());
+  if (!addr) throw Error(ErrorCode::kIo, "control socket path too long: " + path.string());
+  return *addr;
+}
+
 // Connects, sends one line, returns the first reply line: empty if the
 // process answered nothing in time, nullopt if nothing listens any more.
 std::optional<std::string> ask(const fs::path& socket_path, const std::string& command, int timeout_ms = 5000) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return std::nullopt;
+  UnixAddress addr;
+  try {
+    addr = address_of(socket_path);
+  } catch (const Error&) {
     return std::nullopt;
   }
+  if (::connect(fd.get(), addr.get(), addr.size) != 0) return std::nullopt;
   std::string line = command + "\n";
-  (void)!::write(fd, line.data(), line.size());
+  (void)!::write(fd.get(), line.data(), line.size());
   std::string reply;
   char c = 0;
-  pollfd p{fd, POLLIN, 0};
-  while (::poll(&p, 1, timeout_ms) > 0 && ::read(fd, &c, 1) == 1 && c != '\n') reply += c;
-  ::close(fd);
+  pollfd p{fd.get(), POLLIN, 0};
+  while (::poll(&p, 1, timeout_ms) > 0 && ::read(fd.get(), &c, 1) == 1 && c != '\n') reply += c;
   return reply;
 }
 
@@ -134,7 +137,7 @@ std::vector<MountStatus> list_mounts() {
   fs::path dir = control_directory();
   for (auto& e : fs::directory_iterator(dir)) {
     if (e.path().extension() != ".sock") continue;
-    auto reply = ask(e.path(), "status");
+    auto reply = ask(e.path(), encode_request(ControlRequest::status()));
     if (!reply) {
       // Nobody listens: the process is gone (killed); the socket is stale.
       std::error_code ec;
@@ -177,41 +180,25 @@ bool is_mounted(const fs::path& path) {
 }
 
 std::uint64_t export_from_mount(const MountStatus& m, const std::string& object, const std::string& destination) {
-  // Tabs and newlines would break the one-line request: never in a path we send.
-  for (const std::string* s : {&object, &destination})
-    if (s->find_first_of("\t\n") != std::string::npos)
-      throw Error(ErrorCode::kUsage, "paths with tabs or newlines cannot be exported");
-  auto reply = ask(m.socket, "export\t" + object + "\t" + destination, 60000);
+  std::string request = encode_request(ControlRequest::export_of(object, destination));
+  auto reply = ask(m.socket, request, 60000);
   if (!reply) throw Error(ErrorCode::kIo, "the coffer at " + m.mountpoint + " is no longer open");
-  if (reply->rfind("ok ", 0) == 0) return std::strtoull(reply->c_str() + 3, nullptr, 10);
-  if (reply->rfind("error ", 0) == 0) throw Error(ErrorCode::kIo, reply->substr(6));
-  throw Error(ErrorCode::kIo, "the coffer did not answer the export in time");
+  return parse_export_reply(*reply);
 }
 
 LockResult lock_mount(const MountStatus& m, std::chrono::seconds timeout) {
   // pidfd lets us wait for exactly that process to end.
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, m.pid, 0));
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, m.pid, 0)));
   LockResult result;
-  auto reply = ask(m.socket, "lock", static_cast<int>(timeout.count() * 1000));
-  if (!reply && !process_alive(m.pid)) {
-    if (pidfd >= 0) ::close(pidfd);
-    return result;
-  }
-  try {
-    if (reply && !reply->empty()) {
-      auto j = nlohmann::json::parse(*reply);
-      result.lock_ms = j.value("lock_ms", -1);
-      result.held_open_by = j.value("held_open_by", std::vector<std::string>{});
-      result.error = j.value("error", std::string());
-    }
-  } catch (const std::exception&) {
-  }
+  auto reply = ask(m.socket, encode_request(ControlRequest::lock()), static_cast<int>(timeout.count() * 1000));
+  if (!reply && !process_alive(m.pid)) return result;
+  if (reply && !reply->empty()) result = parse_lock_reply(*reply);
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (pidfd >= 0) {
-    pollfd p{pidfd, POLLIN, 0};
+  if (pidfd.valid()) {
+    pollfd p{pidfd.get(), POLLIN, 0};
     int ms = static_cast<int>(timeout.count() * 1000);
     int r = ::poll(&p, 1, ms);
-    ::close(pidfd);
+    pidfd.reset();
     if (r <= 0)
       throw Error(ErrorCode::kBusy, "the coffer process " + std::to_string(m.pid) + " did not finish locking within " +
                                         std::to_string(timeout.count()) + " s");
@@ -228,6 +215,124 @@ LockResult lock_mount(const MountStatus& m, std::chrono::seconds timeout) {
     ::usleep(20000);
   }
   return result;
+}
+
+// --- the request grammar ---
+
+namespace {
+constexpr std::string_view kExportPrefix = "export\t";
+}
+
+std::string encode_request(const ControlRequest& r) {
+  switch (r.kind) {
+    case ControlRequest::Kind::kStatus:
+      return "status";
+    case ControlRequest::Kind::kLock:
+      return "lock";
+    case ControlRequest::Kind::kExport:
+      // Tabs and newlines would break the one-line request: never in a path we send.
+      for (const std::string* s : {&r.object, &r.destination})
+        if (s->find_first_of("\t\n") != std::string::npos)
+          throw Error(ErrorCode::kUsage, "paths with tabs or newlines cannot be exported");
+      return std::string(kExportPrefix) + r.object + "\t" + r.destination;
+    case ControlRequest::Kind::kBadExport:
+    case ControlRequest::Kind::kUnknown:
+      break;
+  }
+  throw Error(ErrorCode::kUsage, "not a control request");
+}
+
+ControlRequest parse_request(const std::string& line) {
+  ControlRequest r;
+  if (line == "status") {
+    r.kind = ControlRequest::Kind::kStatus;
+  } else if (line == "lock") {
+    r.kind = ControlRequest::Kind::kLock;
+  } else if (line.rfind(kExportPrefix, 0) == 0) {
+    auto tab = line.find('\t', kExportPrefix.size());
+    if (tab == std::string::npos) {
+      r.kind = ControlRequest::Kind::kBadExport;
+    } else {
+      r.kind = ControlRequest::Kind::kExport;
+      r.object = line.substr(kExportPrefix.size(), tab - kExportPrefix.size());
+      r.destination = line.substr(tab + 1);
+    }
+  }
+  return r;
+}
+
+std::string encode_export_reply(std::uint64_t bytes) { return "ok " + std::to_string(bytes); }
+
+std::string encode_export_error(const std::string& message) { return "error " + message; }
+
+std::uint64_t parse_export_reply(const std::string& reply) {
+  if (reply.rfind("ok ", 0) == 0) return std::strtoull(reply.c_str() + 3, nullptr, 10);
+  if (reply.rfind("error ", 0) == 0) throw Error(ErrorCode::kIo, reply.substr(6));
+  throw Error(ErrorCode::kIo, "the coffer did not answer the export in time");
+}
+
+std::string encode_lock_reply(const LockReply& r) {
+  nlohmann::json j{
+      {"locked", r.locked}, {"reason", r.reason}, {"held_open_by", r.held_open_by}, {"lock_ms", r.lock_ms}};
+  if (!r.error.empty()) j["error"] = r.error;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+LockResult parse_lock_reply(const std::string& line) {
+  LockResult result;
+  try {
+    auto j = nlohmann::json::parse(line);
+    result.lock_ms = j.value("lock_ms", -1);
+    result.held_open_by = j.value("held_open_by", std::vector<std::string>{});
+    result.error = j.value("error", std::string());
+  } catch (const std::exception&) {
+    return LockResult{};
+  }
+  return result;
+}
+
+// --- the server side ---
+
+ControlServer ControlServer::listen(const fs::path& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) throw Error(ErrorCode::kIo, "cannot create the control socket");
+  UnixAddress addr = address_of(path);
+  ::unlink(path.c_str());  // stale from a killed process (the flock proves it is dead)
+  mode_t old = ::umask(0177);
+  int rc = ::bind(fd.get(), addr.get(), addr.size);
+  ::umask(old);
+  if (rc != 0 || ::listen(fd.get(), 8) != 0)
+    throw Error(ErrorCode::kIo, "cannot listen on " + path.string() + ": " + std::strerror(errno));
+  return ControlServer(std::move(fd));
+}
+
+std::optional<ControlServer::Client> ControlServer::accept() {
+  UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  Client client;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  std::string line;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && (cred.uid == ::geteuid() || cred.uid == 0)) {
+    char c = 0;
+    pollfd cp{fd.get(), POLLIN, 0};
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    while (std::chrono::steady_clock::now() < deadline && ::poll(&cp, 1, 50) >= 0 && line.size() < 16384) {
+      if (!(cp.revents & POLLIN)) continue;
+      if (::read(fd.get(), &c, 1) != 1 || c == '\n') break;
+      line += c;
+    }
+  }
+  client.fd = std::move(fd);
+  client.uid = cred.uid;
+  client.pid = cred.pid;
+  client.request = parse_request(line);
+  return client;
+}
+
+void ControlServer::Client::reply(const std::string& line) {
+  std::string text = line + "\n";
+  (void)!::write(fd.get(), text.data(), text.size());
 }
 
 }  // namespace coffer::fusefs

@@ -7,6 +7,8 @@
 
 #include <ctime>
 
+#include "coffer/unique_fd.h"
+
 namespace coffer::fusefs {
 
 struct LogindWatch::Impl {
@@ -14,11 +16,11 @@ struct LogindWatch::Impl {
   sd_bus_slot* sleep_slot = nullptr;
   sd_bus_slot* lock_slot = nullptr;
   std::string session_path;
-  int inhibitor = -1;
+  UniqueFd inhibitor;   // logind's delay inhibitor: held until closed
   std::string pending;  // a reason set by a signal handler
 
   ~Impl() {
-    if (inhibitor >= 0) ::close(inhibitor);
+    inhibitor.reset();  // before the bus goes
     sd_bus_slot_unref(sleep_slot);
     sd_bus_slot_unref(lock_slot);
     sd_bus_flush_close_unref(bus);
@@ -31,7 +33,7 @@ struct LogindWatch::Impl {
                            "Inhibit", &error, &reply, "ssss", "sleep", "coffer", "Lock open coffers before sleeping",
                            "delay") >= 0) {
       int fd = -1;
-      if (sd_bus_message_read(reply, "h", &fd) >= 0 && fd >= 0) inhibitor = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+      if (sd_bus_message_read(reply, "h", &fd) >= 0 && fd >= 0) inhibitor.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
     }
     sd_bus_error_free(&error);
     sd_bus_message_unref(reply);
@@ -114,10 +116,7 @@ bool LogindWatch::user_idle_for(std::chrono::seconds timeout) {
 }
 
 void LogindWatch::release_sleep_inhibitor() {
-  if (impl_ && impl_->inhibitor >= 0) {
-    ::close(impl_->inhibitor);
-    impl_->inhibitor = -1;
-  }
+  if (impl_) impl_->inhibitor.reset();
 }
 
 }  // namespace coffer::fusefs

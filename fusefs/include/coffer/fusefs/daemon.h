@@ -45,10 +45,19 @@ struct MountOptions {
   int* session_status = nullptr;
 };
 
+struct ServeResult {
+  std::string reason;  // why it locked
+  // Files were still open at lock, so the detached mount keeps the FUSE
+  // thread waiting on /dev/fuse, and that thread still uses the mount's
+  // objects (left alive). The caller must end the process at once without
+  // running destructors or atexit handlers (flush its own streams, then
+  // _exit): that closes /dev/fuse, and the open handles get errors.
+  bool must_exit_now = false;
+};
+
 // Blocks until locked. on_ready runs once the mount is usable; any failure
-// before that is thrown (nothing is left mounted). Returns why it locked.
-// The process exits from inside if a detached mount keeps the FUSE loop busy.
-std::string serve(vault::Coffer coffer, const MountOptions& options, const std::function<void()>& on_ready);
+// before that is thrown (nothing is left mounted).
+ServeResult serve(vault::Coffer coffer, const MountOptions& options, const std::function<void()>& on_ready);
 
 // The README.txt shown at the top of the mount.
 std::string readme_text(const vault::Header& header, std::chrono::seconds idle_timeout);
