@@ -186,11 +186,63 @@ void expect_demo_pupils(Coffer& c) {
   EXPECT_EQ(b.upn, "N999888826001");
   EXPECT_EQ(b.surname, "Pemberthy");
   EXPECT_EQ(b.forename, "Penelope");
-  std::vector<ImportLogEntry> log = records.imports();
+}
+
+// The import log entry of that import.
+void expect_demo_import_log(Coffer& c) {
+  std::vector<ImportLogEntry> log = RecordStore(c.database()).imports();
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0].format, "coffer-csv");
   EXPECT_EQ(log[0].pupils, 2);
   EXPECT_EQ(log[0].dropped, (std::set<std::string>{"Ethnicity", "FSMeligible", "SENProvision"}));
+}
+
+// Schema 3 (pupil records), made by the build of fe936c5 (the first commit
+// with schema 3 that builds; see tests/fixtures/README.md): two pupils, no
+// hold; migrated to today's schema on unlock.
+constexpr std::int64_t kSchema3Created = 1796661778;
+
+TEST(Schema3Fixture, OpensWithItsRecordsAndMigrates) {
+  OpenedFixture f("format-v1-schema3.coffer", kSchema3Created);
+  Coffer& c = *f.coffer;
+  EXPECT_EQ(schema_version(c.database()), kSchemaVersion);
+  EXPECT_EQ(c.header().version, 1);
+  EXPECT_EQ(c.header().owner, "Fixture Owner");
+  EXPECT_EQ(c.header().profile, "trip");
+  EXPECT_TRUE(c.header().recovery.has_value());
+  EXPECT_FALSE(c.header().audit.has_value());
+  EXPECT_FALSE(c.header().on_hold);
+  EXPECT_EQ(c.hold_reason(), std::nullopt);
+  auto report = c.check();
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+  expect_demo_pupils(c);
+}
+
+// BUG (vault/src/records.cpp, split_set): fe936c5 stored an import log's
+// column-name sets one name a line; 8166c7a changed that to JSON arrays
+// without a schema step or a fallback, so RecordStore::imports() (and the
+// manifest built from it, vault/src/manifest.cpp) throws kDamaged "an import
+// log entry is not readable" on every schema-3 coffer written before
+// 8166c7a that holds an import. Skipped, with this reason, until production
+// code reads the old form; then remove the skip.
+TEST(Schema3Fixture, ImportLogIsReadable) {
+  GTEST_SKIP() << "known bug: import logs written by fe936c5 (newline-separated sets) are refused as not "
+                  "readable by RecordStore::imports(); see the comment above this test";
+  OpenedFixture f("format-v1-schema3.coffer", kSchema3Created);
+  expect_demo_import_log(*f.coffer);
+}
+
+TEST(Schema3Fixture, OpensWithTheRecoveryKey) {
+  test::TempDir dir;
+  auto path = dir / "format-v1-schema3.coffer";
+  std::filesystem::copy_file(kDir / "format-v1-schema3.coffer", path);
+  test::FixedClock clock(kSchema3Created + 3600);
+  UnlockPolicy policy;
+  policy.clock = &clock;
+  Coffer c = Coffer::unlock_with_recovery(path, fixture_key("format-v1-school.key", "Fixture-Recovery-Harbour-7"),
+                                          keystore::system_random(), policy);
+  EXPECT_EQ(RecordStore(c.database()).count(), 2);
+  EXPECT_TRUE(c.check().ok());
 }
 
 // Schema 4 (retention and the audit tables), made by the build of def4652:
@@ -211,6 +263,7 @@ TEST(Schema4Fixture, OpensOnHoldWithItsRecordsAndMigrates) {
   auto report = c.check();
   EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
   expect_demo_pupils(c);
+  expect_demo_import_log(c);
 }
 
 TEST(Schema4Fixture, TheSchoolKeyLiftsTheHold) {
