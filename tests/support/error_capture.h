@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <exception>
 #include <string>
 #include <utility>
 
@@ -26,7 +27,7 @@ ErrorCode code_of(F&& f, std::string* message = nullptr) {
 }
 
 // The message of the coffer::Error `f` throws, which must carry `expected`;
-// a test failure (and "") if it throws none.
+// a test failure (and "") if it throws none or another exception.
 template <class F>
 std::string message_of(F&& f, ErrorCode expected) {
   try {
@@ -34,6 +35,9 @@ std::string message_of(F&& f, ErrorCode expected) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), expected) << e.what();
     return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not a coffer::Error: " << e.what();
+    return "";
   }
   ADD_FAILURE() << "no coffer::Error thrown";
   return "";

@@ -45,19 +45,7 @@ void spit(const fs::path& p, const std::string& text) {
 }
 
 // The message of the coffer::Error(kUsage) f throws ("" and a failure if none).
-std::string usage_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kUsage) << e.what();
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a coffer::Error: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no coffer::Error thrown";
-  return "";
-}
+std::string usage_error(const std::function<void()>& f) { return test::message_of(f, ErrorCode::kUsage); }
 
 #define EXPECT_HAS(hay, needle) EXPECT_NE(std::string(hay).find(needle), std::string::npos) << (hay)
 #define EXPECT_LACKS(hay, needle) EXPECT_EQ(std::string(hay).find(needle), std::string::npos) << (hay)
