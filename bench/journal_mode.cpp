@@ -11,6 +11,7 @@
 
 #include "coffer/keystore/random.h"
 #include "coffer/vault/coffer/coffer.h"
+#include "create_params.h"  // tests/support: the same CreateParams builder as the tests
 
 using namespace coffer;
 
@@ -27,8 +28,7 @@ double run(const std::filesystem::path& dir, const std::string& mode, int mib) {
   keystore::Passphrase pw;
   for (char c : std::string("bench pass")) pw.push_back(static_cast<std::uint8_t>(c));
   NowClock clock;
-  vault::CreateParams p{
-      "trip", "bench", 1795000000 + 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+  vault::CreateParams p = test::CreateParamsBuilder().owner("bench").expires(1795000000 + 86400).build();
   vault::Coffer::create(path, p, pw, keystore::system_random(), clock);
   auto start = std::chrono::steady_clock::now();
   {

@@ -52,8 +52,7 @@ class FaultTrials : public ::testing::Test {
     base_dir_ = new TempDir();
     base_ = base_dir_->path() / "base.coffer";
     base_tree_ = new Tree();
-    vault::CreateParams p{
-        "trip", "Ms Smith", kNow + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+    vault::CreateParams p = test::CreateParamsBuilder().expires(kNow + 3650 * 86400).build();
     FixedClock clock(kNow);
     Coffer::create(base_, p, passphrase("pw"), keystore::system_random(), clock);
     // A tree to start from, so trials also overwrite, rename and delete

@@ -9,6 +9,7 @@
 #include "coffer/keystore/kdf.h"
 #include "coffer/keystore/subkeys.h"
 #include "coffer/keystore/wrap.h"
+#include "error_capture.h"
 #include "test_support.h"
 
 namespace coffer::keystore {
@@ -61,12 +62,7 @@ TEST(Kdf, SameInputsSameKeyOtherSaltOtherKey) {
 TEST(Kdf, AbsurdParametersAreRefusedNotObeyed) {
   KdfParams p = make_kdf_params(KdfCost::kTest, system_random());
   auto refused = [&](KdfParams bad) {
-    try {
-      derive_kek(passphrase("x"), bad);
-    } catch (const Error& e) {
-      return e.code() == ErrorCode::kDamaged;
-    }
-    return false;
+    return test::code_of([&] { derive_kek(passphrase("x"), bad); }) == ErrorCode::kDamaged;
   };
   KdfParams huge = p;
   huge.mem_limit = 64ull << 30;  // 64 GiB

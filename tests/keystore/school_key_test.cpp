@@ -5,6 +5,7 @@
 #include "coffer/keystore/digest.h"
 #include "coffer/keystore/school_key.h"
 #include "coffer/keystore/wrap.h"
+#include "error_capture.h"
 #include "test_support.h"
 
 namespace coffer::keystore {
@@ -12,14 +13,7 @@ namespace {
 
 using test::passphrase;
 
-ErrorCode code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return ErrorCode::kOther;  // "did not throw" never equals what tests expect
-}
+using test::code_of;
 
 TEST(SchoolKey, RecoveryUnsealRoundTripAndWrongKeyFails) {
   SchoolKeyPair school = generate_school_key(SchoolKeyRole::kRecovery, system_random());

@@ -1,5 +1,6 @@
 // Helpers shared by the in-process tests: a temporary directory removed on
-// scope exit, a settable clock, passphrases and raw file access.
+// scope exit, a settable clock, passphrases and raw file access; the
+// CreateParams builder (create_params.h) comes with them.
 #pragma once
 
 #include <sys/mount.h>
@@ -18,6 +19,7 @@
 #include "coffer/keystore/secret.h"
 #include "coffer/vault/container/clock.h"
 #include "coffer/vault/files/filestore.h"
+#include "create_params.h"
 
 namespace coffer::test {
 

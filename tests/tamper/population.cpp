@@ -236,15 +236,15 @@ Population populate(const fs::path& dir, const fs::path& fixtures) {
   pop.secrets = {kPassphrase, kSecondPassphrase};
   keystore::Random& random = keystore::system_random();
   test::FixedClock clock(kNow);
-  vault::CreateParams params;
-  params.profile = "trip";
-  params.owner = "Ms T. Rial";
-  params.expires = kNow + 30 * 86400;
-  params.kdf_cost = keystore::KdfCost::kTest;
-  params.audit_key = keystore::generate_school_key(keystore::SchoolKeyRole::kAudit, random).public_key;
-  params.recovery_key = keystore::generate_school_key(keystore::SchoolKeyRole::kRecovery, random).public_key;
-  params.profile_fields.assign(trip_profile().fields.begin(), trip_profile().fields.end());
-  params.created_by = "tamper-trials";
+  vault::CreateParams params =
+      test::CreateParamsBuilder()
+          .owner("Ms T. Rial")
+          .expires(kNow + 30 * 86400)
+          .audit_key(keystore::generate_school_key(keystore::SchoolKeyRole::kAudit, random).public_key)
+          .recovery_key(keystore::generate_school_key(keystore::SchoolKeyRole::kRecovery, random).public_key)
+          .profile_fields({trip_profile().fields.begin(), trip_profile().fields.end()})
+          .created_by("tamper-trials")
+          .build();
   vault::Coffer::create(pop.coffer, params, trial_passphrase(), random, clock);
 
   vault::Coffer c = vault::Coffer::unlock(pop.coffer, trial_passphrase(), random, trial_policy(clock));

@@ -72,12 +72,8 @@ TEST(AuditEventTest, SelfEventAndJson) {
 class AuditLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    CreateParams p;
-    p.profile = "trip";
-    p.owner = "Ms Smith";
     // Unlocking checks expiry against the real clock: keep it far off.
-    p.expires = clock_.now() + 365 * 86400;
-    p.kdf_cost = keystore::KdfCost::kTest;
+    CreateParams p = test::CreateParamsBuilder().expires(clock_.now() + 365 * 86400).build();
     Coffer::create(path_, p, passphrase("first pass phrase"), rnd_, clock_);
     coffer_.emplace(Coffer::unlock(path_, passphrase("first pass phrase"), rnd_));
     // These tests drive AuditLog alone, under a key of their own: the

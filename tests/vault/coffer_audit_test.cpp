@@ -20,13 +20,11 @@ constexpr std::int64_t kNow = 1795000000;
 class CofferAuditTest : public ::testing::Test {
  protected:
   std::filesystem::path make() {
-    CreateParams p;
-    p.profile = "trip";
-    p.owner = "Ms Smith";
-    p.expires = kNow + 3650 * 86400;
-    p.kdf_cost = keystore::KdfCost::kTest;
-    p.audit_key = audit_.public_key;
-    p.recovery_key = recovery_.public_key;
+    CreateParams p = test::CreateParamsBuilder()
+                         .expires(kNow + 3650 * 86400)
+                         .audit_key(audit_.public_key)
+                         .recovery_key(recovery_.public_key)
+                         .build();
     Coffer::create(path_, p, passphrase("first pass phrase"), rnd_, clock_);
     return path_;
   }
@@ -137,12 +135,7 @@ TEST_F(CofferAuditTest, RecoveryAndKeyChangesAreRecorded) {
 TEST_F(CofferAuditTest, CreateRefusesToReuseAnEarlierTrail) {
   make();
   wipe(path_, rnd_);
-  CreateParams p;
-  p.profile = "trip";
-  p.owner = "Ms Smith";
-  p.expires = kNow + 86400;
-  p.kdf_cost = keystore::KdfCost::kTest;
-  p.audit_key = audit_.public_key;
+  CreateParams p = test::CreateParamsBuilder().expires(kNow + 86400).audit_key(audit_.public_key).build();
   try {
     Coffer::create(path_, p, passphrase("first pass phrase"), rnd_, clock_);
     FAIL() << "created over an earlier trail";

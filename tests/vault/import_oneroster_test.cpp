@@ -1,7 +1,9 @@
 // vault: the OneRoster importer on the research's CC0 1.1 set and on 1.2
 // sets and broken files built here: exact field values, selection, the
 // deny-list (names reported, values nowhere in the result), delta rows and
-// errors that name file, line and column.
+// errors that name file, line and column. The cases every importer shares
+// (selection, BOM, CRLF, check letter, deny-list, empty file, bad date) are
+// import_contract_test.cpp's.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,21 +13,14 @@
 
 #include "coffer/error.h"
 #include "coffer/vault/records/import.h"
+#include "error_capture.h"
 #include "source_dump.h"
 
 namespace coffer::vault {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kUsage) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no coffer::Error thrown";
-  return "";
-}
+// Every error here is a usage error; its message is what the tests check.
+std::string message_of(const std::function<void()>& f) { return test::message_of(f, ErrorCode::kUsage); }
 
 std::vector<SourceFile> sample_set() {
   std::vector<SourceFile> files;
@@ -137,21 +132,6 @@ TEST(oneroster, NoDeniedValueReachesTheResult) {
   for (const char* value :
        {"WBRI", "leak.invalid", "Hunter2Secret", "ZZLEAKLAND", "LEAKSTATE", "Leakton", "ResidentLeak", "Azure", "true"})
     EXPECT_EQ(all.find(value), std::string::npos) << value;
-}
-
-TEST(oneroster, SelectsByKey) {
-  SourceData d = parse_oneroster(sample_set(), Selection{{"stu-2"}, {}});
-  EXPECT_EQ(d.source_pupils, 2u);
-  ASSERT_EQ(d.pupils.size(), 1u);
-  EXPECT_EQ(d.pupils[0].key, "stu-2");
-}
-
-TEST(oneroster, UnknownKeyOrGroupIsAnError) {
-  std::string m = message_of([] { parse_oneroster(sample_set(), Selection{{"stu-1", "stu-9"}, {}}); });
-  EXPECT_NE(m.find("stu-9"), std::string::npos) << m;
-  EXPECT_EQ(m.find("stu-1,"), std::string::npos) << m;
-  m = message_of([] { parse_oneroster(sample_set(), Selection{{}, {"6C"}}); });
-  EXPECT_NE(m.find("6C"), std::string::npos) << m;
 }
 
 // OneRoster 1.2.1: roles in roles.csv, preferred names, two homerooms, a
@@ -279,40 +259,6 @@ TEST(oneroster, SelectsByHomeroomOrClass) {
   // A deleted or disabled pupil is not there to select.
   std::string m = message_of([] { parse_oneroster(set_12(), Selection{{"p3"}, {}}); });
   EXPECT_NE(m.find("p3"), std::string::npos) << m;
-}
-
-TEST(oneroster, BadCheckLetterWarnsAndKeepsThePupil) {
-  auto files = sample_set();
-  SourceFile* users = find(files, "users.csv");
-  auto at = users->text.find("{UPN:R999888824001}");
-  users->text.replace(at, 19, "{UPN:B999888824001}");
-  SourceData d = parse_oneroster(files, {});
-  ASSERT_EQ(d.pupils.size(), 2u);
-  EXPECT_EQ(d.pupils[0].upn, "B999888824001");
-  ASSERT_EQ(d.warnings.size(), 1u);
-  EXPECT_EQ(d.warnings[0].rfind("oneroster-v1p1/users.csv:2: column userIds (8): UPN check letter is wrong", 0), 0u)
-      << d.warnings[0];
-}
-
-TEST(oneroster, BadDateNamesFileLineAndColumn) {
-  auto files = sample_set();
-  SourceFile* demo = find(files, "demographics.csv");
-  demo->text.replace(demo->text.find("2015-11-02"), 10, "2015-02-30");
-  std::string m = message_of([&] { parse_oneroster(files, {}); });
-  EXPECT_EQ(m.rfind("oneroster-v1p1/demographics.csv:3: column birthDate (4): not a date", 0), 0u) << m;
-  EXPECT_EQ(m.find("2015-02-30"), std::string::npos) << m;  // no personal data in messages
-  // Not read at all for a pupil who is not selected.
-  EXPECT_EQ(parse_oneroster(files, Selection{{"stu-1"}, {}}).pupils.size(), 1u);
-}
-
-TEST(oneroster, ToleratesABom) {
-  auto files = sample_set();
-  for (auto& f : files) f.text = "\xEF\xBB\xBF" + f.text;
-  SourceData d = parse_oneroster(files, {});
-  EXPECT_EQ(d.format, "OneRoster 1.1");
-  ASSERT_EQ(d.pupils.size(), 2u);
-  EXPECT_EQ(d.pupils[0].key, "stu-1");
-  EXPECT_EQ(d.pupils[0].sex, "F");
 }
 
 TEST(oneroster, UnknownGradeKeptWithOneWarningPerValue) {

@@ -27,7 +27,7 @@ const std::string kCanary = "CANARY-Pupil-Amelia-Zebedee-Quartermaine-1234";
 class PayloadTest : public ::testing::Test {
  protected:
   std::filesystem::path make(const std::filesystem::path& dir) {
-    CreateParams p{"trip", "Ms Smith", kNow + 3650 * 86400, KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+    CreateParams p = test::CreateParamsBuilder().expires(kNow + 3650 * 86400).build();
     auto path = dir / "p.coffer";
     Coffer::create(path, p, passphrase("pw one"), rnd_, clock_);
     return path;
@@ -187,7 +187,7 @@ TEST_F(PayloadTest, DiskFullFailsCleanlyAndKeepsTheCoffer) {
   // Creating a new coffer on the full disk leaves no partial file behind.
   std::vector<std::uint8_t> filler(900 * 1024, 1);
   write_bytes(mnt.path() / "filler", filler);
-  CreateParams p{"trip", "x", kNow + 3650 * 86400, KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+  CreateParams p = test::CreateParamsBuilder().owner("x").expires(kNow + 3650 * 86400).build();
   try {
     Coffer::create(mnt.path() / "new.coffer", p, passphrase("pw"), rnd_, clock_);
   } catch (const Error&) {

@@ -8,20 +8,13 @@
 
 #include "coffer/error.h"
 #include "coffer/vault/records/profile.h"
+#include "error_capture.h"
 #include "test_support.h"
 
 namespace coffer::vault {
 namespace {
 
-ErrorCode code_of(const std::function<void()>& f, std::string* message = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (message) *message = e.what();
-    return e.code();
-  }
-  return ErrorCode::kOther;
-}
+using test::code_of;
 
 TEST(Profile, BuiltinsFollowTheRetentionTable) {
   ProfileSet set = ProfileSet::load(std::nullopt);

@@ -9,6 +9,7 @@
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/coffer/sweep.h"
 #include "coffer/vault/policy/policy.h"
+#include "error_capture.h"
 #include "test_support.h"
 
 namespace coffer::vault {
@@ -24,12 +25,7 @@ const char* kGood = "first pass phrase";
 class RetentionTest : public ::testing::Test {
  protected:
   std::filesystem::path make(const std::string& name = "t.coffer", std::int64_t expires = kNow + 10 * kDay) {
-    CreateParams p;
-    p.profile = "trip";
-    p.owner = "Ms Smith";
-    p.expires = expires;
-    p.kdf_cost = KdfCost::kTest;
-    p.recovery_key = school_.public_key;
+    CreateParams p = test::CreateParamsBuilder().expires(expires).recovery_key(school_.public_key).build();
     auto path = dir_ / name;
     Coffer::create(path, p, passphrase(kGood), rnd_, clock_);
     return path;
@@ -43,15 +39,7 @@ class RetentionTest : public ::testing::Test {
   Coffer open(const std::filesystem::path& path, const char* pw = kGood) {
     return Coffer::unlock(path, passphrase(pw), rnd_, policy());
   }
-  ErrorCode code_of(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      last_message_ = e.what();
-      return e.code();
-    }
-    return ErrorCode::kOther;
-  }
+  ErrorCode code_of(const std::function<void()>& f) { return test::code_of(f, &last_message_); }
   test::TempDir dir_;
   test::FixedClock clock_{kNow};
   keystore::Random& rnd_ = keystore::system_random();
@@ -228,11 +216,7 @@ TEST_F(RetentionTest, SweepWipesOnlyPastGraceAndNeverFollowsLinks) {
   test::write_bytes(dir_ / "notes.txt", {'h', 'i'});
   // A link in the swept directory pointing at an old coffer elsewhere.
   test::TempDir other;
-  CreateParams p;
-  p.profile = "trip";
-  p.owner = "Mr Jones";
-  p.expires = kNow + kDay;
-  p.kdf_cost = KdfCost::kTest;
+  CreateParams p = test::CreateParamsBuilder().owner("Mr Jones").expires(kNow + kDay).build();
   auto elsewhere = other / "elsewhere.coffer";
   Coffer::create(elsewhere, p, passphrase(kGood), rnd_, clock_);
   std::filesystem::create_symlink(elsewhere, dir_ / "link.coffer");

@@ -373,13 +373,12 @@ constexpr std::int64_t kNow = 1795000000;  // 2026-11-18
 class ManifestTest : public ::testing::Test {
  protected:
   void make(const std::string& profile_name) {
-    CreateParams p;
-    p.profile = profile_name;
-    p.owner = "Ms Smith";
-    p.expires = kNow + 3650 * 86400;  // far off: not about expiry
-    p.kdf_cost = KdfCost::kTest;
-    p.profile_fields = fields_of(profile_name);
-    p.created_by = "it-admin";
+    CreateParams p = test::CreateParamsBuilder()
+                         .profile(profile_name)
+                         .expires(kNow + 3650 * 86400)  // far off: not about expiry
+                         .profile_fields(fields_of(profile_name))
+                         .created_by("it-admin")
+                         .build();
     path_ = dir_ / "trip.coffer";
     Coffer::create(path_, p, passphrase("pw"), keystore::system_random(), clock_);
     coffer_.emplace(Coffer::unlock(path_, passphrase("pw"), keystore::system_random()));
