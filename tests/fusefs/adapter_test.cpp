@@ -17,8 +17,8 @@
 
 #include "coffer/error.h"
 #include "coffer/fusefs/filesystem.h"
-#include "coffer/vault/container/clock.h"
 #include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/clock.h"
 #include "coffer/vault/records/records.h"
 #include "fake_fuse.h"
 #include "session.h"
@@ -39,8 +39,7 @@ class AdapterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     test::reset_fake_fuse();
-    vault::CreateParams p{
-        "trip", "Ms Smith", kNow + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false, {}, {}};
+    vault::CreateParams p = test::CreateParamsBuilder().expires(kNow + 3650 * 86400).build();
     p.profile_fields = {"names", "year_group", "reg_group"};
     auto path = dir_ / "a.coffer";
     vault::Coffer::create(path, p, test::passphrase("pw"), keystore::system_random(), clock_);

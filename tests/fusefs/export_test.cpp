@@ -27,9 +27,7 @@ using vault::kFilesRootIno;
 class ExportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    vault::CreateParams p{
-        "trip", "Ms Smith", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false,
-        {},     {}};
+    vault::CreateParams p = test::CreateParamsBuilder().expires(1795000000 + 3650 * 86400).build();
     auto path = dir_ / "f.coffer";
     vault::Coffer::create(path, p, test::passphrase("pw"), keystore::system_random(), clock_);
     coffer_.emplace(vault::Coffer::unlock(path, test::passphrase("pw"), keystore::system_random()));

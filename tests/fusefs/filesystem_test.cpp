@@ -76,9 +76,7 @@ std::vector<std::string> names_in(Filesystem& fs, std::uint64_t dir, std::size_t
 class FilesystemTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    vault::CreateParams p{
-        "trip", "Ms Smith", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false,
-        {},     {}};
+    vault::CreateParams p = test::CreateParamsBuilder().expires(1795000000 + 3650 * 86400).build();
     p.profile_fields = {"names", "year_group", "reg_group", "medical", "emergency_contacts", "dietary"};
     auto path = dir_ / "f.coffer";
     vault::Coffer::create(path, p, test::passphrase("pw"), keystore::system_random(), clock_);

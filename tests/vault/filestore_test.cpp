@@ -23,9 +23,7 @@ using test::passphrase;
 class FileStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    CreateParams p{
-        "trip", "Ms Smith", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false,
-        {},     {}};
+    CreateParams p = test::CreateParamsBuilder().expires(1795000000 + 3650 * 86400).build();
     path_ = dir_ / "f.coffer";
     Coffer::create(path_, p, passphrase("pw"), keystore::system_random(), clock_);
     open();
@@ -222,8 +220,7 @@ TEST(FileStoreDiskFull, AFailedOperationLeavesNothingHalfDoneAndTheStoreGoesOn) 
   test::SmallTmpfs mnt("3m");
   ASSERT_TRUE(mnt.mounted());
   test::FixedClock clock{1795000000};
-  CreateParams p{"trip", "x", 1795000000 + 3650 * 86400, keystore::KdfCost::kTest, {}, {}, {}, "standard", "", false,
-                 {},     {}};
+  CreateParams p = test::CreateParamsBuilder().owner("x").expires(1795000000 + 3650 * 86400).build();
   auto path = mnt.path() / "full.coffer";
   Coffer::create(path, p, passphrase("pw"), keystore::system_random(), clock);
   std::vector<std::uint8_t> block(kChunkSize, 0x5a);

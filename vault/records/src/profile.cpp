@@ -161,7 +161,7 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
       // Based on a profile with its own list: only within that list.
       if (base->approved_destinations)
         for (auto& d : list)
-          if (!coffer::path_within(d, *base->approved_destinations))
+          if (!coffer::path_within_any(d, *base->approved_destinations))
             bad(*file, dests->source(), d.string() + " is not within " + base->name + "'s approved destinations");
       p.approved_destinations = std::move(list);
     }

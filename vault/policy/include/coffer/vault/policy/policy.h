@@ -65,7 +65,9 @@ EffectiveCopyRules effective_copy_rules(const std::string& coffer_protection,
                                         const std::optional<std::vector<std::filesystem::path>>& coffer_destinations,
                                         const CopyPolicy& system);
 // At or below one of a list of directories (common/include/coffer/paths.h).
-using coffer::path_within;
+inline bool path_within(const std::filesystem::path& path, const std::vector<std::filesystem::path>& prefixes) {
+  return coffer::path_within_any(path, prefixes);
+}
 
 // Loads `file` (under the trust rule) or returns the defaults when absent.
 // Errors name the file and line (kUsage) or the trust problem (kPolicy).
