@@ -16,8 +16,10 @@ packages=(
   rsync libglib2.0-bin python3 dbus
   # the stand-in logind of tests/logind (a private bus, python3-dbus + GLib)
   dbus-daemon python3-dbus python3-gi
-  # fuzzing and sanitizers (clang's libFuzzer runtime)
+  # fuzzing and sanitizers (clang's libFuzzer runtime); the thread-safety build
   clang-14 libclang-rt-14-dev
+  # formatting, lint and line coverage (scripts/check-format.sh, tidy-changed.sh, coverage.sh)
+  clang-format-14 clang-tidy-14 gcovr
 )
 
 missing=()
