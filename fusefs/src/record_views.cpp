@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "coffer/vault/records/manifest.h"
 #include "coffer/vault/container/meta.h"
+#include "coffer/vault/records/manifest.h"
 #include "coffer/vault/records/views.h"
 
 namespace coffer::fusefs {

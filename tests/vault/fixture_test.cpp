@@ -218,16 +218,10 @@ TEST(Schema3Fixture, OpensWithItsRecordsAndMigrates) {
   expect_demo_pupils(c);
 }
 
-// BUG (vault/src/records.cpp, split_set): fe936c5 stored an import log's
-// column-name sets one name a line; 8166c7a changed that to JSON arrays
-// without a schema step or a fallback, so RecordStore::imports() (and the
-// manifest built from it, vault/src/manifest.cpp) throws kDamaged "an import
-// log entry is not readable" on every schema-3 coffer written before
-// 8166c7a that holds an import. Skipped, with this reason, until production
-// code reads the old form; then remove the skip.
+// fe936c5 stored an import log's column-name sets one name a line; 8166c7a
+// changed that to JSON arrays, so today's build reads both forms
+// (split_set in vault/records/src/records.cpp).
 TEST(Schema3Fixture, ImportLogIsReadable) {
-  GTEST_SKIP() << "known bug: import logs written by fe936c5 (newline-separated sets) are refused as not "
-                  "readable by RecordStore::imports(); see the comment above this test";
   OpenedFixture f("format-v1-schema3.coffer", kSchema3Created);
   expect_demo_import_log(*f.coffer);
 }

@@ -15,12 +15,25 @@ namespace {
 // line break), so the sets are stored as JSON arrays.
 std::string join_set(const std::set<std::string>& s) { return nlohmann::json(s).dump(); }
 
+// A JSON array of names since 8166c7a (so a name may hold any character);
+// logs written before it joined the names with newlines, and frozen
+// coffers of schema 3 still carry that form.
 std::set<std::string> split_set(const std::string& text) {
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_array()) throw Error(ErrorCode::kDamaged, "an import log entry is not readable");
   std::set<std::string> out;
-  for (auto& v : j)
-    if (v.is_string()) out.insert(v.get<std::string>());
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_array()) {
+    for (auto& v : j)
+      if (v.is_string()) out.insert(v.get<std::string>());
+    return out;
+  }
+  // A broken JSON array is damage, not the old form.
+  if (!text.empty() && text.front() == '[') throw Error(ErrorCode::kDamaged, "an import log entry is not readable");
+  for (std::size_t pos = 0; pos <= text.size();) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (end > pos) out.insert(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
   return out;
 }
 
