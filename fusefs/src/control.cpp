@@ -265,9 +265,22 @@ std::string encode_export_reply(std::uint64_t bytes) { return "ok " + std::to_st
 
 std::string encode_export_error(const std::string& message) { return "error " + message; }
 
+std::string encode_export_error(const Error& error) {
+  if (error.remedy() == Remedy::kNone) return encode_export_error(std::string(error.what()));
+  return "error#" + std::to_string(static_cast<int>(error.remedy())) + " " + error.what();
+}
+
 std::uint64_t parse_export_reply(const std::string& reply) {
   if (reply.rfind("ok ", 0) == 0) return std::strtoull(reply.c_str() + 3, nullptr, 10);
   if (reply.rfind("error ", 0) == 0) throw Error(ErrorCode::kIo, reply.substr(6));
+  if (reply.rfind("error#", 0) == 0) {
+    // The remedy travels as its number, so the CLI words it as it would its own.
+    const std::size_t space = reply.find(' ');
+    const int n = std::atoi(reply.substr(6, space == std::string::npos ? 0 : space - 6).c_str());
+    const bool known = n > 0 && n <= static_cast<int>(kLastRemedy);
+    throw Error(ErrorCode::kIo, space == std::string::npos ? std::string() : reply.substr(space + 1),
+                known ? static_cast<Remedy>(n) : Remedy::kNone);
+  }
   throw Error(ErrorCode::kIo, "the coffer did not answer the export in time");
 }
 

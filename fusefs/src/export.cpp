@@ -86,6 +86,8 @@ std::string answer_export(Filesystem& filesystem, const std::vector<fs::path>& a
                          vault::system_clock().now()));
     });
     return encode_export_reply(bytes);
+  } catch (const Error& e) {
+    return encode_export_error(e);
   } catch (const std::exception& e) {
     return encode_export_error(e.what());
   }

@@ -28,7 +28,7 @@ struct LogindWatch::Impl {
 
   void take_inhibitor() {
     sd_bus_message* reply = nullptr;
-    sd_bus_error error = SD_BUS_ERROR_NULL;
+    sd_bus_error error{};  // SD_BUS_ERROR_NULL, without its C99 compound literal
     if (sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
                            "Inhibit", &error, &reply, "ssss", "sleep", "coffer", "Lock open coffers before sleeping",
                            "delay") >= 0) {
@@ -63,7 +63,7 @@ LogindWatch::LogindWatch() {
                           "org.freedesktop.login1.Manager", "PrepareForSleep", on_prepare_for_sleep, impl.get()) < 0)
     return;
   sd_bus_message* reply = nullptr;
-  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_error error{};  // SD_BUS_ERROR_NULL, without its C99 compound literal
   if (sd_bus_call_method(impl->bus, "org.freedesktop.login1", "/org/freedesktop/login1",
                          "org.freedesktop.login1.Manager", "GetSessionByPID", &error, &reply, "u",
                          static_cast<std::uint32_t>(::getpid())) >= 0) {
@@ -99,7 +99,7 @@ std::string LogindWatch::process() {
 bool LogindWatch::user_idle_for(std::chrono::seconds timeout) {
   if (!impl_ || impl_->session_path.empty()) return false;
   int idle = 0;
-  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_error error{};  // SD_BUS_ERROR_NULL, without its C99 compound literal
   int rc = sd_bus_get_property_trivial(impl_->bus, "org.freedesktop.login1", impl_->session_path.c_str(),
                                        "org.freedesktop.login1.Session", "IdleHint", &error, 'b', &idle);
   sd_bus_error_free(&error);

@@ -111,7 +111,7 @@ TEST(ErrorText, LockedOutNamesCofferRecover) {
 
 // Every remedy is worded, and its words name something the user can run.
 TEST(ErrorText, EveryRemedyNamesACommandOrFlag) {
-  for (int r = static_cast<int>(Remedy::kRecoverLockedOut); r <= static_cast<int>(Remedy::kAllowMissingContacts); ++r) {
+  for (int r = static_cast<int>(Remedy::kRecoverLockedOut); r <= static_cast<int>(kLastRemedy); ++r) {
     Error e(ErrorCode::kUsage, "MESSAGE", static_cast<Remedy>(r));
     const std::string text = error_text(e);
     EXPECT_NE(text, "MESSAGE") << r;

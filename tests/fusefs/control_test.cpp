@@ -87,6 +87,30 @@ TEST(ControlGrammar, ExportReplies) {
   }
 }
 
+// A remedy crosses the socket as data, so `coffer export` words it as the
+// CLI words its own errors.
+TEST(ControlGrammar, ExportErrorsKeepTheirRemedy) {
+  const Error damaged(ErrorCode::kDamaged, "the audit sidecar is damaged; not appending", Remedy::kVerifyAudit);
+  EXPECT_EQ(encode_export_error(damaged), "error#" + std::to_string(static_cast<int>(Remedy::kVerifyAudit)) +
+                                              " the audit sidecar is damaged; not appending");
+  try {
+    parse_export_reply(encode_export_error(damaged));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.remedy(), Remedy::kVerifyAudit);
+    EXPECT_STREQ(e.what(), "the audit sidecar is damaged; not appending");
+  }
+  EXPECT_EQ(encode_export_error(Error(ErrorCode::kIo, "no such file")), "error no such file");
+  // A number this build does not know is no remedy, never a wrong one.
+  try {
+    parse_export_reply("error#999 later build");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.remedy(), Remedy::kNone);
+    EXPECT_STREQ(e.what(), "later build");
+  }
+}
+
 TEST(ControlGrammar, LockReplies) {
   LockReply r;
   r.locked = true;

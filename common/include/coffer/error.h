@@ -51,6 +51,9 @@ enum class Remedy {
   kSelectByUpn,           // a CTF selects by UPN only
   kAllowMissingContacts,  // pupils without a reachable contact
 };
+// The last value: what a remedy read back from another process (the mount's
+// control socket) is checked against. Keep it the last one listed.
+inline constexpr Remedy kLastRemedy = Remedy::kAllowMissingContacts;
 
 class Error : public std::runtime_error {
  public:

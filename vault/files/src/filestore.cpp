@@ -14,78 +14,11 @@
 
 #include "coffer/error.h"
 #include "coffer/keystore/digest.h"
+#include "filestore_sql.h"
 
 namespace coffer::vault {
 
-// A statement the store keeps prepared. Each is one named constant below,
-// and the cache is keyed by the constant itself, so a statement has exactly
-// one text (no call site can bring a diverging copy that would be ignored).
-struct CachedSql {
-  std::string_view text;
-};
-
-namespace {
-
-constexpr std::size_t kMaxCachedChunks = 64;  // 8 MiB of file data
-
-constexpr CachedSql kGetInode{
-    "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime FROM inodes WHERE ino = ?"};
-constexpr CachedSql kLookup{"SELECT ino FROM dirents WHERE parent = ? AND name = ?"};
-constexpr CachedSql kParentOf{"SELECT parent FROM dirents WHERE ino = ? LIMIT 1"};
-constexpr CachedSql kNameOf{"SELECT parent, name FROM dirents WHERE ino = ? LIMIT 1"};
-constexpr CachedSql kInsertInode{
-    "INSERT INTO inodes(mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, target)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"};
-constexpr CachedSql kInsertDirent{"INSERT INTO dirents(parent, name, ino) VALUES (?, ?, ?)"};
-constexpr CachedSql kDeleteDirent{"DELETE FROM dirents WHERE parent = ? AND name = ?"};
-constexpr CachedSql kSaveInode{
-    "UPDATE inodes SET mode=?, uid=?, gid=?, nlink=?, size=?, atime=?, mtime=?, ctime=? WHERE ino=?"};
-constexpr CachedSql kCountChildren{"SELECT count(*) FROM (SELECT 1 FROM dirents WHERE parent = ? LIMIT 1)"};
-constexpr CachedSql kLoadChunk{"SELECT id, counter, mac, length(data) FROM chunks WHERE ino = ? AND idx = ?"};
-constexpr CachedSql kStoreChunk{"INSERT OR REPLACE INTO chunks(ino, idx, counter, mac, data) VALUES (?, ?, ?, ?, ?)"};
-constexpr CachedSql kDeleteChunksFrom{"DELETE FROM chunks WHERE ino = ? AND idx >= ?"};
-constexpr CachedSql kDeleteInode{"DELETE FROM inodes WHERE ino = ?"};
-constexpr CachedSql kReaddir{
-    "SELECT d.id, d.name, d.ino, i.mode FROM dirents d JOIN inodes i ON i.ino = d.ino"
-    " WHERE d.parent = ? AND d.id > ? ORDER BY d.id LIMIT ?"};
-constexpr CachedSql kMoveDirent{"UPDATE dirents SET parent = ?, name = ? WHERE parent = ? AND name = ?"};
-constexpr CachedSql kSetDirentIno{"UPDATE dirents SET ino = ? WHERE parent = ? AND name = ?"};
-constexpr CachedSql kReadlink{"SELECT target, mode FROM inodes WHERE ino = ?"};
-constexpr CachedSql kOrphans{
-    "SELECT ino FROM inodes WHERE nlink = 0 OR (ino != 2 AND ino NOT IN (SELECT ino FROM dirents))"};
-constexpr CachedSql kDeleteAllChunks{"DELETE FROM chunks WHERE ino = ?"};
-constexpr CachedSql kCounterMark{"INSERT OR REPLACE INTO coffer_meta(key, value) VALUES ('chunk_counter', ?)"};
-constexpr CachedSql kAllChunks{"SELECT ino, idx FROM chunks ORDER BY ino, idx"};
-constexpr CachedSql kSavepoint{"SAVEPOINT op"};
-constexpr CachedSql kReleaseOp{"RELEASE op"};
-constexpr CachedSql kRollbackOp{"ROLLBACK TO op"};
-
-std::span<const std::uint8_t> bytes_of(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
-void check_name(std::string_view name) {
-  if (name.size() > kNameMax) throw FsError(std::errc::filename_too_long);
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
-      name.find('\0') != std::string_view::npos)
-    throw FsError(std::errc::invalid_argument);
-}
-
-void put_u64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-
-keystore::Digest32 mac_of(const keystore::ChunkMacKey& key, std::uint64_t ino, std::uint64_t idx, std::uint64_t counter,
-                          std::span<const std::uint8_t> data) {
-  std::uint8_t prefix[32];
-  put_u64(prefix, ino);
-  put_u64(prefix + 8, idx);
-  put_u64(prefix + 16, counter);
-  put_u64(prefix + 24, data.size());
-  return keystore::chunk_mac(key, prefix, data);
-}
-
-}  // namespace
+using namespace detail;  // the store's own statements and helpers (filestore_sql.h)
 
 bool Inode::is_dir() const { return S_ISDIR(mode); }
 
@@ -455,152 +388,6 @@ std::vector<DirEntry> FileStore::readdir(std::uint64_t dir, std::uint64_t after,
   return out;
 }
 
-std::optional<std::vector<std::uint8_t>> FileStore::load_chunk(std::uint64_t ino, std::uint64_t idx) {
-  auto& s = stmt(kLoadChunk);
-  s.bind(1, static_cast<std::int64_t>(ino)).bind(2, static_cast<std::int64_t>(idx));
-  if (!s.step()) return std::nullopt;
-  std::int64_t rowid = s.column_int64(0);
-  auto counter = static_cast<std::uint64_t>(s.column_int64(1));
-  auto mac = s.column_blob(2);
-  auto len = static_cast<std::size_t>(s.column_int64(3));
-  s.reset();
-  if (len > kChunkSize || mac.size() != 32)
-    throw Error(ErrorCode::kDamaged, "a file chunk has an impossible size (damaged coffer)");
-  std::vector<std::uint8_t> data(len);
-  if (len > 0) db_.read_blob("chunks", "data", rowid, data);
-  if (!keystore::equal_constant_time(mac_of(key_, ino, idx, counter, data), mac))
-    throw Error(ErrorCode::kDamaged, "a file chunk failed its integrity check (damaged coffer)");
-  return data;
-}
-
-void FileStore::store_chunk(std::uint64_t ino, std::uint64_t idx, const std::vector<std::uint8_t>& data) {
-  begin();
-  std::uint64_t counter = ++counter_;
-  auto mac = mac_of(key_, ino, idx, counter, data);
-  auto& s = stmt(kStoreChunk);
-  s.bind(1, static_cast<std::int64_t>(ino)).bind(2, static_cast<std::int64_t>(idx));
-  s.bind(3, static_cast<std::int64_t>(counter)).bind_blob(4, mac).bind_blob(5, data);
-  s.step();
-}
-
-FileStore::Chunk& FileStore::chunk(std::uint64_t ino, std::uint64_t idx, bool whole_overwrite) {
-  ChunkKey key{ino, idx};
-  auto it = chunks_.find(key);
-  if (it != chunks_.end()) {
-    lru_.splice(lru_.begin(), lru_, it->second.lru);
-    return it->second;
-  }
-  evict_if_full();
-  Chunk c;
-  if (!whole_overwrite) {
-    if (auto data = load_chunk(ino, idx)) c.data = std::move(*data);
-  }
-  lru_.push_front(key);
-  c.lru = lru_.begin();
-  return chunks_.emplace(key, std::move(c)).first->second;
-}
-
-void FileStore::evict_one() {
-  ChunkKey victim = lru_.back();
-  auto it = chunks_.find(victim);
-  if (it->second.dirty) store_chunk(victim.first, victim.second, it->second.data);
-  lru_.pop_back();
-  chunks_.erase(it);
-}
-
-void FileStore::evict_if_full() {
-  while (chunks_.size() >= kMaxCachedChunks && !lru_.empty()) evict_one();
-}
-
-void FileStore::flush_chunks(std::optional<std::uint64_t> only_ino) {
-  for (auto& [key, c] : chunks_) {
-    if (!c.dirty || (only_ino && key.first != *only_ino)) continue;
-    store_chunk(key.first, key.second, c.data);
-    c.dirty = false;
-  }
-}
-
-void FileStore::drop_chunks(std::uint64_t ino, std::uint64_t from_idx) {
-  for (auto it = chunks_.lower_bound({ino, from_idx}); it != chunks_.end() && it->first.first == ino;) {
-    lru_.erase(it->second.lru);
-    it = chunks_.erase(it);
-  }
-}
-
-std::size_t FileStore::read(std::uint64_t ino, std::uint64_t offset, std::span<std::uint8_t> out) {
-  Inode i = get(ino);
-  if (i.is_dir()) throw FsError(std::errc::is_a_directory);
-  if (offset >= i.size) return 0;
-  std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), i.size - offset));
-  std::size_t done = 0;
-  while (done < n) {
-    std::uint64_t pos = offset + done;
-    std::uint64_t idx = pos / kChunkSize;
-    std::size_t in_chunk = pos % kChunkSize;
-    std::size_t take = std::min(n - done, kChunkSize - in_chunk);
-    Chunk* cp = nullptr;
-    try {
-      cp = &chunk(ino, idx, false);
-    } catch (const Error& e) {
-      // A damaged chunk only fails this read; a failed eviction store may
-      // have cost the transaction.
-      if (e.code() != ErrorCode::kDamaged || (in_txn_ && !db_.in_transaction())) fail_stop();
-      throw;
-    }
-    Chunk& c = *cp;
-    // Bytes past the chunk's stored length are a hole: zeros.
-    std::size_t avail = c.data.size() > in_chunk ? std::min(take, c.data.size() - in_chunk) : 0;
-    if (avail) std::memcpy(out.data() + done, c.data.data() + in_chunk, avail);
-    if (avail < take) std::memset(out.data() + done + avail, 0, take - avail);
-    done += take;
-  }
-  return n;
-}
-
-void FileStore::write_op(std::uint64_t ino, std::uint64_t offset, std::span<const std::uint8_t> data) {
-  Inode i = get(ino);
-  if (i.is_dir()) throw FsError(std::errc::is_a_directory);
-  if (offset + data.size() < offset) throw FsError(std::errc::file_too_large);
-  begin();
-  std::size_t done = 0;
-  while (done < data.size()) {
-    std::uint64_t pos = offset + done;
-    std::uint64_t idx = pos / kChunkSize;
-    std::size_t in_chunk = pos % kChunkSize;
-    std::size_t take = std::min(data.size() - done, kChunkSize - in_chunk);
-    // A write covering the whole chunk, or starting it at or past the end
-    // of the file, needs no read of the old chunk.
-    bool fresh = (in_chunk == 0 && take == kChunkSize) || idx * kChunkSize >= i.size;
-    Chunk& c = chunk(ino, idx, fresh);
-    if (c.data.size() < in_chunk + take) c.data.resize(in_chunk + take, 0);
-    std::memcpy(c.data.data() + in_chunk, data.data() + done, take);
-    c.dirty = true;
-    done += take;
-  }
-  i.size = std::max<std::uint64_t>(i.size, offset + data.size());
-  i.mtime_ns = i.ctime_ns = clock_.now_ns();
-  save(i);
-}
-
-void FileStore::truncate(Inode& i, std::uint64_t size) {
-  if (size < i.size) {
-    std::uint64_t keep_chunks = (size + kChunkSize - 1) / kChunkSize;
-    flush_chunks(i.ino);
-    drop_chunks(i.ino, keep_chunks);
-    auto& del = stmt(kDeleteChunksFrom);
-    del.bind(1, static_cast<std::int64_t>(i.ino)).bind(2, static_cast<std::int64_t>(keep_chunks));
-    del.step();
-    if (size % kChunkSize != 0) {
-      Chunk& c = chunk(i.ino, size / kChunkSize, false);
-      if (c.data.size() > size % kChunkSize) {
-        c.data.resize(size % kChunkSize);
-        c.dirty = true;
-      }
-    }
-  }
-  i.size = size;
-}
-
 Inode FileStore::setattr_op(std::uint64_t ino, const SetAttr& a) {
   Inode i = get(ino);
   begin();
@@ -765,24 +552,6 @@ std::size_t FileStore::remove_orphans() {
   }
   commit();
   return orphans.size();
-}
-
-std::size_t FileStore::verify_all_chunks() {
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> keys;
-  {
-    auto& s = stmt(kAllChunks);
-    while (s.step())
-      keys.emplace_back(static_cast<std::uint64_t>(s.column_int64(0)), static_cast<std::uint64_t>(s.column_int64(1)));
-  }
-  std::size_t bad = 0;
-  for (auto [ino, idx] : keys) {
-    try {
-      load_chunk(ino, idx);
-    } catch (const Error&) {
-      ++bad;
-    }
-  }
-  return bad;
 }
 
 std::uint64_t FileStore::inode_count() {

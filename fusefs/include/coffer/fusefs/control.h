@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "coffer/error.h"
 #include "coffer/unique_fd.h"
 
 namespace coffer::fusefs {
@@ -85,10 +86,12 @@ struct ControlRequest {
 // paths would break the line: refused with ErrorCode::kUsage.
 std::string encode_request(const ControlRequest& request);
 ControlRequest parse_request(const std::string& line);
-// An export's answer: "ok BYTES" or "error MESSAGE" (the client reads up to
-// the first newline: a message's first line).
+// An export's answer: "ok BYTES", "error MESSAGE" or, when the error names a
+// remedy, "error#N MESSAGE" (N its Remedy's number, which the CLI words);
+// the client reads up to the first newline: a message's first line.
 std::string encode_export_reply(std::uint64_t bytes);
 std::string encode_export_error(const std::string& message);
+std::string encode_export_error(const Error& error);
 // Throws coffer::Error with the server's message, or on an empty answer.
 std::uint64_t parse_export_reply(const std::string& line);
 // `lock`'s answer, sent once the mount is locked.
