@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "coffer/keystore/encoding.h"
+#include "coffer/unique_fd.h"
 #include "coffer/vault/audit/audit.h"
 
 namespace coffer::vault {
@@ -19,18 +20,17 @@ namespace fs = std::filesystem;
 namespace {
 
 std::optional<std::vector<std::uint8_t>> read_all(const fs::path& p, std::size_t limit) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return std::nullopt;
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) return std::nullopt;
   std::vector<std::uint8_t> out;
   std::array<std::uint8_t, 65536> buf{};
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), std::min(buf.size(), limit - std::min(limit, out.size()) + 1));
+    ssize_t n = ::read(fd.get(), buf.data(), std::min(buf.size(), limit - std::min(limit, out.size()) + 1));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     out.insert(out.end(), buf.begin(), buf.begin() + n);
     if (out.size() > limit) break;
   }
-  ::close(fd);
   return out;
 }
 
@@ -56,12 +56,12 @@ std::optional<std::uint64_t> copy_to_drop(const fs::path& sidecar, const fs::pat
     if (!bytes) return std::nullopt;
     fs::path tmp = dest;
     tmp += ".part";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return std::nullopt;
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd.valid()) return std::nullopt;
     std::size_t off = 0;
     bool ok = true;
     while (off < bytes->size()) {
-      ssize_t n = ::write(fd, bytes->data() + off, bytes->size() - off);
+      ssize_t n = ::write(fd.get(), bytes->data() + off, bytes->size() - off);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         ok = false;
@@ -69,8 +69,8 @@ std::optional<std::uint64_t> copy_to_drop(const fs::path& sidecar, const fs::pat
       }
       off += static_cast<std::size_t>(n);
     }
-    ok = ok && ::fsync(fd) == 0;
-    ::close(fd);
+    ok = ok && ::fsync(fd.get()) == 0;
+    fd.reset();
     if (!ok || ::rename(tmp.c_str(), dest.c_str()) != 0) {
       ::unlink(tmp.c_str());
       return std::nullopt;
