@@ -223,7 +223,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   serve(req, [&] {
-    fuse_entry_param e = entry_of(fs_of(req).create(caller_of(req), parent, name, mode, fi->flags));
+    fuse_entry_param e = entry_of(fs_of(req).create(caller_of(req), parent, name, mode));
     fi->keep_cache = 0;
     fuse_reply_create(req, &e, fi);
   });

@@ -258,7 +258,7 @@ std::string Filesystem::object_name(std::uint64_t ino) {
   return "files/(unlinked file " + std::to_string(ino) + ")";
 }
 
-Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode, int) {
+Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode) {
   admit(c);
   MutexLock g(mu_);
   enter();

@@ -37,7 +37,7 @@ class ExportTest : public ::testing::Test {
     fs_.emplace(*store_, coffer_->database(), info);
     Caller me{static_cast<std::uint32_t>(::getuid()), static_cast<std::uint32_t>(::getgid()), ::getpid()};
     vault::Inode d = fs_->mkdir(me, kFilesRootIno, "notes", 0700);
-    vault::Inode f = fs_->create(me, d.ino, "day1.txt", 0600, O_WRONLY);
+    vault::Inode f = fs_->create(me, d.ino, "day1.txt", 0600);
     fs_->write(f.ino, 0, {reinterpret_cast<const std::uint8_t*>(content_.data()), content_.size()});
     fs_->release(f.ino);
     fs::create_directory(out_);

@@ -108,7 +108,7 @@ class FilesystemTest : public ::testing::Test {
 TEST_F(FilesystemTest, OpenWithTruncateEmptiesTheFile) {
   // The kernel leaves O_TRUNC to us (atomic_o_trunc): saving a shorter
   // version must not keep the old tail.
-  vault::Inode f = fs_->create(me_, kFilesRootIno, "doc.txt", 0600, O_WRONLY);
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "doc.txt", 0600);
   std::string old(100, 'x');
   fs_->write(f.ino, 0, {reinterpret_cast<const std::uint8_t*>(old.data()), old.size()});
   fs_->release(f.ino);
@@ -151,7 +151,7 @@ TEST_F(FilesystemTest, TopLevelIsGeneratedAndReadOnly) {
   EXPECT_NE(text.find("lost or stolen"), std::string::npos);
   EXPECT_EQ(test::errc_of([&] { fs_->open(readme.ino, O_WRONLY); }), std::errc::permission_denied);
   EXPECT_EQ(test::errc_of([&] { fs_->mkdir(me_, kRootIno, "x", 0755); }), std::errc::permission_denied);
-  EXPECT_EQ(test::errc_of([&] { fs_->create(me_, kRootIno, "x", 0644, O_WRONLY); }), std::errc::permission_denied);
+  EXPECT_EQ(test::errc_of([&] { fs_->create(me_, kRootIno, "x", 0644); }), std::errc::permission_denied);
   vault::Inode files = fs_->lookup(kRootIno, "files");
   EXPECT_EQ(files.uid, kUid);  // stored as "the mounter", shown as the mounting user
   EXPECT_TRUE(S_ISDIR(files.mode));
@@ -292,7 +292,7 @@ TEST_F(FilesystemTest, ViewsRefuseEveryChange) {
     EXPECT_EQ(test::errc_of([&] { fs_->setattr(dir, vault::SetAttr{}); }), std::errc::operation_not_permitted);
   }
   for (std::uint64_t parent : {kRootIno, kPupilsIno, folder.ino}) {
-    EXPECT_EQ(test::errc_of([&] { fs_->create(me_, parent, "x", 0644, O_WRONLY); }), eacces) << parent;
+    EXPECT_EQ(test::errc_of([&] { fs_->create(me_, parent, "x", 0644); }), eacces) << parent;
     EXPECT_EQ(test::errc_of([&] { fs_->mkdir(me_, parent, "x", 0755); }), eacces) << parent;
     EXPECT_EQ(test::errc_of([&] { fs_->mknod(me_, parent, "x", S_IFIFO | 0600, 0); }), eacces) << parent;
     EXPECT_EQ(test::errc_of([&] { fs_->symlink(me_, parent, "x", "/etc/passwd"); }), eacces) << parent;
@@ -304,7 +304,7 @@ TEST_F(FilesystemTest, ViewsRefuseEveryChange) {
   EXPECT_EQ(test::errc_of([&] { fs_->rename(kRootIno, "roster.csv", kRootIno, "r.csv", 0); }), eacces);
   EXPECT_EQ(test::errc_of([&] { fs_->rename(kPupilsIno, folder_name, kFilesRootIno, "x", 0); }), eacces);
   EXPECT_EQ(test::errc_of([&] { fs_->rename(folder.ino, "profile.txt", kFilesRootIno, "p.txt", 0); }), eacces);
-  vault::Inode f = fs_->create(me_, kFilesRootIno, "mine", 0644, O_WRONLY);
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "mine", 0644);
   fs_->release(f.ino);
   EXPECT_EQ(test::errc_of([&] { fs_->rename(kFilesRootIno, "mine", kPupilsIno, "mine", 0); }), eacces);
   EXPECT_EQ(test::errc_of([&] { fs_->rename(kFilesRootIno, "mine", folder.ino, "profile.txt", 0); }), eacces);
@@ -403,11 +403,11 @@ TEST_F(FilesystemTest, AnEmptyCofferHasAnEmptyPupilsFolder) {
 }
 
 TEST_F(FilesystemTest, OwnershipFollowsTheCallerAndSetgidDirectories) {
-  vault::Inode f = fs_->create(me_, kFilesRootIno, "mine", 0644, O_WRONLY);
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "mine", 0644);
   EXPECT_EQ(f.uid, kUid);
   EXPECT_EQ(store_->get(f.ino).uid, vault::kMounterId);
   Caller other{2000, 3000, 2};
-  vault::Inode g = fs_->create(other, kFilesRootIno, "theirs", 0644, O_WRONLY);
+  vault::Inode g = fs_->create(other, kFilesRootIno, "theirs", 0644);
   EXPECT_EQ(g.uid, 2000u);
   EXPECT_EQ(g.gid, 3000u);
   vault::Inode d = fs_->mkdir(me_, kFilesRootIno, "shared", 0775);
@@ -415,7 +415,7 @@ TEST_F(FilesystemTest, OwnershipFollowsTheCallerAndSetgidDirectories) {
   sgid.mode = 02775;
   sgid.gid = 100;
   fs_->setattr(d.ino, sgid);
-  vault::Inode in = fs_->create(other, d.ino, "x", 0644, O_WRONLY);
+  vault::Inode in = fs_->create(other, d.ino, "x", 0644);
   EXPECT_EQ(in.gid, 100u);
   vault::Inode sub = fs_->mkdir(other, d.ino, "sub", 0755);
   EXPECT_EQ(sub.gid, 100u);
@@ -432,7 +432,7 @@ TEST_F(FilesystemTest, DeviceNodesAreRefusedFifosAllowed) {
 }
 
 TEST_F(FilesystemTest, UnlinkedOpenFileLivesUntilReleaseAndForget) {
-  vault::Inode f = fs_->create(me_, kFilesRootIno, "f", 0644, O_RDWR);
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "f", 0644);
   std::vector<std::uint8_t> data{1, 2, 3, 4};
   fs_->write(f.ino, 0, data);
   fs_->unlink(kFilesRootIno, "f");
@@ -446,7 +446,7 @@ TEST_F(FilesystemTest, UnlinkedOpenFileLivesUntilReleaseAndForget) {
 }
 
 TEST_F(FilesystemTest, LockCommitsThenRefusesEverything) {
-  vault::Inode f = fs_->create(me_, kFilesRootIno, "f", 0644, O_RDWR);
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "f", 0644);
   std::vector<std::uint8_t> data(1000, 7);
   fs_->write(f.ino, 0, data);
   EXPECT_TRUE(store_->dirty());
@@ -464,7 +464,7 @@ TEST_F(FilesystemTest, LockCommitsThenRefusesEverything) {
 }
 
 TEST_F(FilesystemTest, ReleaseOfAWrittenFileRequestsACommitReadsDoNotWrite) {
-  vault::Inode f = fs_->create(me_, kFilesRootIno, "f", 0644, O_RDWR);
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "f", 0644);
   std::vector<std::uint8_t> data(100, 1);
   fs_->write(f.ino, 0, data);
   EXPECT_FALSE(fs_->commit_requested());

@@ -82,7 +82,7 @@ class Filesystem {
   // `c` is the opening process: the first open of each file by each process
   // (for reading, or for writing) is reported to the audit hook.
   void open(std::uint64_t ino, int flags, const Caller& c = {});
-  vault::Inode create(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode, int flags);
+  vault::Inode create(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode);
   // Called under the operations mutex for audited opens: the caller, the
   // object ("roster.csv", "files/notes/day1.txt") and whether for writing.
   // The hook may use the database (it runs inside an operation).
