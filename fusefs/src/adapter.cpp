@@ -359,6 +359,7 @@ FuseSession::FuseSession(Filesystem& fs, const std::string& options, std::functi
   impl_->ctx = Context{&fs, std::move(host_statfs)};
   std::vector<std::string> argv_s = {"coffer", "-o", options};
   std::vector<char*> argv;
+  argv.reserve(argv_s.size());
   for (auto& s : argv_s) argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_lowlevel_ops ops = make_ops();

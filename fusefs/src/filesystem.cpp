@@ -240,7 +240,7 @@ void Filesystem::open(std::uint64_t ino, int flags, const Caller& c) {
 void Filesystem::audit_open(const Caller& c, std::uint64_t ino, bool write) {
   if (!open_hook_) return;
   auto key = std::make_tuple(c.pid, ino, write);
-  if (audited_opens_.count(key)) return;
+  if (audited_opens_.contains(key)) return;
   // The event is written before the data is served: no audit, no access.
   open_hook_(c, object_name(ino), write);
   audited_opens_.insert(key);

@@ -130,6 +130,7 @@ TEST_F(FilesystemTest, OpenWithTruncateEmptiesTheFile) {
 TEST_F(FilesystemTest, TopLevelIsGeneratedAndReadOnly) {
   auto entries = fs_->readdir(kRootIno, 0, 10);
   std::vector<std::string> names;
+  names.reserve(entries.size());
   for (auto& e : entries) names.push_back(e.name);
   EXPECT_EQ(names,
             (std::vector<std::string>{".", "..", "README.txt", "roster.csv", "manifest.txt", "pupils", "files"}));
