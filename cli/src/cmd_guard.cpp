@@ -26,6 +26,8 @@
 #include "coffer/error.h"
 #include "coffer/guard/fanotify_guard.h"
 #include "coffer/guard/guard_client.h"
+#include "coffer/unique_fd.h"
+#include "coffer/unix_socket.h"
 
 namespace coffer::cli {
 namespace fs = std::filesystem;
@@ -83,37 +85,30 @@ class Watchdog {
     const char* usec = std::getenv("WATCHDOG_USEC");
     const char* pid = std::getenv("WATCHDOG_PID");
     if (!sock || !usec || (pid && std::atol(pid) != ::getpid())) return;
-    std::size_t len = std::strlen(sock);
-    if (len == 0 || len >= sizeof addr_.sun_path || (sock[0] != '/' && sock[0] != '@')) return;
+    if (sock[0] != '/' && sock[0] != '@') return;
+    auto addr = unix_address(sock, UnixName::kPathOrAbstract);  // '@': the abstract namespace
+    if (!addr) return;
     long long interval = std::atoll(usec);
     if (interval <= 0) return;
-    addr_.sun_family = AF_UNIX;
-    std::memcpy(addr_.sun_path, sock, len);
-    if (sock[0] == '@') addr_.sun_path[0] = '\0';  // abstract namespace
-    addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+    addr_ = *addr;
     interval_ = std::chrono::microseconds(interval / 2);
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  }
-  ~Watchdog() {
-    if (fd_ >= 0) ::close(fd_);
+    fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   }
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
   void beat() {
-    if (fd_ < 0) return;
+    if (!fd_.valid()) return;
     auto now = std::chrono::steady_clock::now();
     if (now - last_ < interval_) return;
     last_ = now;
     static const char kMessage[] = "WATCHDOG=1";
-    ::sendto(fd_, kMessage, sizeof kMessage - 1, MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&addr_),
-             addr_len_);
+    ::sendto(fd_.get(), kMessage, sizeof kMessage - 1, MSG_NOSIGNAL | MSG_DONTWAIT, addr_.get(), addr_.size);
   }
 
  private:
-  int fd_ = -1;
-  sockaddr_un addr_{};
-  socklen_t addr_len_ = 0;
+  UniqueFd fd_;
+  UnixAddress addr_;
   std::chrono::microseconds interval_{0};
   std::chrono::steady_clock::time_point last_{};
 };

@@ -26,6 +26,7 @@
 #include "coffer/fusefs/daemon.h"
 #include "coffer/guard/guard_protocol.h"
 #include "coffer/guard/landlock.h"
+#include "coffer/proc.h"
 #include "coffer/unique_fd.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "copy_rules.h"
@@ -165,11 +166,9 @@ void prepare_copy_guard(vault::Coffer& c, fusefs::MountOptions& m, const OpenOpt
                 "a protected session needs Landlock (Linux 5.13 or later with landlock in the lsm= boot "
                 "option); ask IT");
   m.protection = "sandboxed";
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) throw Error(ErrorCode::kIo, "cannot find the coffer program itself");
-  m.session_keeper = {std::string(self, static_cast<std::size_t>(n)), "session-keeper", "--mountpoint",
-                      m.mountpoint.string()};
+  std::optional<std::string> self = read_link("/proc/self/exe");
+  if (!self) throw Error(ErrorCode::kIo, "cannot find the coffer program itself");
+  m.session_keeper = {*self, "session-keeper", "--mountpoint", m.mountpoint.string()};
   for (auto& d : m.approved_destinations) {
     m.session_keeper.push_back("--writable");
     m.session_keeper.push_back(d.string());

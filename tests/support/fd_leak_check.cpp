@@ -19,6 +19,9 @@
 #include <map>
 #include <string>
 
+#include "coffer/proc.h"
+#include "coffer/unique_dir.h"
+
 namespace coffer::test {
 namespace {
 
@@ -27,19 +30,15 @@ using FdTable = std::map<int, std::string>;
 
 FdTable open_descriptors() {
   FdTable out;
-  DIR* dir = ::opendir("/proc/self/fd");
+  UniqueDir dir(::opendir("/proc/self/fd"));
   if (!dir) return out;  // no /proc: nothing to compare, nothing reported
-  const int own = ::dirfd(dir);
-  while (const dirent* e = ::readdir(dir)) {
+  const int own = ::dirfd(dir.get());
+  while (const dirent* e = ::readdir(dir.get())) {
     char* end = nullptr;
     long fd = std::strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0' || fd == own) continue;
-    std::string link = "/proc/self/fd/" + std::string(e->d_name);
-    char target[4096];
-    ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-    out[static_cast<int>(fd)] = n >= 0 ? std::string(target, static_cast<std::size_t>(n)) : "?";
+    out[static_cast<int>(fd)] = read_link("/proc/self/fd/" + std::string(e->d_name)).value_or("?");
   }
-  ::closedir(dir);
   return out;
 }
 
