@@ -35,8 +35,6 @@
 #include "process_exit.h"
 #include "remedy.h"
 
-extern char** environ;
-
 namespace coffer::cli {
 namespace fs = std::filesystem;
 namespace {
