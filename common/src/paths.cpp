@@ -40,9 +40,9 @@ bool path_within(std::string_view path, std::string_view prefix) {
   return path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 && path[prefix.size()] == '/';
 }
 
-bool path_within_any(const std::filesystem::path& path, const std::vector<std::filesystem::path>& prefixes) {
+bool path_within_any(std::string_view path, const std::vector<std::filesystem::path>& prefixes) {
   for (const auto& prefix : prefixes)
-    if (path_within(path.native(), prefix.native())) return true;
+    if (path_within(path, prefix.native())) return true;
   return false;
 }
 

@@ -413,7 +413,7 @@ PurgeResult Filesystem::purge_expired(std::int64_t now) {
   if (locked_) return r;
   r.pupils = vault::RecordStore(db_).purge_expired(now);
   for (auto& [parent, name] : store_.expired_entries(now)) {
-    Inode i = store_.get(store_.lookup(parent, name)->ino);
+    Inode i = *store_.lookup(parent, name);
     if (i.is_dir()) continue;
     Inode after = store_.unlink(parent, name);
     if (after.nlink == 0) maybe_remove(after.ino);

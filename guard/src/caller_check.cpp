@@ -60,10 +60,6 @@ std::optional<FdInfo> parse_fdinfo(const std::string& text) {
   return info;
 }
 
-bool within(const std::string& path, const std::vector<std::filesystem::path>& prefixes) {
-  return std::any_of(prefixes.begin(), prefixes.end(), [&](auto& q) { return path_within(path, q.native()); });
-}
-
 bool is_local_memory_fs(const std::string& type) { return type == "tmpfs" || type == "ramfs"; }
 
 }  // namespace
@@ -135,7 +131,7 @@ std::optional<Finding> CallerInspector::judge(int fd, std::string target, const 
   Finding f{fd, std::move(target), kind, {}};
   // An approved destination may be the school's share (network) or another
   // FUSE filesystem; on removable media only an allowlisted school stick.
-  const bool approved = within(f.target, rules_.approved);
+  const bool approved = path_within_any(f.target, rules_.approved);
   switch (kind) {
     case MediaKind::kRemovable:
       if (judged.school_stick) return std::nullopt;
@@ -157,7 +153,7 @@ std::optional<Finding> CallerInspector::judge(int fd, std::string target, const 
       if (!is_local_memory_fs(mount.fs_type)) return std::nullopt;
       [[fallthrough]];
     case MediaKind::kInternal:
-      if (approved || within(f.target, rules_.app_state)) return std::nullopt;
+      if (approved || path_within_any(f.target, rules_.app_state)) return std::nullopt;
       f.reason = "a file on this computer outside the approved places";
       return f;
   }

@@ -22,7 +22,8 @@ TEST(ReadLink, ReadsOwnExecutable) {
 }
 
 TEST(ReadLink, ReadsADescriptorTargetAndAPipe) {
-  std::string dir = std::filesystem::temp_directory_path() / "coffer-proc-XXXXXX";
+  // coffer-test-: the prefix other tests (cli.canary) know as a test folder.
+  std::string dir = std::filesystem::temp_directory_path() / "coffer-test-proc-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
   std::string file = dir + "/f";
   {

@@ -52,7 +52,8 @@ TEST(UnixAddress, AtIsAbstractOnlyWhenAsked) {
 }
 
 TEST(UnixAddress, BindsAndConnects) {
-  std::string dir = std::filesystem::temp_directory_path() / "coffer-sock-XXXXXX";
+  // coffer-test-: the prefix other tests (cli.canary) know as a test folder.
+  std::string dir = std::filesystem::temp_directory_path() / "coffer-test-sock-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
   auto a = unix_address(dir + "/s");
   ASSERT_TRUE(a.has_value());

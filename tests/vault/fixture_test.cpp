@@ -147,16 +147,24 @@ namespace coffer::vault {
 namespace {
 
 // A copy of a fixture (unlocking rewrites the header and migrates the
-// schema), unlocked with the clock an hour after its creation, as found.
+// schema), unlocked with the clock an hour after its creation: with the
+// owner's passphrase as found, or with the school's recovery key.
 struct OpenedFixture {
+  enum class By { kPassphrase, kRecoveryKey };
   test::TempDir dir;
   std::filesystem::path path;
   test::FixedClock clock;
   std::optional<Coffer> coffer;
-  OpenedFixture(const char* file, std::int64_t created) : path(dir / file), clock(created + 3600) {
+  OpenedFixture(const char* file, std::int64_t created, By by = By::kPassphrase)
+      : path(dir / file), clock(created + 3600) {
     std::filesystem::copy_file(kDir / file, path);
     UnlockPolicy policy;
     policy.clock = &clock;
+    if (by == By::kRecoveryKey) {
+      coffer.emplace(Coffer::unlock_with_recovery(
+          path, fixture_key("format-v1-school.key", "Fixture-Recovery-Harbour-7"), keystore::system_random(), policy));
+      return;
+    }
     policy.raise_clock_mark = false;  // check as found
     coffer.emplace(
         Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"), keystore::system_random(), policy));
@@ -227,14 +235,8 @@ TEST(Schema3Fixture, ImportLogIsReadable) {
 }
 
 TEST(Schema3Fixture, OpensWithTheRecoveryKey) {
-  test::TempDir dir;
-  auto path = dir / "format-v1-schema3.coffer";
-  std::filesystem::copy_file(kDir / "format-v1-schema3.coffer", path);
-  test::FixedClock clock(kSchema3Created + 3600);
-  UnlockPolicy policy;
-  policy.clock = &clock;
-  Coffer c = Coffer::unlock_with_recovery(path, fixture_key("format-v1-school.key", "Fixture-Recovery-Harbour-7"),
-                                          keystore::system_random(), policy);
+  OpenedFixture f("format-v1-schema3.coffer", kSchema3Created, OpenedFixture::By::kRecoveryKey);
+  Coffer& c = *f.coffer;
   EXPECT_EQ(RecordStore(c.database()).count(), 2);
   EXPECT_TRUE(c.check().ok());
 }
@@ -261,18 +263,10 @@ TEST(Schema4Fixture, OpensOnHoldWithItsRecordsAndMigrates) {
 }
 
 TEST(Schema4Fixture, TheSchoolKeyLiftsTheHold) {
-  test::TempDir dir;
-  auto path = dir / "format-v1-schema4.coffer";
-  std::filesystem::copy_file(kDir / "format-v1-schema4.coffer", path);
-  test::FixedClock clock(kSchema4Created + 3600);
-  UnlockPolicy policy;
-  policy.clock = &clock;
-  {
-    Coffer c = Coffer::unlock_with_recovery(path, fixture_key("format-v1-school.key", "Fixture-Recovery-Harbour-7"),
-                                            keystore::system_random(), policy);
-    c.release_hold();
-  }
-  EXPECT_FALSE(read_header(path).header.on_hold);
+  OpenedFixture f("format-v1-schema4.coffer", kSchema4Created, OpenedFixture::By::kRecoveryKey);
+  f.coffer->release_hold();
+  f.coffer.reset();  // closes it, as leaving the scope did
+  EXPECT_FALSE(read_header(f.path).header.on_hold);
 }
 
 }  // namespace

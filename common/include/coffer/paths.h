@@ -18,6 +18,6 @@ namespace coffer {
 // without allocating.
 bool path_within(std::string_view path, std::string_view prefix);
 // True when PATH is within any of PREFIXES (the copy rules' lists).
-bool path_within_any(const std::filesystem::path& path, const std::vector<std::filesystem::path>& prefixes);
+bool path_within_any(std::string_view path, const std::vector<std::filesystem::path>& prefixes);
 
 }  // namespace coffer

@@ -230,8 +230,7 @@ Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::School
 }
 
 void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
-  const Clock& clock = policy.clock ? *policy.clock : system_clock();
-  const std::int64_t now = clock.now();
+  const std::int64_t now = clock().now();  // the policy's clock: unlock set clock_ from it
   const std::int64_t mark = clock_high_water();
   if (clock_set_back(now, mark, policy)) {
     if (!by_recovery) {

@@ -15,20 +15,17 @@
 namespace coffer::vault {
 namespace {
 
-[[noreturn]] void bad(const std::filesystem::path& file, const toml::source_region& where, const std::string& what) {
-  toml_error(file, where, what);
-}
-
 std::int64_t integer(const std::filesystem::path& file, const toml::node& n, const std::string& key, std::int64_t lo,
                      std::int64_t hi) {
   auto v = n.value<std::int64_t>();
   if (!n.is_integer() || !v || *v < lo || *v > hi)
-    bad(file, n.source(), key + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+    toml_error(file, n.source(),
+               key + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
   return *v;
 }
 
 bool boolean(const std::filesystem::path& file, const toml::node& n, const std::string& key) {
-  if (!n.is_boolean()) bad(file, n.source(), key + " must be true or false");
+  if (!n.is_boolean()) toml_error(file, n.source(), key + " must be true or false");
   return *n.value<bool>();
 }
 
@@ -37,7 +34,7 @@ void only(const std::filesystem::path& file, const toml::table& t, const std::st
           const std::set<std::string>& allowed) {
   for (auto&& [k, node] : t)
     if (!allowed.count(std::string(k.str())))
-      bad(file, node.source(), "unknown setting " + std::string(k.str()) + " in [" + section + "]");
+      toml_error(file, node.source(), "unknown setting " + std::string(k.str()) + " in [" + section + "]");
 }
 
 std::vector<std::string> strings(const std::filesystem::path& file, const toml::table& t, const std::string& key) {
@@ -45,10 +42,10 @@ std::vector<std::string> strings(const std::filesystem::path& file, const toml::
   auto* n = t.get(key);
   if (!n) return out;
   auto* a = n->as_array();
-  if (!a) bad(file, n->source(), key + " must be a list of strings, e.g. [\"a\", \"b\"]");
+  if (!a) toml_error(file, n->source(), key + " must be a list of strings, e.g. [\"a\", \"b\"]");
   for (auto& e : *a) {
     auto s = e.value<std::string>();
-    if (!e.is_string() || !s || s->empty()) bad(file, e.source(), key + " must hold non-empty strings");
+    if (!e.is_string() || !s || s->empty()) toml_error(file, e.source(), key + " must hold non-empty strings");
     out.push_back(*s);
   }
   return out;
@@ -58,7 +55,7 @@ std::vector<std::filesystem::path> absolute_paths(const std::filesystem::path& f
                                                   const std::string& key) {
   std::vector<std::filesystem::path> out;
   for (auto& s : strings(file, t, key)) {
-    if (s[0] != '/') bad(file, t.get(key)->source(), key + " must hold absolute paths (" + s + " is not)");
+    if (s[0] != '/') toml_error(file, t.get(key)->source(), key + " must hold absolute paths (" + s + " is not)");
     out.push_back(std::filesystem::path(s).lexically_normal());
   }
   return out;
@@ -73,7 +70,7 @@ void read_copy(const std::filesystem::path& file, const toml::table& t, CopyPoli
     c.app_state = strings(file, t, "app_state");
     for (auto& s : c.app_state)
       if (s.rfind("~/", 0) != 0 && s[0] != '/')
-        bad(file, t.get("app_state")->source(), "app_state entries start with ~/ or / (" + s + ")");
+        toml_error(file, t.get("app_state")->source(), "app_state entries start with ~/ or / (" + s + ")");
   }
   c.allowed_luks_uuids = strings(file, t, "allowed_luks_uuids");
   c.allowed_usb_serials = strings(file, t, "allowed_usb_serials");
@@ -81,7 +78,7 @@ void read_copy(const std::filesystem::path& file, const toml::table& t, CopyPoli
   if (auto* n = t.get("minimum_protection")) {
     auto v = n->value<std::string>();
     if (!n->is_string() || !v || !protection_rank(*v))
-      bad(file, n->source(), "minimum_protection must be \"standard\", \"guarded\" or \"sandboxed\"");
+      toml_error(file, n->source(), "minimum_protection must be \"standard\", \"guarded\" or \"sandboxed\"");
     c.minimum_protection = *v;
   }
 }
@@ -116,7 +113,8 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
     std::string section(k.str());
     auto* t = node.as_table();
     if (!t || (section != "unlock" && section != "retention" && section != "audit" && section != "copy"))
-      bad(*file, node.source(), "unknown section [" + section + "]; expected [unlock], [retention], [audit] or [copy]");
+      toml_error(*file, node.source(),
+                 "unknown section [" + section + "]; expected [unlock], [retention], [audit] or [copy]");
     if (section == "copy") {
       read_copy(*file, *t, p.copy);
     } else if (section == "unlock") {
@@ -137,7 +135,7 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
       if (auto* n = t->get("drop_dir")) {
         auto s = n->value<std::string>();
         if (!n->is_string() || !s || s->empty() || (*s)[0] != '/')
-          bad(*file, n->source(), "drop_dir must be an absolute path");
+          toml_error(*file, n->source(), "drop_dir must be an absolute path");
         p.audit_drop_dir = *s;
       }
     }

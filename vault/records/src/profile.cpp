@@ -48,10 +48,6 @@ Date civil_from_days(long z) {
   return Date{static_cast<int>(y + (m <= 2)), static_cast<int>(m), static_cast<int>(d)};
 }
 
-[[noreturn]] void bad(const std::filesystem::path& file, const toml::source_region& where, const std::string& what) {
-  toml_error(file, where, what);
-}
-
 }  // namespace
 
 std::optional<int> protection_rank(std::string_view level) {
@@ -115,76 +111,80 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
   for (auto& [key, node] : *profiles) {
     std::string name(key.str());
     auto* t = node.as_table();
-    if (!t) bad(*file, node.source(), "[profile." + name + "] must be a table");
+    if (!t) toml_error(*file, node.source(), "[profile." + name + "] must be a table");
     // Every key is known: a typo ("field =", "max_day =") would otherwise be
     // ignored and the profile keep its base's fields or limits unnoticed.
     for (auto& [k, v] : *t) {
       static const std::set<std::string_view> kKeys = {
           "based_on", "description", "fields", "default_days", "max_days", "protection", "approved_destinations"};
       if (!kKeys.count(k.str()))
-        bad(*file, v.source(),
-            "unknown key " + std::string(k.str()) + " in [profile." + name +
-                "] (the keys are based_on, description, fields, default_days, max_days, protection, "
-                "approved_destinations)");
+        toml_error(*file, v.source(),
+                   "unknown key " + std::string(k.str()) + " in [profile." + name +
+                       "] (the keys are based_on, description, fields, default_days, max_days, protection, "
+                       "approved_destinations)");
     }
     auto based_on = (*t)["based_on"].value<std::string>();
-    if (!based_on) bad(*file, t->source(), "profile " + name + " needs based_on = \"<profile>\"");
+    if (!based_on) toml_error(*file, t->source(), "profile " + name + " needs based_on = \"<profile>\"");
     const Profile* base = set.find(*based_on);
-    if (!base) bad(*file, t->source(), "profile " + name + " is based on unknown profile " + *based_on);
+    if (!base) toml_error(*file, t->source(), "profile " + name + " is based on unknown profile " + *based_on);
     Profile p = *base;
     p.name = name;
-    if (auto* d = t->get("description"); d && !d->is_string()) bad(*file, d->source(), "description must be a string");
+    if (auto* d = t->get("description"); d && !d->is_string())
+      toml_error(*file, d->source(), "description must be a string");
     p.description = (*t)["description"].value_or(base->description);
     if (auto* fields = t->get("fields"); fields && !fields->is_array())
-      bad(*file, fields->source(), "fields must be a list of field names, e.g. [\"names\", \"medical\"]");
+      toml_error(*file, fields->source(), "fields must be a list of field names, e.g. [\"names\", \"medical\"]");
     if (auto* prot = t->get("protection")) {
       auto v = prot->value<std::string>();
       auto level = v ? protection_rank(*v) : std::nullopt;
-      if (!level) bad(*file, prot->source(), "protection must be \"standard\", \"guarded\" or \"sandboxed\"");
+      if (!level) toml_error(*file, prot->source(), "protection must be \"standard\", \"guarded\" or \"sandboxed\"");
       // A school may ask for more protection than the base, never less.
       if (*level < protection_rank(base->protection).value_or(0))
-        bad(*file, prot->source(),
-            "protection " + *v + " is lower than " + base->name + "'s (" + base->protection +
-                "); a profile may only raise it");
+        toml_error(*file, prot->source(),
+                   "protection " + *v + " is lower than " + base->name + "'s (" + base->protection +
+                       "); a profile may only raise it");
       p.protection = *v;
     }
     if (auto* dests = t->get("approved_destinations")) {
       auto* a = dests->as_array();
-      if (!a) bad(*file, dests->source(), "approved_destinations must be a list of absolute paths");
+      if (!a) toml_error(*file, dests->source(), "approved_destinations must be a list of absolute paths");
       std::vector<std::filesystem::path> list;
       for (auto& d : *a) {
         auto s = d.value<std::string>();
         if (!s || s->empty() || (*s)[0] != '/')
-          bad(*file, d.source(), "approved_destinations must hold absolute paths");
+          toml_error(*file, d.source(), "approved_destinations must hold absolute paths");
         list.push_back(std::filesystem::path(*s).lexically_normal());
       }
       // Based on a profile with its own list: only within that list.
       if (base->approved_destinations)
         for (auto& d : list)
-          if (!coffer::path_within_any(d, *base->approved_destinations))
-            bad(*file, dests->source(), d.string() + " is not within " + base->name + "'s approved destinations");
+          if (!coffer::path_within_any(d.native(), *base->approved_destinations))
+            toml_error(*file, dests->source(),
+                       d.string() + " is not within " + base->name + "'s approved destinations");
       p.approved_destinations = std::move(list);
     }
     if (auto* fields = (*t)["fields"].as_array()) {
       p.fields.clear();
       for (auto& f : *fields) {
         auto s = f.value<std::string>();
-        if (!s) bad(*file, f.source(), "fields must be strings");
-        if (denied_fields().count(*s)) bad(*file, f.source(), "field " + *s + " may never be carried by any profile");
-        if (!known_fields().count(*s)) bad(*file, f.source(), "unknown field " + *s);
+        if (!s) toml_error(*file, f.source(), "fields must be strings");
+        if (denied_fields().count(*s))
+          toml_error(*file, f.source(), "field " + *s + " may never be carried by any profile");
+        if (!known_fields().count(*s)) toml_error(*file, f.source(), "unknown field " + *s);
         // A school may narrow, never widen: only fields of the base.
         if (!base->fields.count(*s))
-          bad(*file, f.source(),
-              "field " + *s + " is not allowed by " + base->name + ", so " + name + " may not add it");
+          toml_error(*file, f.source(),
+                     "field " + *s + " is not allowed by " + base->name + ", so " + name + " may not add it");
         p.fields.insert(*s);
       }
     }
     for (auto [field, target] : {std::pair{"default_days", &p.default_days}, {"max_days", &p.max_days}}) {
       if (auto* n = t->get(field); n && !n->is_integer())
-        bad(*file, n->source(), std::string(field) + " must be a whole number of days");
+        toml_error(*file, n->source(), std::string(field) + " must be a whole number of days");
       if (auto v = (*t)[field].value<std::int64_t>()) {
         if (*v < 1 || *v > *target)
-          bad(*file, (*t)[field].node()->source(),
+          toml_error(
+              *file, (*t)[field].node()->source(),
               std::string(field) + " must be 1 to " + std::to_string(*target) + " (the limit of " + base->name + ")");
         *target = static_cast<int>(*v);
       }

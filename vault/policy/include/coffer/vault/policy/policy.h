@@ -66,7 +66,7 @@ EffectiveCopyRules effective_copy_rules(const std::string& coffer_protection,
                                         const CopyPolicy& system);
 // At or below one of a list of directories (common/include/coffer/paths.h).
 inline bool path_within(const std::filesystem::path& path, const std::vector<std::filesystem::path>& prefixes) {
-  return coffer::path_within_any(path, prefixes);
+  return coffer::path_within_any(path.native(), prefixes);
 }
 
 // Loads `file` (under the trust rule) or returns the defaults when absent.
