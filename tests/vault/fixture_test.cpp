@@ -180,7 +180,7 @@ void expect_demo_pupils(Coffer& c) {
   ASSERT_EQ(pupils.size(), 2u);
   std::map<std::string, const Pupil*> by_key;
   for (auto& p : pupils) by_key[p.key] = &p;
-  ASSERT_TRUE(by_key.count("P00001") && by_key.count("P00002"));
+  ASSERT_TRUE(by_key.contains("P00001") && by_key.contains("P00002"));
   const Pupil& a = *by_key["P00001"];
   EXPECT_EQ(a.upn, "Z999888826000");
   EXPECT_EQ(a.surname, "Ivybridge");

@@ -33,7 +33,7 @@ bool boolean(const std::filesystem::path& file, const toml::node& n, const std::
 void only(const std::filesystem::path& file, const toml::table& t, const std::string& section,
           const std::set<std::string>& allowed) {
   for (auto&& [k, node] : t)
-    if (!allowed.count(std::string(k.str())))
+    if (!allowed.contains(std::string(k.str())))
       toml_error(file, node.source(), "unknown setting " + std::string(k.str()) + " in [" + section + "]");
 }
 
@@ -55,7 +55,11 @@ std::vector<std::filesystem::path> absolute_paths(const std::filesystem::path& f
                                                   const std::string& key) {
   std::vector<std::filesystem::path> out;
   for (auto& s : strings(file, t, key)) {
-    if (s[0] != '/') toml_error(file, t.get(key)->source(), key + " must hold absolute paths (" + s + " is not)");
+    if (s[0] != '/') {
+      std::string what = key + " must hold absolute paths (";
+      what.append(s).append(" is not)");
+      toml_error(file, t.get(key)->source(), what);
+    }
     out.push_back(std::filesystem::path(s).lexically_normal());
   }
   return out;

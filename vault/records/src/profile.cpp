@@ -117,7 +117,7 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
     for (auto& [k, v] : *t) {
       static const std::set<std::string_view> kKeys = {
           "based_on", "description", "fields", "default_days", "max_days", "protection", "approved_destinations"};
-      if (!kKeys.count(k.str()))
+      if (!kKeys.contains(k.str()))
         toml_error(*file, v.source(),
                    "unknown key " + std::string(k.str()) + " in [profile." + name +
                        "] (the keys are based_on, description, fields, default_days, max_days, protection, "
@@ -168,11 +168,11 @@ ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {
       for (auto& f : *fields) {
         auto s = f.value<std::string>();
         if (!s) toml_error(*file, f.source(), "fields must be strings");
-        if (denied_fields().count(*s))
+        if (denied_fields().contains(*s))
           toml_error(*file, f.source(), "field " + *s + " may never be carried by any profile");
-        if (!known_fields().count(*s)) toml_error(*file, f.source(), "unknown field " + *s);
+        if (!known_fields().contains(*s)) toml_error(*file, f.source(), "unknown field " + *s);
         // A school may narrow, never widen: only fields of the base.
-        if (!base->fields.count(*s))
+        if (!base->fields.contains(*s))
           toml_error(*file, f.source(),
                      "field " + *s + " is not allowed by " + base->name + ", so " + name + " may not add it");
         p.fields.insert(*s);

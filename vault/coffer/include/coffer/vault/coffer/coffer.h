@@ -111,9 +111,9 @@ class Coffer {
   // Key slots. Each rewrites both header copies; the MAC is recomputed.
   std::size_t add_passphrase(const keystore::Passphrase& passphrase, keystore::KdfCost cost,
                              std::optional<std::size_t> slot = std::nullopt);
-  void replace_passphrase(std::size_t slot, const keystore::Passphrase& passphrase, keystore::KdfCost cost);
+  void replace_passphrase(std::size_t index, const keystore::Passphrase& passphrase, keystore::KdfCost cost);
   // Refuses to remove the last slot unless a recovery slot exists.
-  void remove_slot(std::size_t slot);
+  void remove_slot(std::size_t index);
   // After recovery: every passphrase slot replaced by this one (slot 0).
   void reset_passphrases(const keystore::Passphrase& passphrase, keystore::KdfCost cost);
 
@@ -168,7 +168,7 @@ class Coffer {
                         bool& made_sidecar);
   AuditRouter audit_router();
   const Clock& clock() const;
-  void replace_passphrase(std::size_t slot, const keystore::Passphrase& passphrase, keystore::KdfCost cost,
+  void replace_passphrase(std::size_t index, const keystore::Passphrase& passphrase, keystore::KdfCost cost,
                           bool audited);
   // Clock and expiry rules after the key was found (see unlock).
   void apply_retention(const UnlockPolicy& policy, bool by_recovery);
