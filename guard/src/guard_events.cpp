@@ -31,8 +31,8 @@ void GuardService::Impl::decide(pid_t tid, int event_fd, Verdict& v) {
     return;
   }
   for (uid_t u : {st->ruid, st->euid, st->fsuid})
-    if (regs_by_uid.count(u) && std::find(v.uids.begin(), v.uids.end(), u) == v.uids.end()) v.uids.push_back(u);
-  if (v.uids.empty() || daemon_pids.count(st->tgid)) {
+    if (regs_by_uid.contains(u) && std::find(v.uids.begin(), v.uids.end(), u) == v.uids.end()) v.uids.push_back(u);
+  if (v.uids.empty() || daemon_pids.contains(st->tgid)) {
     v.possibly_guarded = false;
     return;
   }
@@ -43,6 +43,7 @@ void GuardService::Impl::decide(pid_t tid, int event_fd, Verdict& v) {
   if (approved_for_all(v.uids, v.path)) return;
   v.allow = false;
   v.report = true;
+  v.exe = link_text("/proc/" + std::to_string(v.tgid) + "/exe");
 }
 
 // Within an approved destination of every coffer the opener's user has
@@ -118,7 +119,7 @@ void GuardService::Impl::report(Pending& p) {
   const Verdict& v = p.verdict;
   BlockedReport r;
   r.pid = v.tgid;
-  r.exe = link_text("/proc/" + std::to_string(v.tgid) + "/exe");
+  r.exe = v.exe;
   r.path = v.path;
   r.flags = flags_text(v.flags);
   // The kernel creates the file before asking. AT_STATX_DONT_SYNC: use

@@ -171,6 +171,9 @@ struct GuardService::Impl {
     pid_t tgid = 0;
     OpenerFlags flags;
     std::string path;
+    // Read while the opener is still blocked in open: once answered, a
+    // refused program may exit before the report is written.
+    std::string exe;
   };
   struct Pending {
     UniqueFd event_fd;

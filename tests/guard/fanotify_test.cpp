@@ -146,7 +146,8 @@ class Tmpfs {
 // over a pipe; on command it writes a file itself (the daemon is exempt).
 class FakeCoffer {
  public:
-  FakeCoffer(const fs::path& socket, const fs::path& mountpoint, std::vector<fs::path> approved, uid_t uid = kTeacher) {
+  FakeCoffer(const fs::path& socket, const fs::path& mountpoint, const std::vector<fs::path>& approved,
+             uid_t uid = kTeacher) {
     int up[2], down[2];
     if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -389,8 +390,9 @@ class FanotifyGuardTest : public ::testing::Test {
     EXPECT_EQ(run_error_, "");
   }
 
-  FakeCoffer& coffer(std::vector<fs::path> approved = {}, const std::string& name = "coffer", uid_t uid = kTeacher) {
-    coffers_.push_back(std::make_unique<FakeCoffer>(socket_, tmp_ / name, std::move(approved), uid));
+  FakeCoffer& coffer(const std::vector<fs::path>& approved = {}, const std::string& name = "coffer",
+                     uid_t uid = kTeacher) {
+    coffers_.push_back(std::make_unique<FakeCoffer>(socket_, tmp_ / name, approved, uid));
     return *coffers_.back();
   }
 
@@ -438,6 +440,44 @@ TEST_F(FanotifyGuardTest, DeniesTheTeachersCreateOnAStickAndReportsIt) {
   EXPECT_TRUE(eventually([&] { return logged("blocked a write"); }, 2s));
   for (const auto& line : log()) EXPECT_EQ(line.find("pupils.csv"), std::string::npos) << line;
   EXPECT_GT(heartbeats_.load(), 0);
+}
+
+// A refused program often exits at once (python raising PermissionError):
+// the report must still name it, so the guard reads the program while the
+// opener is blocked, not after answering.
+TEST_F(FanotifyGuardTest, AReportNamesAProgramThatExitsRightAfterTheRefusal) {
+  start_guard();
+  FakeCoffer& c = coffer();
+  ASSERT_TRUE(c.registered()) << c.error();
+  // Many openers released at once: the guard answers a batch of events
+  // before it reports any, so most have exited by the time it reports.
+  constexpr int kTries = 20;
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  std::vector<pid_t> kids;
+  for (int i = 0; i < kTries; ++i) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(gate[1]);
+      become(kTeacher);
+      char b;
+      if (::read(gate[0], &b, 1) != 0) ::_exit(252);
+      int fd = ::open((*stick_ / ("quick" + std::to_string(i))).c_str(), O_WRONLY | O_CREAT, 0644);
+      ::_exit(fd < 0 && errno == EPERM ? 0 : 1);
+    }
+    kids.push_back(pid);
+  }
+  ::close(gate[0]);
+  ::close(gate[1]);  // releases every child at once
+  for (pid_t pid : kids) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "an open on the stick was not refused";
+  }
+  auto reports = c.reports(kTries);
+  ASSERT_EQ(reports.size(), static_cast<std::size_t>(kTries));
+  for (const auto& r : reports) EXPECT_EQ(r.exe, self_exe()) << r.path;
 }
 
 TEST_F(FanotifyGuardTest, ReadsStayAllowedEveryWriteModeIsDenied) {
@@ -695,7 +735,8 @@ TEST_F(FanotifyGuardTest, OpenOverhead) {
         ::close(fd);
       }
       ::clock_gettime(CLOCK_MONOTONIC, &b);
-      double us = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / kN;
+      double us =
+          (static_cast<double>(b.tv_sec - a.tv_sec) * 1e9 + static_cast<double>(b.tv_nsec - a.tv_nsec)) / 1e3 / kN;
       (void)!::write(fds[1], &us, sizeof us);
       return 0;
     });
