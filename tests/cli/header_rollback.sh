@@ -9,6 +9,8 @@
 # nothing is written; the current passphrase still opens, fsck reports the
 # tampering (exit 4) and rewrites copy B from the genuine copy A, after
 # which the coffer checks clean and the removed passphrase is simply wrong.
+# The same for the one-time passphrase of a provisioned coffer. Needs
+# DEMO_SCHOOL in the environment.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 has_b2sum || { echo "no b2sum -l: skipped"; exit 77; }
@@ -100,9 +102,36 @@ case_failure_keeps_both() {
   expect_rollback_refused f.coffer "$PW1" "$PW3"
 }
 
+# --- The one-time passphrase of a provisioned coffer, replaced by the
+# teacher's own (what the first `open` does, through `passwd`): IT saw it,
+# and it stays out even if the provisioned header is written back.
+case_one_time() {
+  [[ -x ${DEMO_SCHOOL:-} ]] || fail "DEMO_SCHOOL is not set to the generator"
+  "$DEMO_SCHOOL" --out mis >/dev/null
+  cat > plan.toml <<TOML
+[[coffer]]
+name = "trip"
+owner = "Ms J Smith"
+purpose = "trip"
+trip_end = $FUTURE
+source = "mis"
+recovery_key = "school.pub"
+pupils = ["P00026", "P00027"]
+TOML
+  expect_exit 0 "$COFFER" provision --plan plan.toml --out out --kdf-cost test
+  local otp
+  otp=$(sed -n 's/^One-time passphrase: *//p' out/trip.passphrase.txt)
+  [[ -n $otp ]] || fail "no one-time passphrase in the handover file"
+  dd if=out/trip.coffer of=o.saved bs=4096 count=1 status=none
+  expect_exit 0 "$COFFER" passwd out/trip.coffer --kdf-cost test --passphrase-file "$(pwfile o.pw "$otp" "$PW4")"
+  roll_back out/trip.coffer o.saved
+  expect_rollback_refused out/trip.coffer "$otp" "$PW4"
+}
+
 soft_check case_recover
 soft_check case_keys_remove
 soft_check case_passwd
 soft_check case_failure_keeps_both
+soft_check case_one_time
 soft_check_summary
 echo "header_rollback: ok"
