@@ -18,6 +18,8 @@ struct KeysOptions {
   std::string path, recovery_key;
   int slot = -1;
   bool reset_clock = false;
+  bool rekey = false;
+  bool drop_other_passphrases = false;
 };
 
 void print_warnings(const vault::Coffer& c, Context& ctx) {
@@ -54,11 +56,45 @@ void run_add(const KeysOptions& o, Context& ctx) {
   *ctx.out << "added a passphrase in slot " << slot << "\n";
 }
 
+// A school recovery public key named on the command line (keys remove,
+// passwd --rekey) is recorded in the coffer for this and later re-keys.
+void remember_recovery_key(vault::Coffer& c, const KeysOptions& o) {
+  if (!o.recovery_key.empty()) c.remember_recovery_key(load_public_key(o.recovery_key));
+}
+
+// keys remove re-keys (a new master key, docs/FORMAT.md §10): the removed
+// passphrase opens no earlier header or key slot either. The passphrase
+// that authorised it is kept (unless it is the one removed).
 void run_remove(const KeysOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
-  vault::Coffer c = unlock(o, *source, ctx);
-  c.remove_slot(static_cast<std::size_t>(o.slot));
-  *ctx.out << "removed slot " << o.slot << "\n";
+  keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
+  vault::Coffer c = unlock_coffer(o.path, pw, ctx);
+  print_warnings(c, ctx);
+  const auto removing = static_cast<std::size_t>(o.slot);
+  if (removing >= vault::kSlotCount || !c.header().slots[removing].in_use())
+    throw Error(ErrorCode::kUsage, "key slot " + std::to_string(o.slot) + " is not in use");
+  remember_recovery_key(c, o);
+  if (std::string why = c.rekey_blocker(); !why.empty()) throw Error(ErrorCode::kPolicy, why + "; nothing was changed");
+  vault::RekeyPlan plan;
+  const std::size_t authorising = *c.unlocked_slot();
+  if (authorising != removing) plan.passphrase = &pw;
+  plan.slot = authorising;
+  // The kept passphrase is re-wrapped at the cost it had.
+  plan.cost =
+      keystore::is_insecure(c.header().slots[authorising].kdf) ? keystore::KdfCost::kTest : keystore::KdfCost::kDefault;
+  plan.removing = {removing};
+  plan.drop_other_passphrases = o.drop_other_passphrases;
+  plan.kind = vault::AuditKind::kKeyRemoved;
+  plan.object = "key slot " + std::to_string(removing);
+  if (!plan.passphrase && !c.header().recovery)
+    throw Error(ErrorCode::kPolicy, "key slot " + std::to_string(removing) +
+                                        " is the last way into this coffer (it has no recovery key); nothing was "
+                                        "changed");
+  std::string dropped = c.passphrases_rekey_drops(plan);
+  c.rekey(plan);
+  *ctx.out << "removed slot " << o.slot << "; the coffer is re-keyed (a new master key)";
+  if (!dropped.empty() && o.drop_other_passphrases) *ctx.out << "; also dropped key slot " << dropped;
+  *ctx.out << "\n";
 }
 
 void run_passwd(const KeysOptions& o, Context& ctx) {
@@ -66,6 +102,32 @@ void run_passwd(const KeysOptions& o, Context& ctx) {
   vault::Coffer c = unlock(o, *source, ctx);
   keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
   std::size_t slot = *c.unlocked_slot();
+  if (o.rekey || c.must_change_passphrase()) {
+    remember_recovery_key(c, o);
+    std::string why = c.rekey_blocker();
+    if (o.rekey && !why.empty()) throw Error(ErrorCode::kPolicy, why + "; nothing was changed");
+    if (why.empty()) {
+      vault::RekeyPlan plan;
+      plan.passphrase = &fresh;
+      plan.slot = slot;
+      plan.cost = o.common.cost();
+      plan.drop_other_passphrases = o.drop_other_passphrases;
+      plan.clear_must_change = true;
+      plan.kind = vault::AuditKind::kPassphraseChanged;
+      plan.object = "key slot " + std::to_string(slot);
+      std::string others = c.passphrases_rekey_drops(plan);
+      if (o.rekey || others.empty()) {
+        c.rekey(plan);
+        *ctx.out << "passphrase changed (slot " << slot << "); the coffer is re-keyed (a new master key)";
+        if (!others.empty()) *ctx.out << "; also dropped key slot " << others;
+        *ctx.out << "\n";
+        return;
+      }
+      why = "other passphrases (key slot " + others + ") would be lost";
+    }
+    *ctx.err << "coffer: warning: the one-time passphrase was replaced without re-keying (" << why
+             << "): a copy of the header kept from before still holds the one-time passphrase's key slot\n";
+  }
   c.replace_passphrase(slot, fresh, o.common.cost());
   c.set_must_change_passphrase(false);
   *ctx.out << "passphrase changed (slot " << slot << ")\n";
@@ -77,8 +139,19 @@ void run_recover(const KeysOptions& o, Context& ctx) {
   vault::Coffer c = unlock_coffer_recovery(o.path, key, ctx);
   print_warnings(c, ctx);
   keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
-  c.reset_passphrases(fresh, o.common.cost());
-  c.set_must_change_passphrase(false);
+  // Every passphrase is replaced by the new one, under a new master key
+  // (re-keyed, docs/FORMAT.md §10): no earlier header or slot opens it.
+  c.remember_recovery_key(key.public_key);
+  vault::RekeyPlan plan;
+  plan.passphrase = &fresh;
+  plan.slot = 0;
+  plan.cost = o.common.cost();
+  plan.drop_other_passphrases = true;
+  plan.clear_must_change = true;
+  plan.kind = vault::AuditKind::kKeyChanged;
+  plan.object = "all key slots";
+  plan.detail = "every passphrase replaced by one new one (slot 0)";
+  c.rekey(plan);
   if (o.reset_clock) {
     // After a clock that ran far ahead: the mark goes back to now.
     c.reset_clock_high_water(ctx.clock->now());
@@ -119,11 +192,21 @@ void register_keys(CLI::App& app, Context& ctx) {
   remove->add_option("--slot", ro->slot, "the slot to remove")
       ->required()
       ->check(CLI::Range(0, static_cast<int>(vault::kSlotCount) - 1));
+  remove->add_option("--recovery-key", ro->recovery_key,
+                     "the school's recovery public key (.pub), for a coffer made before coffers recorded it");
+  remove->add_flag("--drop-other-passphrases", ro->drop_other_passphrases,
+                   "also drop every other passphrase (re-keying keeps only the one typed and the recovery key)");
   add_passphrase_file_option(*remove, ro->common);
   remove->callback([ro, &ctx] { run_remove(*ro, ctx); });
 
   auto po = std::make_shared<KeysOptions>();
   auto* passwd = with_path(app.add_subcommand("passwd", "teacher: change your passphrase"), *po);
+  passwd->add_flag("--rekey", po->rekey,
+                   "also re-key: a new master key, so no earlier copy of the header opens the coffer");
+  passwd->add_option("--recovery-key", po->recovery_key,
+                     "the school's recovery public key (.pub), for a coffer made before coffers recorded it");
+  passwd->add_flag("--drop-other-passphrases", po->drop_other_passphrases,
+                   "with --rekey: drop every other passphrase (re-keying keeps only the new one and the recovery key)");
   add_passphrase_file_option(*passwd, po->common);
   add_kdf_cost_option(*passwd, po->common);
   passwd->callback([po, &ctx] { run_passwd(*po, ctx); });

@@ -136,8 +136,26 @@ vault::Coffer unlock(const OpenOptions& o, Context& ctx) {
                 "(a few words you will remember; IT cannot see it).\n";
     keystore::Passphrase fresh = ask_new_passphrase(*source, "Your new passphrase for " + o.path);
     if (fresh.equals(pw)) throw Error(ErrorCode::kUsage, "the new passphrase must differ from the one-time one");
-    c.replace_passphrase(*c.unlocked_slot(), fresh, o.common.cost());
-    c.set_must_change_passphrase(false);
+    // Re-keyed (a new master key, docs/FORMAT.md §10): no copy of the
+    // provisioned header opens the coffer with the one-time passphrase.
+    vault::RekeyPlan plan;
+    plan.passphrase = &fresh;
+    plan.slot = *c.unlocked_slot();
+    plan.cost = o.common.cost();
+    plan.clear_must_change = true;
+    plan.kind = vault::AuditKind::kPassphraseChanged;
+    plan.object = "key slot " + std::to_string(plan.slot);
+    std::string why = c.rekey_blocker();
+    if (why.empty() && !c.passphrases_rekey_drops(plan).empty())
+      why = "other passphrases (key slot " + c.passphrases_rekey_drops(plan) + ") would be lost";
+    if (why.empty()) {
+      c.rekey(plan);
+    } else {
+      *ctx.err << "coffer: warning: the one-time passphrase was replaced without re-keying (" << why
+               << "): a copy of the header kept from before still holds the one-time passphrase's key slot\n";
+      c.replace_passphrase(*c.unlocked_slot(), fresh, o.common.cost());
+      c.set_must_change_passphrase(false);
+    }
     *ctx.err << "passphrase changed; the one-time passphrase no longer opens this coffer\n";
   }
   return c;

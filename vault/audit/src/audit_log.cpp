@@ -3,7 +3,9 @@
 // docs/FORMAT.md §12.1.
 #include <algorithm>
 #include <array>
+#include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
@@ -214,6 +216,34 @@ AuditVerdict AuditLog::verify() {
     problem("the audit log's last entry is not the one its head names (replaced)");
   }
   return v;
+}
+
+std::uint64_t AuditLog::rekey_chain(const keystore::AuditKey& previous) {
+  if (!db_.in_transaction()) throw std::logic_error("the audit chain is re-keyed inside the caller's transaction");
+  AuditVerdict old = AuditLog(db_, previous).verify();
+  if (!old.ok())
+    throw Error(ErrorCode::kDamaged, "the coffer's audit log does not verify (" + old.problems.front() +
+                                         "); nothing was re-keyed: run coffer fsck and coffer audit --verify");
+  keystore::Digest32 prev{};
+  std::vector<std::pair<std::int64_t, keystore::Digest32>> hashes;
+  {
+    auto st = db_.prepare(std::string(kSelect) + " ORDER BY seq");
+    while (st.step()) {
+      Row r = row_of(st);
+      prev = keystore::audit_chain_hash(key_, prev, encode_entry(static_cast<std::uint64_t>(r.seq), event_of(r)));
+      hashes.emplace_back(r.seq, prev);
+    }
+  }
+  auto update = db_.prepare("UPDATE audit_log SET hash = ? WHERE seq = ?");
+  for (const auto& [seq, hash] : hashes) {
+    update.bind_blob(1, hash).bind(2, seq);
+    update.step();
+    update.reset();
+  }
+  if (!hashes.empty())
+    put_meta(db_, {{std::string(kCountKey), std::to_string(hashes.size())},
+                   {std::string(kHeadKey), keystore::to_hex(prev)}});
+  return hashes.size();
 }
 
 std::optional<SidecarWriterState> AuditLog::sidecar_state() {

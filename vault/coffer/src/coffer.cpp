@@ -81,6 +81,8 @@ MetaRows initial_meta(const Header& h, const CreateParams& params) {
   rows.emplace_back("protection", params.protection);
   rows.emplace_back("created_by", params.created_by);
   if (params.must_change_passphrase) rows.emplace_back("must_change_passphrase", "1");
+  // Re-keying re-seals a new master key to it (rekey.cpp).
+  if (params.recovery_key) rows.emplace_back("recovery_public_key", keystore::to_base64(params.recovery_key->bytes));
   if (params.approved_destinations) {
     std::string dests;
     for (auto& d : *params.approved_destinations) dests += d.string() + "\n";
@@ -109,6 +111,11 @@ Coffer Coffer::open_locked(const fs::path& path) {
   c.other_header_ = std::move(sel.other);
   c.chosen_is_b_ = sel.chosen_is_b;
   return c;
+}
+
+void Coffer::remove_unfinished_rekeys() {
+  for (const auto& name : vault::remove_unfinished_rekeys(path_, *random_))
+    warnings_.push_back("removed " + name + ", left by a re-key that was interrupted (the coffer is as it was before)");
 }
 
 void Coffer::write_header() {
@@ -226,6 +233,7 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
                       const UnlockPolicy& policy) {
   Coffer c = open_locked(path);
   c.random_ = &random;
+  c.remove_unfinished_rekeys();
   const Clock& clock = policy.clock ? *policy.clock : system_clock();
   refuse_locked_out(c, path, policy, clock, random);
   const std::uint32_t failures = c.header_.failed_attempts;
@@ -247,7 +255,7 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
   c.finish_unlock(*found.master, [&passphrase, &c](Header& other) {
     SlotSearch in_other = KeySlots(other).open(passphrase);
     if (in_other.master) c.unlocked_slot_ = in_other.slot;  // the slot `passwd` replaces
-    return in_other.master.has_value();
+    return std::move(in_other.master);
   });
   c.apply_retention(policy, false);
   AuditEvent e = make_self_event(AuditKind::kUnlock, clock.now(), "", "ok",
@@ -261,6 +269,7 @@ Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::School
                                     const UnlockPolicy& policy) {
   Coffer c = open_locked(path);
   c.random_ = &random;
+  c.remove_unfinished_rekeys();
   if (!c.header_.recovery) throw Error(ErrorCode::kPolicy, path.string() + " was created without a recovery key");
   if (key.public_key.role != keystore::SchoolKeyRole::kRecovery)
     throw Error(ErrorCode::kPolicy, "that is an audit key, not a recovery key");
@@ -271,7 +280,10 @@ Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::School
   c.master_from_recovery_ = true;
   const Clock& clock = policy.clock ? *policy.clock : system_clock();
   c.clock_ = &clock;
-  c.finish_unlock(*master, [](Header& other) { return other.recovery.has_value(); });
+  c.finish_unlock(*master, [&key](Header& other) -> std::optional<keystore::MasterKey> {
+    if (!other.recovery) return std::nullopt;
+    return keystore::unseal_master_key(other.recovery->sealed, key);
+  });
   c.apply_retention(policy, true);
   c.audit(make_self_event(
       AuditKind::kRecoveryUsed, clock.now(), "", "ok",
@@ -376,7 +388,7 @@ void Coffer::bind_header(const OpensOther& opens_other) {
   const char* other = chosen_is_b_ ? "A" : "B";
   bool other_accepted = other_header_ && binding.accepts(header_digest(*other_header_));
   if (!binding.accepts(digest)) {
-    if (!(other_accepted && verify_header_mac(*other_header_, *mac_key_) && opens_other(*other_header_)))
+    if (!(other_accepted && verify_header_mac(*other_header_, *mac_key_) && opens_other(*other_header_).has_value()))
       throw Error(ErrorCode::kDamaged,
                   path_.string() + ": header copy " + chosen +
                       " is not the header this coffer's database was last written with: an earlier header has "
@@ -393,7 +405,26 @@ void Coffer::bind_header(const OpensOther& opens_other) {
   binding_ready_ = true;
 }
 
-void Coffer::finish_unlock(const keystore::MasterKey& master, const OpensOther& opens_other) {
+void Coffer::finish_unlock(const keystore::MasterKey& found, const OpensOther& opens_other) {
+  // After a re-key (rekey.cpp) only the current master key opens the
+  // database: a key found in an earlier header written back opens nothing.
+  // The credential may open the other copy with the current key (the
+  // recovery key opens both); bind_header then calls the chosen one
+  // tampering.
+  const keystore::MasterKey* key = &found;
+  std::optional<keystore::MasterKey> other_master;
+  if (!db_->is_keyed_with(keystore::derive_db_key(found))) {
+    if (other_header_) other_master = opens_other(*other_header_);
+    if (!other_master || !db_->is_keyed_with(keystore::derive_db_key(*other_master)))
+      throw Error(ErrorCode::kDamaged,
+                  path_.string() + ": header copy " + (chosen_is_b_ ? "B" : "A") +
+                      " holds a key that does not open this coffer's database: an earlier header has been written "
+                      "back after the coffer was re-keyed (tampering), or the database is damaged. Passphrases "
+                      "removed by recover, keys remove or passwd stay removed; nothing was changed");
+    use_other_copy();
+    key = &*other_master;
+  }
+  const keystore::MasterKey& master = *key;
   mac_key_.emplace(keystore::derive_header_mac_key(master));
   audit_key_.emplace(keystore::derive_audit_key(master));
   if (!verify_header_mac(header_, *mac_key_))

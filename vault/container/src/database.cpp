@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <string>
 #include <utility>
 
 #include "coffer/error.h"
@@ -194,6 +195,38 @@ std::uint64_t Database::raw_size() {
   if (rc != SQLITE_OK) throw_sqlite(nullptr, rc, "reading the coffer's size");
   return size;
 }
+bool Database::is_keyed_with(const keystore::DbKey& key) {
+  bool matches = false;
+  int rc = shim::page_one_matches_key(db_, key.reveal_bytes(), &matches);
+  if (rc == SQLITE_IOERR_SHORT_READ) return false;
+  if (rc != SQLITE_OK) throw_sqlite(nullptr, rc, "reading the coffer database");
+  return matches;
+}
+
+void Database::export_to(const std::filesystem::path& target, const keystore::DbKey& key) {
+  keystore::SecretBytes literal = keystore::sqlcipher_raw_key(key);
+  {
+    // The raw-key literal without its terminating NUL, bound as a blob.
+    Statement attach = prepare("ATTACH DATABASE ? AS coffer_export KEY ?");
+    attach.bind(1, target.string()).bind_blob(2, literal.reveal_bytes().first(literal.size() - 1));
+    attach.step();
+  }
+  try {
+    exec("PRAGMA coffer_export.cipher_page_size = " + std::to_string(kCipherPageSize) +
+         ";"
+         "PRAGMA coffer_export.auto_vacuum = FULL;");
+    Statement e = prepare("SELECT sqlcipher_export('coffer_export')");
+    e.step();
+  } catch (...) {
+    try {
+      exec("DETACH DATABASE coffer_export");
+    } catch (...) {
+    }
+    throw;
+  }
+  exec("DETACH DATABASE coffer_export");
+}
+
 bool Database::integrity_failed() const { return shim::main_file_integrity_failed(db_); }
 
 }  // namespace coffer::vault

@@ -95,19 +95,26 @@ int lower_write(sqlite3_file* f, const void* buf, int amount, sqlite3_int64 at) 
 }
 
 // SQLCipher's HMAC key: PBKDF2-HMAC-SHA1(raw key, salt XOR 0x3a, 2
-// iterations, 32 bytes). Null while page 1 does not exist yet.
+// iterations, 32 bytes).
+std::unique_ptr<keystore::SecretBytes> derive_hmac_key(std::span<const std::uint8_t> raw,
+                                                       std::array<std::uint8_t, kSaltSize> salt) {
+  for (auto& b : salt) b ^= 0x3a;
+  auto key = std::make_unique<keystore::SecretBytes>(32);
+  if (PKCS5_PBKDF2_HMAC_SHA1(reinterpret_cast<const char*>(raw.data()), static_cast<int>(raw.size()), salt.data(),
+                             kSaltSize, 2, 32, key->writable_bytes().data()) != 1)
+    return nullptr;
+  return key;
+}
+
+// The page-HMAC key of the main file. Null while page 1 does not exist yet.
 keystore::SecretBytes* hmac_key(sqlite3_file* f, const std::uint8_t* page1) {
   auto* m = as_main(f);
   if (m->hmac_key || !m->raw_key) return m->hmac_key;
   std::array<std::uint8_t, kSaltSize> salt{};
   if (page1) std::memcpy(salt.data(), page1, kSaltSize);
   else if (lower_read(f, salt.data(), kSaltSize, static_cast<sqlite3_int64>(g_offset)) != SQLITE_OK) return nullptr;
-  for (auto& b : salt) b ^= 0x3a;
-  auto key = std::make_unique<keystore::SecretBytes>(32);
-  const auto raw = m->raw_key->reveal_bytes();
-  if (PKCS5_PBKDF2_HMAC_SHA1(reinterpret_cast<const char*>(raw.data()), static_cast<int>(raw.size()), salt.data(),
-                             kSaltSize, 2, 32, key->writable_bytes().data()) != 1)
-    return nullptr;
+  auto key = derive_hmac_key(m->raw_key->reveal_bytes(), salt);
+  if (!key) return nullptr;
   m->hmac_key = key.release();
   return m->hmac_key;
 }
@@ -360,6 +367,21 @@ void set_page_key(sqlite3* db, std::span<const std::uint8_t> raw_key) {
   m->hmac_key = nullptr;
   m->raw_key = new keystore::SecretBytes(raw_key.size());
   std::copy(raw_key.begin(), raw_key.end(), m->raw_key->writable_bytes().begin());
+}
+
+int page_one_matches_key(sqlite3* db, std::span<const std::uint8_t> raw_key, bool* matches) {
+  *matches = false;
+  sqlite3_file* f = main_file(db);
+  if (!f) return SQLITE_MISUSE;
+  std::vector<std::uint8_t> page(g_page);
+  int rc = lower_read(f, page.data(), static_cast<int>(page.size()), static_cast<sqlite3_int64>(g_offset));
+  if (rc != SQLITE_OK) return rc;
+  std::array<std::uint8_t, kSaltSize> salt{};
+  std::memcpy(salt.data(), page.data(), kSaltSize);
+  auto key = derive_hmac_key(raw_key, salt);
+  if (!key) return SQLITE_NOMEM;
+  *matches = page_mac_ok(*key, page.data(), 1);
+  return SQLITE_OK;
 }
 
 bool main_file_integrity_failed(sqlite3* db) {

@@ -45,6 +45,12 @@ int raw_size(sqlite3* db, std::uint64_t* size);
 // locked memory (keystore::SecretBytes) and only its derived HMAC key.
 void set_page_key(sqlite3* db, std::span<const std::uint8_t> raw_key);
 
+// Whether page 1 of the main file carries a page HMAC made with `raw_key`
+// (the database's raw key): a key that opens the database, told apart
+// without SQLite touching the file. SQLITE_OK with *matches set, or the
+// read's error (an empty database: SQLITE_IOERR_SHORT_READ).
+int page_one_matches_key(sqlite3* db, std::span<const std::uint8_t> raw_key, bool* matches);
+
 // True if a read of the main file failed an integrity check of the shim
 // (non-zero padding, an all-zero page) since the connection opened.
 bool main_file_integrity_failed(sqlite3* db);

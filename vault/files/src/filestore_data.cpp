@@ -3,6 +3,7 @@
 // of decrypted chunks; reads, writes and truncation. See filestore.h.
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "coffer/error.h"
 #include "coffer/vault/files/filestore.h"
@@ -173,6 +174,34 @@ std::size_t FileStore::verify_all_chunks() {
     }
   }
   return bad;
+}
+
+std::size_t FileStore::remac_all_chunks(const keystore::ChunkMacKey& previous) {
+  if (!db_.in_transaction()) throw std::logic_error("chunk MACs are rewritten inside the caller's transaction");
+  std::size_t n = 0;
+  auto all = db_.prepare("SELECT id, ino, idx, counter, mac, length(data) FROM chunks ORDER BY id");
+  auto update = db_.prepare("UPDATE chunks SET mac = ? WHERE id = ?");
+  while (all.step()) {
+    const std::int64_t rowid = all.column_int64(0);
+    const auto ino = static_cast<std::uint64_t>(all.column_int64(1));
+    const auto idx = static_cast<std::uint64_t>(all.column_int64(2));
+    const auto counter = static_cast<std::uint64_t>(all.column_int64(3));
+    auto mac = all.column_blob(4);
+    const auto len = static_cast<std::size_t>(all.column_int64(5));
+    if (len > kChunkSize || mac.size() != 32)
+      throw Error(ErrorCode::kDamaged, "a file chunk has an impossible size (damaged coffer); nothing was re-keyed");
+    std::vector<std::uint8_t> data(len);
+    if (len > 0) db_.read_blob("chunks", "data", rowid, data);
+    if (!keystore::equal_constant_time(mac_of(previous, ino, idx, counter, data), mac))
+      throw Error(ErrorCode::kDamaged,
+                  "a file chunk failed its integrity check (damaged coffer); nothing was re-keyed: run coffer fsck");
+    update.bind_blob(1, mac_of(key_, ino, idx, counter, data)).bind(2, rowid);
+    update.step();
+    update.reset();
+    keystore::wipe(data);
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace coffer::vault

@@ -116,6 +116,12 @@ class AuditLog {
   std::vector<StoredAuditEvent> read(std::optional<std::int64_t> since = std::nullopt);
   // Recomputes the chain and compares it with the rows and the head.
   AuditVerdict verify();
+  // Re-keying: verifies the chain under `previous` (the old master key's
+  // subkey 3), then recomputes every entry's hash and the head under this
+  // log's key, in the caller's transaction. Throws kDamaged, changing
+  // nothing, if the chain does not verify (a re-key never launders an edited
+  // trail). Returns the number of entries.
+  std::uint64_t rekey_chain(const keystore::AuditKey& previous);
 
   // The sidecar writer state; empty until the coffer has a sidecar.
   std::optional<SidecarWriterState> sidecar_state();

@@ -35,6 +35,30 @@ namespace coffer::vault {
 
 class Coffer;
 
+// A re-key (docs/FORMAT.md §10, "Re-key"): what the new coffer keeps.
+struct RekeyPlan {
+  // The passphrase slot the new coffer keeps: the passphrase that authorised
+  // the command, or the new one (passwd, the one-time change, recover).
+  // Null: none (keys remove of the slot that opened it; only the recovery
+  // slot stays).
+  const keystore::Passphrase* passphrase = nullptr;
+  std::size_t slot = 0;
+  keystore::KdfCost cost = keystore::KdfCost::kDefault;
+  // Slots the command removes anyway (keys remove --slot N; recover: all).
+  std::vector<std::size_t> removing;
+  // Any other passphrase slot cannot be re-wrapped without its passphrase:
+  // the re-key is refused, naming them, unless this is set.
+  bool drop_other_passphrases = false;
+  // The one-time passphrase was replaced: the new coffer no longer asks.
+  bool clear_must_change = false;
+  // The command's audit record, written into the new coffer (both trails)
+  // before it replaces the old one; a second "key-changed" record says
+  // "re-keyed".
+  AuditKind kind = AuditKind::kKeyChanged;
+  std::string object;
+  std::string detail;
+};
+
 struct CreateParams {
   std::string profile;
   std::string owner;
@@ -60,6 +84,12 @@ struct CreateParams {
 // is the school's); a "wipe" event with `reason` is appended to it first,
 // unauthenticated (no key is needed to wipe).
 void wipe(const std::filesystem::path& path, keystore::Random& random, std::string_view reason = "coffer wipe");
+
+// Removes (crypto-erasing first) the temporary files of re-keys of `path`
+// that a crash cut short (.NAME.rekeying-*); the coffer itself is then as
+// before that re-key. Call only while holding the coffer's lock (a running
+// re-key holds it). Returns the names removed.
+std::vector<std::string> remove_unfinished_rekeys(const std::filesystem::path& path, keystore::Random& random);
 
 class Coffer {
  public:
@@ -117,6 +147,30 @@ class Coffer {
   // After recovery: every passphrase slot replaced by this one (slot 0).
   void reset_passphrases(const keystore::Passphrase& passphrase, keystore::KdfCost cost);
 
+  // Re-keying: a new random master key; the coffer is rebuilt beside the
+  // original (.NAME.rekeying-<hex>, 0600), the database copied under the new
+  // key, chunk MACs, the audit chain and the header binding recomputed,
+  // verified by reopening, then renamed over NAME (docs/FORMAT.md §10). No
+  // earlier header or key slot opens the result. Afterwards this object is
+  // the new coffer. Refused (kPolicy, nothing changed) when the recovery
+  // slot cannot be re-sealed (rekey_blocker) or other passphrase slots would
+  // be lost without plan.drop_other_passphrases.
+  void rekey(const RekeyPlan& plan);
+  // Why a re-key cannot run (empty: it can): the coffer has a recovery slot
+  // but this build does not know the school's recovery public key for it.
+  std::string rekey_blocker();
+  // The school's recovery public key the recovery slot is sealed to, as
+  // stored inside the coffer (meta recovery_public_key), if its fingerprint
+  // matches the header's.
+  std::optional<keystore::SchoolPublicKey> recovery_public_key();
+  // Stores the recovery public key inside the coffer (at create, and when
+  // recover or IT names it); refuses (kPolicy) one whose fingerprint is not
+  // the recovery slot's.
+  void remember_recovery_key(const keystore::SchoolPublicKey& key);
+  // The passphrase slots a re-key would drop (in use, not plan.slot, not in
+  // plan.removing), as "1, 3"; empty when none.
+  std::string passphrases_rekey_drops(const RekeyPlan& plan) const;
+
   // Provisioned with a one-time passphrase the owner must replace at first
   // open; cleared once they have.
   bool must_change_passphrase();
@@ -151,9 +205,12 @@ class Coffer {
  private:
   Coffer() = default;
   static Coffer open_locked(const std::filesystem::path& path);
-  // opens_other: whether the credential that found `master` also opens
-  // the other header copy (see bind_header).
-  using OpensOther = std::function<bool(Header&)>;
+  // After open_locked: see vault::remove_unfinished_rekeys (warnings_).
+  void remove_unfinished_rekeys();
+  // opens_other: the master key the credential that found `master` finds
+  // in the other header copy, if it opens it (see bind_header; after a
+  // re-key the two may differ, and only one opens the database).
+  using OpensOther = std::function<std::optional<keystore::MasterKey>(Header&)>;
   void finish_unlock(const keystore::MasterKey& master, const OpensOther& opens_other);
   // Refuses (kDamaged) a header the database does not accept (an earlier
   // one written back) and settles an update a crash interrupted; see

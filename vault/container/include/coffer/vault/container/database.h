@@ -75,6 +75,17 @@ class Database {
   // The whole file's size, header included.
   std::uint64_t raw_size();
   bool integrity_failed() const;
+  // True if `key` is this database's key (page 1's HMAC verifies under it),
+  // checked before the connection is keyed and without SQLite reading the
+  // file. False also for a damaged page 1 or an empty database.
+  bool is_keyed_with(const keystore::DbKey& key);
+  // Copies the whole database into the empty coffer file `target` (its
+  // header already written) under another key: SQLCipher's
+  // sqlcipher_export through an ATTACH on this connection, which goes
+  // through the coffer VFS like the main file (offset, padding), with this
+  // connection's pragmas (temp_store = MEMORY: no plaintext temporary file)
+  // and auto_vacuum = FULL. Only `target` is written. For re-keying.
+  void export_to(const std::filesystem::path& target, const keystore::DbKey& key);
   void close();
 
  private:

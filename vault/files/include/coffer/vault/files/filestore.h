@@ -120,6 +120,12 @@ class FileStore {
   bool failed() const { return failed_; }
   // Reads and checks every stored chunk (for fsck); returns how many fail.
   std::size_t verify_all_chunks();
+  // Re-keying (docs/FORMAT.md §10, "Re-key"): checks every stored chunk
+  // against `previous` (the old master key's chunk MAC key) and rewrites its
+  // MAC under this store's key, in the caller's transaction. Throws kDamaged
+  // at the first chunk that fails (a re-key never launders a bad chunk).
+  // Returns the number of chunks.
+  std::size_t remac_all_chunks(const keystore::ChunkMacKey& previous);
   // A file's own expiry (unix seconds, last second of validity), if any.
   std::optional<std::int64_t> expiry(std::uint64_t ino);
   void set_expiry(std::uint64_t ino, std::int64_t expires);
