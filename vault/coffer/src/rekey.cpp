@@ -157,7 +157,8 @@ void Coffer::rekey(const RekeyPlan& plan) {
                     " cannot be moved to the new key without being typed. Remove them first with coffer keys "
                     "remove, or pass --drop-other-passphrases; nothing was changed");
   if (!plan.passphrase && !header_.recovery)
-    throw Error(ErrorCode::kPolicy, "the re-keyed coffer would have no passphrase and no recovery key; nothing was changed");
+    throw Error(ErrorCode::kPolicy,
+                "the re-keyed coffer would have no passphrase and no recovery key; nothing was changed");
   flush_audit();
   if (db_->in_transaction()) throw std::logic_error("re-key inside a transaction");
 
@@ -168,7 +169,8 @@ void Coffer::rekey(const RekeyPlan& plan) {
   Header next = header_;
   KeySlots(next).clear_all();
   if (plan.passphrase) KeySlots(next).write(plan.slot, master, *plan.passphrase, plan.cost, *random_);
-  if (recovery_pub) next.recovery = RecoverySlot{recovery_pub->fingerprint(), keystore::seal_master_key(master, *recovery_pub)};
+  if (recovery_pub)
+    next.recovery = RecoverySlot{recovery_pub->fingerprint(), keystore::seal_master_key(master, *recovery_pub)};
   next.recovery_damaged = false;
   next.failed_attempts = 0;
   next.mac = compute_header_mac(next, mac_key);
@@ -215,11 +217,11 @@ void Coffer::rekey(const RekeyPlan& plan) {
     AuditRouter router(*fresh, audit_key, next, sidecar_file, clock(), *random_);
     if (!plan.object.empty() || !plan.detail.empty())
       router.record(make_self_event(plan.kind, clock().now(), plan.object, "ok", plan.detail));
-    router.record(make_self_event(
-        AuditKind::kKeyChanged, clock().now(), "master key", "ok",
-        "re-keyed: a new master key; earlier headers and key slots no longer open this coffer (kept: " +
-            (plan.passphrase ? "key slot " + std::to_string(plan.slot) : std::string("no passphrase")) +
-            (recovery_pub ? ", the recovery key" : "") + ")"));
+    router.record(
+        make_self_event(AuditKind::kKeyChanged, clock().now(), "master key", "ok",
+                        "re-keyed: a new master key; earlier headers and key slots no longer open this coffer (kept: " +
+                            (plan.passphrase ? "key slot " + std::to_string(plan.slot) : std::string("no passphrase")) +
+                            (recovery_pub ? ", the recovery key" : "") + ")"));
     fresh->close();
     fresh.reset();
 
@@ -246,8 +248,8 @@ void Coffer::rekey(const RekeyPlan& plan) {
     }
     if (ok) ok = AuditLog(*fresh, audit_key).verify().ok() && !fresh->integrity_failed();
     if (!ok)
-      throw Error(ErrorCode::kIo, "re-keying " + path_.string() +
-                                      ": the new copy did not read back as written; nothing was changed");
+      throw Error(ErrorCode::kIo,
+                  "re-keying " + path_.string() + ": the new copy did not read back as written; nothing was changed");
     next = std::move(sel.header);
   } catch (...) {
     fresh.reset();
