@@ -149,20 +149,20 @@ TEST_F(RekeyTest, OtherPassphrasesAreNamedAndKeptUnlessDropped) {
     c.add_passphrase(passphrase("second pass phrase"), KdfCost::kTest);
   }
   {
-  Coffer c = unlock(path, "first pass phrase");
-  auto same = passphrase("first pass phrase");
-  RekeyPlan plan;
-  plan.passphrase = &same;
-  plan.slot = 0;
-  plan.cost = KdfCost::kTest;
-  EXPECT_EQ(c.passphrases_rekey_drops(plan), "1");
-  EXPECT_EQ(code_of([&] { c.rekey(plan); }), ErrorCode::kPolicy);
-  EXPECT_NE(last_message_.find("key slot 1"), std::string::npos) << last_message_;
-  EXPECT_FALSE(leftovers());
-  plan.removing = {1};
-  EXPECT_EQ(c.passphrases_rekey_drops(plan), "");
-  c.rekey(plan);
-  EXPECT_EQ(c.header().slots_in_use(), 1U);
+    Coffer c = unlock(path, "first pass phrase");
+    auto same = passphrase("first pass phrase");
+    RekeyPlan plan;
+    plan.passphrase = &same;
+    plan.slot = 0;
+    plan.cost = KdfCost::kTest;
+    EXPECT_EQ(c.passphrases_rekey_drops(plan), "1");
+    EXPECT_EQ(code_of([&] { c.rekey(plan); }), ErrorCode::kPolicy);
+    EXPECT_NE(last_message_.find("key slot 1"), std::string::npos) << last_message_;
+    EXPECT_FALSE(leftovers());
+    plan.removing = {1};
+    EXPECT_EQ(c.passphrases_rekey_drops(plan), "");
+    c.rekey(plan);
+    EXPECT_EQ(c.header().slots_in_use(), 1U);
   }
   EXPECT_EQ(code_of([&] { unlock(path, "second pass phrase"); }), ErrorCode::kWrongPassphrase);
   unlock(path, "first pass phrase");
@@ -195,15 +195,15 @@ TEST_F(RekeyTest, WithoutTheRecoveryPublicKeyTheReKeyIsRefused) {
 TEST_F(RekeyTest, ADamagedChunkRefusesTheReKeyAndChangesNothing) {
   auto path = make();
   {
-  Coffer c = unlock(path, "first pass phrase");
-  put_file(c, "big.bin", 100000);
-  c.database().exec("UPDATE chunks SET mac = zeroblob(32) WHERE idx = 0");
-  auto fresh = passphrase("second pass phrase");
-  RekeyPlan plan;
-  plan.passphrase = &fresh;
-  plan.cost = KdfCost::kTest;
-  EXPECT_EQ(code_of([&] { c.rekey(plan); }), ErrorCode::kDamaged);
-  EXPECT_FALSE(leftovers());
+    Coffer c = unlock(path, "first pass phrase");
+    put_file(c, "big.bin", 100000);
+    c.database().exec("UPDATE chunks SET mac = zeroblob(32) WHERE idx = 0");
+    auto fresh = passphrase("second pass phrase");
+    RekeyPlan plan;
+    plan.passphrase = &fresh;
+    plan.cost = KdfCost::kTest;
+    EXPECT_EQ(code_of([&] { c.rekey(plan); }), ErrorCode::kDamaged);
+    EXPECT_FALSE(leftovers());
   }
   unlock(path, "first pass phrase");
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <exception>
 #include <type_traits>
+#include <utility>
 
 #include "coffer/error.h"
 #include "coffer/keystore/digest.h"
@@ -183,7 +184,9 @@ std::optional<std::string> FileStore::path_of(std::uint64_t ino) {
     s.bind(1, static_cast<std::int64_t>(at));
     if (!s.step()) return std::nullopt;
     auto name = s.column_blob(1);
-    path = std::string(name.begin(), name.end()) + (path.empty() ? "" : "/" + path);
+    std::string part(name.begin(), name.end());
+    if (!path.empty()) part.append("/").append(path);
+    path = std::move(part);
     at = static_cast<std::uint64_t>(s.column_int64(0));
     s.reset();
   }

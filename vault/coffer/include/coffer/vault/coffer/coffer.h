@@ -211,7 +211,7 @@ class Coffer {
   // in the other header copy, if it opens it (see bind_header; after a
   // re-key the two may differ, and only one opens the database).
   using OpensOther = std::function<std::optional<keystore::MasterKey>(Header&)>;
-  void finish_unlock(const keystore::MasterKey& master, const OpensOther& opens_other);
+  void finish_unlock(const keystore::MasterKey& found, const OpensOther& opens_other);
   // Refuses (kDamaged) a header the database does not accept (an earlier
   // one written back) and settles an update a crash interrupted; see
   // container/header_binding.h. Falls back to the other copy only when it
