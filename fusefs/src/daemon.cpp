@@ -39,8 +39,6 @@
 #include "session.h"
 #include "session_keeper.h"
 
-extern char** environ;
-
 namespace coffer::fusefs {
 namespace fs = std::filesystem;
 
@@ -428,7 +426,9 @@ std::vector<std::string> processes_using(const fs::path& path) {
     std::ifstream comm(proc.path() / "comm");
     std::string name;
     std::getline(comm, name);
-    out.push_back(pid + " (" + name + ")");
+    std::string entry = pid;
+    entry.append(" (").append(name).append(")");
+    out.push_back(std::move(entry));
   }
   return out;
 }
