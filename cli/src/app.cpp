@@ -29,10 +29,18 @@ void add_kdf_cost_option(CLI::App& cmd, CommonOptions& o) {
       ->check(CLI::IsMember({"default", "test"}));
 }
 
+void require_root_for(const std::string& option, const std::string& system_file) {
+  if (::geteuid() == 0) return;
+  throw Error(ErrorCode::kPolicy, option + " is for root only (IT's tests and tools): for everyone else the school's " +
+                                      system_file + " applies; ask IT to change it there");
+}
+
 vault::SchoolPolicy school_policy(Context& ctx) {
   std::optional<std::filesystem::path> file;
-  if (!ctx.policy_file.empty()) file = ctx.policy_file;
-  else if (::access(vault::kSystemPolicyPath, F_OK) == 0) file = vault::kSystemPolicyPath;
+  if (!ctx.policy_file.empty()) {
+    require_root_for("--policy", vault::kSystemPolicyPath);
+    file = ctx.policy_file;
+  } else if (::access(vault::kSystemPolicyPath, F_OK) == 0) file = vault::kSystemPolicyPath;
   return vault::load_school_policy(file);
 }
 
@@ -103,8 +111,8 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   register_session_keeper(app, ctx);
   register_guard(app, ctx);
   app.add_option("--policy", ctx.policy_file,
-                 "the school policy file (default /etc/coffer/policy.toml); trusted only when "
-                 "owned by root and not writable by group or others");
+                 "the school policy file (default /etc/coffer/policy.toml); root only, and "
+                 "trusted only when owned by root and not writable by group or others");
   app.fallthrough();
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -33,7 +33,8 @@ struct Context {
   // Waits out the backoff after wrong passphrases (tests make it instant).
   std::function<void(std::chrono::seconds)> sleep;
   // --policy FILE: the school policy file (else /etc/coffer/policy.toml
-  // when present); trusted only when root-owned and not group/world-writable.
+  // when present); root only, and trusted only when root-owned and not
+  // group/world-writable.
   std::string policy_file;
 };
 
@@ -68,6 +69,10 @@ struct SourceSpec;
 // --from, --format, --map, --allow-missing (import and provision share them).
 void add_source_options(CLI::App& cmd, SourceSpec& spec);
 
+// Throws Error(kPolicy) unless the effective user is root: `option`
+// (--policy, --profiles) replaces the school's `system_file`, which is
+// what applies to everyone else.
+void require_root_for(const std::string& option, const std::string& system_file);
 // The school policy in force (see Context::policy_file).
 vault::SchoolPolicy school_policy(Context& ctx);
 // The failed-unlock and retention rules of the school policy, with the

@@ -7,6 +7,8 @@
 #include <fmt/core.h>
 
 #include <ostream>
+#include <utility>
+#include <vector>
 
 #include "app.h"
 #include "coffer/error.h"
@@ -35,11 +37,30 @@ std::string human_line(std::uint64_t seq, const vault::AuditEvent& e, const char
   return line;
 }
 
+// Where an event is dated before the one written just before it: the clock
+// was set back (or corrected) between them. Not tampering in itself (the
+// chain holds them in order, and coffer refuses a clock far behind what it
+// has seen), but the DPO should see it. `entries` is (seq, time) in order.
+std::vector<std::string> time_reversals(const std::vector<std::pair<std::uint64_t, std::int64_t>>& entries) {
+  std::vector<std::string> out;
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    const auto& [seq, time] = entries[i];
+    const auto& [prev_seq, prev_time] = entries[i - 1];
+    if (time < prev_time)
+      out.push_back(
+          fmt::format("time goes backwards: entry {} ({}) is dated {} s before entry {} ({}): the clock was "
+                      "set back between them",
+                      seq, local_datetime(time), prev_time - time, prev_seq, local_datetime(prev_time)));
+  }
+  return out;
+}
+
 void finish(const std::vector<std::string>& problems, const std::vector<std::string>& notes, const AuditOptions& o,
-            Context& ctx, std::uint64_t entries) {
+            Context& ctx, std::uint64_t entries, const std::vector<std::pair<std::uint64_t, std::int64_t>>& times) {
   for (auto& n : notes) *ctx.err << "coffer: note: " << n << "\n";
   for (auto& p : problems) *ctx.err << "coffer: PROBLEM: " << p << "\n";
   if (!o.verify) return;
+  for (auto& w : time_reversals(times)) *ctx.err << "coffer: warning: " << w << "\n";
   if (!problems.empty())
     throw Error(ErrorCode::kDamaged, "the audit trail of " + o.path + " failed verification (" +
                                          std::to_string(problems.size()) + " problem(s))");
@@ -54,11 +75,14 @@ void run_with_passphrase(const AuditOptions& o, std::optional<std::int64_t> sinc
   // torn sidecar tail as it appends).
   vault::AuditVerdict v = c.verify_audit();
   c.flush_audit();  // reading the trail is an unlock like any other
-  for (auto& e : c.audit_events(since)) {
+  std::vector<std::pair<std::uint64_t, std::int64_t>> times;
+  for (auto& e : c.audit_events()) {
+    times.emplace_back(e.seq, e.event.time);
+    if (since && e.event.time < *since) continue;
     if (o.json) *ctx.out << vault::audit_event_json(e.event, e.seq, true) << "\n";
     else *ctx.out << human_line(e.seq, e.event, "") << "\n";
   }
-  finish(v.problems, {}, o, ctx, v.entries);
+  finish(v.problems, {}, o, ctx, v.entries, times);
 }
 
 void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since, Context& ctx) {
@@ -82,14 +106,16 @@ void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since
     }
   }
   vault::SidecarReport r = vault::read_sidecar(sidecar, key, expected);
+  std::vector<std::pair<std::uint64_t, std::int64_t>> times;
   for (auto& e : r.entries) {
+    times.emplace_back(e.seq, e.event.time);
     if (since && e.event.time < *since) continue;
     if (o.json) *ctx.out << vault::audit_event_json(e.event, e.seq, e.verified) << "\n";
     else *ctx.out << human_line(e.seq, e.event, e.verified ? "" : "UNCONFIRMED ") << "\n";
   }
   std::vector<std::string> notes = r.notes;
   notes.insert(notes.end(), drop_notes.begin(), drop_notes.end());
-  finish(r.problems, notes, o, ctx, r.records);
+  finish(r.problems, notes, o, ctx, r.records, times);
 }
 
 void run_audit(const AuditOptions& o, Context& ctx) {

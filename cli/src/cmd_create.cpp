@@ -69,7 +69,7 @@ void register_create(CLI::App& app, Context& ctx) {
                   "its maximum)");
   cmd->add_option("--trip-end", o->trip_end, "YYYY-MM-DD: the trip's last day (trip profiles count from it)");
   cmd->add_option("--profiles", o->profiles_file,
-                  "the school's profiles file instead of /etc/coffer/profiles.toml (must be owned "
+                  "the school's profiles file instead of /etc/coffer/profiles.toml (root only; owned "
                   "by root and not writable by others)");
   cmd->add_option("--recovery-key", o->recovery_key, "the school's recovery key (.pub)");
   cmd->add_option("--audit-key", o->audit_key, "the school's audit key (.pub)");

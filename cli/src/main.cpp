@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   ctx.stdin_is_terminal = isatty(STDIN_FILENO) == 1;
   ctx.sleep = [](std::chrono::seconds s) { std::this_thread::sleep_for(s); };
   ctx.passphrases = [](const std::string& file) {
-    return file.empty() ? coffer::cli::terminal_source() : coffer::cli::file_source(file);
+    return file.empty() ? coffer::cli::terminal_source() : coffer::cli::file_source(file, std::cerr);
   };
   std::vector<std::string> args(argv + 1, argv + argc);
   return coffer::cli::run(args, ctx);

@@ -79,6 +79,7 @@ for weak in password1 'aaaaaaaaaaaaaaaa' 'Teacher1'; do
 done
 # An empty passphrase file: usage error, no file.
 : >empty.pw
+chmod 600 empty.pw
 expect_exit 2 "$COFFER" create nopw.coffer --owner A --purpose trip --expires "$FUTURE" \
   --kdf-cost test --passphrase-file empty.pw
 [[ ! -e nopw.coffer ]] || fail "a missing passphrase left nopw.coffer"

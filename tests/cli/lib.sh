@@ -258,3 +258,27 @@ at() {
   shift
   faketime -f "@$(date -d "+$days days" '+%F %T')" "$@"
 }
+
+# with_etc_coffer DIR CMD...: runs CMD in a private mount namespace where
+# DIR is /etc/coffer (the school's system policy and profiles), so a test can
+# give an unprivileged user a custom system policy without touching the
+# machine's. When /etc/coffer does not exist, /etc is overlaid (upper layer
+# on a private tmpfs) to make the mount point. Needs root; CMD drops to the
+# test user itself (runuser).
+with_etc_coffer() {
+  local dir=$1
+  shift
+  unshare -m --propagation private bash -c '
+    set -e
+    dir=$1 ovl=$2
+    shift 2
+    if [[ ! -d /etc/coffer ]]; then
+      mkdir -p "$ovl"
+      mount -t tmpfs tmpfs "$ovl"
+      mkdir "$ovl/upper" "$ovl/work"
+      mount -t overlay overlay -o "lowerdir=/etc,upperdir=$ovl/upper,workdir=$ovl/work" /etc
+      mkdir /etc/coffer
+    fi
+    mount --bind "$dir" /etc/coffer
+    exec "$@"' with_etc_coffer "$dir" "$WORK/.etc-overlay" "$@"
+}

@@ -89,6 +89,7 @@ expect_output_lacks "$PW3"
 expect_exit_stdin 0 "$(pwfile stdin.pw "$PW2")" "$COFFER" fsck trip.coffer --passphrase-file -
 expect_output_contains 'trip.coffer: ok'
 printf '%s\r\n' "$PW1" >crlf.pw
+chmod 600 crlf.pw
 expect_exit 0 "$COFFER" fsck trip.coffer --passphrase-file crlf.pw
 # A slot in use cannot be added to again.
 expect_exit 6 "$COFFER" keys add trip.coffer --slot 1 --kdf-cost test \

@@ -129,9 +129,11 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
         p.free_attempts = static_cast<std::uint32_t>(integer(*file, *n, "free_attempts", 0, 10));
       if (auto* n = t->get("wipe_at_limit")) p.wipe_at_limit = boolean(*file, *n, "wipe_at_limit");
     } else if (section == "retention") {
-      only(*file, *t, section, {"warn_days", "grace_days", "clock_tolerance_minutes"});
+      only(*file, *t, section, {"warn_days", "grace_days", "clock_tolerance_minutes", "max_hold_days"});
       if (auto* n = t->get("warn_days")) p.warn_days = static_cast<int>(integer(*file, *n, "warn_days", 0, 60));
       if (auto* n = t->get("grace_days")) p.grace_days = static_cast<int>(integer(*file, *n, "grace_days", 0, 60));
+      if (auto* n = t->get("max_hold_days"))
+        p.max_hold_days = static_cast<int>(integer(*file, *n, "max_hold_days", 1, 90));
       if (auto* n = t->get("clock_tolerance_minutes"))
         p.clock_tolerance_seconds = 60 * integer(*file, *n, "clock_tolerance_minutes", 1, 24 * 60);
     } else {

@@ -47,6 +47,9 @@ struct SchoolPolicy {
   // still be checked in by IT for `grace_days`, then it is wiped.
   int warn_days = 3;
   int grace_days = 7;
+  // The longest hold a teacher may set with their passphrase (after an
+  // incident); only the school's recovery key holds longer.
+  int max_hold_days = 14;
   // A clock this far behind the coffer's high-water mark refuses to open.
   std::int64_t clock_tolerance_seconds = 600;
   // Where the audit sidecar is copied at open and lock when reachable.
