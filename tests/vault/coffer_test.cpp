@@ -146,6 +146,9 @@ TEST_F(CofferTest, AbsurdKdfCostInASlotIsRefused) {
   write_bytes(path, bytes);
   EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }), ErrorCode::kDamaged);
   EXPECT_NE(last_message_.find("memory cost"), std::string::npos) << last_message_;
+  EXPECT_NE(last_message_.find("key slot 0 damaged or altered"), std::string::npos) << last_message_;
+  // Never derived, so not a wrong passphrase: nothing is counted.
+  EXPECT_EQ(read_header(path).header.failed_attempts, 0U);
 }
 
 TEST_F(CofferTest, TornHeaderWriteStillOpensAndIsRepaired) {
