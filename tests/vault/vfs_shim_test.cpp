@@ -38,7 +38,7 @@ class VfsShim : public ::testing::Test {
     shim::register_vfs(kPayloadOffset, kCipherPageSize, kCipherUnauthenticatedTail);
     path_ = dir_ / "db.coffer";
     ::close(::open(path_.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
-    sqlite3* db = open(kKey, /*page_key=*/true);
+    sqlite3* db = open(kKey, /*give_page_key=*/true);
     ASSERT_EQ(sqlite3_exec(db,
                            "PRAGMA cipher_page_size = 16384; CREATE TABLE t(x); INSERT INTO t "
                            "VALUES (zeroblob(40000)); INSERT INTO t VALUES ('kept');",

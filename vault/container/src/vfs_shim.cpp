@@ -182,7 +182,7 @@ int x_write(sqlite3_file* f, const void* buf, int amount, sqlite3_int64 offset) 
   const auto* in = static_cast<const std::uint8_t*>(buf);
   if (static_cast<std::size_t>(amount) == g_page && offset % g_page == 0 && g_tail > 0) {
     m->scratch->assign(in, in + amount);
-    std::fill(m->scratch->end() - g_tail, m->scratch->end(), 0);
+    std::fill(m->scratch->end() - static_cast<std::ptrdiff_t>(g_tail), m->scratch->end(), 0);
     in = m->scratch->data();
   }
   return lower_write(f, in, amount, offset + static_cast<sqlite3_int64>(g_offset));

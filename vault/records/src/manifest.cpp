@@ -42,7 +42,7 @@ Manifest read_manifest(Database& db, const std::string& coffer_name) {
   m.vault_id = meta["vault_id"];
   m.purpose = meta["profile"];
   m.owner = meta["owner"];
-  m.protection = meta.count("protection") ? meta["protection"] : "standard";
+  m.protection = meta.contains("protection") ? meta["protection"] : "standard";
   m.created_by = meta["created_by"];
   m.created = to_int(meta, "created");
   m.expires = to_int(meta, "expires");
