@@ -31,6 +31,7 @@
 #include "coffer/proc.h"
 #include "coffer/unique_fd.h"
 #include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/locked_memory.h"
 #include "copy_rules.h"
 #include "dates.h"
 #include "exit_codes.h"
@@ -284,6 +285,9 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
 // device they could reach the disk in the clear. Refused before the
 // passphrase is asked for (the school policy may downgrade it to a warning).
 void check_swap(const OpenOptions& o, Context& ctx) {
+  if (auto mem = vault::locked_memory_stats(); mem.installed && !mem.locked)
+    *ctx.err << "coffer: warning: the memory for keys could not be locked (RLIMIT_MEMLOCK): keys may be written "
+                "to swap\n";
   guard::SwapConfig config;
   if (!o.system_root.empty()) {
     if (::geteuid() != 0) throw Error(ErrorCode::kPolicy, "--system-root is for root only (tests)");
