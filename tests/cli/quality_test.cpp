@@ -66,9 +66,9 @@ TEST(Quality, TheOwnersNameCountsOnlyAsADictionaryWord) {
 }
 
 TEST(Quality, AcceptsFourUnrelatedWordsAndTheTestSuitesPassphrases) {
-  for (const char* strong : {"correct horse battery staple", "Tr1p-Lantern-Okapi-Paris-26", "Marking-Lamp-Quartz-77",
-                             "Harbour-Violet-Compass-58", "Lantern-Otter-Glacier-19", "Recovery-Oak-Harbour-31",
-                             "Audit-Lamp-Quartz-77"}) {
+  for (const char* strong :
+       {"correct horse battery staple", "Tr1p-Lantern-Okapi-Paris-26", "Marking-Lamp-Quartz-77",
+        "Harbour-Violet-Compass-58", "Lantern-Otter-Glacier-19", "Recovery-Oak-Harbour-31", "Audit-Lamp-Quartz-77"}) {
     SCOPED_TRACE(strong);
     EXPECT_GE(passphrase_bits(pass(strong), words()), kMinPassphraseBits);
     EXPECT_NO_THROW(require_strong(pass(strong), words()));

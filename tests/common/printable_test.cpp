@@ -43,8 +43,8 @@ TEST(Printable, EveryC0ControlDelAndC1IsEscaped) {
 
 TEST(Printable, InvalidUtf8BytesAndBackslashesAreEscaped) {
   EXPECT_EQ(printable("\xff\xfe"), "\\xff\\xfe");
-  EXPECT_EQ(printable("\xe2\x82"), "\\xe2\\x82");  // truncated
-  EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");  // overlong
+  EXPECT_EQ(printable("\xe2\x82"), "\\xe2\\x82");           // truncated
+  EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");           // overlong
   EXPECT_EQ(printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // surrogate
   // A backslash is doubled, so "\x1b" typed in a name cannot pass for an
   // escaped ESC.

@@ -79,8 +79,8 @@ TEST(LockedMemory, MunlockDoesNotUnlockTheArena) {
   EXPECT_TRUE(locked(key)) << vm_flags_of(key);
   sqlite3_free(key);
   // Outside the arena munlock still works.
-  void* other = ::mmap(nullptr, static_cast<std::size_t>(page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+  void* other =
+      ::mmap(nullptr, static_cast<std::size_t>(page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(other, MAP_FAILED);
   ASSERT_EQ(::mlock(other, static_cast<std::size_t>(page)), 0);
   EXPECT_TRUE(locked(other));

@@ -148,7 +148,7 @@ std::string install_locked_allocators() {
   g_arena = static_cast<std::uint8_t*>(m);
   std::string problems;
   if (!g_locked) problems = "the key arena could not be locked in memory (RLIMIT_MEMLOCK)";
-  static const sqlite3_mem_methods kMethods = {sq_malloc, sq_free, sq_realloc, sq_size,
+  static const sqlite3_mem_methods kMethods = {sq_malloc,  sq_free, sq_realloc,  sq_size,
                                                sq_roundup, sq_init, sq_shutdown, nullptr};
   if (sqlite3_config(SQLITE_CONFIG_MALLOC, &kMethods) != SQLITE_OK)
     problems += std::string(problems.empty() ? "" : "; ") + "SQLite had already started";
