@@ -167,7 +167,7 @@ LockedMemoryStats locked_memory_stats() {
 // SQLCipher 3.4.1 calls munlock on the pages of every buffer it frees,
 // which would unlock the arena (and any other locked data sharing those
 // pages). Ranges in the arena stay locked; everything else is passed on.
-extern "C" int munlock(const void* addr, size_t len) {
+extern "C" int munlock(const void* addr, size_t len) noexcept {
   if (coffer::vault::in_arena(addr)) return 0;
   return static_cast<int>(::syscall(SYS_munlock, addr, len));
 }
