@@ -17,7 +17,7 @@ W=$(mktemp -d /tmp/coffer-audit-bench.XXXXXX)
 M=$W/mnt
 trap 'set +e; "$COFFER" lock "$M" >/dev/null 2>&1; rm -rf "$W"' EXIT
 export XDG_RUNTIME_DIR=$W HOME=$W
-PW='Tr1p-to-Paris-2026!'
+PW='Tr1p-Lantern-Okapi-Paris-26'
 printf '%s\n' "$PW" >"$W/pw"
 printf 'Audit-Lamp-Quartz-77\n' >"$W/ak"
 chmod 600 "$W/pw" "$W/ak"

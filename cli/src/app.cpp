@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "exit_codes.h"
 #include "quality.h"
 
@@ -62,7 +63,7 @@ void report_unlock(const vault::Coffer& c, Context& ctx) {
   if (c.failures_before() > 0)
     *ctx.err << "coffer: warning: " << c.failures_before()
              << " wrong passphrase(s) were tried since this coffer was last opened\n";
-  for (auto& n : c.notices()) *ctx.err << "coffer: note: " << n << "\n";
+  for (auto& n : c.notices()) *ctx.err << "coffer: note: " << printable(n) << "\n";
 }
 }  // namespace
 
@@ -80,9 +81,10 @@ vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::Sc
   return c;
 }
 
-keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt) {
+keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt,
+                                        const std::vector<std::string>& words) {
   keystore::Passphrase p = source.new_one(prompt);
-  require_strong(p);
+  require_strong(p, words);
   return p;
 }
 
@@ -137,7 +139,7 @@ int run(const std::vector<std::string>& args, Context& ctx) {
     *ctx.err << "coffer: " << e.what() << "\nRun 'coffer --help' for usage.\n";
     return kExitUsage;
   } catch (const Error& e) {
-    *ctx.err << "coffer: error: " << error_text(e) << "\n";
+    *ctx.err << "coffer: error: " << printable(error_text(e)) << "\n";
     return exit_code_for(e.code());
   } catch (const std::bad_alloc&) {
     *ctx.err << "coffer: error: out of memory\n";

@@ -19,6 +19,7 @@
 #include "coffer/vault/container/clock.h"
 #include "coffer/vault/policy/policy.h"
 #include "prompt.h"
+#include "quality.h"
 
 namespace coffer::cli {
 
@@ -88,8 +89,10 @@ vault::Coffer unlock_coffer(const std::string& path, const keystore::Passphrase&
 // The same with the school's recovery key (IT).
 vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::SchoolKeyPair& key, Context& ctx);
 
-// Prompts for and checks a new passphrase (strength via libpwquality).
-keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt);
+// Prompts for and checks a new passphrase (strength via zxcvbn, with `words`
+// from passphrase_context: what an attacker knows about the coffer).
+keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt,
+                                        const std::vector<std::string>& words);
 
 // Runs the whole CLI; returns the exit code.
 int run(const std::vector<std::string>& args, Context& ctx);

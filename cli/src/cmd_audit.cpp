@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "coffer/vault/audit/audit.h"
 #include "coffer/vault/audit/audit_drop.h"
 #include "coffer/vault/coffer/coffer.h"
@@ -30,10 +31,12 @@ struct AuditOptions {
 
 std::string human_line(std::uint64_t seq, const vault::AuditEvent& e, const char* mark) {
   std::string line = fmt::format("{:>5} {} {}{:<14} {:<9}", seq, local_datetime(e.time), mark,
-                                 vault::audit_kind_name(e.kind), e.result);
-  if (!e.object.empty()) line += " " + e.object;
-  if (!e.detail.empty()) line += " (" + e.detail + ")";
-  line += fmt::format("  [uid {} pid {} {}]", e.uid, e.pid, e.exe);
+                                 vault::audit_kind_name(e.kind), printable(e.result));
+  // Every field came from outside (a file name, a program's path): shown,
+  // never obeyed by the terminal.
+  if (!e.object.empty()) line += " " + printable(e.object);
+  if (!e.detail.empty()) line += " (" + printable(e.detail) + ")";
+  line += fmt::format("  [uid {} pid {} {}]", e.uid, e.pid, printable(e.exe));
   return line;
 }
 
@@ -57,8 +60,8 @@ std::vector<std::string> time_reversals(const std::vector<std::pair<std::uint64_
 
 void finish(const std::vector<std::string>& problems, const std::vector<std::string>& notes, const AuditOptions& o,
             Context& ctx, std::uint64_t entries, const std::vector<std::pair<std::uint64_t, std::int64_t>>& times) {
-  for (auto& n : notes) *ctx.err << "coffer: note: " << n << "\n";
-  for (auto& p : problems) *ctx.err << "coffer: PROBLEM: " << p << "\n";
+  for (auto& n : notes) *ctx.err << "coffer: note: " << printable(n) << "\n";
+  for (auto& p : problems) *ctx.err << "coffer: PROBLEM: " << printable(p) << "\n";
   if (!o.verify) return;
   for (auto& w : time_reversals(times)) *ctx.err << "coffer: warning: " << w << "\n";
   if (!problems.empty())

@@ -19,6 +19,7 @@
 #include "app.h"
 #include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
+#include "coffer/printable.h"
 #include "coffer/vault/audit/audit.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/coffer/export.h"
@@ -132,7 +133,8 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
     accesses.push_back(nlohmann::json::parse(vault::audit_event_json(e.event, e.seq, true)));
     access_text +=
         fmt::format("  {}  {:<14} {:<9} {}{}\n", local_datetime(e.event.time), vault::audit_kind_name(e.event.kind),
-                    e.event.result, e.event.object, e.event.detail.empty() ? "" : " (" + e.event.detail + ")");
+                    printable(e.event.result), printable(e.event.object),
+                    e.event.detail.empty() ? "" : " (" + printable(e.event.detail) + ")");
   }
   j["accesses"] = accesses;
   nlohmann::json files = nlohmann::json::array();
@@ -141,7 +143,7 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   for (auto& f : returned) {
     files.push_back({{"path", f.path}, {"size", f.size}, {"dir", f.is_dir}});
     if (!f.is_dir) {
-      files_text += fmt::format("  files/{} ({} bytes)\n", f.path, f.size);
+      files_text += fmt::format("  files/{} ({} bytes)\n", printable(f.path), f.size);
       bytes += f.size;
     }
   }
@@ -163,14 +165,14 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   t += fmt::format("RETURNED: the teacher's own files, {} file(s), {} bytes, in {}\n",
                    std::count_if(returned.begin(), returned.end(), [](auto& f) { return !f.is_dir; }), bytes,
                    verified ? files_dir.string() : std::string("(not exported)"));
-  t += files_text;
+  t += files_text;  // the report is read with cat or less: every name in it is escaped
   if (held)
-    t += fmt::format("\nON HOLD ({}): the records were exported for the incident record to {}\n", *c.hold_reason(),
-                     verified ? records_dir.string() : std::string("(not exported)"));
+    t += fmt::format("\nON HOLD ({}): the records were exported for the incident record to {}\n",
+                     printable(*c.hold_reason()), verified ? records_dir.string() : std::string("(not exported)"));
   t += fmt::format("\nAUDIT: {}\n  {} entries in the coffer's hash chain; {} records in the sidecar ({} unconfirmed)\n",
                    verified ? "VERIFIED" : "FAILED VERIFICATION", chain.entries, sidecar_records, unconfirmed);
-  for (auto& p : problems) t += "  PROBLEM: " + p + "\n";
-  for (auto& n : notes) t += "  note: " + n + "\n";
+  for (auto& p : problems) t += "  PROBLEM: " + printable(p) + "\n";
+  for (auto& n : notes) t += "  note: " + printable(n) + "\n";
   t += verified ? "\nThe coffer has been wiped.\n"
                 : "\nThe coffer was NOT wiped and nothing was exported: keep it for investigation.\n";
 

@@ -44,7 +44,8 @@ void run_create(const CreateOptions& o, Context& ctx) {
   if (params.expires <= ctx.clock->now())
     throw Error(ErrorCode::kPolicy, "the expiry date " + expires + " is in the past");
   auto source = ctx.passphrases(o.common.passphrase_file);
-  keystore::Passphrase pw = ask_new_passphrase(*source, "New passphrase for " + o.path);
+  keystore::Passphrase pw =
+      ask_new_passphrase(*source, "New passphrase for " + o.path, passphrase_context(o.owner, o.purpose, o.path));
   vault::Coffer::create(o.path, params, pw, *ctx.random, *ctx.clock);
   *ctx.out << "created " << o.path << " for " << o.owner << " (" << o.purpose << "), expires " << expires
            << " end of day";

@@ -38,22 +38,6 @@ struct ProvisionOptions {
   std::string plan, out = ".", profiles_file;
 };
 
-// 20 characters from an alphabet without look-alikes (no I, O, 0, 1):
-// 32 symbols, so each is 5 unbiased bits: 100 bits in all.
-keystore::Passphrase one_time_passphrase(keystore::Random& random, std::string& shown) {
-  static constexpr char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-  keystore::SecretBytes bytes(20);
-  random.fill(bytes.writable_bytes());
-  keystore::Passphrase p;
-  for (std::size_t i = 0; i < 20; ++i) {
-    if (i && i % 4 == 0) shown += '-', p.push_back('-');
-    char c = kAlphabet[bytes.reveal_bytes()[i] & 31];
-    shown += c;
-    p.push_back(static_cast<std::uint8_t>(c));
-  }
-  return p;
-}
-
 std::string handover_text(const Plan& plan, const PlanEntry& e, const std::string& expires,
                           const std::string& passphrase) {
   std::string t;
@@ -192,7 +176,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       const vault::Profile& p = find_profile(profiles, e.purpose);
       expiries.push_back(choose_expiry(p, e.expires, e.trip_end, ctx.clock->now()));
       for (auto* k : {&e.recovery_key, &e.audit_key})
-        if (!k->empty() && !keys.count(*k)) keys.emplace(*k, load_public_key(*k));
+        if (!k->empty() && !keys.contains(*k)) keys.emplace(*k, load_public_key(*k));
       leftovers.push_back(classify(out, plan, e, sheets));
       if (leftovers.back() == Leftover::kDone || leftovers.back() == Leftover::kFinishSheet) done.insert(e.name);
     } catch (const Error& err) {
@@ -221,7 +205,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
     const PlanEntry& e = plan.coffers[i];
     const auto t0 = clock::now();
     const std::string label = fmt::format("[{}/{}] {}", i + 1, plan.coffers.size(), e.name);
-    if (done.count(e.name)) {
+    if (done.contains(e.name)) {
       *ctx.out << label << " already made, skipped\n";
       continue;
     }
@@ -264,7 +248,8 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
         text = vault::manifest_text(m);
       };
       std::string shown;
-      keystore::Passphrase pw = one_time_passphrase(*ctx.random, shown);
+      keystore::Passphrase pw =
+          one_time_passphrase(*ctx.random, shown, passphrase_context(e.owner, e.purpose, coffer, plan.school));
       std::string handover = handover_text(plan, e, expiries[i], shown);
       keystore::wipe(std::span<char>(shown.data(), shown.size()));
       struct WipeHandover {
@@ -282,7 +267,9 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       if (plan.handover == "files") {
         rename_new(pending.string(), (out / (e.name + ".passphrase.txt")).string());
       } else {
-        std::string next = sheets + (sheets.empty() ? "" : "\f") + handover;
+        std::string next = sheets;
+        next += sheets.empty() ? "" : "\f";
+        next += handover;
         try {
           replace_file(sheet_path.string(), next, 0600);
         } catch (...) {

@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/coffer/sweep.h"
 #include "dates.h"
@@ -90,7 +91,7 @@ void run_sweep(const SweepOptions& o, Context& ctx) {
     try {
       items = vault::sweep_directory(dir, now, policy.grace_days, o.dry_run, *ctx.random);
     } catch (const Error& e) {
-      *ctx.err << "coffer: error: " << error_text(e) << "\n";
+      *ctx.err << "coffer: error: " << printable(error_text(e)) << "\n";
       if (!first_error) first_error = exit_code_for(e.code());
       continue;
     }
@@ -100,18 +101,19 @@ void run_sweep(const SweepOptions& o, Context& ctx) {
       switch (it.action) {
         case A::kWiped:
           ++wiped;
-          *ctx.out << "wiped " << it.path.string() << " (" << when << ")\n";
+          *ctx.out << "wiped " << printable(it.path.string()) << " (" << when << ")\n";
           break;
         case A::kWouldWipe:
           ++wiped;
-          *ctx.out << "would wipe " << it.path.string() << " (" << when << ")\n";
+          *ctx.out << "would wipe " << printable(it.path.string()) << " (" << when << ")\n";
           break;
         case A::kHeld:
-          *ctx.out << "kept " << it.path.string() << " (on hold)\n";
+          *ctx.out << "kept " << printable(it.path.string()) << " (on hold)\n";
           break;
         case A::kFailed:
           ++failed;
-          *ctx.err << "coffer: error: could not wipe " << it.path.string() << ": " << error_text(*it.failure) << "\n";
+          *ctx.err << "coffer: error: could not wipe " << printable(it.path.string()) << ": "
+                   << printable(error_text(*it.failure)) << "\n";
           if (!first_error) first_error = exit_code_for(ErrorCode::kBusy);
           break;
         case A::kKept:

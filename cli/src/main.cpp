@@ -9,8 +9,12 @@
 #include <thread>
 
 #include "app.h"
+#include "coffer/vault/container/locked_memory.h"
 
 int main(int argc, char** argv) {
+  // First, before SQLite or OpenSSL allocate anything: their copies of key
+  // material go to locked memory. `open` warns if the arena is not locked.
+  coffer::vault::install_locked_allocators();
   // Keys live in this process: never let them reach a core dump.
   rlimit none{0, 0};
   setrlimit(RLIMIT_CORE, &none);

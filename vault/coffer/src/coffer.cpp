@@ -180,13 +180,13 @@ void Coffer::refuse_locked_out(Coffer& c, const fs::path& path, const UnlockPoli
 
 void Coffer::count_failure(Coffer& c, const fs::path& path, const SlotSearch& search, const UnlockPolicy& policy,
                            const Clock& clock, keystore::Random& random) {
-  std::string damaged = KeySlots(c.header_).damaged_list();
-  if (!search.any_intact && damaged.empty() && search.refused.empty())
+  // A slot that is damaged or altered (bad checksum, or a KDF cost beyond
+  // the caps) was never derived, so it says nothing about the passphrase:
+  // only a passphrase tried on an intact slot counts as a failure.
+  if (!search.any_intact && search.refused.empty())
     throw Error(ErrorCode::kPolicy, path.string() + " has no passphrase", Remedy::kRecoverNoPassphrase);
   if (!search.any_intact)
-    throw Error(ErrorCode::kDamaged,
-                path.string() + ": no usable key slot" +
-                    (damaged.empty() ? "" : "; key slot " + damaged + " is damaged") + search.refused,
+    throw Error(ErrorCode::kDamaged, path.string() + ": no usable key slot" + search.refused,
                 Remedy::kRecoverNoUsableSlot);
   // Past its grace period a coffer goes whatever the passphrase: a right one
   // only lets the wipe enter the authenticated trail first.
@@ -217,7 +217,6 @@ void Coffer::count_failure(Coffer& c, const fs::path& path, const SlotSearch& se
   }
   std::string msg = "wrong passphrase for " + path.string() + " (failed attempts: " + std::to_string(now_failed) +
                     " of " + std::to_string(policy.max_failures) + ")";
-  if (!damaged.empty()) msg += "; note: key slot " + damaged + " is damaged";
   msg += search.refused;
   throw Error(ErrorCode::kWrongPassphrase, msg);
 }

@@ -116,11 +116,20 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
   for (auto&& [k, node] : doc) {
     std::string section(k.str());
     auto* t = node.as_table();
-    if (!t || (section != "unlock" && section != "retention" && section != "audit" && section != "copy"))
+    if (!t || (section != "unlock" && section != "retention" && section != "audit" && section != "copy" &&
+               section != "memory"))
       toml_error(*file, node.source(),
-                 "unknown section [" + section + "]; expected [unlock], [retention], [audit] or [copy]");
+                 "unknown section [" + section + "]; expected [unlock], [retention], [audit], [copy] or [memory]");
     if (section == "copy") {
       read_copy(*file, *t, p.copy);
+    } else if (section == "memory") {
+      only(*file, *t, section, {"unencrypted_swap"});
+      if (auto* n = t->get("unencrypted_swap")) {
+        auto s = n->value<std::string>();
+        if (!n->is_string() || !s || (*s != "refuse" && *s != "warn"))
+          toml_error(*file, n->source(), "unencrypted_swap must be \"refuse\" or \"warn\"");
+        p.refuse_unencrypted_swap = *s == "refuse";
+      }
     } else if (section == "unlock") {
       only(*file, *t, section, {"max_failures", "free_attempts", "wipe_at_limit"});
       if (auto* n = t->get("max_failures"))

@@ -55,6 +55,10 @@ struct SchoolPolicy {
   // Where the audit sidecar is copied at open and lock when reachable.
   std::optional<std::filesystem::path> audit_drop_dir;
   CopyPolicy copy;
+  // [memory] unencrypted_swap: what `open` does on a machine where decrypted
+  // data could be paged to unencrypted swap or written into a hibernation
+  // image on an unencrypted device: "refuse" (the default) or "warn".
+  bool refuse_unencrypted_swap = true;
 };
 
 // What one coffer may do on this machine: its own level and destinations
