@@ -549,7 +549,7 @@ TEST_F(SidecarTest, TornFinalRecordIsToleratedAndReported) {
   c.insert(c.end(), {1, 2, 3});
   write_bytes(path_, c);
   EXPECT_TRUE(read(3).torn_tail);
-  append_unauthenticated(path_, event(4), audit_.public_key);
+  append_unauthenticated(path_, event(4, AuditKind::kUnlockFailed), audit_.public_key);
   EXPECT_EQ(count_sidecar_records(path_), 4u);
   EXPECT_TRUE(read(4).ok());
 }
@@ -584,7 +584,7 @@ TEST_F(SidecarTest, WithoutCatchUpAStaleKeyBreaksTheChain) {
 
 TEST_F(SidecarTest, HostileBytesNeverCrash) {
   append_auth(2);
-  append_unauthenticated(path_, event(2), audit_.public_key);
+  append_unauthenticated(path_, event(2, AuditKind::kUnlockFailed), audit_.public_key);
   auto orig = read_bytes(path_);
   std::uint32_t seed = 12345;
   auto next = [&] { return seed = seed * 1103515245u + 12345u; };

@@ -426,6 +426,10 @@ SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes, const keys
         entry.event = std::move(parsed->event);
         if (parsed->seq != r.index || parsed->authenticated != r.authenticated())
           problem(at + ": the sealed event's number or flag differs from the record's (moved or forged)");
+        else if (!r.authenticated() && !written_without_key_allowed(entry.event.kind))
+          problem(at + ": written without the coffer key, but of kind " +
+                  std::string(audit_kind_name(entry.event.kind)) +
+                  " (only failed unlocks, lock-outs and wipes are written so): forged by a program without the key");
       }
     }
     report.entries.push_back(std::move(entry));

@@ -51,6 +51,8 @@ struct SchoolPolicy {
   std::int64_t clock_tolerance_seconds = 600;
   // Where the audit sidecar is copied at open and lock when reachable.
   std::optional<std::filesystem::path> audit_drop_dir;
+  // IT's manifest store, where audit anchors are filed (audit, checkin).
+  std::optional<std::filesystem::path> manifest_store;
   CopyPolicy copy;
 };
 
