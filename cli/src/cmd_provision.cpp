@@ -193,7 +193,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       const vault::Profile& p = find_profile(profiles, e.purpose);
       expiries.push_back(choose_expiry(p, e.expires, e.trip_end, ctx.clock->now()));
       for (auto* k : {&e.recovery_key, &e.audit_key})
-        if (!k->empty() && !keys.count(*k)) keys.emplace(*k, load_public_key(*k));
+        if (!k->empty() && !keys.contains(*k)) keys.emplace(*k, load_public_key(*k));
       leftovers.push_back(classify(out, plan, e, sheets));
       if (leftovers.back() == Leftover::kDone || leftovers.back() == Leftover::kFinishSheet) done.insert(e.name);
     } catch (const Error& err) {
@@ -222,7 +222,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
     const PlanEntry& e = plan.coffers[i];
     const auto t0 = clock::now();
     const std::string label = fmt::format("[{}/{}] {}", i + 1, plan.coffers.size(), e.name);
-    if (done.count(e.name)) {
+    if (done.contains(e.name)) {
       *ctx.out << label << " already made, skipped\n";
       continue;
     }
@@ -286,7 +286,9 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       if (plan.handover == "files") {
         rename_new(pending.string(), (out / (e.name + ".passphrase.txt")).string());
       } else {
-        std::string next = sheets + (sheets.empty() ? "" : "\f") + handover;
+        std::string next = sheets;
+        if (!sheets.empty()) next += '\f';
+        next += handover;
         try {
           replace_file(sheet_path.string(), next, 0600);
         } catch (...) {

@@ -269,6 +269,7 @@ std::vector<std::uint8_t> make_record(std::uint64_t index, bool authenticated, c
       keystore::seal_to_school(std::span(reinterpret_cast<const std::uint8_t*>(json.data()), json.size()), pub);
   std::uint32_t len = static_cast<std::uint32_t>(1 + 8 + sealed.size() + (authenticated ? 32 : 0));
   std::vector<std::uint8_t> r;
+  r.reserve(13 + sealed.size() + 32);
   for (int i = 0; i < 4; ++i) r.push_back(static_cast<std::uint8_t>(len >> (8 * i)));
   r.push_back(authenticated ? 1 : 0);
   for (int i = 0; i < 8; ++i) r.push_back(static_cast<std::uint8_t>(index >> (8 * i)));

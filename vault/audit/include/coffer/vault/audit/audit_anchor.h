@@ -34,7 +34,7 @@ struct SidecarGenesis {
 
 // From a sidecar header (no key needed). Throws Error(kDamaged) unless the
 // bytes start with a sidecar header.
-SidecarGenesis genesis_of_header(std::span<const std::uint8_t> header, std::string_view source);
+SidecarGenesis genesis_of_header(std::span<const std::uint8_t> bytes, std::string_view source);
 SidecarGenesis read_sidecar_genesis(const std::filesystem::path& sidecar);
 
 // ---------------------------------------------------------------- anchors
