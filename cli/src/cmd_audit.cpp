@@ -152,6 +152,7 @@ void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since
   if (!o.drop_dir.empty()) drop_dir = o.drop_dir;
   else if (auto d = school_policy(ctx).audit_drop_dir) drop_dir = *d;
   const std::optional<fs::path> store = manifest_store_of(o.manifests, ctx);
+  // Only for finding the drop copy: the verdict uses the header read with the records.
   const vault::SidecarGenesis genesis = vault::read_sidecar_genesis(sidecar);
   // The school's drop copy of this trail (found by vault id, then by its
   // genesis) holds every record up to the last contact: a sidecar shorter
@@ -170,7 +171,7 @@ void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since
   }
   vault::SidecarReport r = vault::read_sidecar(sidecar, key, expected);
   vault::AnchorQuery q{store, drop_dir, coffer_name_of_trail(sidecar), std::nullopt};
-  vault::AnchorVerdict anchor = vault::check_anchor(genesis, r, key, q);
+  vault::AnchorVerdict anchor = vault::check_anchor(r, key, q);
   const bool anchored = anchor.anchored();
   auto show = [&](const vault::SidecarEntry& e, const char* trail) {
     if (since && e.event.time < *since) return;

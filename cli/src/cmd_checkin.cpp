@@ -109,10 +109,9 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
     if (keystore::to_hex(h.audit->fingerprint) != keystore::to_hex(audit_key.public_key.fingerprint()))
       throw Error(ErrorCode::kWrongPassphrase, o.path + "'s trail is sealed to the audit key " +
                                                    keystore::to_hex(h.audit->fingerprint) + ", not to " + o.audit_key);
-    const vault::SidecarGenesis genesis = vault::read_sidecar_genesis(c.sidecar());
     vault::SidecarReport r = vault::read_sidecar(c.sidecar(), audit_key);
     vault::AnchorQuery q{store, school_policy(ctx).audit_drop_dir, coffer_path.filename().string(), h.vault_id};
-    anchor = vault::check_anchor(genesis, r, audit_key, q);
+    anchor = vault::check_anchor(r, audit_key, q);
     for (auto& p : r.problems) problems.push_back("in the sidecar: " + p);
     for (auto& n : r.notes) notes.push_back("sidecar: " + n);
     for (auto& p : anchor.problems) problems.push_back("anchor: " + p);

@@ -41,9 +41,8 @@ class AnchorTest : public ::testing::Test {
     genesis_ = read_sidecar_genesis(sidecar_);
   }
   AnchorVerdict check(const std::string& name = "trip.coffer") {
-    SidecarGenesis g = read_sidecar_genesis(sidecar_);
     SidecarReport r = read_sidecar(sidecar_, audit_);
-    return check_anchor(g, r, audit_, AnchorQuery{store_, drop_, name, std::nullopt});
+    return check_anchor(r, audit_, AnchorQuery{store_, drop_, name, std::nullopt});
   }
   void file_anchor(const fs::path& where) { write_text(where, anchor_file_json(genesis_, "trip.coffer")); }
 

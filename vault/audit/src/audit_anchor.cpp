@@ -249,8 +249,9 @@ std::string_view anchor_status_name(AnchorStatus status) {
   return "not-anchored";
 }
 
-AnchorVerdict check_anchor(const SidecarGenesis& current, const SidecarReport& report,
-                           const keystore::SchoolKeyPair& audit_key, const AnchorQuery& query) {
+AnchorVerdict check_anchor(const SidecarReport& report, const keystore::SchoolKeyPair& audit_key,
+                           const AnchorQuery& query) {
+  const SidecarGenesis current = genesis_of_header(report.header, "the audit sidecar");
   AnchorVerdict v;
   auto problem = [&](std::string s) { v.problems.push_back(std::move(s)); };
   const VaultId vid = query.coffer_vault_id.value_or(current.vault_id);

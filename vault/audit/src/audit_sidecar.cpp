@@ -391,6 +391,7 @@ SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes, const keys
                                          ": the audit sidecar's sealed chain key does not open "
                                          "(damaged or forged header)");
   SidecarReport report;
+  report.header = header.bytes;
   auto problem = [&](std::string s) { report.problems.push_back(std::move(s)); };
   Framing f = frame(bytes.size(), [&](std::uint64_t off, std::span<std::uint8_t> out) {
     std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(off), out.size(), out.begin());

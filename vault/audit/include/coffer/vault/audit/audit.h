@@ -166,6 +166,9 @@ struct SidecarEntry {
 };
 
 struct SidecarReport {
+  // The header the records were read under (the same bytes: what the
+  // trail's genesis is computed from, audit_anchor.h).
+  std::array<std::uint8_t, kSidecarHeaderSize> header{};
   std::vector<SidecarEntry> entries;
   std::vector<std::string> problems;  // edits, forgery, reordering, deletion, truncation
   std::vector<std::string> notes;     // torn final record, records not yet confirmed

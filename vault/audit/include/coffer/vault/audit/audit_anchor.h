@@ -123,9 +123,9 @@ struct AnchorQuery {
   std::optional<VaultId> coffer_vault_id;         // from the coffer itself, when it is there
 };
 
-// Where the trail read in `report` (the sidecar whose genesis is `current`)
-// stands against the school's anchor.
-AnchorVerdict check_anchor(const SidecarGenesis& current, const SidecarReport& report,
-                           const keystore::SchoolKeyPair& audit_key, const AnchorQuery& query);
+// Where the trail read in `report` stands against the school's anchor (its
+// genesis is that of the header the report was read under).
+AnchorVerdict check_anchor(const SidecarReport& report, const keystore::SchoolKeyPair& audit_key,
+                           const AnchorQuery& query);
 
 }  // namespace coffer::vault
