@@ -159,6 +159,29 @@ TEST_F(AnchorTest, RestartLinksBackWithTheOldKeyOnly) {
   EXPECT_TRUE(any_contains(v.notes, "no drop copy"));
 }
 
+// The frozen anchor of the frozen format-1 sidecar (tests/fixtures/README.md).
+class SeedRandom final : public keystore::Random {
+ public:
+  void fill(std::span<std::uint8_t> out) override {
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint8_t>(i);
+  }
+};
+
+TEST(AnchorFixture, FormatV1AnchorAnchorsTheFormatV1Sidecar) {
+  const fs::path fixtures = COFFER_FIXTURES_DIR;
+  SeedRandom seed;
+  auto key = keystore::generate_school_key(keystore::SchoolKeyRole::kAudit, seed);
+  test::TempDir store;
+  fs::copy_file(fixtures / "format-v1.anchor.json", store / "format-v1.anchor.json");
+  SidecarReport r = read_sidecar(fixtures / "format-v1.coffer.audit", key);
+  SidecarGenesis g = genesis_of_header(r.header, "fixture");
+  auto frozen = test::read_bytes(fixtures / "format-v1.anchor.json");
+  EXPECT_EQ(anchor_file_json(g, "format-v1.coffer"), std::string(frozen.begin(), frozen.end()));
+  auto v = check_anchor(r, key, AnchorQuery{store.path(), std::nullopt, "format-v1.coffer", std::nullopt});
+  EXPECT_EQ(v.status, AnchorStatus::kAnchored);
+  EXPECT_TRUE(v.anchored());
+}
+
 TEST(SidecarKinds, OnlyFailuresAreAcceptedWithoutTheKey) {
   test::TempDir dir;
   auto& rnd = keystore::system_random();
