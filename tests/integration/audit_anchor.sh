@@ -192,6 +192,13 @@ expect_output_lacks 'verified'
 expect_audit 0 "$N" --manifests "$STORE" --json
 ! grep -q '"authenticated":true' "$OUT" || fail "an unanchored trail's JSON says authenticated"
 grep -q '"anchor":"not-anchored"' "$OUT" || fail "JSON lacks anchor not-anchored"
+# Check-in of an unanchored coffer goes ahead, and the report says what it is.
+expect_exit 0 "$COFFER" "${POLICY[@]}" checkin "$N" --recovery-key "$WORK/school.key" --audit-key "$WORK/audit.key" \
+  --manifests "$STORE" --export "$WORK/back/n" --passphrase-file "$BOTH"
+grep -q 'AUDIT: not anchored: internally consistent only' "$WORK/back/n/noanchor.checkin.txt" ||
+  { cat "$WORK/back/n/noanchor.checkin.txt"; fail "the check-in report of an unanchored coffer"; }
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["audit"]; assert a["anchor"] == "not-anchored" and not a["verified"] and a["consistent"], a' \
+  "$WORK/back/n/noanchor.checkin.json" || fail "the check-in JSON of an unanchored coffer"
 cp "$FIXTURES/format-v1-schema5.coffer" "$FIXTURES/format-v1-schema5.coffer.audit" "$L/"
 run_cmd "$COFFER" audit "$L/format-v1-schema5.coffer" --audit-key "$FIXTURES/format-v1-audit.key" \
   --passphrase-file "$(pwfile fa.pw 'Fixture-Audit-Willow-5')" --manifests "$STORE" --verify
