@@ -6,10 +6,13 @@
 #include <optional>
 #include <set>
 
+#include "coffer/error.h"
+#include "coffer/keystore/digest.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/keystore/school_key.h"
 #include "coffer/vault/audit/audit.h"
 #include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/header_binding.h"
 #include "coffer/vault/container/schema.h"
 #include "coffer/vault/files/filestore.h"
 #include "coffer/vault/records/records.h"
@@ -124,6 +127,89 @@ TEST(Schema5Fixture, OpensOnHoldWithRecordsAndBothTrails) {
   EXPECT_EQ(r.entries.front().event.kind, AuditKind::kCreate);
   EXPECT_EQ(r.entries.back().event.kind, AuditKind::kHoldSet);
   EXPECT_EQ(r.entries.back().event.detail, "fixture hold");
+}
+
+// Migration 6: the first unlock records the header it opened with, and from
+// then on an earlier header written back is refused.
+TEST(Schema5Fixture, MigratesToSchema6AndBindsItsHeader) {
+  test::TempDir dir;
+  auto path = copy_schema5(dir);
+  test::FixedClock clock(kSchema5Created + 3600);
+  UnlockPolicy policy;
+  policy.clock = &clock;
+  policy.raise_clock_mark = false;
+  Coffer c = Coffer::unlock(path, test::passphrase("Fixture-Lantern-Meadow-42"), keystore::system_random(), policy);
+  EXPECT_EQ(schema_version(c.database()), 6);
+  HeaderBinding binding(c.database());
+  ASSERT_TRUE(binding.current().has_value());
+  EXPECT_EQ(*binding.current(), header_digest(c.header()));
+  EXPECT_FALSE(binding.pending().has_value());
+  EXPECT_TRUE(c.check().ok());
+}
+
+// Schema 6 (the header binding): two pupils, a passphrase added and removed
+// again; format-v1-schema6.earlier-header is copy A as it was before the
+// removal, with the removed passphrase in slot 1.
+constexpr std::int64_t kSchema6Created = 1796670393;
+constexpr const char* kRemovedPassphrase = "Fixture-Removed-Otter-66";
+
+std::filesystem::path copy_schema6(const test::TempDir& dir) {
+  auto path = dir / "format-v1-schema6.coffer";
+  std::filesystem::copy_file(kDir / "format-v1-schema6.coffer", path);
+  std::filesystem::copy_file(kDir / "format-v1-schema6.coffer.audit", sidecar_path(path));
+  return path;
+}
+
+Coffer unlock_schema6(const std::filesystem::path& path, const char* pw, const test::FixedClock& clock) {
+  UnlockPolicy policy;
+  policy.clock = &clock;
+  policy.raise_clock_mark = false;
+  return Coffer::unlock(path, test::passphrase(pw), keystore::system_random(), policy);
+}
+
+TEST(Schema6Fixture, OpensBoundToItsHeaderWithRecordsAndTrail) {
+  test::TempDir dir;
+  auto path = copy_schema6(dir);
+  test::FixedClock clock(kSchema6Created + 3600);
+  Coffer c = unlock_schema6(path, "Fixture-Lantern-Meadow-42", clock);
+  EXPECT_EQ(schema_version(c.database()), 6);
+  EXPECT_EQ(c.header().owner, "Fixture Owner");
+  EXPECT_EQ(c.header().slots_in_use(), 1u);
+  HeaderBinding binding(c.database());
+  ASSERT_TRUE(binding.current().has_value());
+  EXPECT_EQ(*binding.current(), header_digest(c.header()));
+  EXPECT_FALSE(binding.pending().has_value());
+  EXPECT_TRUE(c.warnings().empty());
+  EXPECT_TRUE(c.check().ok());
+  EXPECT_EQ(RecordStore(c.database()).count(), 2);
+  AuditVerdict v = c.verify_audit();
+  EXPECT_TRUE(v.ok()) << (v.problems.empty() ? "" : v.problems[0]);
+}
+
+TEST(Schema6Fixture, ItsEarlierHeaderWrittenBackIsRefused) {
+  test::TempDir dir;
+  auto path = copy_schema6(dir);
+  test::FixedClock clock(kSchema6Created + 3600);
+  auto bytes = test::read_bytes(path);
+  auto earlier = test::read_bytes(kDir / "format-v1-schema6.earlier-header");
+  ASSERT_EQ(earlier.size(), kHeaderCopySize);
+  std::copy(earlier.begin(), earlier.end(), bytes.begin() + kHeaderCopySize);
+  bytes[kHeaderCopySize + kGenerationOffset + 4] += 1;  // + 2^32: selection prefers it
+  auto sum = keystore::checksum32(std::span<const std::uint8_t>(bytes.data() + kHeaderCopySize, kChecksumOffset));
+  std::copy(sum.begin(), sum.end(), bytes.begin() + kHeaderCopySize + kChecksumOffset);
+  test::write_bytes(path, bytes);
+  ASSERT_EQ(read_header(path).header.slots_in_use(), 2u);
+  try {
+    unlock_schema6(path, kRemovedPassphrase, clock);
+    ADD_FAILURE() << "the removed passphrase opened the coffer";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDamaged);
+    EXPECT_NE(std::string(e.what()).find("tampering"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(test::read_bytes(path), bytes);
+  Coffer c = unlock_schema6(path, "Fixture-Lantern-Meadow-42", clock);
+  EXPECT_EQ(c.header().slots_in_use(), 1u);
+  EXPECT_FALSE(c.check().ok());  // the written-back copy is reported
 }
 
 TEST(Schema5Fixture, TheSchoolKeyLiftsTheHold) {

@@ -22,6 +22,7 @@
 #include "coffer/unique_fd.h"
 #include "coffer/vault/audit/audit_anchor.h"
 #include "coffer/vault/container/file_io.h"
+#include "coffer/vault/container/header_binding.h"
 #include "coffer/vault/container/layout.h"
 #include "coffer/vault/container/meta.h"
 #include "coffer/vault/container/schema.h"
@@ -106,14 +107,49 @@ Coffer Coffer::open_locked(const fs::path& path) {
   c.header_ = std::move(sel.header);
   c.warnings_ = std::move(sel.warnings);
   c.needs_repair_ = sel.needs_repair;
+  c.other_header_ = std::move(sel.other);
+  c.chosen_is_b_ = sel.chosen_is_b;
   return c;
 }
 
 void Coffer::write_header() {
   // Torn-write safety: copy A is written and synced before copy B, both with
-  // the new generation. A crash between them leaves one valid copy.
+  // the new generation. A crash between them leaves one valid copy. A header
+  // with new MAC-covered bytes is first committed as pending in the
+  // database, so whichever of the two a crash leaves is accepted.
+  std::optional<keystore::Digest32> changed;
+  if (binding_ready_) {
+    HeaderBinding binding(*db_);
+    keystore::Digest32 digest = header_digest(header_);
+    auto current = binding.current();
+    if (!current || !keystore::equal_constant_time(*current, digest)) {
+      binding.begin(digest);
+      changed = digest;
+    }
+  }
   write_header_copies(*db_, header_);
+  if (changed) HeaderBinding(*db_).commit(*changed);
   needs_repair_ = false;
+  other_header_.reset();
+}
+
+void Coffer::write_failure_count() {
+  if (!other_header_) {
+    write_header();
+    return;
+  }
+  other_header_->failed_attempts = header_.failed_attempts;
+  write_header_copy(*db_, header_, chosen_is_b_ ? 1 : 0);
+  write_header_copy(*db_, *other_header_, chosen_is_b_ ? 0 : 1);
+}
+
+void Coffer::use_other_copy() {
+  Header chosen = std::move(header_);
+  header_ = std::move(*other_header_);
+  header_.failed_attempts = chosen.failed_attempts;
+  other_header_ = std::move(chosen);
+  chosen_is_b_ = !chosen_is_b_;
+  needs_repair_ = true;
 }
 
 void Coffer::require_master_key() const {
@@ -158,7 +194,7 @@ void Coffer::count_failure(Coffer& c, const fs::path& path, const SlotSearch& se
   wipe_if_past_grace(c, path, policy, clock, random);
   // Count the failure; only this counter (and the copy bookkeeping) changes.
   c.header_.failed_attempts += 1;
-  c.write_header();
+  c.write_failure_count();
   const std::uint32_t now_failed = c.header_.failed_attempts;
   audit_without_key(
       path, c.header_,
@@ -196,10 +232,24 @@ Coffer Coffer::unlock(const fs::path& path, const Passphrase& passphrase, keysto
   const std::uint32_t failures = c.header_.failed_attempts;
   if (auto wait = backoff_delay(failures, policy); wait.count() > 0 && policy.wait) policy.wait(wait, failures);
   SlotSearch found = KeySlots(c.header_).open(passphrase);
+  // The copies hold different headers: the passphrase may be one of the
+  // other's (the chosen one is only the higher generation, which anyone
+  // can write). bind_header judges the one that opened.
+  if (!found.master && c.other_header_) {
+    SlotSearch other = KeySlots(*c.other_header_).open(passphrase);
+    if (other.master) {
+      c.use_other_copy();
+      found = std::move(other);
+    }
+  }
   if (!found.master) count_failure(c, path, found, policy, clock, random);
   c.unlocked_slot_ = found.slot;
   c.clock_ = &clock;
-  c.finish_unlock(*found.master);
+  c.finish_unlock(*found.master, [&passphrase, &c](Header& other) {
+    SlotSearch in_other = KeySlots(other).open(passphrase);
+    if (in_other.master) c.unlocked_slot_ = in_other.slot;  // the slot `passwd` replaces
+    return in_other.master.has_value();
+  });
   c.apply_retention(policy, false);
   AuditEvent e = make_self_event(AuditKind::kUnlock, clock.now(), "", "ok",
                                  "passphrase slot " + std::to_string(found.slot) + failures_note(c.failures_before_));
@@ -222,7 +272,7 @@ Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::School
   c.master_from_recovery_ = true;
   const Clock& clock = policy.clock ? *policy.clock : system_clock();
   c.clock_ = &clock;
-  c.finish_unlock(*master);
+  c.finish_unlock(*master, [](Header& other) { return other.recovery.has_value(); });
   c.apply_retention(policy, true);
   c.audit(make_self_event(
       AuditKind::kRecoveryUsed, clock.now(), "", "ok",
@@ -305,7 +355,46 @@ void Coffer::release_hold() {
   audit(AuditKind::kHoldReleased, "", "ok", "was: " + reason);
 }
 
-void Coffer::finish_unlock(const keystore::MasterKey& master) {
+void Coffer::bind_header(const OpensOther& opens_other) {
+  HeaderBinding binding(*db_);
+  keystore::Digest32 digest = header_digest(header_);
+  if (!binding.current()) {
+    // Migrated from schema 5: the header this unlock opened is the one.
+    binding.establish(digest);
+    binding_ready_ = true;
+    return;
+  }
+  // Selection's warning ("an interrupted update") is replaced by what the
+  // database says when it calls one of the copies tampering.
+  auto report_tampering = [this](const char* bad, const char* good) {
+    tampering_.push_back(std::string("header copy ") + bad +
+                         " held an earlier header the coffer's database does not accept (written back: tampering); "
+                         "it was rewritten from copy " +
+                         good);
+    warnings_.assign(1, tampering_.back());
+  };
+  const char* chosen = chosen_is_b_ ? "B" : "A";
+  const char* other = chosen_is_b_ ? "A" : "B";
+  bool other_accepted = other_header_ && binding.accepts(header_digest(*other_header_));
+  if (!binding.accepts(digest)) {
+    if (!(other_accepted && verify_header_mac(*other_header_, *mac_key_) && opens_other(*other_header_)))
+      throw Error(ErrorCode::kDamaged,
+                  path_.string() + ": header copy " + chosen +
+                      " is not the header this coffer's database was last written with: an earlier header has "
+                      "been written back (tampering). Passphrases removed by recover, keys remove or passwd stay "
+                      "removed; nothing was changed");
+    report_tampering(chosen, other);
+    use_other_copy();
+    digest = header_digest(header_);
+    other_accepted = false;
+  } else if (other_header_ && !other_accepted) {
+    report_tampering(other, chosen);
+  }
+  binding.settle(digest);
+  binding_ready_ = true;
+}
+
+void Coffer::finish_unlock(const keystore::MasterKey& master, const OpensOther& opens_other) {
   mac_key_.emplace(keystore::derive_header_mac_key(master));
   audit_key_.emplace(keystore::derive_audit_key(master));
   if (!verify_header_mac(header_, *mac_key_))
@@ -328,6 +417,7 @@ void Coffer::finish_unlock(const keystore::MasterKey& master) {
                                          "coffer's own record (" +
                                          fields + "): tampering");
   }
+  bind_header(opens_other);
   // The hold flag is written in two steps (database, then header); a crash
   // between them is repaired from the database, which is authoritative.
   const bool held = RetentionRecord(*db_).hold_reason().has_value();
@@ -415,6 +505,8 @@ void Coffer::build_new(const fs::path& tmp, const fs::path& path, Header header,
   c.db_->exec("BEGIN IMMEDIATE");
   put_meta(*c.db_, initial_meta(c.header_, params));
   c.db_->exec("COMMIT");
+  HeaderBinding(*c.db_).establish(header_digest(c.header_));
+  c.binding_ready_ = true;
   c.clock_ = &clock;
   c.final_path_ = path;
   c.audit_key_.emplace(keystore::derive_audit_key(master));
@@ -495,6 +587,7 @@ void Coffer::set_must_change_passphrase(bool value) {
 FsckReport Coffer::check() {
   require_master_key();
   FsckReport r = check_container(*db_, header_, *mac_key_, path_);
+  for (const auto& t : tampering_) r.problems.push_back(t);
   {
     FileStore files(*db_, keystore::derive_chunk_mac_key(*master_), system_clock());
     std::size_t chunks = static_cast<std::size_t>(db_->query_int64("SELECT count(*) FROM chunks"));

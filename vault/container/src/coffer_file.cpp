@@ -13,6 +13,7 @@
 #include "coffer/keystore/subkeys.h"
 #include "coffer/unique_fd.h"
 #include "coffer/vault/container/file_io.h"
+#include "coffer/vault/container/header_binding.h"
 #include "coffer/vault/container/layout.h"
 #include "coffer/vault/container/schema.h"
 
@@ -123,16 +124,28 @@ void write_header_copies(Database& db, Header& header) {
   db.sync_raw();
 }
 
+void write_header_copy(Database& db, Header& header, int copy) {
+  header.generation += 1;
+  HeaderCopy bytes = serialize_header(header);
+  db.write_raw(bytes, copy == 0 ? 0 : kHeaderCopySize);
+  db.sync_raw();
+}
+
 FsckReport check_container(Database& db, const Header& header, const keystore::HeaderMacKey& mac_key,
                            const fs::path& path) {
   FsckReport r;
   std::array<std::uint8_t, 2 * kHeaderCopySize> area{};
   db.read_raw(area, 0);
+  const bool bound = schema_version(db) >= 6 && HeaderBinding(db).current().has_value();
+  if (!bound) r.problems.push_back("the database records no header binding");
   for (int copy = 0; copy < 2; ++copy) {
     ParsedCopy p = parse_header_copy(std::span(area).subspan(copy * kHeaderCopySize, kHeaderCopySize));
     if (!p.header) r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") + ": " + p.problem);
     else if (!verify_header_mac(*p.header, mac_key))
       r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") + ": header MAC mismatch");
+    else if (bound && !HeaderBinding(db).accepts(header_digest(*p.header)))
+      r.problems.push_back(std::string("header copy ") + (copy ? "B" : "A") +
+                           ": not the header the database was last written with (an earlier header written back)");
   }
   if (schema_version(db) != kSchemaVersion)
     r.problems.push_back("schema version " + std::to_string(schema_version(db)) + ", expected " +

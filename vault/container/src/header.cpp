@@ -37,7 +37,7 @@ void put_string(std::uint8_t* p, const std::string& s, std::size_t max) {
   if (s.empty() || s.size() > max || s.find('\0') != std::string::npos)
     throw std::logic_error("header string out of range");
   p[0] = static_cast<std::uint8_t>(s.size());
-  std::memcpy(p + 1, s.data(), s.size());
+  std::copy(s.begin(), s.end(), p + 1);
 }
 
 bool get_string(const std::uint8_t* p, std::size_t max, std::string& out) {
@@ -206,6 +206,9 @@ SelectedHeader select_header(std::span<const std::uint8_t> copy_a, std::span<con
   SelectedHeader out;
   if (a.header && b.header) {
     bool b_newer = b.header->generation > a.header->generation;
+    out.chosen_is_b = b_newer;
+    if (!std::equal(copy_a.begin(), copy_a.begin() + kMacOffset, copy_b.begin()))
+      out.other = b_newer ? *a.header : *b.header;
     out.header = std::move(b_newer ? *b.header : *a.header);
     out.needs_repair = !std::equal(copy_a.begin(), copy_a.end(), copy_b.begin(), copy_b.end());
     if (out.needs_repair)

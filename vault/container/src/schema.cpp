@@ -66,6 +66,12 @@ constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     // 5: a file's own expiry (unix seconds, the last second; NULL = the
     // coffer's), set through the extended attribute user.coffer.expires.
     "ALTER TABLE inodes ADD COLUMN expires INTEGER;",
+    // 6: the header this database belongs with (header_binding.h): digests
+    // of the MAC-covered bytes of the current header and of one being
+    // written. Empty after the migration: the first unlock records the
+    // header it opened with.
+    "CREATE TABLE header_binding(id INTEGER PRIMARY KEY CHECK (id = 1), current BLOB NOT NULL,"
+    " pending BLOB);",
 };
 
 bool has_version_table(Database& db) {

@@ -151,7 +151,20 @@ class Coffer {
  private:
   Coffer() = default;
   static Coffer open_locked(const std::filesystem::path& path);
-  void finish_unlock(const keystore::MasterKey& master);
+  // opens_other: whether the credential that found `master` also opens
+  // the other header copy (see bind_header).
+  using OpensOther = std::function<bool(Header&)>;
+  void finish_unlock(const keystore::MasterKey& master, const OpensOther& opens_other);
+  // Refuses (kDamaged) a header the database does not accept (an earlier
+  // one written back) and settles an update a crash interrupted; see
+  // container/header_binding.h. Falls back to the other copy only when it
+  // is accepted and the same credential opens it.
+  void bind_header(const OpensOther& opens_other);
+  // The other header copy becomes the one in use (its passphrase opened).
+  void use_other_copy();
+  // Counts a failed unlock in the header without the key: each copy keeps
+  // its own header when the two differ (only an unlock can judge them).
+  void write_failure_count();
   // Lock-out, backoff and counting a failure around a passphrase search.
   static void refuse_locked_out(Coffer& c, const std::filesystem::path& path, const UnlockPolicy& policy,
                                 const Clock& clock, keystore::Random& random);
@@ -180,6 +193,15 @@ class Coffer {
   Header header_;
   std::vector<std::string> warnings_;
   bool needs_repair_ = false;
+  // The copy not chosen, when both are valid and their MAC-covered bytes
+  // differ; chosen_is_b_ says where header_ came from.
+  std::optional<Header> other_header_;
+  bool chosen_is_b_ = false;
+  // Set once the database's header binding is known: every header write
+  // then commits its digest as pending first.
+  bool binding_ready_ = false;
+  // Tampering found and repaired at unlock; check() reports it.
+  std::vector<std::string> tampering_;
   std::optional<std::size_t> unlocked_slot_;
   std::uint32_t failures_before_ = 0;
   bool master_from_recovery_ = false;

@@ -47,6 +47,10 @@ std::vector<std::string> meta_mismatches(Database& db, const Header& header);
 // Writes `header` with the next generation to copy A, syncs, then to copy
 // B, syncs: a torn write leaves one valid copy.
 void write_header_copies(Database& db, Header& header);
+// Rewrites one copy (0 = A, 1 = B) with the next generation, and syncs:
+// for a failed unlock while the two copies hold different headers, which
+// only an unlock can tell apart, so each keeps its own.
+void write_header_copy(Database& db, Header& header, int copy);
 
 // The container's integrity: both header copies (parse and MAC), the schema
 // version, header hints, the file's size against the database's pages,

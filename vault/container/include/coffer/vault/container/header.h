@@ -101,6 +101,11 @@ struct SelectedHeader {
   Header header;
   std::vector<std::string> warnings;
   bool needs_repair = false;  // copies differ: rewrite both at the next chance
+  // Both copies valid but their MAC-covered bytes differ (an interrupted
+  // update, or an older header written back): the copy not chosen. Only the
+  // database can tell which of the two is genuine (header_binding.h).
+  std::optional<Header> other;
+  bool chosen_is_b = false;  // where `header` came from (other is in the other copy)
 };
 SelectedHeader select_header(std::span<const std::uint8_t> copy_a, std::span<const std::uint8_t> copy_b,
                              const std::string& source);

@@ -6,7 +6,7 @@
 
 namespace coffer::vault {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // Brings the schema up to kSchemaVersion. Throws Error(kDamaged) if the
 // coffer was written by a newer schema than this build knows.
