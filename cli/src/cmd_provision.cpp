@@ -18,6 +18,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/vault/audit/audit_anchor.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/records/manifest.h"
 #include "coffer/vault/records/records.h"
@@ -261,6 +262,9 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       sync_directory(out.string());
       vault::Coffer::create(coffer, params, pw, *ctx.random, *ctx.clock);
       created = true;
+      // The audit trail's anchor goes into the manifest IT keeps at school.
+      if (params.audit_key)
+        json = vault::manifest_with_anchor(json, vault::read_sidecar_genesis(vault::sidecar_path(coffer)));
       write_new_file((out / (e.name + ".manifest.json")).string(), json, 0640);
       write_new_file((out / (e.name + ".manifest.txt")).string(), text, 0640);
       // Commit the handover: after this the coffer counts as made.
@@ -268,7 +272,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
         rename_new(pending.string(), (out / (e.name + ".passphrase.txt")).string());
       } else {
         std::string next = sheets;
-        next += sheets.empty() ? "" : "\f";
+        if (!sheets.empty()) next += '\f';
         next += handover;
         try {
           replace_file(sheet_path.string(), next, 0600);

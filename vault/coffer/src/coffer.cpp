@@ -20,6 +20,7 @@
 #include "coffer/keystore/subkeys.h"
 #include "coffer/keystore/wrap.h"
 #include "coffer/unique_fd.h"
+#include "coffer/vault/audit/audit_anchor.h"
 #include "coffer/vault/container/file_io.h"
 #include "coffer/vault/container/header_binding.h"
 #include "coffer/vault/container/layout.h"
@@ -570,7 +571,9 @@ void Coffer::build_new(const fs::path& tmp, const fs::path& path, Header header,
     keystore::AuditChainKey k0 =
         AuditSidecar::create(sidecar_path(path), c.header_.vault_id, *params.audit_key, random);
     made_sidecar = true;
-    AuditLog(*c.db_, *c.audit_key_).store_sidecar_state(k0, 0);
+    AuditLog log(*c.db_, *c.audit_key_);
+    log.store_sidecar_state(k0, 0);
+    log.store_sidecar_header(read_sidecar_genesis(sidecar_path(path)).header);
   }
   c.audit(AuditKind::kCreate, "", "ok",
           "purpose " + params.profile + ", owner " + params.owner + ", expires " + local_day(params.expires) +

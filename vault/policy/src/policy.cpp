@@ -146,12 +146,18 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
       if (auto* n = t->get("clock_tolerance_minutes"))
         p.clock_tolerance_seconds = 60 * integer(*file, *n, "clock_tolerance_minutes", 1, 24 * 60);
     } else {
-      only(*file, *t, section, {"drop_dir"});
+      only(*file, *t, section, {"drop_dir", "manifests"});
       if (auto* n = t->get("drop_dir")) {
         auto s = n->value<std::string>();
         if (!n->is_string() || !s || s->empty() || (*s)[0] != '/')
           toml_error(*file, n->source(), "drop_dir must be an absolute path");
         p.audit_drop_dir = *s;
+      }
+      if (auto* n = t->get("manifests")) {
+        auto s = n->value<std::string>();
+        if (!n->is_string() || !s || s->empty() || (*s)[0] != '/')
+          toml_error(*file, n->source(), "manifests must be an absolute path");
+        p.manifest_store = *s;
       }
     }
   }

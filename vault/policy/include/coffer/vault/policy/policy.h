@@ -54,6 +54,8 @@ struct SchoolPolicy {
   std::int64_t clock_tolerance_seconds = 600;
   // Where the audit sidecar is copied at open and lock when reachable.
   std::optional<std::filesystem::path> audit_drop_dir;
+  // IT's manifest store, where audit anchors are filed (audit, checkin).
+  std::optional<std::filesystem::path> manifest_store;
   CopyPolicy copy;
   // [memory] unencrypted_swap: what `open` does on a machine where decrypted
   // data could be paged to unencrypted swap or written into a hibernation
