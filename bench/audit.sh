@@ -17,9 +17,10 @@ W=$(mktemp -d /tmp/coffer-audit-bench.XXXXXX)
 M=$W/mnt
 trap 'set +e; "$COFFER" lock "$M" >/dev/null 2>&1; rm -rf "$W"' EXIT
 export XDG_RUNTIME_DIR=$W HOME=$W
-PW='Tr1p-to-Paris-2026!'
+PW='Tr1p-Lantern-Okapi-Paris-26'
 printf '%s\n' "$PW" >"$W/pw"
 printf 'Audit-Lamp-Quartz-77\n' >"$W/ak"
+chmod 600 "$W/pw" "$W/ak"
 "$COFFER" keygen --out "$W/audit" --role audit --kdf-cost test --passphrase-file "$W/ak" >/dev/null
 "$COFFER" create "$W/b.coffer" --owner Bench --purpose home-working --kdf-cost test \
   --audit-key "$W/audit.pub" --passphrase-file "$W/pw" >/dev/null
@@ -60,5 +61,6 @@ print(f"64 MiB file, one audit event: {64 / big:.0f} MiB/s")
 PY
 "$COFFER" lock "$M" >/dev/null
 printf 'Audit-Lamp-Quartz-77\n' >"$W/ak2"
+chmod 600 "$W/ak2"
 "$COFFER" audit "$W/b.coffer" --audit-key "$W/audit.key" --passphrase-file "$W/ak2" --json | grep -c '"kind":"open-file"' |
   sed 's/^/open-file events recorded: /'

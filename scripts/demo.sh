@@ -6,6 +6,11 @@
 # per passphrase). Passphrases come from files only because this is a
 # script; people type them at a prompt.
 set -euo pipefail
+# The demo names its own school policy (--policy), which only root may do
+# (everyone else gets /etc/coffer/policy.toml), so it runs as root.
+if [ "$(id -u)" -ne 0 ]; then exec sudo -- "$0" "$@"; fi
+# Passphrase files must not be readable by others (coffer refuses them).
+umask 077
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh release >/dev/null
@@ -27,7 +32,7 @@ exec > >(cat) 2>&1
 # folder. Nowhere else.
 mkdir -p school-share returned Desktop
 printf '[copy]\napproved_destinations = ["%s", "%s"]\n' "$work/school-share" "$work/returned" |
-  if [ "$(id -u)" -eq 0 ]; then install -m 644 /dev/stdin policy.toml; else sudo install -o root -g root -m 644 /dev/stdin policy.toml; fi
+  install -m 644 /dev/stdin policy.toml
 coffer_policy=("$coffer" --policy "$work/policy.toml")
 
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }

@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config
   # libraries (see README "Dependencies" for why each one)
-  libsodium-dev libsqlcipher-dev libssl-dev sqlcipher libcli11-dev libpwquality-dev cracklib-runtime
+  libsodium-dev libsqlcipher-dev libssl-dev sqlcipher libcli11-dev libzxcvbn-dev
   libfuse3-dev fuse3 libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
   libpugixml-dev libcsv-dev libmount-dev libsystemd-dev
   # tests

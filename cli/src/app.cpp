@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "exit_codes.h"
 #include "quality.h"
 
@@ -29,10 +30,18 @@ void add_kdf_cost_option(CLI::App& cmd, CommonOptions& o) {
       ->check(CLI::IsMember({"default", "test"}));
 }
 
+void require_root_for(const std::string& option, const std::string& system_file) {
+  if (::geteuid() == 0) return;
+  throw Error(ErrorCode::kPolicy, option + " is for root only (IT's tests and tools): for everyone else the school's " +
+                                      system_file + " applies; ask IT to change it there");
+}
+
 vault::SchoolPolicy school_policy(Context& ctx) {
   std::optional<std::filesystem::path> file;
-  if (!ctx.policy_file.empty()) file = ctx.policy_file;
-  else if (::access(vault::kSystemPolicyPath, F_OK) == 0) file = vault::kSystemPolicyPath;
+  if (!ctx.policy_file.empty()) {
+    require_root_for("--policy", vault::kSystemPolicyPath);
+    file = ctx.policy_file;
+  } else if (::access(vault::kSystemPolicyPath, F_OK) == 0) file = vault::kSystemPolicyPath;
   return vault::load_school_policy(file);
 }
 
@@ -54,7 +63,7 @@ void report_unlock(const vault::Coffer& c, Context& ctx) {
   if (c.failures_before() > 0)
     *ctx.err << "coffer: warning: " << c.failures_before()
              << " wrong passphrase(s) were tried since this coffer was last opened\n";
-  for (auto& n : c.notices()) *ctx.err << "coffer: note: " << n << "\n";
+  for (auto& n : c.notices()) *ctx.err << "coffer: note: " << printable(n) << "\n";
 }
 }  // namespace
 
@@ -72,9 +81,10 @@ vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::Sc
   return c;
 }
 
-keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt) {
+keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt,
+                                        const std::vector<std::string>& words) {
   keystore::Passphrase p = source.new_one(prompt);
-  require_strong(p);
+  require_strong(p, words);
   return p;
 }
 
@@ -103,8 +113,8 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   register_session_keeper(app, ctx);
   register_guard(app, ctx);
   app.add_option("--policy", ctx.policy_file,
-                 "the school policy file (default /etc/coffer/policy.toml); trusted only when "
-                 "owned by root and not writable by group or others");
+                 "the school policy file (default /etc/coffer/policy.toml); root only, and "
+                 "trusted only when owned by root and not writable by group or others");
   app.fallthrough();
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -129,7 +139,7 @@ int run(const std::vector<std::string>& args, Context& ctx) {
     *ctx.err << "coffer: " << e.what() << "\nRun 'coffer --help' for usage.\n";
     return kExitUsage;
   } catch (const Error& e) {
-    *ctx.err << "coffer: error: " << error_text(e) << "\n";
+    *ctx.err << "coffer: error: " << printable(error_text(e)) << "\n";
     return exit_code_for(e.code());
   } catch (const std::bad_alloc&) {
     *ctx.err << "coffer: error: out of memory\n";

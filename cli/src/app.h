@@ -19,6 +19,7 @@
 #include "coffer/vault/container/clock.h"
 #include "coffer/vault/policy/policy.h"
 #include "prompt.h"
+#include "quality.h"
 
 namespace coffer::cli {
 
@@ -33,7 +34,8 @@ struct Context {
   // Waits out the backoff after wrong passphrases (tests make it instant).
   std::function<void(std::chrono::seconds)> sleep;
   // --policy FILE: the school policy file (else /etc/coffer/policy.toml
-  // when present); trusted only when root-owned and not group/world-writable.
+  // when present); root only, and trusted only when root-owned and not
+  // group/world-writable.
   std::string policy_file;
 };
 
@@ -68,6 +70,10 @@ struct SourceSpec;
 // --from, --format, --map, --allow-missing (import and provision share them).
 void add_source_options(CLI::App& cmd, SourceSpec& spec);
 
+// Throws Error(kPolicy) unless the effective user is root: `option`
+// (--policy, --profiles) replaces the school's `system_file`, which is
+// what applies to everyone else.
+void require_root_for(const std::string& option, const std::string& system_file);
 // The school policy in force (see Context::policy_file).
 vault::SchoolPolicy school_policy(Context& ctx);
 // The failed-unlock and retention rules of the school policy, with the
@@ -83,8 +89,10 @@ vault::Coffer unlock_coffer(const std::string& path, const keystore::Passphrase&
 // The same with the school's recovery key (IT).
 vault::Coffer unlock_coffer_recovery(const std::string& path, const keystore::SchoolKeyPair& key, Context& ctx);
 
-// Prompts for and checks a new passphrase (strength via libpwquality).
-keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt);
+// Prompts for and checks a new passphrase (strength via zxcvbn, with `words`
+// from passphrase_context: what an attacker knows about the coffer).
+keystore::Passphrase ask_new_passphrase(PassphraseSource& source, const std::string& prompt,
+                                        const std::vector<std::string>& words);
 
 // Runs the whole CLI; returns the exit code.
 int run(const std::vector<std::string>& args, Context& ctx);

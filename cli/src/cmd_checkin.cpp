@@ -16,10 +16,13 @@
 #include <cstring>
 #include <ostream>
 
+#include "anchor_report.h"
 #include "app.h"
 #include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
+#include "coffer/printable.h"
 #include "coffer/vault/audit/audit.h"
+#include "coffer/vault/audit/audit_anchor.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/coffer/export.h"
 #include "coffer/vault/records/manifest.h"
@@ -34,7 +37,7 @@ namespace {
 
 struct CheckinOptions {
   CommonOptions common;
-  std::string path, recovery_key, audit_key, export_dir;
+  std::string path, recovery_key, audit_key, export_dir, manifests;
 };
 
 bool is_access(vault::AuditKind k) {
@@ -94,26 +97,50 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   vault::AuditVerdict chain = c.verify_audit();
   for (auto& p : chain.problems) problems.push_back("in the coffer: " + p);
   std::uint64_t sidecar_records = 0, unconfirmed = 0;
-  std::vector<vault::StoredAuditEvent> trail;  // the sidecar's when there is one: it has the failed unlocks too
+  // The sidecar's when there is one (it has the failed unlocks too), with
+  // whether each record carries a verified MAC of its own.
+  struct TrailEntry {
+    vault::StoredAuditEvent stored;
+    bool authenticated = true;
+  };
+  std::vector<TrailEntry> trail;
+  const std::optional<fs::path> store = manifest_store_of(o.manifests, ctx);
+  vault::AnchorVerdict anchor;
   if (h.audit) {
     if (keystore::to_hex(h.audit->fingerprint) != keystore::to_hex(audit_key.public_key.fingerprint()))
       throw Error(ErrorCode::kWrongPassphrase, o.path + "'s trail is sealed to the audit key " +
                                                    keystore::to_hex(h.audit->fingerprint) + ", not to " + o.audit_key);
     vault::SidecarReport r = vault::read_sidecar(c.sidecar(), audit_key);
+    vault::AnchorQuery q{store, school_policy(ctx).audit_drop_dir, coffer_path.filename().string(), h.vault_id};
+    anchor = vault::check_anchor(r, audit_key, q);
     for (auto& p : r.problems) problems.push_back("in the sidecar: " + p);
     for (auto& n : r.notes) notes.push_back("sidecar: " + n);
+    for (auto& p : anchor.problems) problems.push_back("anchor: " + p);
+    for (auto& n : anchor.notes) notes.push_back("anchor: " + n);
+    // A restart the anchor accounts for (its link verified back to the
+    // anchored genesis) is not damage: the coffer's own finding of it is
+    // a note.
+    if (anchor.status == vault::AnchorStatus::kRestarted && anchor.problems.empty())
+      std::erase_if(problems, [&](const std::string& p) {
+        if (p.find("was found restarted") == std::string::npos) return false;
+        notes.push_back(p);
+        return true;
+      });
     sidecar_records = r.records;
     unconfirmed = r.unconfirmed;
-    for (auto& e : r.entries) trail.push_back({e.seq, e.event});
+    for (auto& part : anchor.earlier)
+      for (auto& e : part.report.entries) trail.push_back({{e.seq, e.event}, e.authenticated && e.verified});
+    for (auto& e : r.entries) trail.push_back({{e.seq, e.event}, e.authenticated && e.verified});
   } else {
-    trail = c.audit_events();
+    for (auto& e : c.audit_events()) trail.push_back({e, true});
     notes.push_back("this coffer was made without an audit key: only the trail inside it exists");
   }
-  const bool verified = problems.empty();
+  const bool consistent = problems.empty();
+  const bool verified = consistent && anchor.anchored();
 
   vault::Manifest m = vault::read_manifest(c.database(), coffer_path.filename().string());
   std::vector<vault::ExportedFile> returned, records;
-  if (verified) {
+  if (consistent) {
     returned = vault::export_files(c, files_dir);
     // A coffer on hold goes to the school's incident record whole.
     if (held) records = vault::export_records(c, records_dir, coffer_path.filename().string());
@@ -127,12 +154,14 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   j["issued"] = nlohmann::json::parse(vault::manifest_json(m));
   nlohmann::json accesses = nlohmann::json::array();
   std::string access_text;
-  for (auto& e : trail) {
+  for (auto& t : trail) {
+    const vault::StoredAuditEvent& e = t.stored;
     if (!is_access(e.event.kind)) continue;
-    accesses.push_back(nlohmann::json::parse(vault::audit_event_json(e.event, e.seq, true)));
+    accesses.push_back(nlohmann::json::parse(vault::audit_event_json(e.event, e.seq, t.authenticated && verified)));
     access_text +=
         fmt::format("  {}  {:<14} {:<9} {}{}\n", local_datetime(e.event.time), vault::audit_kind_name(e.event.kind),
-                    e.event.result, e.event.object, e.event.detail.empty() ? "" : " (" + e.event.detail + ")");
+                    printable(e.event.result), printable(e.event.object),
+                    e.event.detail.empty() ? "" : " (" + printable(e.event.detail) + ")");
   }
   j["accesses"] = accesses;
   nlohmann::json files = nlohmann::json::array();
@@ -141,19 +170,21 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   for (auto& f : returned) {
     files.push_back({{"path", f.path}, {"size", f.size}, {"dir", f.is_dir}});
     if (!f.is_dir) {
-      files_text += fmt::format("  files/{} ({} bytes)\n", f.path, f.size);
+      files_text += fmt::format("  files/{} ({} bytes)\n", printable(f.path), f.size);
       bytes += f.size;
     }
   }
-  j["returned"] = {{"folder", verified ? files_dir.string() : ""}, {"files", files}};
-  if (held) j["on_hold"] = {{"reason", *c.hold_reason()}, {"records_folder", verified ? records_dir.string() : ""}};
+  j["returned"] = {{"folder", consistent ? files_dir.string() : ""}, {"files", files}};
+  if (held) j["on_hold"] = {{"reason", *c.hold_reason()}, {"records_folder", consistent ? records_dir.string() : ""}};
   j["audit"] = {{"verified", verified},
+                {"consistent", consistent},
+                {"anchor", std::string(vault::anchor_status_name(anchor.status))},
                 {"entries_in_coffer", chain.entries},
                 {"sidecar_records", sidecar_records},
                 {"sidecar_unconfirmed", unconfirmed},
                 {"problems", problems},
                 {"notes", notes}};
-  j["wiped"] = verified;
+  j["wiped"] = consistent;
 
   std::string t;
   t += fmt::format("Check-in of {} ({})\n", coffer_path.filename().string(), keystore::to_hex(h.vault_id));
@@ -162,22 +193,28 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   t += "OPENED AND ACCESSED\n" + (access_text.empty() ? std::string("  (nothing)\n") : access_text) + "\n";
   t += fmt::format("RETURNED: the teacher's own files, {} file(s), {} bytes, in {}\n",
                    std::count_if(returned.begin(), returned.end(), [](auto& f) { return !f.is_dir; }), bytes,
-                   verified ? files_dir.string() : std::string("(not exported)"));
-  t += files_text;
+                   consistent ? files_dir.string() : std::string("(not exported)"));
+  t += files_text;  // the report is read with cat or less: every name in it is escaped
   if (held)
-    t += fmt::format("\nON HOLD ({}): the records were exported for the incident record to {}\n", *c.hold_reason(),
-                     verified ? records_dir.string() : std::string("(not exported)"));
+    t += fmt::format("\nON HOLD ({}): the records were exported for the incident record to {}\n", printable(*c.hold_reason()),
+                     consistent ? records_dir.string() : std::string("(not exported)"));
+  std::string verdict = "FAILED VERIFICATION";
+  if (anchor.status == vault::AnchorStatus::kReplaced) verdict = "REPLACED: not the trail the coffer began with";
+  else if (anchor.status == vault::AnchorStatus::kConflict) verdict = "CONFLICT: two anchors name this coffer";
+  else if (consistent && anchor.status == vault::AnchorStatus::kAnchored) verdict = "ANCHORED and verified";
+  else if (consistent && anchor.status == vault::AnchorStatus::kRestarted) verdict = "RESTARTED and verified";
+  else if (consistent) verdict = "not anchored: internally consistent only";
   t += fmt::format("\nAUDIT: {}\n  {} entries in the coffer's hash chain; {} records in the sidecar ({} unconfirmed)\n",
-                   verified ? "VERIFIED" : "FAILED VERIFICATION", chain.entries, sidecar_records, unconfirmed);
-  for (auto& p : problems) t += "  PROBLEM: " + p + "\n";
-  for (auto& n : notes) t += "  note: " + n + "\n";
-  t += verified ? "\nThe coffer has been wiped.\n"
-                : "\nThe coffer was NOT wiped and nothing was exported: keep it for investigation.\n";
+                   verdict, chain.entries, sidecar_records, unconfirmed);
+  for (auto& p : problems) t += "  PROBLEM: " + printable(p) + "\n";
+  for (auto& n : notes) t += "  note: " + printable(n) + "\n";
+  t += consistent ? "\nThe coffer has been wiped.\n"
+                  : "\nThe coffer was NOT wiped and nothing was exported: keep it for investigation.\n";
 
-  if (!verified) {
+  if (!consistent) {
     write_report(txt, t);
     write_report(json_path, j.dump(2) + "\n");
-    throw Error(ErrorCode::kDamaged, "the audit trail of " + o.path + " failed verification (" +
+    throw Error(ErrorCode::kDamaged, "the audit trail of " + o.path + " failed verification: " + verdict + " (" +
                                          std::to_string(problems.size()) +
                                          " problem(s)); nothing was exported or "
                                          "wiped; the report is in " +
@@ -194,7 +231,7 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   write_report(txt, t);
   write_report(json_path, j.dump(2) + "\n");
   vault::wipe(o.path, *ctx.random, "checked in by IT");
-  *ctx.out << "checked in " << o.path << ": audit verified (" << chain.entries << " entries), "
+  *ctx.out << "checked in " << o.path << ": audit " << verdict << " (" << chain.entries << " entries), "
            << std::count_if(returned.begin(), returned.end(), [](auto& f) { return !f.is_dir; })
            << " file(s) returned to " << files_dir.string() << "; report " << txt.string() << "; coffer wiped\n";
 }
@@ -211,6 +248,8 @@ void register_checkin(CLI::App& app, Context& ctx) {
   cmd->add_option("--recovery-key", o->recovery_key, "the school's recovery key (.key)")->required();
   cmd->add_option("--audit-key", o->audit_key, "the school's audit key (.key)")->required();
   cmd->add_option("--export", o->export_dir, "the folder for the returned files and the report")->required();
+  cmd->add_option("--manifests", o->manifests,
+                  "IT's manifest store holding the coffer's audit anchor (default: the policy's [audit] manifests)");
   add_passphrase_file_option(*cmd, o->common);
   cmd->callback([o, &ctx] { run_checkin(*o, ctx); });
 }

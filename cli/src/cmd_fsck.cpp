@@ -5,6 +5,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "exit_codes.h"
 
@@ -20,14 +21,14 @@ void run_fsck(const FsckOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
   vault::Coffer c = unlock_coffer(o.path, pw, ctx, /*check_only=*/true);
-  for (auto& w : c.warnings()) *ctx.out << "repaired: " << w << "\n";
+  for (auto& w : c.warnings()) *ctx.out << "repaired: " << printable(w) << "\n";
   vault::FsckReport r = c.check();
   vault::AuditVerdict audit = c.verify_audit();
   r.notes.push_back(std::to_string(audit.entries) + " audit entries checked");
   for (auto& p : audit.problems) r.problems.push_back("audit: " + p);
   c.flush_audit();  // the unlock, once the check has read everything
-  for (auto& n : r.notes) *ctx.out << n << "\n";
-  for (auto& p : r.problems) *ctx.out << "PROBLEM: " << p << "\n";
+  for (auto& n : r.notes) *ctx.out << printable(n) << "\n";
+  for (auto& p : r.problems) *ctx.out << "PROBLEM: " << printable(p) << "\n";
   if (!r.ok())
     throw Error(ErrorCode::kDamaged, o.path + " failed its check (" + std::to_string(r.problems.size()) + " problems)");
   *ctx.out << o.path << ": ok\n";

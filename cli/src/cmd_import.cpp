@@ -4,6 +4,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/records/records.h"
 #include "dates.h"
@@ -55,7 +56,7 @@ void run_import(const ImportOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
   vault::Coffer c = unlock_coffer(o.path, pw, ctx, /*check_only=*/true);
-  for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
+  for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << printable(w) << "\n";
   vault::Profile profile = coffer_profile(c, profiles);
   vault::PreparedImport p = prepare_source(spec, profile, ctx.clock->now());
   if (!o.expires.empty()) {

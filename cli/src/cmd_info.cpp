@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "coffer/keystore/encoding.h"
+#include "coffer/printable.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "dates.h"
 #include "describe.h"
@@ -65,9 +66,12 @@ void run_info(const InfoOptions& o, Context& ctx) {
     return;
   }
   auto& out = *ctx.out;
-  out << fmt::format("coffer:          {}\n", o.path) << fmt::format("format:          version {}\n", h.version)
+  // Owner, purpose and path come from outside: escaped for the terminal.
+  out << fmt::format("coffer:          {}\n", printable(o.path))
+      << fmt::format("format:          version {}\n", h.version)
       << fmt::format("id:              {}\n", keystore::to_hex(h.vault_id))
-      << fmt::format("purpose:         {}\n", h.profile) << fmt::format("owner:           {}\n", h.owner)
+      << fmt::format("purpose:         {}\n", printable(h.profile))
+      << fmt::format("owner:           {}\n", printable(h.owner))
       << fmt::format("created:         {}\n", local_datetime(h.created))
       << fmt::format("expires:         {} (end of day){}\n", local_date(h.expires),
                      r.on_hold      ? "  ON HOLD (expiry suspended)"
@@ -85,7 +89,7 @@ void run_info(const InfoOptions& o, Context& ctx) {
       << fmt::format("failed unlocks:  {}{}\n", h.failed_attempts,
                      h.failed_attempts >= max_failures ? "  LOCKED OUT: IT reopens it with coffer recover" : "");
   if (insecure) out << "WARNING: a key slot uses the INSECURE test key-derivation cost (--kdf-cost test)\n";
-  for (auto& w : sel.warnings) out << "warning: " << w << "\n";
+  for (auto& w : sel.warnings) out << "warning: " << printable(w) << "\n";
 }
 
 }  // namespace

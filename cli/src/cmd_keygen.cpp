@@ -30,7 +30,8 @@ void run_keygen(const KeygenOptions& o, Context& ctx) {
       throw Error(ErrorCode::kPolicy, p + " already exists; choose another --out prefix");
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw =
-      ask_new_passphrase(*source, "New passphrase for the school " + std::string(keystore::role_name(role)) + " key");
+      ask_new_passphrase(*source, "New passphrase for the school " + std::string(keystore::role_name(role)) + " key",
+                         passphrase_context("", std::string(keystore::role_name(role)), o.out, "school"));
   keystore::SchoolKeyPair pair = keystore::generate_school_key(role, *ctx.random);
   std::string secret_text = keystore::encode_secret_key_file(pair, pw, o.common.cost(), *ctx.random);
   write_new_file(key_path, secret_text, 0600);

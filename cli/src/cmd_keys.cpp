@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "describe.h"
 #include "school_key_files.h"
@@ -23,7 +24,7 @@ struct KeysOptions {
 };
 
 void print_warnings(const vault::Coffer& c, Context& ctx) {
-  for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
+  for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << printable(w) << "\n";
 }
 
 vault::Coffer unlock(const KeysOptions& o, PassphraseSource& source, Context& ctx) {
@@ -31,6 +32,10 @@ vault::Coffer unlock(const KeysOptions& o, PassphraseSource& source, Context& ct
   vault::Coffer c = unlock_coffer(o.path, pw, ctx);
   print_warnings(c, ctx);
   return c;
+}
+
+std::vector<std::string> words_of(const vault::Coffer& c, const KeysOptions& o) {
+  return passphrase_context(c.header().owner, c.header().profile, o.path);
 }
 
 std::optional<std::size_t> slot_of(const KeysOptions& o) {
@@ -51,7 +56,7 @@ void run_list(const KeysOptions& o, Context& ctx) {
 void run_add(const KeysOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   vault::Coffer c = unlock(o, *source, ctx);
-  keystore::Passphrase fresh = ask_new_passphrase(*source, "New additional passphrase");
+  keystore::Passphrase fresh = ask_new_passphrase(*source, "New additional passphrase", words_of(c, o));
   std::size_t slot = c.add_passphrase(fresh, o.common.cost(), slot_of(o));
   *ctx.out << "added a passphrase in slot " << slot << "\n";
 }
@@ -100,7 +105,7 @@ void run_remove(const KeysOptions& o, Context& ctx) {
 void run_passwd(const KeysOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   vault::Coffer c = unlock(o, *source, ctx);
-  keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
+  keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path, words_of(c, o));
   std::size_t slot = *c.unlocked_slot();
   if (o.rekey || c.must_change_passphrase()) {
     remember_recovery_key(c, o);
@@ -138,7 +143,7 @@ void run_recover(const KeysOptions& o, Context& ctx) {
   keystore::SchoolKeyPair key = load_secret_key(o.recovery_key, *source);
   vault::Coffer c = unlock_coffer_recovery(o.path, key, ctx);
   print_warnings(c, ctx);
-  keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path);
+  keystore::Passphrase fresh = ask_new_passphrase(*source, "New passphrase for " + o.path, words_of(c, o));
   // Every passphrase is replaced by the new one, under a new master key
   // (re-keyed, docs/FORMAT.md §10): no earlier header or slot opens it.
   c.remember_recovery_key(key.public_key);

@@ -26,9 +26,12 @@
 #include "coffer/fusefs/daemon.h"
 #include "coffer/guard/guard_protocol.h"
 #include "coffer/guard/landlock.h"
+#include "coffer/guard/swap.h"
+#include "coffer/printable.h"
 #include "coffer/proc.h"
 #include "coffer/unique_fd.h"
 #include "coffer/vault/coffer/coffer.h"
+#include "coffer/vault/container/locked_memory.h"
 #include "copy_rules.h"
 #include "dates.h"
 #include "exit_codes.h"
@@ -51,6 +54,7 @@ struct OpenOptions {
   bool session = false;
   std::vector<std::string> command;
   std::string guard_socket = guard::kDefaultGuardSocket;  // hidden option, for tests
+  std::string system_root;  // hidden, root only: ROOT/proc and ROOT/sys for the swap check (tests)
 };
 
 fs::path default_mountpoint(const fs::path& coffer) {
@@ -128,13 +132,14 @@ vault::Coffer unlock(const OpenOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
   keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
   vault::Coffer c = unlock_coffer(o.path, pw, ctx);
-  for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << w << "\n";
+  for (auto& w : c.warnings()) *ctx.err << "coffer: warning: " << printable(w) << "\n";
   if (c.must_change_passphrase()) {
     // Provisioned with a one-time passphrase that IT has seen: the owner
     // chooses their own before anything is shown.
     *ctx.err << "This coffer was set up with a one-time passphrase. Choose your own passphrase now\n"
                 "(a few words you will remember; IT cannot see it).\n";
-    keystore::Passphrase fresh = ask_new_passphrase(*source, "Your new passphrase for " + o.path);
+    keystore::Passphrase fresh = ask_new_passphrase(*source, "Your new passphrase for " + o.path,
+                                                    passphrase_context(c.header().owner, c.header().profile, o.path));
     if (fresh.equals(pw)) throw Error(ErrorCode::kUsage, "the new passphrase must differ from the one-time one");
     // Re-keyed (a new master key, docs/FORMAT.md §10): no copy of the
     // provisioned header opens the coffer with the one-time passphrase.
@@ -208,8 +213,8 @@ void prepare_copy_guard(vault::Coffer& c, fusefs::MountOptions& m, const OpenOpt
 
 std::string opened_message(const fusefs::MountOptions& m, const vault::Header& h) {
   return fmt::format("opened {} at {}\n  {} ({}), expires {} end of day; locks after {} s idle\n",
-                     m.coffer_path.string(), m.mountpoint.string(), h.owner, h.profile, local_date(h.expires),
-                     m.idle_timeout.count());
+                     printable(m.coffer_path.string()), printable(m.mountpoint.string()), printable(h.owner),
+                     printable(h.profile), local_date(h.expires), m.idle_timeout.count());
 }
 
 void flush_stdio() {
@@ -286,14 +291,44 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
   if (reply.size() > 1 && reply[0] == 'E') {
     auto nl = reply.find('\n');
     int code = std::atoi(reply.substr(1, nl - 1).c_str());
-    *ctx.err << "coffer: error: " << reply.substr(nl + 1) << "\n";
+    *ctx.err << "coffer: error: " << printable(reply.substr(nl + 1)) << "\n";
     return code;
   }
   *ctx.err << "coffer: error: the filesystem process failed before the mount was ready\n";
   return kExitOther;
 }
 
+// Decrypted pages, rendered views and FUSE buffers are ordinary memory: on
+// a machine with unencrypted swap or a hibernation image on an unencrypted
+// device they could reach the disk in the clear. Refused before the
+// passphrase is asked for (the school policy may downgrade it to a warning).
+void check_swap(const OpenOptions& o, Context& ctx) {
+  if (auto mem = vault::locked_memory_stats(); mem.installed && !mem.locked)
+    *ctx.err << "coffer: warning: the memory for keys could not be locked (RLIMIT_MEMLOCK): keys may be written "
+                "to swap\n";
+  guard::SwapConfig config;
+  if (!o.system_root.empty()) {
+    if (::geteuid() != 0) throw Error(ErrorCode::kPolicy, "--system-root is for root only (tests)");
+    config.proc_root = fs::path(o.system_root) / "proc";
+    config.sysfs_root = fs::path(o.system_root) / "sys";
+    config.stat_devices = false;
+  }
+  std::vector<std::string> found = guard::unprotected_swap(config);
+  if (found.empty()) return;
+  std::string what;
+  for (auto& f : found) what += (what.empty() ? "" : "; ") + f;
+  if (!school_policy(ctx).refuse_unencrypted_swap) {
+    *ctx.err << "coffer: warning: " << printable(what)
+             << ": decrypted pupil data could be written to disk in the clear (the school's policy allows it)\n";
+    return;
+  }
+  throw Error(ErrorCode::kPolicy, "this computer could write decrypted pupil data to disk in the clear: " + what +
+                                      ". Ask IT to encrypt swap (or use zram) and hibernation, or to allow it in "
+                                      "the school policy ([memory] unencrypted_swap = \"warn\")");
+}
+
 int run_open(const OpenOptions& o, Context& ctx) {
+  check_swap(o, ctx);
   // A session runs in this process: it ends when its program does.
   if (!o.foreground && !o.session) return run_open_background(o, ctx);
   fusefs::MountOptions m = mount_options(o);
@@ -384,11 +419,11 @@ void run_status(bool json, Context& ctx) {
   const int warn_days = school_policy(ctx).warn_days;
   for (auto& m : mounts) {
     *ctx.out << fmt::format(
-        "{}\n  mounted at {}\n  {} ({}), expires {} end of day\n  locks in {} s if unused{}; pid {}\n", m.coffer_path,
-        m.mountpoint, m.owner, m.purpose, local_date(m.expires), m.idle_seconds_left, m.read_only ? ", read-only" : "",
-        m.pid);
-    *ctx.out << "  copy protection: " << m.protection << "\n";
-    for (auto& line : m.copy_guard) *ctx.out << "    " << line << "\n";
+        "{}\n  mounted at {}\n  {} ({}), expires {} end of day\n  locks in {} s if unused{}; pid {}\n",
+        printable(m.coffer_path), printable(m.mountpoint), printable(m.owner), printable(m.purpose),
+        local_date(m.expires), m.idle_seconds_left, m.read_only ? ", read-only" : "", m.pid);
+    *ctx.out << "  copy protection: " << printable(m.protection) << "\n";
+    for (auto& line : m.copy_guard) *ctx.out << "    " << printable(line) << "\n";
     std::int64_t left = m.expires - ctx.clock->now();
     if (left < std::int64_t{warn_days} * 86400) {
       std::int64_t days = std::max<std::int64_t>(0, left / 86400);
@@ -414,6 +449,7 @@ void register_mount(CLI::App& app, Context& ctx) {
   open->add_flag("--allow-other", o->allow_other,
                  "root only: let other users in (for conformance tests with several uids)");
   open->add_option("--guard-socket", o->guard_socket, "")->group("");  // tests: a guard on a private socket
+  open->add_option("--system-root", o->system_root, "")->group("");    // tests: injected /proc and /sys (root)
   open->add_flag("--session", o->session,
                  "open in a protected session (a file manager, or a shell without a desktop): "
                  "programs in it can write only inside the coffer and the approved places");
@@ -433,6 +469,7 @@ void register_mount(CLI::App& app, Context& ctx) {
   run->add_option("--idle", r->idle_minutes, "lock after this many minutes without use (1-15)");
   run->add_option("--idle-seconds", r->idle_seconds, "")->group("");  // tests only
   run->add_option("--guard-socket", r->guard_socket, "")->group("");  // tests: a guard on a private socket
+  run->add_option("--system-root", r->system_root, "")->group("");    // tests: injected /proc and /sys (root)
   add_passphrase_file_option(*run, r->common);
   add_kdf_cost_option(*run, r->common);
   run->footer("Exit status: the program's.");

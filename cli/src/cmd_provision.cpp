@@ -18,6 +18,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/vault/audit/audit_anchor.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/records/manifest.h"
 #include "coffer/vault/records/records.h"
@@ -37,22 +38,6 @@ struct ProvisionOptions {
   CommonOptions common;
   std::string plan, out = ".", profiles_file;
 };
-
-// 20 characters from an alphabet without look-alikes (no I, O, 0, 1):
-// 32 symbols, so each is 5 unbiased bits: 100 bits in all.
-keystore::Passphrase one_time_passphrase(keystore::Random& random, std::string& shown) {
-  static constexpr char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-  keystore::SecretBytes bytes(20);
-  random.fill(bytes.writable_bytes());
-  keystore::Passphrase p;
-  for (std::size_t i = 0; i < 20; ++i) {
-    if (i && i % 4 == 0) shown += '-', p.push_back('-');
-    char c = kAlphabet[bytes.reveal_bytes()[i] & 31];
-    shown += c;
-    p.push_back(static_cast<std::uint8_t>(c));
-  }
-  return p;
-}
 
 std::string handover_text(const Plan& plan, const PlanEntry& e, const std::string& expires,
                           const std::string& passphrase) {
@@ -192,7 +177,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       const vault::Profile& p = find_profile(profiles, e.purpose);
       expiries.push_back(choose_expiry(p, e.expires, e.trip_end, ctx.clock->now()));
       for (auto* k : {&e.recovery_key, &e.audit_key})
-        if (!k->empty() && !keys.count(*k)) keys.emplace(*k, load_public_key(*k));
+        if (!k->empty() && !keys.contains(*k)) keys.emplace(*k, load_public_key(*k));
       leftovers.push_back(classify(out, plan, e, sheets));
       if (leftovers.back() == Leftover::kDone || leftovers.back() == Leftover::kFinishSheet) done.insert(e.name);
     } catch (const Error& err) {
@@ -221,7 +206,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
     const PlanEntry& e = plan.coffers[i];
     const auto t0 = clock::now();
     const std::string label = fmt::format("[{}/{}] {}", i + 1, plan.coffers.size(), e.name);
-    if (done.count(e.name)) {
+    if (done.contains(e.name)) {
       *ctx.out << label << " already made, skipped\n";
       continue;
     }
@@ -264,7 +249,8 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
         text = vault::manifest_text(m);
       };
       std::string shown;
-      keystore::Passphrase pw = one_time_passphrase(*ctx.random, shown);
+      keystore::Passphrase pw =
+          one_time_passphrase(*ctx.random, shown, passphrase_context(e.owner, e.purpose, coffer, plan.school));
       std::string handover = handover_text(plan, e, expiries[i], shown);
       keystore::wipe(std::span<char>(shown.data(), shown.size()));
       struct WipeHandover {
@@ -276,13 +262,18 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       sync_directory(out.string());
       vault::Coffer::create(coffer, params, pw, *ctx.random, *ctx.clock);
       created = true;
+      // The audit trail's anchor goes into the manifest IT keeps at school.
+      if (params.audit_key)
+        json = vault::manifest_with_anchor(json, vault::read_sidecar_genesis(vault::sidecar_path(coffer)));
       write_new_file((out / (e.name + ".manifest.json")).string(), json, 0640);
       write_new_file((out / (e.name + ".manifest.txt")).string(), text, 0640);
       // Commit the handover: after this the coffer counts as made.
       if (plan.handover == "files") {
         rename_new(pending.string(), (out / (e.name + ".passphrase.txt")).string());
       } else {
-        std::string next = sheets + (sheets.empty() ? "" : "\f") + handover;
+        std::string next = sheets;
+        if (!sheets.empty()) next += '\f';
+        next += handover;
         try {
           replace_file(sheet_path.string(), next, 0600);
         } catch (...) {

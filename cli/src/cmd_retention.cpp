@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/coffer/sweep.h"
 #include "dates.h"
@@ -19,9 +20,26 @@ namespace {
 
 struct HoldOptions {
   CommonOptions common;
-  std::string path, reason, recovery_key;
-  bool release = false;
+  std::string path, reason, recovery_key, until;
+  bool release = false, open_ended = false;
 };
+
+// How long the hold is to last: the policy's bound unless IT says otherwise.
+vault::HoldTerm hold_term(const HoldOptions& o) {
+  vault::HoldTerm term;
+  if (!o.until.empty() && o.open_ended) throw Error(ErrorCode::kUsage, "give --until DATE or --open-ended, not both");
+  if ((!o.until.empty() || o.open_ended) && o.recovery_key.empty())
+    throw Error(ErrorCode::kPolicy,
+                "only the school's recovery key sets a hold's end or makes it open-ended: add --recovery-key "
+                "school.key (IT)");
+  if (!o.until.empty()) {
+    term.kind = vault::HoldTerm::Kind::kUntil;
+    term.until = end_of_local_day(o.until);
+  } else if (o.open_ended) {
+    term.kind = vault::HoldTerm::Kind::kOpenEnded;
+  }
+  return term;
+}
 
 void run_hold(const HoldOptions& o, Context& ctx) {
   auto source = ctx.passphrases(o.common.passphrase_file);
@@ -35,6 +53,7 @@ void run_hold(const HoldOptions& o, Context& ctx) {
     return;
   }
   if (o.reason.empty()) throw Error(ErrorCode::kUsage, "say why: --reason TEXT (e.g. \"incident on the trip, 3 May\")");
+  const vault::HoldTerm term = hold_term(o);
   std::optional<vault::Coffer> c;
   if (!o.recovery_key.empty()) {
     keystore::SchoolKeyPair key = load_secret_key(o.recovery_key, *source);
@@ -43,9 +62,18 @@ void run_hold(const HoldOptions& o, Context& ctx) {
     keystore::Passphrase pw = source->existing("Passphrase for " + o.path);
     c.emplace(unlock_coffer(o.path, pw, ctx));
   }
-  c->set_hold(o.reason, ctx.clock->now());
-  *ctx.out << o.path << " is on hold: it will not expire, be purged or swept until the school lifts the hold\n"
-           << "(coffer hold " << o.path << " --release --recovery-key school.key)\n";
+  const auto until = c->set_hold(o.reason, ctx.clock->now(), term);
+  if (until) {
+    *ctx.out << o.path << " is on hold until " << local_datetime(*until)
+             << ": until then it will not expire, be purged or swept; after that its expiry proceeds unless the "
+                "school extends the hold\n"
+             << "(IT: coffer hold " << o.path
+             << " --reason TEXT --until YYYY-MM-DD --recovery-key school.key extends it; --release lifts it)\n";
+  } else {
+    *ctx.out << o.path << " is on hold (open-ended): it will not expire, be purged or swept until the school lifts "
+             << "the hold\n"
+             << "(coffer hold " << o.path << " --release --recovery-key school.key)\n";
+  }
 }
 
 struct SweepOptions {
@@ -63,7 +91,7 @@ void run_sweep(const SweepOptions& o, Context& ctx) {
     try {
       items = vault::sweep_directory(dir, now, policy.grace_days, o.dry_run, *ctx.random);
     } catch (const Error& e) {
-      *ctx.err << "coffer: error: " << error_text(e) << "\n";
+      *ctx.err << "coffer: error: " << printable(error_text(e)) << "\n";
       if (!first_error) first_error = exit_code_for(e.code());
       continue;
     }
@@ -73,18 +101,19 @@ void run_sweep(const SweepOptions& o, Context& ctx) {
       switch (it.action) {
         case A::kWiped:
           ++wiped;
-          *ctx.out << "wiped " << it.path.string() << " (" << when << ")\n";
+          *ctx.out << "wiped " << printable(it.path.string()) << " (" << when << ")\n";
           break;
         case A::kWouldWipe:
           ++wiped;
-          *ctx.out << "would wipe " << it.path.string() << " (" << when << ")\n";
+          *ctx.out << "would wipe " << printable(it.path.string()) << " (" << when << ")\n";
           break;
         case A::kHeld:
-          *ctx.out << "kept " << it.path.string() << " (on hold)\n";
+          *ctx.out << "kept " << printable(it.path.string()) << " (on hold)\n";
           break;
         case A::kFailed:
           ++failed;
-          *ctx.err << "coffer: error: could not wipe " << it.path.string() << ": " << error_text(*it.failure) << "\n";
+          *ctx.err << "coffer: error: could not wipe " << printable(it.path.string()) << ": "
+                   << printable(error_text(*it.failure)) << "\n";
           if (!first_error) first_error = exit_code_for(ErrorCode::kBusy);
           break;
         case A::kKept:
@@ -103,12 +132,16 @@ void run_sweep(const SweepOptions& o, Context& ctx) {
 void register_retention(CLI::App& app, Context& ctx) {
   auto ho = std::make_shared<HoldOptions>();
   auto* hold = app.add_subcommand("hold",
-                                  "teacher: put a coffer on hold after an incident (expiry, purges and sweeps stop); "
-                                  "IT: --release with the school's recovery key");
+                                  "teacher: put a coffer on hold after an incident (expiry, purges and sweeps stop "
+                                  "for the policy's max_hold_days, 14 by default); IT, with the school's recovery "
+                                  "key: extend it (--until, --open-ended) or --release it");
   hold->add_option("path", ho->path, "the coffer file")->required();
   hold->add_option("--reason", ho->reason, "why (kept in the coffer and its audit trail)");
   hold->add_flag("--release", ho->release, "lift the hold (needs --recovery-key)");
   hold->add_option("--recovery-key", ho->recovery_key, "the school's recovery key (.key)");
+  hold->add_option("--until", ho->until,
+                   "YYYY-MM-DD: hold until the end of that day (needs --recovery-key; replaces the current end)");
+  hold->add_flag("--open-ended", ho->open_ended, "hold until the school lifts it (needs --recovery-key)");
   add_passphrase_file_option(*hold, ho->common);
   hold->callback([ho, &ctx] { run_hold(*ho, ctx); });
 

@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "dates.h"
 #include "purpose.h"
 
@@ -14,7 +15,7 @@ namespace {
 
 std::string list(const std::set<std::string>& s) {
   std::string r;
-  for (auto& v : s) r += (r.empty() ? "" : ", ") + v;
+  for (auto& v : s) r += (r.empty() ? "" : ", ") + printable(v);  // column names from the source
   return r;
 }
 
@@ -62,14 +63,14 @@ std::vector<std::string> import_warnings(const vault::PreparedImport& p) {
 
 void print_summary(const vault::PreparedImport& p, const vault::Profile& profile, std::ostream& out,
                    std::ostream& err) {
-  for (auto& w : import_warnings(p)) err << "coffer: warning: " << w << "\n";
+  for (auto& w : import_warnings(p)) err << "coffer: warning: " << printable(w) << "\n";
   out << p.format << ": " << p.pupils.size() << " of " << p.source_pupils << " pupils selected\n";
   std::string fields;
-  for (auto& f : p.fields) fields += (fields.empty() ? "" : ", ") + f;
-  out << "  fields (" << profile.name << " profile): " << fields << "\n";
+  for (auto& f : p.fields) fields += (fields.empty() ? "" : ", ") + printable(f);
+  out << "  fields (" << printable(profile.name) << " profile): " << fields << "\n";
   if (!p.dropped.empty()) out << "  dropped, never imported (deny-listed): " << list(p.dropped) << "\n";
   if (!p.not_in_profile.empty())
-    out << "  in the source but not carried by " << profile.name << ": " << list(p.not_in_profile) << "\n";
+    out << "  in the source but not carried by " << printable(profile.name) << ": " << list(p.not_in_profile) << "\n";
   if (!p.unmapped.empty()) out << "  other columns not carried: " << list(p.unmapped) << "\n";
 }
 

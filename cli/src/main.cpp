@@ -9,8 +9,12 @@
 #include <thread>
 
 #include "app.h"
+#include "coffer/vault/container/locked_memory.h"
 
 int main(int argc, char** argv) {
+  // First, before SQLite or OpenSSL allocate anything: their copies of key
+  // material go to locked memory. `open` warns if the arena is not locked.
+  coffer::vault::install_locked_allocators();
   // Keys live in this process: never let them reach a core dump.
   rlimit none{0, 0};
   setrlimit(RLIMIT_CORE, &none);
@@ -24,7 +28,7 @@ int main(int argc, char** argv) {
   ctx.stdin_is_terminal = isatty(STDIN_FILENO) == 1;
   ctx.sleep = [](std::chrono::seconds s) { std::this_thread::sleep_for(s); };
   ctx.passphrases = [](const std::string& file) {
-    return file.empty() ? coffer::cli::terminal_source() : coffer::cli::file_source(file);
+    return file.empty() ? coffer::cli::terminal_source() : coffer::cli::file_source(file, std::cerr);
   };
   std::vector<std::string> args(argv + 1, argv + argc);
   return coffer::cli::run(args, ctx);

@@ -4,11 +4,14 @@
 #include "prompt.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ostream>
 
 #include "coffer/error.h"
 
@@ -47,18 +50,21 @@ bool read_line(int fd, Passphrase& out, const std::string& source) {
 
 class FileSource final : public PassphraseSource {
  public:
-  explicit FileSource(const std::string& path) : name_(path == "-" ? "standard input" : path) {
+  FileSource(const std::string& path, std::ostream& err) : name_(path == "-" ? "standard input" : path) {
     if (path == "-") {
       fd_ = 0;
     } else {
       fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd_ < 0) throw Error(ErrorCode::kIo, "cannot open passphrase file " + path + ": " + std::strerror(errno));
       owned_ = true;
+      check_private(path, err);
     }
   }
   ~FileSource() override {
     if (owned_) ::close(fd_);
   }
+  FileSource(const FileSource&) = delete;
+  FileSource& operator=(const FileSource&) = delete;
   Passphrase existing(const std::string& prompt) override { return next(prompt); }
   Passphrase new_one(const std::string& prompt) override { return next(prompt); }
 
@@ -71,6 +77,25 @@ class FileSource final : public PassphraseSource {
                                          "); see docs/CLI.md for the order of lines");
     if (p.empty()) throw Error(ErrorCode::kUsage, name_ + ":" + std::to_string(line_) + ": empty passphrase");
     return p;
+  }
+  // A passphrase file others can read gives the passphrase to every user
+  // of the computer: refused. Readable by the group: said, as it may be
+  // meant (a group of one), but rarely is. Checked on the open descriptor.
+  void check_private(const std::string& path, std::ostream& err) {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) return;
+    const auto mode = fmt::format("{:04o}", st.st_mode & 07777);
+    if ((st.st_mode & S_IROTH) != 0) {
+      ::close(fd_);
+      owned_ = false;
+      throw Error(ErrorCode::kPolicy, "the passphrase file " + path +
+                                          " is readable by every user of this computer (mode " + mode +
+                                          "), so its passphrases are not secret: make it private (chmod 600 " + path +
+                                          ") and change the passphrases it holds");
+    }
+    if ((st.st_mode & S_IRGRP) != 0)
+      err << "coffer: warning: the passphrase file " << path << " is readable by its group (mode " << mode
+          << "): every member can read the passphrases; chmod 600 " << path << " keeps them to you\n";
   }
   std::string name_;
   int fd_ = -1;
@@ -136,6 +161,8 @@ class TerminalSource final : public PassphraseSource {
 
 std::unique_ptr<PassphraseSource> terminal_source() { return std::make_unique<TerminalSource>(); }
 
-std::unique_ptr<PassphraseSource> file_source(const std::string& path) { return std::make_unique<FileSource>(path); }
+std::unique_ptr<PassphraseSource> file_source(const std::string& path, std::ostream& err) {
+  return std::make_unique<FileSource>(path, err);
+}
 
 }  // namespace coffer::cli

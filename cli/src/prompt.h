@@ -4,6 +4,7 @@
 // Never from an argument or the environment.
 #pragma once
 
+#include <iosfwd>
 #include <memory>
 #include <string>
 
@@ -24,7 +25,8 @@ class PassphraseSource {
 // From the controlling terminal (/dev/tty).
 std::unique_ptr<PassphraseSource> terminal_source();
 // From a file, or standard input for "-". Read lazily, line by line, into
-// secure memory.
-std::unique_ptr<PassphraseSource> file_source(const std::string& path);
+// secure memory. A file readable by others is refused (kPolicy); one
+// readable by its group is warned about on `err`.
+std::unique_ptr<PassphraseSource> file_source(const std::string& path, std::ostream& err);
 
 }  // namespace coffer::cli

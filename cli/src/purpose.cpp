@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "app.h"
 #include "coffer/error.h"
 #include "coffer/vault/container/meta.h"
 #include "coffer/vault/records/record.h"
@@ -28,8 +29,10 @@ vault::Date to_date(const std::string& text) {
 
 vault::ProfileSet load_profiles(const std::string& file) {
   std::optional<std::filesystem::path> school_file;
-  if (!file.empty()) school_file = file;
-  else if (::access(kSystemProfiles, F_OK) == 0) school_file = kSystemProfiles;
+  if (!file.empty()) {
+    require_root_for("--profiles", kSystemProfiles);
+    school_file = file;
+  } else if (::access(kSystemProfiles, F_OK) == 0) school_file = kSystemProfiles;
   return vault::ProfileSet::load(school_file);
 }
 

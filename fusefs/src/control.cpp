@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,24 +28,68 @@
 namespace coffer::fusefs {
 namespace fs = std::filesystem;
 
-fs::path control_directory() {
-  fs::path dir;
-  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg && ::access(xdg, W_OK) == 0)
-    dir = fs::path(xdg) / "coffer";
-  else if (::geteuid() == 0) dir = "/run/coffer";
-  else dir = "/tmp/coffer-" + std::to_string(::geteuid());
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    throw Error(ErrorCode::kIo, "cannot create " + dir.string() + ": " + std::strerror(errno));
+namespace {
+
+// A real directory (not a link) of this user's, 0700.
+bool is_private_directory(const fs::path& dir) {
   struct stat st {};
-  // A directory someone else made (e.g. in /tmp) must not be trusted.
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0)
-    throw Error(ErrorCode::kPolicy, dir.string() +
-                                        " is not a private directory of this user; "
-                                        "remove it and try again");
-  return dir;
+  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 077) == 0;
 }
 
-fs::path control_socket_path(const std::string& id) { return control_directory() / (id + ".sock"); }
+void make_directory(const fs::path& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw Error(ErrorCode::kIo, "cannot create " + dir.string() + ": " + std::strerror(errno));
+}
+
+// The user's own home: $HOME if absolute, else the password database's.
+std::optional<fs::path> home_directory() {
+  if (const char* home = std::getenv("HOME"); home && home[0] == '/') return fs::path(home);
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found && found->pw_dir &&
+      found->pw_dir[0] == '/')
+    return fs::path(found->pw_dir);
+  return std::nullopt;
+}
+
+// Where the sockets may be, in order: $XDG_RUNTIME_DIR/coffer when that is
+// usable; /run/coffer for root; otherwise /tmp/coffer-<uid> and, because any
+// user can take that name in /tmp first, ~/.coffer-run.
+std::vector<fs::path> candidate_directories() {
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg && ::access(xdg, W_OK) == 0)
+    return {fs::path(xdg) / "coffer"};
+  if (::geteuid() == 0) return {"/run/coffer"};
+  std::vector<fs::path> out{"/tmp/coffer-" + std::to_string(::geteuid())};
+  if (auto home = home_directory()) out.push_back(*home / ".coffer-run");
+  return out;
+}
+
+}  // namespace
+
+fs::path control_directory() {
+  const std::vector<fs::path> candidates = candidate_directories();
+  for (const auto& dir : candidates) {
+    make_directory(dir);
+    // A directory someone else made (e.g. in /tmp) must not be trusted: the
+    // next candidate, if any, is used instead.
+    if (is_private_directory(dir)) return dir;
+  }
+  std::string names;
+  for (const auto& dir : candidates) names += (names.empty() ? "" : " and ") + dir.string();
+  throw Error(ErrorCode::kPolicy,
+              names + (candidates.size() > 1 ? " are not private directories" : " is not a private directory") +
+                  " of this user; remove " + (candidates.size() > 1 ? "them" : "it") + " and try again");
+}
+
+std::vector<fs::path> control_directories() {
+  std::vector<fs::path> out;
+  for (const auto& dir : candidate_directories())
+    if (is_private_directory(dir)) out.push_back(dir);
+  return out;
+}
+
+fs::path control_socket_path(const std::string& vault_id_hex) { return control_directory() / (vault_id_hex + ".sock"); }
 
 namespace {
 // Paths are bytes, not necessarily UTF-8: they also travel hex-encoded so
@@ -134,22 +179,28 @@ bool process_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno 
 
 std::vector<MountStatus> list_mounts() {
   std::vector<MountStatus> out;
-  fs::path dir = control_directory();
-  for (auto& e : fs::directory_iterator(dir)) {
-    if (e.path().extension() != ".sock") continue;
-    auto reply = ask(e.path(), encode_request(ControlRequest::status()));
-    if (!reply) {
-      // Nobody listens: the process is gone (killed); the socket is stale.
-      std::error_code ec;
-      fs::remove(e.path(), ec);
-      continue;
-    }
-    if (reply->empty()) continue;  // alive but busy: leave its socket alone
-    try {
-      MountStatus s = status_from_json(*reply);
-      s.socket = e.path();
-      out.push_back(std::move(s));
-    } catch (const std::exception&) {
+  // Every private candidate: a mount made while /tmp/coffer-<uid> was
+  // someone else's has its socket under the home directory, and is found
+  // there even after that name has been freed.
+  std::vector<fs::path> dirs = control_directories();
+  if (dirs.empty()) dirs.push_back(control_directory());  // made here, or the reason it cannot be
+  for (const auto& dir : dirs) {
+    for (auto& e : fs::directory_iterator(dir)) {
+      if (e.path().extension() != ".sock") continue;
+      auto reply = ask(e.path(), encode_request(ControlRequest::status()));
+      if (!reply) {
+        // Nobody listens: the process is gone (killed); the socket is stale.
+        std::error_code ec;
+        fs::remove(e.path(), ec);
+        continue;
+      }
+      if (reply->empty()) continue;  // alive but busy: leave its socket alone
+      try {
+        MountStatus s = status_from_json(*reply);
+        s.socket = e.path();
+        out.push_back(std::move(s));
+      } catch (const std::exception&) {
+      }
     }
   }
   return out;

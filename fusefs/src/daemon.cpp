@@ -39,8 +39,6 @@
 #include "session.h"
 #include "session_keeper.h"
 
-extern char** environ;
-
 namespace coffer::fusefs {
 namespace fs = std::filesystem;
 
@@ -96,6 +94,8 @@ class Mount {
   std::optional<vault::Coffer> coffer_;
   const vault::Header header_;
   const std::vector<std::string> notices_;
+  // The end of a bounded hold (read once, before the filesystem runs).
+  std::optional<std::int64_t> hold_until_;
   std::optional<vault::FileStore> store_;
   std::optional<Filesystem> filesystem_;
   std::optional<FuseSession> session_;
@@ -128,7 +128,8 @@ Mount::Mount(vault::Coffer coffer, const MountOptions& o)
       loop_done_(::eventfd(0, EFD_CLOEXEC)),
       coffer_(std::move(coffer)),
       header_(coffer_->header()),
-      notices_(coffer_->notices()) {
+      notices_(coffer_->notices()),
+      hold_until_(header_.on_hold ? coffer_->hold_until() : std::nullopt) {
   store_.emplace(coffer_->database(), coffer_->chunk_mac_key(), vault::system_clock());
   coffer_->forget_master_key();
   store_->remove_orphans();
@@ -221,6 +222,12 @@ void Mount::start(const std::function<void()>& on_ready) {
 std::string Mount::run() {
   const vault::Clock& wall = vault::system_clock();
   TimerSettings settings{o_.idle_timeout, header_.expires, header_.on_hold, o_.coffer_path.filename().string()};
+  // A bounded hold keeps the coffer open only until its end: then it locks
+  // as at expiry, and the next unlock lifts the hold and seals or wipes it.
+  if (hold_until_) {
+    settings.on_hold = false;
+    settings.expires = std::max(header_.expires, *hold_until_);
+  }
   TimerActions actions{
       .idle_for = [this] { return filesystem_->idle_for(); },
       .commit_requested = [this] { return filesystem_->commit_requested(); },
@@ -419,7 +426,9 @@ std::vector<std::string> processes_using(const fs::path& path) {
     std::ifstream comm(proc.path() / "comm");
     std::string name;
     std::getline(comm, name);
-    out.push_back(pid + " (" + name + ")");
+    std::string entry = pid;
+    entry.append(" (").append(name).append(")");
+    out.push_back(std::move(entry));
   }
   return out;
 }

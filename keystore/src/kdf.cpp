@@ -33,7 +33,8 @@ void validate_kdf_params(const KdfParams& p) {
                                          " is outside the accepted range 1.." + std::to_string(kMaxOpsLimit));
   if (p.mem_limit < crypto_pwhash_MEMLIMIT_MIN || p.mem_limit > kMaxMemLimit)
     throw Error(ErrorCode::kDamaged, "key-derivation memory cost " + std::to_string(p.mem_limit >> 10) +
-                                         " KiB is outside the accepted range 8 KiB..1 GiB");
+                                         " KiB is outside the accepted range 8 KiB.." +
+                                         std::to_string(kMaxMemLimit >> 20) + " MiB");
 }
 
 Kek derive_kek(const Passphrase& passphrase, const KdfParams& params) {

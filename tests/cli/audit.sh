@@ -41,8 +41,9 @@ expect_exit 0 "$COFFER" hold trip.coffer --reason 'incident: lost bag' --passphr
 
 # The DPO's view: every event, the failed unlock included (unauthenticated
 # when written, covered by the next unlock's record), and it verifies.
-expect_exit 0 "$COFFER" audit trip.coffer --audit-key audit.key --passphrase-file "$AK" --verify
-expect_output_contains 'verified'
+# Against the anchor create wrote beside it (this folder is the store).
+expect_exit 0 "$COFFER" audit trip.coffer --audit-key audit.key --passphrase-file "$AK" --manifests "$PWD" --verify
+expect_output_contains 'ANCHORED and verified'
 for kind in create unlock-failed unlock hold-set; do
   grep -qE "^ +[0-9]+ .* $kind " "$OUT" || { show_last; fail "the trail lacks a $kind event"; }
 done
@@ -82,12 +83,12 @@ expect_exit 0 "$COFFER" fsck clean.coffer --passphrase-file "$(pwfile g "$PW1")"
 expect_exit 5 at 7 "$COFFER" fsck clean.coffer --passphrase-file "$(pwfile g "$PW1")"
 expect_output_contains 'sealed'
 expect_exit 0 at 7 "$COFFER" "${POLICY[@]}" checkin clean.coffer --recovery-key school.key --audit-key audit.key \
-  --export out2 --passphrase-file "$BOTH"
+  --manifests "$PWD" --export out2 --passphrase-file "$BOTH"
 expect_output_contains 'coffer wiped'
 [[ ! -e clean.coffer ]] || fail "check-in did not wipe the coffer"
 [[ -f clean.coffer.audit ]] || fail "check-in removed the school's sidecar"
 [[ -d out2/clean-files ]] || fail "no returned-files folder"
-grep -q 'AUDIT: VERIFIED' out2/clean.checkin.txt || fail "the report does not say the audit verified"
+grep -q 'AUDIT: ANCHORED and verified' out2/clean.checkin.txt || fail "the report does not say the audit verified"
 grep -q 'sealed' out2/clean.checkin.txt || fail "the report does not list the refused (sealed) open"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["audit"]["verified"] and j["wiped"], j' \
   out2/clean.checkin.json || fail "the JSON report is wrong"

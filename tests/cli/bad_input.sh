@@ -70,15 +70,28 @@ for purpose in trip trip-local marking home-working; do
   expect_json purpose "$purpose"
 done
 
-# --- weak passphrases: policy refusal, no file.
-for weak in password1 'aaaaaaaaaaaaaaaa' 'Teacher1'; do
+# --- weak passphrases: policy refusal, no file. zxcvbn (below 50 bits)
+# with the owner, purpose and file name as dictionary words: the ones
+# libpwquality let through (issue 14) and the owner's own name.
+for weak in password1 'aaaaaaaaaaaaaaaa' 'Teacher1' 'Summer2026!' 'P@ssw0rd2026' 'Tr0ub4dor&3' 'correcthorse' \
+  'Mr B. Teacher' 'MrBTeacher2026'; do
   EXPECTED=6 create weak.coffer "$FUTURE" trip "$weak"
-  expect_output_contains 'weak'
+  expect_output_contains 'too weak'
+  expect_output_contains 'four or more unrelated words'
   expect_output_lacks "$weak"
   [[ ! -e weak.coffer ]] || fail "a refused passphrase left weak.coffer"
 done
+# Four unrelated words pass.
+EXPECTED=0 create four-words.coffer "$FUTURE" trip 'correct horse battery staple'
+# keygen: the school key's passphrase meets the same bar.
+expect_exit 6 "$COFFER" keygen --out weakkey --role recovery --kdf-cost test \
+  --passphrase-file "$(pwfile weakkey.pw 'Summer2026!')"
+expect_output_contains 'too weak'
+[[ ! -e weakkey.key ]] || fail "a refused passphrase left weakkey.key"
+rm -f four-words.coffer weakkey.pw
 # An empty passphrase file: usage error, no file.
 : >empty.pw
+chmod 600 empty.pw
 expect_exit 2 "$COFFER" create nopw.coffer --owner A --purpose trip --expires "$FUTURE" \
   --kdf-cost test --passphrase-file empty.pw
 [[ ! -e nopw.coffer ]] || fail "a missing passphrase left nopw.coffer"

@@ -17,9 +17,9 @@ cd "$WORK"
 # sanitizer must be told not to insist on being first.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 
-# Passphrases that libpwquality accepts with its default settings (used by
+# Passphrases zxcvbn rates above the 50-bit minimum (used by
 # the scripts that source this file).
-PW1='Tr1p-to-Paris-2026!'
+PW1='Tr1p-Lantern-Okapi-Paris-26'
 PW2='Marking-Lamp-Quartz-77'
 PW3='Harbour-Violet-Compass-58'
 PW4='Lantern-Otter-Glacier-19'
@@ -257,4 +257,28 @@ at() {
   local days=$1
   shift
   faketime -f "@$(date -d "+$days days" '+%F %T')" "$@"
+}
+
+# with_etc_coffer DIR CMD...: runs CMD in a private mount namespace where
+# DIR is /etc/coffer (the school's system policy and profiles), so a test can
+# give an unprivileged user a custom system policy without touching the
+# machine's. When /etc/coffer does not exist, /etc is overlaid (upper layer
+# on a private tmpfs) to make the mount point. Needs root; CMD drops to the
+# test user itself (runuser).
+with_etc_coffer() {
+  local dir=$1
+  shift
+  unshare -m --propagation private bash -c '
+    set -e
+    dir=$1 ovl=$2
+    shift 2
+    if [[ ! -d /etc/coffer ]]; then
+      mkdir -p "$ovl"
+      mount -t tmpfs tmpfs "$ovl"
+      mkdir "$ovl/upper" "$ovl/work"
+      mount -t overlay overlay -o "lowerdir=/etc,upperdir=$ovl/upper,workdir=$ovl/work" /etc
+      mkdir /etc/coffer
+    fi
+    mount --bind "$dir" /etc/coffer
+    exec "$@"' with_etc_coffer "$dir" "$WORK/.etc-overlay" "$@"
 }

@@ -71,9 +71,13 @@ expect_stdout_line '^slot 1: passphrase'
 expect_stdout_line '^slot 2: empty$'
 expect_stdout_line '^recovery: present$'
 
-# A weak new passphrase is refused and adds nothing.
-expect_exit 6 "$COFFER" keys add trip.coffer --kdf-cost test \
-  --passphrase-file "$(pwfile addweak.pw "$PW1" password1)"
+# A weak new passphrase is refused and adds nothing: common ones, and the
+# owner's own name (a dictionary word for this coffer).
+for weak in password1 'Summer2026!' 'P@ssw0rd2026' 'Tr0ub4dor&3' correcthorse 'Ms Jones' 'MsJones2026!'; do
+  expect_exit 6 "$COFFER" keys add trip.coffer --kdf-cost test \
+    --passphrase-file "$(pwfile addweak.pw "$PW1" "$weak")"
+  expect_output_contains 'too weak'
+done
 expect_exit 0 "$COFFER" info --json trip.coffer
 expect_json slots_in_use 2
 
@@ -89,6 +93,7 @@ expect_output_lacks "$PW3"
 expect_exit_stdin 0 "$(pwfile stdin.pw "$PW2")" "$COFFER" fsck trip.coffer --passphrase-file -
 expect_output_contains 'trip.coffer: ok'
 printf '%s\r\n' "$PW1" >crlf.pw
+chmod 600 crlf.pw
 expect_exit 0 "$COFFER" fsck trip.coffer --passphrase-file crlf.pw
 # A slot in use cannot be added to again.
 expect_exit 6 "$COFFER" keys add trip.coffer --slot 1 --kdf-cost test \
@@ -107,7 +112,12 @@ expect_stdout_line '^slot 1: passphrase'
 expect_fsck 3 trip.coffer "$PW1"
 expect_fsck 0 trip.coffer "$PW2"
 
-# --- passwd: change the slot-1 passphrase (current, new).
+# --- passwd: a weak new passphrase is refused (the issue's examples and
+# the owner's name), then change the slot-1 passphrase (current, new).
+for weak in 'Summer2026!' 'P@ssw0rd2026' 'Tr0ub4dor&3' correcthorse 'Ms Jones'; do
+  expect_exit 6 "$COFFER" passwd trip.coffer --kdf-cost test --passphrase-file "$(pwfile pwweak.pw "$PW2" "$weak")"
+  expect_output_contains 'too weak'
+done
 expect_exit 0 "$COFFER" passwd trip.coffer --kdf-cost test \
   --passphrase-file "$(pwfile passwd.pw "$PW2" "$PW3")"
 expect_output_contains 'slot 1'

@@ -85,34 +85,35 @@ expect_exit 0 "$COFFER" recover clock.coffer --recovery-key school.key --kdf-cos
 expect_output_contains 'clock mark is reset'
 expect_exit 0 "$COFFER" fsck clock.coffer --passphrase-file "$(pwfile g3.pw "$PW3")"
 
-# --- Holds: the teacher sets one; expiry and sweeps stop; only IT lifts it.
+# --- Holds: the teacher sets one (for 14 days, the policy's default bound);
+# expiry and sweeps stop; only IT lifts it.
 mk held.coffer "$EXP"
 mk other.coffer "$EXP"
 expect_exit 2 "$COFFER" hold held.coffer --passphrase-file "$(pwfile g.pw "$PW1")"
 expect_exit 0 "$COFFER" hold held.coffer --reason 'incident on the trip' --passphrase-file "$(pwfile g.pw "$PW1")"
 expect_output_contains 'on hold'
-expect_exit 0 at 20 "$COFFER" fsck held.coffer --passphrase-file "$(pwfile g.pw "$PW1")"
+expect_exit 0 at 13 "$COFFER" fsck held.coffer --passphrase-file "$(pwfile g.pw "$PW1")"
 expect_output_contains 'on hold (incident on the trip)'
 expect_exit 6 "$COFFER" hold held.coffer --release --passphrase-file "$(pwfile g.pw "$PW1")"
 mkdir -p elsewhere
 mk elsewhere/linked.coffer "$EXP"
 ln -s elsewhere/linked.coffer link.coffer
 ln -s elsewhere linkdir
-expect_exit 0 at 20 "$COFFER" sweep . --dry-run
+expect_exit 0 at 13 "$COFFER" sweep . --dry-run
 expect_output_contains 'would wipe ./other.coffer'
 expect_output_contains 'kept ./held.coffer (on hold)'
 expect_output_lacks 'link'
 [[ -f other.coffer ]] || fail "sweep --dry-run wiped"
-expect_exit 0 at 20 "$COFFER" sweep .
+expect_exit 0 at 13 "$COFFER" sweep .
 expect_output_contains 'wiped ./other.coffer'
 [[ ! -e other.coffer && -f held.coffer && -f elsewhere/linked.coffer ]] || fail "sweep wiped the wrong files"
-expect_exit 2 at 20 "$COFFER" sweep linkdir
+expect_exit 2 at 13 "$COFFER" sweep linkdir
 expect_output_contains 'symbolic link'
 [[ -f elsewhere/linked.coffer ]] || fail "sweep followed a symbolic link"
-expect_exit 0 at 20 "$COFFER" hold held.coffer --release --recovery-key school.key \
+expect_exit 0 at 13 "$COFFER" hold held.coffer --release --recovery-key school.key \
   --passphrase-file "$(pwfile rk.pw "$PW_SCHOOL")"
 expect_output_contains 'released'
-expect_exit 0 at 20 "$COFFER" sweep .
+expect_exit 0 at 13 "$COFFER" sweep .
 expect_output_contains 'wiped ./held.coffer'
 [[ ! -e held.coffer ]] || fail "a released hold past grace was not swept"
 echo "retention: ok"

@@ -71,6 +71,7 @@ void check_policy(const SchoolPolicy& p) {
   check(p.max_failures >= 3 && p.max_failures <= 20, "max_failures out of range");
   check(p.free_attempts <= 10, "free_attempts out of range");
   check(p.warn_days >= 0 && p.warn_days <= 60 && p.grace_days >= 0 && p.grace_days <= 60, "days out of range");
+  check(p.max_hold_days >= 1 && p.max_hold_days <= 90, "max_hold_days out of range");
   check(p.clock_tolerance_seconds >= 60 && p.clock_tolerance_seconds <= 24 * 3600, "clock tolerance out of range");
   if (p.audit_drop_dir) check(p.audit_drop_dir->string().rfind('/', 0) == 0, "drop_dir not absolute");
   const CopyPolicy& c = p.copy;

@@ -46,7 +46,7 @@ drop=$(ls "$WORK/drop"/*.audit)
 [[ $(stat -c %s "$drop") -eq $(stat -c %s "$C.audit") ]] || fail "the drop copy was not refreshed at lock"
 
 AUDIT2=$(pwfile a2.pw "$PA")
-expect_exit 0 "$COFFER" audit "$C" --audit-key "$WORK/audit.key" --passphrase-file "$AUDIT2" --verify --json
+expect_exit 0 "$COFFER" audit "$C" --audit-key "$WORK/audit.key" --passphrase-file "$AUDIT2" --verify --json --manifests "$WORK"
 n_roster=$(grep -c '"kind":"open-view","object":"roster.csv (read)"' "$OUT" || true)
 [[ $n_roster -eq 2 ]] || { show_last; fail "roster.csv reads: $n_roster events, expected 2 (one per process)"; }
 grep -q '"object":"pupils/'"$profile"'/profile.txt (read)"' "$OUT" || { show_last; fail "the profile read was not audited"; }
@@ -55,7 +55,7 @@ grep -q '"kind":"open-file","object":"files/notes.txt (write)"' "$OUT" || { show
 grep -q '"kind":"lock","object":"","result":"ok","detail":"coffer lock"' "$OUT" || { show_last; fail "the lock and its reason were not audited"; }
 ! grep -q 'README' "$OUT" || fail "README.txt opens were audited"
 ! grep -qi 'allerg\|medical' "$OUT" || fail "record contents reached the audit"
-expect_output_contains 'audit trail verified'
+expect_output_contains 'audit trail ANCHORED and verified'
 # The drop copy verifies on its own too (what the school holds after a loss).
 expect_exit 0 "$COFFER" audit "$drop" --audit-key "$WORK/audit.key" --passphrase-file "$AUDIT2" --verify
 # The teacher's view (passphrase) has the same events in the hash chain.
@@ -75,11 +75,11 @@ expect_output_contains 'sealed'
 
 # Check-in of the sealed coffer (in its grace period): the teacher's file
 # comes back byte for byte, the report lists the reads, the coffer is wiped.
-expect_exit 0 faketime -f "@$(date -d "$FUTURE + 1 day" +%F) 00:01:00" "$COFFER" --policy "$WORK/policy.toml" checkin "$C" \
+expect_exit 0 faketime -f "@$(date -d "$FUTURE + 1 day" +%F) 00:01:00" "$COFFER" --policy "$WORK/policy.toml" checkin "$C" --manifests "$WORK" \
   --recovery-key "$WORK/school.key" --audit-key "$WORK/audit.key" --export "$WORK/back" \
   --passphrase-file "$(pwfile both.pw "$PS" "$PA")"
 [[ $(cat "$WORK/back/trip-files/notes.txt") == "day one" ]] || fail "check-in did not return files/notes.txt"
 grep -q 'roster.csv (read)' "$WORK/back/trip.checkin.txt" || fail "the check-in report does not list the reads"
-grep -q 'AUDIT: VERIFIED' "$WORK/back/trip.checkin.txt" || fail "the check-in report has no audit verdict"
+grep -q 'AUDIT: ANCHORED and verified' "$WORK/back/trip.checkin.txt" || fail "the check-in report has no audit verdict"
 [[ ! -e $C ]] || fail "check-in left the coffer"
 finish

@@ -63,4 +63,20 @@ lock_coffer "$M"
 expect_exit 0 faketime -f "@$TOMORROW 09:10:00" "$COFFER" audit "$C" --passphrase-file "$PWFILE" --verify
 expect_output_contains 'expiry-purge'
 expect_output_contains '1 pupil record.s., 1 file.s.'
+
+# A teacher's hold keeps a mount open only until its end (14 days, issue 14
+# item 7): the filesystem's clock (libfaketime) starts 5 s before it; the
+# mount locks by itself, and the next unlock lifts the hold and, the coffer
+# being past its grace period, wipes it.
+H=$WORK/h.coffer
+make_coffer "$H"
+t0=$(date +%s)
+expect_exit 0 "$COFFER" hold "$H" --reason 'incident' --passphrase-file "$PWFILE"
+expect_exit 0 faketime -f "@$(date -d "@$((t0 + 14 * 86400 - 5))" '+%F %T')" "$COFFER" open "$H" "$M" \
+  --passphrase-file "$PWFILE" --idle-seconds 900
+wait_until 30 not_mounted "$M" || fail "a mount stayed open past the end of the teacher's hold"
+expect_exit 5 faketime -f "@$(date -d "@$((t0 + 14 * 86400 + 60))" '+%F %T')" "$COFFER" fsck "$H" \
+  --passphrase-file "$PWFILE"
+expect_output_contains 'wiped'
+[[ ! -e $H ]] || fail "a coffer whose hold ended past its grace period was not wiped"
 finish

@@ -26,10 +26,16 @@ otp=$(sed -n 's/^One-time passphrase: *//p' "$WORK/out/trip.passphrase.txt")
 M=$WORK/mnt
 mkdir "$M"
 
-# A weak new passphrase: refused, nothing mounted, the one-time one still works.
-f=$(pwfile weak "$otp" "password")
-expect_exit 6 "$COFFER" open "$C" "$M" --passphrase-file "$f" --kdf-cost test
-! is_mounted "$M" || fail "a refused first open left a mount"
+# A weak new passphrase: refused, nothing mounted, the one-time one still
+# works. The examples (libpwquality let them through) and the
+# owner's own name.
+for weak in password 'Summer2026!' 'P@ssw0rd2026' 'Tr0ub4dor&3' correcthorse 'Ms J Smith' 'JSmith2026'; do
+  f=$(pwfile weak "$otp" "$weak")
+  expect_exit 6 "$COFFER" open "$C" "$M" --passphrase-file "$f" --kdf-cost test
+  expect_output_contains 'too weak'
+  ! is_mounted "$M" || fail "a refused first open left a mount"
+done
+
 
 # The real first open: one-time passphrase, then the teacher's own.
 f=$(pwfile first "$otp" "$PW2")

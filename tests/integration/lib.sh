@@ -51,7 +51,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer/asa
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer/ubsan:print_stacktrace=1"
 TEST_START=$(date +%s)
 
-PW1='Tr1p-to-Paris-2026!'
+PW1='Tr1p-Lantern-Okapi-Paris-26'
 PW2='Marking-Lamp-Quartz-77'
 # Within every built-in profile's limits (trip-local allows 7 days).
 FUTURE=$(date -d '+5 days' +%F)

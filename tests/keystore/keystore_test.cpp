@@ -84,6 +84,24 @@ TEST(Kdf, AbsurdParametersAreRefusedNotObeyed) {
   EXPECT_NO_THROW(validate_kdf_params(cap));
 }
 
+TEST(Kdf, CapsAreWhatALaptopNeedsNotWhatAFileAsksFor) {
+  // The default cost is within the caps, with twice its passes and memory.
+  KdfParams p = make_kdf_params(KdfCost::kDefault, system_random());
+  EXPECT_NO_THROW(validate_kdf_params(p));
+  p.ops_limit = 2 * kDefaultOpsLimit;
+  p.mem_limit = 2 * kDefaultMemLimit;
+  EXPECT_NO_THROW(validate_kdf_params(p));
+  EXPECT_LE(kMaxMemLimit, 512ull << 20);
+  EXPECT_LE(kMaxOpsLimit, 8U);
+  // The earlier caps (32 passes, 1 GiB: 79 s per attempt) are refused.
+  KdfParams old = p;
+  old.ops_limit = 32;
+  EXPECT_EQ(test::code_of([&] { validate_kdf_params(old); }), ErrorCode::kDamaged);
+  old = p;
+  old.mem_limit = 1ull << 30;
+  EXPECT_EQ(test::code_of([&] { validate_kdf_params(old); }), ErrorCode::kDamaged);
+}
+
 TEST(Wrap, RoundTrip) {
   MasterKey m = random_master_key(system_random());
   Kek kek = derive_kek(passphrase("pw"), make_kdf_params(KdfCost::kTest, system_random()));

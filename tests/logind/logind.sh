@@ -29,7 +29,8 @@ logind_pid=$!
 for _ in $(seq 50); do grep -q ready "$work/state" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$work/state" || fail "the stand-in logind did not start"
 
-printf 'Tr1p-to-Paris-2026!\n' > "$work/pw"
+printf 'Tr1p-Lantern-Okapi-Paris-26\n' > "$work/pw"
+chmod 600 "$work/pw"
 "$coffer" create "$work/t.coffer" --owner T --purpose trip --expires "$(date -d '+30 days' +%F)" \
   --passphrase-file "$work/pw" --kdf-cost test >/dev/null
 

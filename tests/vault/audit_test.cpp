@@ -269,6 +269,7 @@ std::vector<std::uint8_t> make_record(std::uint64_t index, bool authenticated, c
       keystore::seal_to_school(std::span(reinterpret_cast<const std::uint8_t*>(json.data()), json.size()), pub);
   std::uint32_t len = static_cast<std::uint32_t>(1 + 8 + sealed.size() + (authenticated ? 32 : 0));
   std::vector<std::uint8_t> r;
+  r.reserve(13 + sealed.size() + 32);
   for (int i = 0; i < 4; ++i) r.push_back(static_cast<std::uint8_t>(len >> (8 * i)));
   r.push_back(authenticated ? 1 : 0);
   for (int i = 0; i < 8; ++i) r.push_back(static_cast<std::uint8_t>(index >> (8 * i)));
@@ -549,7 +550,7 @@ TEST_F(SidecarTest, TornFinalRecordIsToleratedAndReported) {
   c.insert(c.end(), {1, 2, 3});
   write_bytes(path_, c);
   EXPECT_TRUE(read(3).torn_tail);
-  append_unauthenticated(path_, event(4), audit_.public_key);
+  append_unauthenticated(path_, event(4, AuditKind::kUnlockFailed), audit_.public_key);
   EXPECT_EQ(count_sidecar_records(path_), 4u);
   EXPECT_TRUE(read(4).ok());
 }
@@ -584,7 +585,7 @@ TEST_F(SidecarTest, WithoutCatchUpAStaleKeyBreaksTheChain) {
 
 TEST_F(SidecarTest, HostileBytesNeverCrash) {
   append_auth(2);
-  append_unauthenticated(path_, event(2), audit_.public_key);
+  append_unauthenticated(path_, event(2, AuditKind::kUnlockFailed), audit_.public_key);
   auto orig = read_bytes(path_);
   std::uint32_t seed = 12345;
   auto next = [&] { return seed = seed * 1103515245u + 12345u; };

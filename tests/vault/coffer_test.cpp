@@ -42,7 +42,7 @@ class CofferTest : public ::testing::Test {
 void reseal_copy(std::vector<std::uint8_t>& file, std::size_t copy) {
   std::size_t base = copy * kHeaderCopySize;
   auto sum = keystore::checksum32(std::span<const std::uint8_t>(file.data() + base, kChecksumOffset));
-  std::copy(sum.begin(), sum.end(), file.begin() + base + kChecksumOffset);
+  std::copy(sum.begin(), sum.end(), file.begin() + static_cast<std::ptrdiff_t>(base + kChecksumOffset));
 }
 
 TEST_F(CofferTest, CreateThenUnlock) {
@@ -140,12 +140,15 @@ TEST_F(CofferTest, AbsurdKdfCostInASlotIsRefused) {
     std::uint64_t huge = 64ull << 30;
     for (int i = 0; i < 8; ++i) bytes[slot + 8 + i] = static_cast<std::uint8_t>(huge >> (8 * i));
     auto sum = keystore::checksum16(std::span<const std::uint8_t>(bytes.data() + slot, 104));
-    std::copy(sum.begin(), sum.end(), bytes.begin() + slot + 104);
+    std::copy(sum.begin(), sum.end(), bytes.begin() + static_cast<std::ptrdiff_t>(slot + 104));
     reseal_copy(bytes, copy);
   }
   write_bytes(path, bytes);
   EXPECT_EQ(code_of([&] { Coffer::unlock(path, passphrase("first pass phrase"), rnd_); }), ErrorCode::kDamaged);
   EXPECT_NE(last_message_.find("memory cost"), std::string::npos) << last_message_;
+  EXPECT_NE(last_message_.find("key slot 0 damaged or altered"), std::string::npos) << last_message_;
+  // Never derived, so not a wrong passphrase: nothing is counted.
+  EXPECT_EQ(read_header(path).header.failed_attempts, 0U);
 }
 
 TEST_F(CofferTest, TornHeaderWriteStillOpensAndIsRepaired) {

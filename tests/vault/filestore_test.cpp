@@ -293,3 +293,72 @@ TEST_F(FileStoreTest, PathOfFollowsNamesUpToTheFilesRoot) {
 
 }  // namespace
 }  // namespace coffer::vault
+
+namespace coffer::vault {
+namespace {
+
+// fsck and the pages past the database's end (issue 14, item 11): what an
+// interrupted commit leaves (pages SQLite wrote there under this coffer's
+// key, before the truncation that follows the commit point) is a note;
+// page-aligned zero pages appended (which fsck used to accept, 64 GiB of
+// them) or random pages are damage, whatever their number.
+class TailTest : public FileStoreTest {
+ protected:
+  FsckReport check_after(const std::vector<std::uint8_t>& file) {
+    store_.reset();
+    coffer_.reset();
+    test::write_bytes(path_, file);
+    coffer_.emplace(Coffer::unlock(path_, passphrase("pw"), keystore::system_random()));
+    FsckReport r = coffer_->check();
+    coffer_.reset();
+    return r;
+  }
+  static bool mentions(const std::vector<std::string>& lines, const std::string& what) {
+    return std::any_of(lines.begin(), lines.end(), [&](auto& l) { return l.find(what) != std::string::npos; });
+  }
+};
+
+TEST_F(TailTest, WhatAnInterruptedCommitLeavesIsANoteZeroPagesAreDamage) {
+  Inode f = file("big");
+  store_->write(f.ino, 0, random_bytes(8 * kChunkSize, 7));
+  reopen();
+  const auto grown = test::read_bytes(path_);
+  store_->unlink(kFilesRootIno, "big");
+  store_->remove_if_unlinked(f.ino);
+  reopen();
+  const auto shrunk = test::read_bytes(path_);
+  ASSERT_LT(shrunk.size() + 4 * 16384, grown.size()) << "the delete did not shrink the file";
+  const std::size_t tail = grown.size() - shrunk.size();
+
+  // As a crash between the commit point and the truncation leaves it: the
+  // pages SQLite wrote at those positions before.
+  auto interrupted = shrunk;
+  interrupted.insert(interrupted.end(), grown.begin() + static_cast<std::ptrdiff_t>(shrunk.size()), grown.end());
+  FsckReport r = check_after(interrupted);
+  EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems.front());
+  EXPECT_TRUE(mentions(r.notes, "unused pages past the end")) << "no note";
+
+  // The same number of page-aligned zero pages: appended, not written.
+  auto zeros = shrunk;
+  zeros.resize(shrunk.size() + tail, 0);
+  r = check_after(zeros);
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(mentions(r.problems, "appended or lost")) << "zero pages accepted";
+
+  // One zero page after genuine ones is enough to refuse the tail.
+  auto mixed = interrupted;
+  mixed.resize(interrupted.size() + 16384, 0);
+  r = check_after(mixed);
+  EXPECT_FALSE(r.ok());
+
+  // Genuine pages moved to another position do not authenticate there.
+  auto moved = shrunk;
+  moved.insert(moved.end(), grown.begin() + static_cast<std::ptrdiff_t>(shrunk.size() + 16384), grown.end());
+  moved.insert(moved.end(), grown.begin() + static_cast<std::ptrdiff_t>(shrunk.size()),
+               grown.begin() + static_cast<std::ptrdiff_t>(shrunk.size() + 16384));
+  r = check_after(moved);
+  EXPECT_FALSE(r.ok());
+}
+
+}  // namespace
+}  // namespace coffer::vault

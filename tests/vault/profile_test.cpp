@@ -139,5 +139,27 @@ TEST_F(SchoolFileTest, UntrustedFilesAreRefused) {
   EXPECT_EQ(code_of([&] { ProfileSet::load(dir_ / "missing.toml"); }), ErrorCode::kPolicy);
 }
 
+// The file is opened once without following any link (openat2
+// RESOLVE_NO_SYMLINKS): a link as the last component or as a directory on
+// the way is refused, even to a trusted file; a FIFO does not hang the load.
+TEST_F(SchoolFileTest, LinksInAnyComponentAreRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a trusted file must be owned by root";
+  auto real = dir_ / "real";
+  std::filesystem::create_directory(real);
+  auto file = real / "profiles.toml";
+  std::ofstream(file) << "";
+  ::chmod(file.c_str(), 0644);
+  EXPECT_NO_THROW(ProfileSet::load(file));
+  std::filesystem::create_directory_symlink("real", dir_ / "dirlink");
+  std::filesystem::create_symlink(file, dir_ / "filelink.toml");
+  std::string message;
+  EXPECT_EQ(code_of([&] { ProfileSet::load(dir_ / "dirlink" / "profiles.toml"); }, &message), ErrorCode::kPolicy);
+  EXPECT_NE(message.find("symbolic link"), std::string::npos) << message;
+  EXPECT_EQ(code_of([&] { ProfileSet::load(dir_ / "filelink.toml"); }), ErrorCode::kPolicy);
+  auto fifo = dir_ / "fifo.toml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  EXPECT_EQ(code_of([&] { ProfileSet::load(fifo); }), ErrorCode::kPolicy);
+}
+
 }  // namespace
 }  // namespace coffer::vault

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <ctime>
+
 #include "coffer/error.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/coffer/sweep.h"
@@ -175,7 +178,9 @@ TEST_F(RetentionTest, HoldSuspendsExpiryAndOnlyRecoveryLiftsIt) {
     EXPECT_EQ(code_of([&] { c.release_hold(); }), ErrorCode::kPolicy);
   }
   EXPECT_TRUE(read_header(path).header.on_hold);
-  clock_.set(kNow + 30 * kDay);
+  // Past the grace period (expiry +1 day, 7 days' grace) but within the
+  // teacher's hold (14 days by default).
+  clock_.set(kNow + 10 * kDay);
   {
     Coffer c = open(path);  // held: neither sealed nor wiped
     ASSERT_FALSE(c.notices().empty());
@@ -194,6 +199,61 @@ TEST_F(RetentionTest, HoldSuspendsExpiryAndOnlyRecoveryLiftsIt) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+TEST_F(RetentionTest, TeachersHoldIsBoundedAndOnlyRecoveryExtendsIt) {
+  auto path = make("t.coffer", kNow + kDay);
+  {
+    Coffer c = open(path);
+    EXPECT_EQ(c.set_hold("incident on the trip", kNow), kNow + 14 * kDay);
+    // Not renewed, extended or made open-ended with the passphrase.
+    EXPECT_EQ(code_of([&] { c.set_hold("again", kNow); }), ErrorCode::kPolicy);
+    EXPECT_NE(last_message_.find("only the school's recovery key extends"), std::string::npos) << last_message_;
+    EXPECT_EQ(code_of([&] { c.set_hold("x", kNow, {HoldTerm::Kind::kOpenEnded, 0}); }), ErrorCode::kPolicy);
+    EXPECT_EQ(code_of([&] { c.set_hold("x", kNow, {HoldTerm::Kind::kUntil, kNow + 90 * kDay}); }), ErrorCode::kPolicy);
+    EXPECT_EQ(c.hold_until(), kNow + 14 * kDay);
+  }
+  auto copy = dir_ / "copy.coffer";
+  std::filesystem::copy_file(path, copy);
+  // The hold lapses after 14 days: expiry proceeds (past grace: wiped).
+  clock_.set(kNow + 15 * kDay);
+  EXPECT_EQ(code_of([&] { open(path); }), ErrorCode::kExpired);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  // IT extends the copy's hold before it lapses, then makes it open-ended.
+  clock_.set(kNow + 13 * kDay);
+  {
+    Coffer c = Coffer::unlock_with_recovery(copy, school_, rnd_, policy());
+    EXPECT_EQ(c.set_hold("incident: the school's inquiry", clock_.now(), {HoldTerm::Kind::kUntil, kNow + 40 * kDay}),
+              kNow + 40 * kDay);
+  }
+  clock_.set(kNow + 30 * kDay);
+  {
+    Coffer c = open(copy);
+    EXPECT_EQ(c.hold_until(), kNow + 40 * kDay);
+  }
+  {
+    Coffer c = Coffer::unlock_with_recovery(copy, school_, rnd_, policy());
+    EXPECT_EQ(c.set_hold("inquiry", clock_.now(), {HoldTerm::Kind::kOpenEnded, 0}), std::nullopt);
+  }
+  clock_.set(kNow + 400 * kDay);
+  EXPECT_NO_THROW(open(copy));
+}
+
+// The kernel's clock, read by coffer's own system call, agrees with libc's
+// (no preload here), and the system clock is never behind it.
+TEST(SystemClock, KernelClockIsReadDirectly) {
+#if defined(__x86_64__) || defined(__aarch64__)
+  auto kernel = kernel_realtime_ns();
+  ASSERT_TRUE(kernel.has_value());
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  const std::int64_t libc = std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+  EXPECT_LT(std::llabs(libc - *kernel), std::int64_t{5} * 1000000000);
+  EXPECT_GE(system_clock().now(), *kernel / 1000000000);
+  EXPECT_GE(system_clock().now_ns(), *kernel_realtime_ns() - 1000000000);
+#else
+  GTEST_SKIP() << "no direct system call on this architecture";
+#endif
+}
+
 TEST_F(RetentionTest, HoldFlagIsAuthenticated) {
   auto path = make();
   // Setting the flag by hand (checksums resealed) breaks the header MAC.
@@ -202,7 +262,8 @@ TEST_F(RetentionTest, HoldFlagIsAuthenticated) {
     bytes[copy * kHeaderCopySize + 12] = 1;
     auto sum =
         keystore::checksum32(std::span<const std::uint8_t>(bytes.data() + copy * kHeaderCopySize, kChecksumOffset));
-    std::copy(sum.begin(), sum.end(), bytes.begin() + copy * kHeaderCopySize + kChecksumOffset);
+    std::copy(sum.begin(), sum.end(),
+              bytes.begin() + static_cast<std::ptrdiff_t>(copy * kHeaderCopySize + kChecksumOffset));
   }
   test::write_bytes(path, bytes);
   EXPECT_TRUE(read_header(path).header.on_hold);

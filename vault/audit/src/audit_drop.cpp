@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "coffer/keystore/digest.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/unique_fd.h"
 #include "coffer/vault/audit/audit.h"
@@ -48,6 +49,21 @@ std::optional<std::uint64_t> copy_to_drop(const fs::path& sidecar, const fs::pat
     struct stat st {};
     if (::stat(drop_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
     fs::path dest = drop_copy_path(drop_dir, coffer_path, vault_id);
+    // A drop copy of another trail of this coffer (the sidecar restarted,
+    // or was replaced) is evidence: never overwritten. This trail's copy
+    // gets a name of its own, with its genesis.
+    auto mine = read_all(sidecar, kSidecarHeaderSize);
+    if (!mine || mine->size() < kSidecarHeaderSize) return std::nullopt;
+    mine->resize(kSidecarHeaderSize);
+    if (::lstat(dest.c_str(), &st) == 0) {
+      auto theirs = read_all(dest, kSidecarHeaderSize);
+      if (theirs) theirs->resize(std::min(theirs->size(), kSidecarHeaderSize));
+      if (!theirs || *theirs != *mine) {
+        auto genesis = keystore::checksum32(*mine);
+        dest = drop_dir / (coffer_path.filename().string() + "." + keystore::to_hex(vault_id) + "." +
+                           keystore::to_hex(std::span(genesis).first(8)) + ".audit");
+      }
+    }
     std::uint64_t have = 0;
     if (::lstat(dest.c_str(), &st) == 0) have = count_sidecar_records(dest);
     std::uint64_t records = count_sidecar_records(sidecar);

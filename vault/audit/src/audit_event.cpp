@@ -47,6 +47,10 @@ std::optional<AuditKind> audit_kind_from_number(std::int64_t number) {
   return static_cast<AuditKind>(number);
 }
 
+bool written_without_key_allowed(AuditKind kind) {
+  return kind == AuditKind::kUnlockFailed || kind == AuditKind::kLockout || kind == AuditKind::kWipe;
+}
+
 AuditEvent make_self_event(AuditKind kind, std::int64_t now, std::string object, std::string result,
                            std::string detail) {
   AuditEvent e;

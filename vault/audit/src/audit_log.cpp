@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::string_view kCountKey = "audit_count";
 constexpr std::string_view kHeadKey = "audit_head";
+constexpr std::string_view kSidecarHeaderKey = "audit_sidecar_header";
 
 void put_le(std::vector<std::uint8_t>& out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
@@ -266,6 +267,22 @@ void AuditLog::store_sidecar_state(const keystore::AuditChainKey& key, std::uint
   auto st = db_.prepare("INSERT OR REPLACE INTO audit_sidecar(id, chain_key, records) VALUES (1, ?, ?)");
   st.bind_blob(1, key.reveal_bytes()).bind(2, static_cast<std::int64_t>(records));
   st.step();
+}
+
+std::optional<std::array<std::uint8_t, 128>> AuditLog::sidecar_header() {
+  auto hex = get_meta(db_, kSidecarHeaderKey);
+  if (!hex || hex->size() != 256) return std::nullopt;
+  std::array<std::uint8_t, 128> out{};
+  for (std::size_t i = 0; i < 4; ++i) {
+    auto part = digest_from_hex(std::string_view(*hex).substr(64 * i, 64));
+    if (!part) return std::nullopt;
+    std::copy(part->begin(), part->end(), out.begin() + static_cast<std::ptrdiff_t>(32 * i));
+  }
+  return out;
+}
+
+void AuditLog::store_sidecar_header(std::span<const std::uint8_t, 128> header) {
+  put_meta(db_, {{std::string(kSidecarHeaderKey), keystore::to_hex(header)}});
 }
 
 std::uint64_t AuditLog::append_both(const AuditEvent& event, const std::filesystem::path& sidecar,

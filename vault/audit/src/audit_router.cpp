@@ -4,6 +4,8 @@
 
 #include <sys/stat.h>
 
+#include "coffer/vault/audit/audit_anchor.h"
+
 namespace coffer::vault {
 namespace fs = std::filesystem;
 
@@ -27,15 +29,24 @@ void AuditRouter::record(const AuditEvent& event) {
     // to overwrite: AuditSidecar::create refuses it.
     keystore::AuditChainKey k0 = AuditSidecar::create(sidecar_, header_.vault_id, *pub, random_);
     log.store_sidecar_state(k0, 0);
+    log.store_sidecar_header(read_sidecar_genesis(sidecar_).header);
   } else if (::lstat(sidecar_.c_str(), &st) != 0) {
     // The school's copy is gone (deleted, or the coffer was moved without
-    // it): start a new one, and say so in both trails.
+    // it): start a new one, and say so in both trails, with the link from
+    // the earlier trail (its header, kept in the coffer, and a MAC under
+    // its current chain key) that lets the DPO follow it back to the
+    // anchored genesis (audit_anchor.h).
+    std::optional<SidecarHeaderBytes> old_header = log.sidecar_header();
     keystore::AuditChainKey k0 = AuditSidecar::create(sidecar_, header_.vault_id, *pub, random_);
+    SidecarHeaderBytes new_header = read_sidecar_genesis(sidecar_).header;
+    std::string detail = restart_detail(state->records, &state->key, old_header, new_header);
     log.store_sidecar_state(k0, 0);
-    log.append_both(
-        make_self_event(AuditKind::kAuditDamaged, clock_.now(), "audit sidecar", "restarted",
-                        "the sidecar was missing; it had held " + std::to_string(state->records) + " record(s)"),
-        sidecar_, *pub);
+    log.store_sidecar_header(new_header);
+    log.append_both(make_self_event(AuditKind::kAuditDamaged, clock_.now(), "audit sidecar", "restarted", detail),
+                    sidecar_, *pub);
+  } else if (!log.sidecar_header()) {
+    // A coffer made before it kept its sidecar's header: keep it now.
+    log.store_sidecar_header(read_sidecar_genesis(sidecar_).header);
   }
   log.append_both(event, sidecar_, *pub);  // records a truncated sidecar first
 }

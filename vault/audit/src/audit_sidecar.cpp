@@ -391,6 +391,7 @@ SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes, const keys
                                          ": the audit sidecar's sealed chain key does not open "
                                          "(damaged or forged header)");
   SidecarReport report;
+  report.header = header.bytes;
   auto problem = [&](std::string s) { report.problems.push_back(std::move(s)); };
   Framing f = frame(bytes.size(), [&](std::uint64_t off, std::span<std::uint8_t> out) {
     std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(off), out.size(), out.begin());
@@ -426,6 +427,10 @@ SidecarReport read_sidecar_bytes(std::span<const std::uint8_t> bytes, const keys
         entry.event = std::move(parsed->event);
         if (parsed->seq != r.index || parsed->authenticated != r.authenticated())
           problem(at + ": the sealed event's number or flag differs from the record's (moved or forged)");
+        else if (!r.authenticated() && !written_without_key_allowed(entry.event.kind))
+          problem(at + ": written without the coffer key, but of kind " +
+                  std::string(audit_kind_name(entry.event.kind)) +
+                  " (only failed unlocks, lock-outs and wipes are written so): forged by a program without the key");
       }
     }
     report.entries.push_back(std::move(entry));

@@ -20,6 +20,7 @@
 #include "coffer/keystore/subkeys.h"
 #include "coffer/keystore/wrap.h"
 #include "coffer/unique_fd.h"
+#include "coffer/vault/audit/audit_anchor.h"
 #include "coffer/vault/container/file_io.h"
 #include "coffer/vault/container/header_binding.h"
 #include "coffer/vault/container/layout.h"
@@ -187,13 +188,13 @@ void Coffer::refuse_locked_out(Coffer& c, const fs::path& path, const UnlockPoli
 
 void Coffer::count_failure(Coffer& c, const fs::path& path, const SlotSearch& search, const UnlockPolicy& policy,
                            const Clock& clock, keystore::Random& random) {
-  std::string damaged = KeySlots(c.header_).damaged_list();
-  if (!search.any_intact && damaged.empty() && search.refused.empty())
+  // A slot that is damaged or altered (bad checksum, or a KDF cost beyond
+  // the caps) was never derived, so it says nothing about the passphrase:
+  // only a passphrase tried on an intact slot counts as a failure.
+  if (!search.any_intact && search.refused.empty())
     throw Error(ErrorCode::kPolicy, path.string() + " has no passphrase", Remedy::kRecoverNoPassphrase);
   if (!search.any_intact)
-    throw Error(ErrorCode::kDamaged,
-                path.string() + ": no usable key slot" +
-                    (damaged.empty() ? "" : "; key slot " + damaged + " is damaged") + search.refused,
+    throw Error(ErrorCode::kDamaged, path.string() + ": no usable key slot" + search.refused,
                 Remedy::kRecoverNoUsableSlot);
   // Past its grace period a coffer goes whatever the passphrase: a right one
   // only lets the wipe enter the authenticated trail first.
@@ -224,7 +225,6 @@ void Coffer::count_failure(Coffer& c, const fs::path& path, const SlotSearch& se
   }
   std::string msg = "wrong passphrase for " + path.string() + " (failed attempts: " + std::to_string(now_failed) +
                     " of " + std::to_string(policy.max_failures) + ")";
-  if (!damaged.empty()) msg += "; note: key slot " + damaged + " is damaged";
   msg += search.refused;
   throw Error(ErrorCode::kWrongPassphrase, msg);
 }
@@ -294,6 +294,7 @@ Coffer Coffer::unlock_with_recovery(const fs::path& path, const keystore::School
 void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
   const std::int64_t now = clock().now();  // the policy's clock: unlock set clock_ from it
   const std::int64_t mark = clock_high_water();
+  max_hold_seconds_ = std::int64_t{policy.max_hold_days} * 86400;
   if (clock_set_back(now, mark, policy)) {
     if (!by_recovery) {
       audit(AuditKind::kClockRefused, "", "refused",
@@ -307,6 +308,7 @@ void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
                        local_day_time(mark) + ")");
   }
   // A clock set back within the tolerance never buys time: judge by the mark.
+  lapse_hold(std::max(now, mark));
   RetentionState r = retention(std::max(now, mark), policy.grace_days);
   if (r.past_grace) {
     audit(AuditKind::kWipe, "", "ok",
@@ -323,7 +325,8 @@ void Coffer::apply_retention(const UnlockPolicy& policy, bool by_recovery) {
                                          "your own files; after that it is wiped");
   }
   if (policy.raise_clock_mark) advance_clock(now);
-  if (auto notice = retention_notice(r, policy, r.on_hold ? hold_reason() : std::nullopt))
+  if (auto notice = retention_notice(r, policy, r.on_hold ? hold_reason() : std::nullopt,
+                                     r.on_hold ? hold_until() : std::nullopt))
     notices_.push_back(std::move(*notice));
 }
 
@@ -341,16 +344,71 @@ void Coffer::reset_clock_high_water(std::int64_t now) {
 
 std::optional<std::string> Coffer::hold_reason() { return RetentionRecord(*db_).hold_reason(); }
 
-void Coffer::set_hold(const std::string& reason, std::int64_t now) {
-  if (!mac_key_) throw std::logic_error("coffer used before unlock");
-  if (reason.empty()) throw Error(ErrorCode::kUsage, "a hold needs a reason", Remedy::kHoldNeedsReason);
-  // The database is authoritative: written first, so a crash before the
-  // header is rewritten is repaired from it at the next unlock.
-  RetentionRecord(*db_).record_hold(reason, now);
-  header_.on_hold = true;
+std::optional<std::int64_t> Coffer::hold_until() {
+  auto h = RetentionRecord(*db_).hold();
+  if (!h) return std::nullopt;
+  // A hold recorded before holds were bounded: the policy's bound from when it was set.
+  if (h->legacy) return h->set_at + max_hold_seconds_;
+  return h->until;
+}
+
+void Coffer::write_hold_flag(bool held) {
+  header_.on_hold = held;
   header_.mac = compute_header_mac(header_, *mac_key_);
   write_header();
-  audit(AuditKind::kHoldSet, "", "ok", reason);
+}
+
+void Coffer::lapse_hold(std::int64_t now) {
+  if (!header_.on_hold) return;  // finish_unlock made the flag agree with the database
+  auto h = RetentionRecord(*db_).hold();
+  auto until = hold_until();
+  if (!h || !until || now <= *until) return;
+  RetentionRecord(*db_).clear_hold();
+  write_hold_flag(false);
+  audit(AuditKind::kHoldReleased, "", "ok",
+        "lapsed: held from " + local_day_time(h->set_at) + " until " + local_day_time(*until) + " (was: " + h->reason +
+            "); expiry proceeds");
+  notices_.push_back("the hold on this coffer ended on " + local_day_time(*until) +
+                     " (only the school's recovery key extends a hold): its expiry proceeds");
+}
+
+std::optional<std::int64_t> Coffer::set_hold(const std::string& reason, std::int64_t now, HoldTerm term) {
+  if (!mac_key_) throw std::logic_error("coffer used before unlock");
+  if (reason.empty()) throw Error(ErrorCode::kUsage, "a hold needs a reason", Remedy::kHoldNeedsReason);
+  if (!opened_with_recovery()) {
+    // The teacher's hold keeps evidence until the school decides; it must
+    // not become a way to keep the data for ever.
+    if (term.kind != HoldTerm::Kind::kPolicyBound)
+      throw Error(ErrorCode::kPolicy,
+                  "only the school's recovery key sets a hold's end or makes it open-ended: ask IT");
+    if (hold_reason()) {
+      auto current = hold_until();
+      throw Error(ErrorCode::kPolicy,
+                  path_.string() + " is already on hold " +
+                      (current ? "until " + local_day_time(*current) : std::string("(open-ended)")) +
+                      ": only the school's recovery key extends a hold; ask IT");
+    }
+  }
+  std::optional<std::int64_t> until;
+  switch (term.kind) {
+    case HoldTerm::Kind::kPolicyBound:
+      until = now + max_hold_seconds_;
+      break;
+    case HoldTerm::Kind::kUntil:
+      if (term.until <= now) throw Error(ErrorCode::kUsage, "a hold's end must be in the future");
+      until = term.until;
+      break;
+    case HoldTerm::Kind::kOpenEnded:
+      break;
+  }
+  // The database is authoritative: written first, so a crash before the
+  // header is rewritten is repaired from it at the next unlock.
+  RetentionRecord(*db_).record_hold(reason, now, until);
+  write_hold_flag(true);
+  audit(AuditKind::kHoldSet, "", "ok",
+        reason + (until ? " (until " + local_day_time(*until) + ")" : std::string(" (open-ended)")) +
+            (opened_with_recovery() ? " [school recovery key]" : ""));
+  return until;
 }
 
 void Coffer::release_hold() {
@@ -360,9 +418,7 @@ void Coffer::release_hold() {
   if (!hold_reason()) throw Error(ErrorCode::kUsage, path_.string() + " is not on hold");
   std::string reason = hold_reason().value_or("");
   RetentionRecord(*db_).clear_hold();
-  header_.on_hold = false;
-  header_.mac = compute_header_mac(header_, *mac_key_);
-  write_header();
+  write_hold_flag(false);
   audit(AuditKind::kHoldReleased, "", "ok", "was: " + reason);
 }
 
@@ -546,7 +602,9 @@ void Coffer::build_new(const fs::path& tmp, const fs::path& path, Header header,
     keystore::AuditChainKey k0 =
         AuditSidecar::create(sidecar_path(path), c.header_.vault_id, *params.audit_key, random);
     made_sidecar = true;
-    AuditLog(*c.db_, *c.audit_key_).store_sidecar_state(k0, 0);
+    AuditLog log(*c.db_, *c.audit_key_);
+    log.store_sidecar_state(k0, 0);
+    log.store_sidecar_header(read_sidecar_genesis(sidecar_path(path)).header);
   }
   c.audit(AuditKind::kCreate, "", "ok",
           "purpose " + params.profile + ", owner " + params.owner + ", expires " + local_day(params.expires) +

@@ -39,14 +39,16 @@ constexpr const char* kConnectionPragmas =
     "PRAGMA journal_size_limit = 0;"
     "PRAGMA foreign_keys = ON;";
 
-// True if every whole page in [from, to) ends in the zero padding the VFS
-// shim writes (vfs_shim.cpp): pages SQLite wrote, not bytes added later.
+// True if every whole page in [from, to) is one SQLite wrote at that
+// position under this coffer's key (its SQLCipher HMAC for that page
+// number verifies): left by an interrupted commit, not bytes added later.
+// Zero pages, random bytes and pages of another coffer all fail.
 bool tail_pages_were_written_by_sqlite(Database& db, std::uint64_t from, std::uint64_t to) {
-  std::array<std::uint8_t, kCipherUnauthenticatedTail> padding{};
-  for (std::uint64_t page = from; page + kCipherPageSize <= to; page += kCipherPageSize) {
-    db.read_raw(padding, page + kCipherPageSize - padding.size());
-    for (auto b : padding)
-      if (b != 0) return false;
+  std::vector<std::uint8_t> page(kCipherPageSize);
+  for (std::uint64_t at = from; at + kCipherPageSize <= to; at += kCipherPageSize) {
+    db.read_raw(page, at);
+    const auto pgno = static_cast<std::uint32_t>((at - kPayloadOffset) / kCipherPageSize + 1);
+    if (!db.page_authentic(page, pgno)) return false;
   }
   return true;
 }
@@ -173,14 +175,24 @@ FsckReport check_container(Database& db, const Header& header, const keystore::H
   // Whole pages past the database's end are what SQLite itself leaves when
   // a crash or a failed write falls between a commit and the truncation
   // that follows it (the fault trials make exactly this): the database's
-  // own header says where it ends and nothing reads beyond. Pages it wrote
-  // carry the shim's zero padding; anything else (other bytes, a partial
-  // page, bytes missing) is damage or tampering.
-  if (file_size > expected && (file_size - expected) % kCipherPageSize == 0 &&
-      tail_pages_were_written_by_sqlite(db, expected, file_size))
+  // own header says where it ends and nothing reads beyond. That tail is
+  // what the last commit shrank the database by (SQLite truncates after the
+  // commit point), as large as the data it deleted, so its length alone
+  // cannot tell it from bytes appended; instead every page in it must be
+  // one SQLite wrote at that position under this coffer's key (its page
+  // HMAC verifies), which nobody without the key can make. Anything else
+  // (zero pages, random bytes, another coffer's pages, a partial page,
+  // bytes missing) is damage or tampering, found at its first page.
+  const bool whole_tail = file_size > expected && (file_size - expected) % kCipherPageSize == 0;
+  const std::uint64_t tail_pages = whole_tail ? (file_size - expected) / kCipherPageSize : 0;
+  if (whole_tail && tail_pages_were_written_by_sqlite(db, expected, file_size))
     r.notes.push_back(std::to_string((file_size - expected) / kCipherPageSize) +
                       " unused pages past the end of the database (left by an interrupted "
                       "write; never read)");
+  else if (whole_tail)
+    r.problems.push_back("the file holds " + std::to_string(file_size) + " bytes, but the database accounts for " +
+                         std::to_string(expected) + " (bytes appended or lost): the " + std::to_string(tail_pages) +
+                         " whole pages past its end were not written by it (they fail its page authentication)");
   else if (file_size != expected)
     r.problems.push_back("the file holds " + std::to_string(file_size) + " bytes, but the database accounts for " +
                          std::to_string(expected) + " (bytes appended or lost)");

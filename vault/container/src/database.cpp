@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -17,6 +18,10 @@ void throw_sqlite(sqlite3* db, int rc, std::string_view doing) {
   std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   std::string message = std::string(doing) + ": " + detail;
   bool shim_integrity = db && shim::main_file_integrity_failed(db);
+  if (db && shim::page_key_failed(db))
+    throw Error(ErrorCode::kOther, std::string(doing) +
+                                       ": the key that checks each page could not be derived, so nothing was read "
+                                       "(pages are never passed on unchecked)");
   // SQLite's own words ("database disk image is malformed", "file is
   // encrypted or is not a database") do not tell a teacher what happened.
   const std::string damaged = std::string(doing) + ": the coffer is damaged or has been tampered with (" + detail +
@@ -141,11 +146,16 @@ void Database::close() {
 }
 
 void Database::key(const keystore::DbKey& key) {
+  // The page check first: no page is read before it can be checked.
+  try {
+    shim::set_page_key(db_, key.reveal_bytes());
+  } catch (const std::runtime_error& e) {
+    throw Error(ErrorCode::kOther, std::string("setting the page-integrity key: ") + e.what());
+  }
   keystore::SecretBytes literal = keystore::sqlcipher_raw_key(key);
   // The literal ends with a NUL that is not part of the key.
   int rc = sqlite3_key(db_, literal.reveal_bytes().data(), static_cast<int>(literal.size() - 1));
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "setting the database key");
-  shim::set_page_key(db_, key.reveal_bytes());
 }
 
 void Database::exec(std::string_view sql) {
@@ -189,6 +199,10 @@ void Database::sync_raw() {
   if (rc != SQLITE_OK) throw_sqlite(nullptr, rc, "saving the coffer's header to disk");
 }
 
+bool Database::page_authentic(std::span<const std::uint8_t> page, std::uint32_t pgno) {
+  return shim::page_authentic(db_, page, pgno);
+}
+
 std::uint64_t Database::raw_size() {
   std::uint64_t size = 0;
   int rc = shim::raw_size(db_, &size);
@@ -212,9 +226,18 @@ void Database::export_to(const std::filesystem::path& target, const keystore::Db
     attach.step();
   }
   try {
+    // The shim checks every page it reads back (a cache spill during a large
+    // export re-reads pages) against the page HMAC under the target's key,
+    // whose salt is page 1's: user_version writes page 1 first.
+    try {
+      shim::set_page_key(db_, key.reveal_bytes(), "coffer_export");
+    } catch (const std::runtime_error& e) {
+      throw Error(ErrorCode::kOther, std::string("setting the page-integrity key of the copy: ") + e.what());
+    }
     exec("PRAGMA coffer_export.cipher_page_size = " + std::to_string(kCipherPageSize) +
          ";"
-         "PRAGMA coffer_export.auto_vacuum = FULL;");
+         "PRAGMA coffer_export.auto_vacuum = FULL;"
+         "PRAGMA coffer_export.user_version = 0;");
     Statement e = prepare("SELECT sqlcipher_export('coffer_export')");
     e.step();
   } catch (...) {

@@ -10,11 +10,15 @@ SlotSearch KeySlots::open(const keystore::Passphrase& passphrase) const {
   SlotSearch out;
   for (std::size_t i = 0; i < kSlotCount; ++i) {
     const KeySlot& slot = header_.slots[i];
-    if (slot.damaged || slot.state != SlotState::kPassphrase) continue;
+    if (slot.damaged) {
+      out.refused += "; key slot " + std::to_string(i) + " damaged or altered: its checksum fails (not tried)";
+      continue;
+    }
+    if (slot.state != SlotState::kPassphrase) continue;
     try {
       keystore::validate_kdf_params(slot.kdf);
     } catch (const Error& e) {
-      out.refused += "; key slot " + std::to_string(i) + " refused: " + e.what();
+      out.refused += "; key slot " + std::to_string(i) + " damaged or altered: " + e.what() + " (not tried)";
       continue;
     }
     out.any_intact = true;
@@ -67,13 +71,6 @@ void KeySlots::remove(std::size_t index) {
 
 void KeySlots::clear_all() {
   for (auto& s : header_.slots) s = KeySlot{};
-}
-
-std::string KeySlots::damaged_list() const {
-  std::string damaged;
-  for (std::size_t i = 0; i < kSlotCount; ++i)
-    if (header_.slots[i].damaged) damaged += (damaged.empty() ? "" : ", ") + std::to_string(i);
-  return damaged;
 }
 
 }  // namespace coffer::vault

@@ -43,6 +43,7 @@ struct MainFile {
   int lock_fd;
   int lock_level;
   bool integrity_failed;
+  bool page_key_failed;  // a page was refused: no page key, or none derived
   bool lower_open;
   std::vector<std::uint8_t>* scratch;  // page buffer for normalised writes
   keystore::SecretBytes* raw_key;      // set_page_key; null until then
@@ -107,17 +108,34 @@ std::unique_ptr<keystore::SecretBytes> derive_hmac_key(std::span<const std::uint
   return key;
 }
 
-// The page-HMAC key of the main file. Null while page 1 does not exist yet.
-keystore::SecretBytes* hmac_key(sqlite3_file* f, const std::uint8_t* page1) {
+// The page-HMAC key of the main file: SQLCipher's derivation above,
+// done once (from page 1's salt). Fails closed:
+// without the raw key, or when the salt cannot be read or the derivation
+// fails, the result is an error code and no page is passed on unchecked
+// (the salt read's own I/O error is returned as it is, so a failing disk
+// still reads as one).
+int hmac_key(sqlite3_file* f, const std::uint8_t* page1, keystore::SecretBytes** out) {
   auto* m = as_main(f);
-  if (m->hmac_key || !m->raw_key) return m->hmac_key;
+  *out = m->hmac_key;
+  if (m->hmac_key) return SQLITE_OK;
+  if (!m->raw_key) {
+    m->page_key_failed = true;
+    return SQLITE_IOERR_READ;
+  }
   std::array<std::uint8_t, kSaltSize> salt{};
-  if (page1) std::memcpy(salt.data(), page1, kSaltSize);
-  else if (lower_read(f, salt.data(), kSaltSize, static_cast<sqlite3_int64>(g_offset)) != SQLITE_OK) return nullptr;
+  if (page1) {
+    std::memcpy(salt.data(), page1, kSaltSize);
+  } else if (int rc = lower_read(f, salt.data(), kSaltSize, static_cast<sqlite3_int64>(g_offset)); rc != SQLITE_OK) {
+    return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_CORRUPT : rc;  // pages but no page 1: damage
+  }
   auto key = derive_hmac_key(m->raw_key->reveal_bytes(), salt);
-  if (!key) return nullptr;
+  if (!key) {
+    m->page_key_failed = true;
+    return SQLITE_IOERR_READ;
+  }
   m->hmac_key = key.release();
-  return m->hmac_key;
+  *out = m->hmac_key;
+  return SQLITE_OK;
 }
 
 // True if the page's HMAC (over ciphertext and IV, then the page number
@@ -153,8 +171,13 @@ int x_read(sqlite3_file* f, void* buf, int amount, sqlite3_int64 offset) {
     const auto pgno = static_cast<std::uint32_t>(offset / g_page + 1);
     bool ok = all_zero(out + g_page - g_tail, g_tail) && !all_zero(out, g_page);
     if (ok) {
-      keystore::SecretBytes* key = hmac_key(f, pgno == 1 ? out : nullptr);
-      ok = key == nullptr || page_mac_ok(*key, out, pgno);
+      keystore::SecretBytes* key = nullptr;
+      if (int krc = hmac_key(f, pgno == 1 ? out : nullptr, &key); krc != SQLITE_OK) {
+        std::memset(out, 0, g_page);  // nothing unchecked reaches SQLCipher
+        if ((krc & 0xff) == SQLITE_CORRUPT) as_main(f)->integrity_failed = true;
+        return krc;
+      }
+      ok = page_mac_ok(*key, out, pgno);
     }
     if (!ok) {
       as_main(f)->integrity_failed = true;
@@ -316,9 +339,9 @@ void register_vfs(std::size_t payload_offset, std::size_t page_size, std::size_t
 }
 
 namespace {
-sqlite3_file* main_file(sqlite3* db) {
+sqlite3_file* main_file(sqlite3* db, const char* schema = "main") {
   sqlite3_file* f = nullptr;
-  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || f == nullptr ||
+  if (sqlite3_file_control(db, schema, SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || f == nullptr ||
       f->pMethods != &kMainMethods || !as_main(f)->lower_open)
     return nullptr;
   return f;
@@ -359,9 +382,10 @@ int raw_size(sqlite3* db, std::uint64_t* size) {
   return rc;
 }
 
-void set_page_key(sqlite3* db, std::span<const std::uint8_t> raw_key) {
-  sqlite3_file* f = main_file(db);
-  if (!f) return;
+void set_page_key(sqlite3* db, std::span<const std::uint8_t> raw_key, const char* schema) {
+  sqlite3_file* f = main_file(db, schema);
+  if (!f) throw std::runtime_error("the coffer database is not open through the coffer VFS: no page check possible");
+  if (raw_key.size() != 32) throw std::runtime_error("the page key must be 32 bytes");
   auto* m = as_main(f);
   delete m->raw_key;
   delete m->hmac_key;
@@ -388,6 +412,20 @@ int page_one_matches_key(sqlite3* db, std::span<const std::uint8_t> raw_key, boo
 bool main_file_integrity_failed(sqlite3* db) {
   sqlite3_file* f = main_file(db);
   return f && as_main(f)->integrity_failed;
+}
+
+bool page_authentic(sqlite3* db, std::span<const std::uint8_t> page, std::uint32_t pgno) {
+  sqlite3_file* f = main_file(db);
+  if (!f || page.size() != g_page || pgno < 2) return false;
+  if (!all_zero(page.data() + g_page - g_tail, g_tail) || all_zero(page.data(), g_page)) return false;
+  keystore::SecretBytes* key = nullptr;
+  if (hmac_key(f, nullptr, &key) != SQLITE_OK) return false;
+  return page_mac_ok(*key, page.data(), pgno);
+}
+
+bool page_key_failed(sqlite3* db) {
+  sqlite3_file* f = main_file(db);
+  return f && as_main(f)->page_key_failed;
 }
 
 }  // namespace coffer::vault::shim

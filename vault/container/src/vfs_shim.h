@@ -43,13 +43,28 @@ int raw_size(sqlite3* db, std::uint64_t* size);
 // of a record's overflow chain there may be none, and the record would
 // read back with zeros (found by the tamper trials). The key is kept in
 // locked memory (keystore::SecretBytes) and only its derived HMAC key.
-void set_page_key(sqlite3* db, std::span<const std::uint8_t> raw_key);
+// Fails closed: until a key is given, and if its HMAC key cannot be
+// derived, every whole-page read fails (page_key_failed) rather than pass a
+// page unchecked. Throws std::runtime_error if db is not a coffer-VFS
+// connection or the key is not 32 bytes.
+// schema: the attached database's name for a file ATTACHed through the
+// coffer VFS (a re-key's export target, Database::export_to).
+void set_page_key(sqlite3* db, std::span<const std::uint8_t> raw_key, const char* schema = "main");
 
 // Whether page 1 of the main file carries a page HMAC made with `raw_key`
 // (the database's raw key): a key that opens the database, told apart
 // without SQLite touching the file. SQLITE_OK with *matches set, or the
 // read's error (an empty database: SQLITE_IOERR_SHORT_READ).
 int page_one_matches_key(sqlite3* db, std::span<const std::uint8_t> raw_key, bool* matches);
+
+// True if `page` (a whole page as stored: zero padding, not all zero) has
+// SQLCipher's HMAC for page number `pgno` under the page key (false when
+// no page key was given).
+bool page_authentic(sqlite3* db, std::span<const std::uint8_t> page, std::uint32_t pgno);
+
+// True if a page read was refused because no page key was given or its
+// HMAC key could not be derived.
+bool page_key_failed(sqlite3* db);
 
 // True if a read of the main file failed an integrity check of the shim
 // (non-zero padding, an all-zero page) since the connection opened.

@@ -116,11 +116,20 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
   for (auto&& [k, node] : doc) {
     std::string section(k.str());
     auto* t = node.as_table();
-    if (!t || (section != "unlock" && section != "retention" && section != "audit" && section != "copy"))
+    if (!t || (section != "unlock" && section != "retention" && section != "audit" && section != "copy" &&
+               section != "memory"))
       toml_error(*file, node.source(),
-                 "unknown section [" + section + "]; expected [unlock], [retention], [audit] or [copy]");
+                 "unknown section [" + section + "]; expected [unlock], [retention], [audit], [copy] or [memory]");
     if (section == "copy") {
       read_copy(*file, *t, p.copy);
+    } else if (section == "memory") {
+      only(*file, *t, section, {"unencrypted_swap"});
+      if (auto* n = t->get("unencrypted_swap")) {
+        auto s = n->value<std::string>();
+        if (!n->is_string() || !s || (*s != "refuse" && *s != "warn"))
+          toml_error(*file, n->source(), "unencrypted_swap must be \"refuse\" or \"warn\"");
+        p.refuse_unencrypted_swap = *s == "refuse";
+      }
     } else if (section == "unlock") {
       only(*file, *t, section, {"max_failures", "free_attempts", "wipe_at_limit"});
       if (auto* n = t->get("max_failures"))
@@ -129,18 +138,26 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
         p.free_attempts = static_cast<std::uint32_t>(integer(*file, *n, "free_attempts", 0, 10));
       if (auto* n = t->get("wipe_at_limit")) p.wipe_at_limit = boolean(*file, *n, "wipe_at_limit");
     } else if (section == "retention") {
-      only(*file, *t, section, {"warn_days", "grace_days", "clock_tolerance_minutes"});
+      only(*file, *t, section, {"warn_days", "grace_days", "clock_tolerance_minutes", "max_hold_days"});
       if (auto* n = t->get("warn_days")) p.warn_days = static_cast<int>(integer(*file, *n, "warn_days", 0, 60));
       if (auto* n = t->get("grace_days")) p.grace_days = static_cast<int>(integer(*file, *n, "grace_days", 0, 60));
+      if (auto* n = t->get("max_hold_days"))
+        p.max_hold_days = static_cast<int>(integer(*file, *n, "max_hold_days", 1, 90));
       if (auto* n = t->get("clock_tolerance_minutes"))
         p.clock_tolerance_seconds = 60 * integer(*file, *n, "clock_tolerance_minutes", 1, 24 * 60);
     } else {
-      only(*file, *t, section, {"drop_dir"});
+      only(*file, *t, section, {"drop_dir", "manifests"});
       if (auto* n = t->get("drop_dir")) {
         auto s = n->value<std::string>();
         if (!n->is_string() || !s || s->empty() || (*s)[0] != '/')
           toml_error(*file, n->source(), "drop_dir must be an absolute path");
         p.audit_drop_dir = *s;
+      }
+      if (auto* n = t->get("manifests")) {
+        auto s = n->value<std::string>();
+        if (!n->is_string() || !s || s->empty() || (*s)[0] != '/')
+          toml_error(*file, n->source(), "manifests must be an absolute path");
+        p.manifest_store = *s;
       }
     }
   }

@@ -2,12 +2,14 @@
 #include "coffer/vault/policy/retention.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "coffer/vault/container/meta.h"
 
 namespace coffer::vault {
 namespace {
 constexpr std::int64_t kDay = 86400;
+constexpr const char* kOpenEnded = "open-ended";
 }  // namespace
 
 std::chrono::seconds backoff_delay(std::uint32_t failures, const UnlockPolicy& policy) {
@@ -32,7 +34,11 @@ bool clock_set_back(std::int64_t now, std::int64_t mark, const SchoolPolicy& pol
 }
 
 std::optional<std::string> retention_notice(const RetentionState& r, const SchoolPolicy& policy,
-                                            const std::optional<std::string>& hold_reason) {
+                                            const std::optional<std::string>& hold_reason,
+                                            std::optional<std::int64_t> hold_until) {
+  if (r.on_hold && hold_until)
+    return "this coffer is on hold (" + hold_reason.value_or("") + ") until " + local_day_time(*hold_until) +
+           ": its expiry is suspended until then, unless the school extends or lifts the hold";
   if (r.on_hold)
     return "this coffer is on hold (" + hold_reason.value_or("") +
            "): its expiry is suspended until the school lifts the hold";
@@ -50,11 +56,38 @@ std::optional<std::string> retention_notice(const RetentionState& r, const Schoo
 
 std::optional<std::string> RetentionRecord::hold_reason() { return get_meta(db_, "hold_reason"); }
 
-void RetentionRecord::record_hold(const std::string& reason, std::int64_t now) {
-  put_meta(db_, {{"hold_reason", reason}, {"hold_set_at", std::to_string(now)}});
+std::optional<HoldRecord> RetentionRecord::hold() {
+  auto reason = get_meta(db_, "hold_reason");
+  if (!reason) return std::nullopt;
+  HoldRecord h;
+  h.reason = *reason;
+  auto number = [](const std::optional<std::string>& text) -> std::optional<std::int64_t> {
+    if (!text || text->empty()) return std::nullopt;
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+    if (ec != std::errc() || end != text->data() + text->size()) return std::nullopt;
+    return v;
+  };
+  h.set_at = number(get_meta(db_, "hold_set_at")).value_or(0);
+  auto until = get_meta(db_, "hold_until");
+  if (!until) h.legacy = true;
+  else if (*until != kOpenEnded) {
+    h.until = number(until);
+    // Unreadable: not open-ended (that is written out), so bounded as old holds are.
+    if (!h.until) h.legacy = true;
+  }
+  return h;
 }
 
-void RetentionRecord::clear_hold() { db_.exec("DELETE FROM coffer_meta WHERE key IN ('hold_reason', 'hold_set_at')"); }
+void RetentionRecord::record_hold(const std::string& reason, std::int64_t now, std::optional<std::int64_t> until) {
+  put_meta(db_, {{"hold_reason", reason},
+                 {"hold_set_at", std::to_string(now)},
+                 {"hold_until", until ? std::to_string(*until) : std::string(kOpenEnded)}});
+}
+
+void RetentionRecord::clear_hold() {
+  db_.exec("DELETE FROM coffer_meta WHERE key IN ('hold_reason', 'hold_set_at', 'hold_until')");
+}
 
 std::int64_t RetentionRecord::clock_high_water(const Header& header) {
   return std::max(clock_mark(db_), header.created);

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "coffer/printable.h"
 #include "coffer/vault/container/meta.h"
 #include "coffer/vault/records/record.h"
 
@@ -41,7 +42,7 @@ Manifest read_manifest(Database& db, const std::string& coffer_name) {
   m.vault_id = meta["vault_id"];
   m.purpose = meta["profile"];
   m.owner = meta["owner"];
-  m.protection = meta.count("protection") ? meta["protection"] : "standard";
+  m.protection = meta.contains("protection") ? meta["protection"] : "standard";
   m.created_by = meta["created_by"];
   m.created = to_int(meta, "created");
   m.expires = to_int(meta, "expires");
@@ -92,27 +93,29 @@ std::string manifest_json(const Manifest& m) {
 
 std::string manifest_text(const Manifest& m) {
   std::string out;
+  // Read with cat or less: every value from outside (owner, purpose, column
+  // names, pupil fields) is escaped so the terminal shows it, not obeys it.
   auto line = [&](const std::string& s = "") { out += s + "\n"; };
   auto list = [](const std::set<std::string>& s) {
     std::string r;
-    for (auto& v : s) r += (r.empty() ? "" : ", ") + v;
+    for (auto& v : s) r += (r.empty() ? "" : ", ") + printable(v);
     return r.empty() ? std::string("none") : r;
   };
-  line("COFFER MANIFEST: " + m.coffer);
+  line("COFFER MANIFEST: " + printable(m.coffer));
   line("What this coffer holds. IT keeps a copy at school: after a loss it says what was on the device.");
   line();
-  line("Purpose:        " + m.purpose);
-  line("For:            " + m.owner);
+  line("Purpose:        " + printable(m.purpose));
+  line("For:            " + printable(m.owner));
   line("Provisioned:    " + local_time(m.created, "%Y-%m-%d %H:%M") +
-       (m.created_by.empty() ? std::string() : " by " + m.created_by));
+       (m.created_by.empty() ? std::string() : " by " + printable(m.created_by)));
   line("Expires:        " + local_time(m.expires, "%Y-%m-%d %H:%M") + " (its data is destroyed then)");
-  line("Copy protection: " + m.protection);
+  line("Copy protection: " + printable(m.protection));
   line("Vault id:       " + m.vault_id);
   line();
   line("Fields included:");
   for (auto& f : m.fields) {
     const FieldGroup* g = find_field_group(f);
-    line("  - " + f + (g ? ": " + std::string(g->label) : std::string()) +
+    line("  - " + printable(f) + (g ? ": " + std::string(g->label) : std::string()) +
          (g && g->special_category ? "  [special category]" : ""));
   }
   line("Source columns dropped (never imported): " + list(m.dropped));
@@ -121,11 +124,11 @@ std::string manifest_text(const Manifest& m) {
   line("Imports:");
   if (m.imports.empty()) line("  none");
   for (auto& i : m.imports)
-    line("  " + local_time(i.at, "%Y-%m-%d %H:%M") + (i.by.empty() ? "" : " by " + i.by) + ": " +
-         std::to_string(i.pupils) + " pupil(s), " + i.format + " from " + i.source);
+    line("  " + local_time(i.at, "%Y-%m-%d %H:%M") + (i.by.empty() ? "" : " by " + printable(i.by)) + ": " +
+         std::to_string(i.pupils) + " pupil(s), " + printable(i.format) + " from " + printable(i.source));
   line();
   line("Pupils (" + std::to_string(m.pupils.size()) + "):");
-  for (auto& p : m.pupils) line("  " + p.key + "  " + p.name);
+  for (auto& p : m.pupils) line("  " + printable(p.key) + "  " + printable(p.name));
   return out;
 }
 

@@ -3,12 +3,8 @@
 // and home working from today and never past 31 August.
 #include "coffer/vault/records/profile.h"
 
-#include <sys/stat.h>
-
 #include <toml++/toml.h>
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "coffer/error.h"
 #include "coffer/paths.h"
@@ -89,16 +85,6 @@ const std::vector<Profile>& builtin_profiles() {
        true, false, "standard", std::nullopt},
   };
   return p;
-}
-
-void require_trusted_policy_file(const std::filesystem::path& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0)
-    throw Error(ErrorCode::kPolicy, "cannot read the policy file " + path.string() + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-    throw Error(ErrorCode::kPolicy, path.string() +
-                                        " is not trusted: a policy file must be a regular file "
-                                        "owned by root and not writable by group or others");
 }
 
 ProfileSet ProfileSet::load(const std::optional<std::filesystem::path>& file) {

@@ -4,7 +4,8 @@
 // "lock" or "export\tOBJECT\tDESTINATION"), one line out (a JSON status, a
 // JSON lock report, or "ok BYTES" / "error MESSAGE" for an export). Sockets
 // are 0600 in a 0700 directory: $XDG_RUNTIME_DIR/coffer, /run/coffer for
-// root, else /tmp/coffer-<uid>.
+// root, else /tmp/coffer-<uid>, or ~/.coffer-run when another user has taken
+// that name in /tmp first.
 #pragma once
 
 #include <sys/types.h>
@@ -40,6 +41,8 @@ struct MountStatus {
 };
 
 std::filesystem::path control_directory();  // created 0700 if missing
+// Every private directory where sockets may be (for listing).
+std::vector<std::filesystem::path> control_directories();
 std::filesystem::path control_socket_path(const std::string& vault_id_hex);
 
 std::string to_json(const MountStatus& s);
@@ -93,7 +96,7 @@ std::string encode_export_reply(std::uint64_t bytes);
 std::string encode_export_error(const std::string& message);
 std::string encode_export_error(const Error& error);
 // Throws coffer::Error with the server's message, or on an empty answer.
-std::uint64_t parse_export_reply(const std::string& line);
+std::uint64_t parse_export_reply(const std::string& reply);
 // `lock`'s answer, sent once the mount is locked.
 struct LockReply {
   bool locked = false;  // false: the final commit failed (error says why)

@@ -5,6 +5,7 @@
 // MAC chain (AuditSidecar), readable only by the DPO. docs/FORMAT.md §12.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -53,6 +54,11 @@ inline constexpr std::uint16_t kLastAuditKind = 23;
 std::string_view audit_kind_name(AuditKind kind);
 std::optional<AuditKind> audit_kind_from_name(std::string_view name);
 std::optional<AuditKind> audit_kind_from_number(std::int64_t number);
+
+// Kinds a process without the coffer key writes (failed unlock, lock-out,
+// wipe): the only ones a sidecar accepts without a MAC of their own. Any
+// other kind written without the key is reported as forged.
+bool written_without_key_allowed(AuditKind kind);
 
 struct AuditEvent {
   std::int64_t time = 0;  // unix seconds
@@ -127,6 +133,11 @@ class AuditLog {
   std::optional<SidecarWriterState> sidecar_state();
   // Overwrites the stored state in place (secure_delete is on).
   void store_sidecar_state(const keystore::AuditChainKey& key, std::uint64_t records);
+  // The 128-byte header of the sidecar this coffer writes (coffer_meta
+  // key audit_sidecar_header), kept so a restart can link the new trail to
+  // it (audit_anchor.h); empty for a coffer that has not recorded it yet.
+  std::optional<std::array<std::uint8_t, 128>> sidecar_header();
+  void store_sidecar_header(std::span<const std::uint8_t, 128> header);
   // Both trails at once, in crash-safe order: catch up with the sidecar,
   // append an authenticated record (synced), then append to the hash chain
   // and store the ratcheted key in the same transaction (the caller's, or
@@ -161,6 +172,9 @@ struct SidecarEntry {
 };
 
 struct SidecarReport {
+  // The header the records were read under (the same bytes: what the
+  // trail's genesis is computed from, audit_anchor.h).
+  std::array<std::uint8_t, kSidecarHeaderSize> header{};
   std::vector<SidecarEntry> entries;
   std::vector<std::string> problems;  // edits, forgery, reordering, deletion, truncation
   std::vector<std::string> notes;     // torn final record, records not yet confirmed

@@ -2,7 +2,9 @@
 // directory (e.g. the school share, when mounted), made at open and at lock
 // whenever it is reachable, so that after a loss the school holds the trail
 // up to the laptop's last contact. A copy is named after the coffer file and
-// its vault id (trip.coffer.<32 hex>.audit) and only ever grows.
+// its vault id (trip.coffer.<32 hex>.audit) and only ever grows; a later
+// trail of the same coffer (a restarted sidecar) never overwrites it but
+// gets its own copy, trip.coffer.<32 hex>.<16 hex of its genesis>.audit.
 #pragma once
 
 #include <cstdint>

@@ -124,11 +124,18 @@ class Coffer {
   const std::vector<std::string>& notices() const { return notices_; }
   // Retention at `now`, from the authoritative copies inside the coffer.
   RetentionState retention(std::int64_t now, int grace_days);
-  // Holds (after an incident): anyone with the key sets one; only the
-  // school's recovery key lifts it. Both rewrite the header flag.
-  void set_hold(const std::string& reason, std::int64_t now);
+  // Holds (after an incident). With the passphrase a hold lasts the
+  // policy's max_hold_days from `now` (audited with its end), and one in
+  // force cannot be renewed or extended (kPolicy); only the school's
+  // recovery key sets another term (an end, or open-ended), extends or
+  // lifts one. A hold past its end lapses at the next unlock (audited) and
+  // expiry proceeds. Each rewrites the header flag. Returns the hold's last
+  // second, nothing when open-ended.
+  std::optional<std::int64_t> set_hold(const std::string& reason, std::int64_t now, HoldTerm term = {});
   void release_hold();
   std::optional<std::string> hold_reason();
+  // The last second of the hold in force; nothing when not held or open-ended.
+  std::optional<std::int64_t> hold_until();
   // The latest time this coffer has seen; raised at unlock, while mounted
   // and at lock; never lowered except by IT with the recovery key.
   std::int64_t clock_high_water();
@@ -242,6 +249,9 @@ class Coffer {
                           bool audited);
   // Clock and expiry rules after the key was found (see unlock).
   void apply_retention(const UnlockPolicy& policy, bool by_recovery);
+  // Ends a hold whose term is over at `now` (audited).
+  void lapse_hold(std::int64_t now);
+  void write_hold_flag(bool held);
   void write_header();
   void require_master_key() const;
 
@@ -266,7 +276,8 @@ class Coffer {
   std::optional<keystore::AuditKey> audit_key_;
   std::optional<AuditEvent> pending_audit_;
   const Clock* clock_ = nullptr;
-  std::filesystem::path final_path_;  // differs from path_ only while creating
+  std::int64_t max_hold_seconds_ = std::int64_t{14} * 86400;  // the policy's max_hold_days, set at unlock
+  std::filesystem::path final_path_;                          // differs from path_ only while creating
   std::optional<keystore::HeaderMacKey> mac_key_;
   std::optional<keystore::MasterKey> master_;
   keystore::Random* random_ = nullptr;

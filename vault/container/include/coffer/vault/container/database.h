@@ -74,6 +74,10 @@ class Database {
   void sync_raw();
   // The whole file's size, header included.
   std::uint64_t raw_size();
+  // True if `page` (one whole encrypted page, as stored) carries SQLCipher's
+  // HMAC for page number `pgno` under this database's key: a page SQLite
+  // wrote there, not bytes added by anyone without the key.
+  bool page_authentic(std::span<const std::uint8_t> page, std::uint32_t pgno);
   bool integrity_failed() const;
   // True if `key` is this database's key (page 1's HMAC verifies under it),
   // checked before the connection is keyed and without SQLite reading the

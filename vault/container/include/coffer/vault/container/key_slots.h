@@ -20,7 +20,9 @@ struct SlotSearch {
   std::optional<keystore::MasterKey> master;  // set when a slot opened
   std::size_t slot = 0;                       // the slot that opened
   bool any_intact = false;                    // some slot could be tried
-  std::string refused;  // "; key slot N refused: ..." for each slot whose KDF cost exceeds the caps
+  // "; key slot N damaged or altered: ..." for each slot that was not tried:
+  // its checksum fails, or its KDF cost is outside the caps (never derived).
+  std::string refused;
 };
 
 class KeySlots {
@@ -28,7 +30,8 @@ class KeySlots {
   explicit KeySlots(Header& header) : header_(header) {}
 
   // Tries the passphrase on each intact passphrase slot in order (a slot's
-  // KDF parameters are checked against the caps before any derivation).
+  // KDF parameters are checked against the caps before any derivation; a
+  // slot outside them is not intact, like one whose checksum fails).
   SlotSearch open(const keystore::Passphrase& passphrase) const;
   // The slot to add a passphrase in: `wanted` if free, else the first free
   // one. Throws kUsage (no such slot) or kPolicy (in use, or all in use).
@@ -41,8 +44,6 @@ class KeySlots {
   void remove(std::size_t index);
   // Empties every slot (after recovery, before writing slot 0).
   void clear_all();
-  // The damaged slots as "1, 3" (empty when none).
-  std::string damaged_list() const;
 
  private:
   Header& header_;

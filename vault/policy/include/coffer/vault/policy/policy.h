@@ -47,11 +47,20 @@ struct SchoolPolicy {
   // still be checked in by IT for `grace_days`, then it is wiped.
   int warn_days = 3;
   int grace_days = 7;
+  // The longest hold a teacher may set with their passphrase (after an
+  // incident); only the school's recovery key holds longer.
+  int max_hold_days = 14;
   // A clock this far behind the coffer's high-water mark refuses to open.
   std::int64_t clock_tolerance_seconds = 600;
   // Where the audit sidecar is copied at open and lock when reachable.
   std::optional<std::filesystem::path> audit_drop_dir;
+  // IT's manifest store, where audit anchors are filed (audit, checkin).
+  std::optional<std::filesystem::path> manifest_store;
   CopyPolicy copy;
+  // [memory] unencrypted_swap: what `open` does on a machine where decrypted
+  // data could be paged to unencrypted swap or written into a hibernation
+  // image on an unencrypted device: "refuse" (the default) or "warn".
+  bool refuse_unencrypted_swap = true;
 };
 
 // What one coffer may do on this machine: its own level and destinations

@@ -60,15 +60,39 @@ bool clock_set_back(std::int64_t now, std::int64_t mark, const SchoolPolicy& pol
 
 // What the owner is told at open about retention (on hold, sealed, expiry
 // within the policy's warning days); empty when there is nothing to say.
+// `hold_until`: the last second of a bounded hold.
 std::optional<std::string> retention_notice(const RetentionState& r, const SchoolPolicy& policy,
-                                            const std::optional<std::string>& hold_reason);
+                                            const std::optional<std::string>& hold_reason,
+                                            std::optional<std::int64_t> hold_until = std::nullopt);
+
+// How long a hold is to last. A hold set with a passphrase (the teacher's)
+// always lasts the policy's max_hold_days; the school's recovery key may
+// name its end or leave it open.
+struct HoldTerm {
+  enum class Kind { kPolicyBound, kUntil, kOpenEnded };
+  Kind kind = Kind::kPolicyBound;
+  std::int64_t until = 0;  // kUntil: the last second held
+};
+
+// A hold as recorded inside the coffer.
+struct HoldRecord {
+  std::string reason;
+  std::int64_t set_at = 0;
+  // The last second held; nothing when open-ended (set so by the recovery
+  // key) or, for a hold recorded before holds were bounded, unknown
+  // (`legacy`: the coffer then bounds it by the policy from set_at).
+  std::optional<std::int64_t> until;
+  bool legacy = false;
+};
 
 // The hold and the clock high-water mark inside the coffer (coffer_meta).
 class RetentionRecord {
  public:
   explicit RetentionRecord(Database& db) : db_(db) {}
   std::optional<std::string> hold_reason();
-  void record_hold(const std::string& reason, std::int64_t now);
+  std::optional<HoldRecord> hold();
+  // `until`: the last second held; nothing for open-ended.
+  void record_hold(const std::string& reason, std::int64_t now, std::optional<std::int64_t> until);
   void clear_hold();
   // The latest time the coffer has seen (never before it was created).
   std::int64_t clock_high_water(const Header& header);

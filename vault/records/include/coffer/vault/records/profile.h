@@ -42,10 +42,6 @@ const std::set<std::string>& known_fields();
 const std::set<std::string>& denied_fields();
 const std::vector<Profile>& builtin_profiles();
 
-// Throws Error(kPolicy) unless path is a regular file owned by root and not
-// writable by group or others (as sudo treats sudoers).
-void require_trusted_policy_file(const std::filesystem::path& path);
-
 class ProfileSet {
  public:
   // The built-in profiles, plus those of a trusted TOML file if given.
