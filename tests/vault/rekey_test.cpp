@@ -142,6 +142,27 @@ TEST_F(RekeyTest, ANewMasterKeyKeepsTheDataAndNoEarlierHeaderOpensAnything) {
   EXPECT_EQ(get_file(r, "small.txt"), small);
 }
 
+// More data than SQLite's page cache for the attached copy (2 MiB): the
+// export spills and reads pages back, each checked by the VFS shim under the
+// new key.
+TEST_F(RekeyTest, ACofferLargerThanThePageCacheIsReKeyed) {
+  auto path = make();
+  std::vector<std::uint8_t> big;
+  {
+    Coffer c = unlock(path, "first pass phrase");
+    big = put_file(c, "big.bin", 12 * 1024 * 1024);
+    auto same = passphrase("first pass phrase");
+    RekeyPlan plan;
+    plan.passphrase = &same;
+    plan.cost = KdfCost::kTest;
+    c.rekey(plan);
+  }
+  Coffer c = unlock(path, "first pass phrase");
+  EXPECT_EQ(get_file(c, "big.bin"), big);
+  FsckReport r = c.check();
+  EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems.front());
+}
+
 TEST_F(RekeyTest, OtherPassphrasesAreNamedAndKeptUnlessDropped) {
   auto path = make();
   {
