@@ -217,7 +217,8 @@ void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since
     if (!o.json) *ctx.out << "--- earlier part, from the drop copy " << printable(part.drop_copy.string()) << "\n";
     for (auto& e : part.report.entries) show(e, "earlier");
   }
-  if (!o.json && !anchor.earlier.empty()) *ctx.out << "--- the sidecar " << printable(sidecar.string()) << " since it restarted\n";
+  if (!o.json && !anchor.earlier.empty())
+    *ctx.out << "--- the sidecar " << printable(sidecar.string()) << " since it restarted\n";
   for (auto& e : r.entries) show(e, "sidecar");
   std::vector<std::string> notes = r.notes;
   notes.insert(notes.end(), drop_notes.begin(), drop_notes.end());

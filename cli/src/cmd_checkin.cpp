@@ -196,8 +196,8 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
                    consistent ? files_dir.string() : std::string("(not exported)"));
   t += files_text;  // the report is read with cat or less: every name in it is escaped
   if (held)
-    t += fmt::format("\nON HOLD ({}): the records were exported for the incident record to {}\n", printable(*c.hold_reason()),
-                     consistent ? records_dir.string() : std::string("(not exported)"));
+    t += fmt::format("\nON HOLD ({}): the records were exported for the incident record to {}\n",
+                     printable(*c.hold_reason()), consistent ? records_dir.string() : std::string("(not exported)"));
   std::string verdict = "FAILED VERIFICATION";
   if (anchor.status == vault::AnchorStatus::kReplaced) verdict = "REPLACED: not the trail the coffer began with";
   else if (anchor.status == vault::AnchorStatus::kConflict) verdict = "CONFLICT: two anchors name this coffer";

@@ -124,6 +124,7 @@ U=$WORK/nobody
 mkdir -m 700 "$U" "$U/home" "$U/run"
 cp "$PWFILE" "$U/pw"
 printf '%s\n%s\n' "$PW1" "$PW2" >"$U/add.pw"
+chmod 600 "$U/add.pw" # a passphrase file others can read is refused
 chown -R nobody: "$U"
 nb() {
   runuser -u nobody -- env -i PATH=/usr/bin:/bin HOME="$U/home" XDG_RUNTIME_DIR="$U/run" \
