@@ -467,9 +467,15 @@ void Coffer::finish_unlock(const keystore::MasterKey& found, const OpensOther& o
   // The credential may open the other copy with the current key (the
   // recovery key opens both); bind_header then calls the chosen one
   // tampering.
+  // After a crash mid-commit page 1 on disk may be torn until SQLite rolls
+  // the hot journal back (at the first read): with a journal left, the check
+  // is left to SQLCipher (a wrong key then reads as damage, exit 4 too).
   const keystore::MasterKey* key = &found;
   std::optional<keystore::MasterKey> other_master;
-  if (!db_->is_keyed_with(keystore::derive_db_key(found))) {
+  std::error_code ec;
+  const fs::path journal(path_.string() + "-journal");
+  const bool journal_left = fs::exists(journal, ec) && fs::file_size(journal, ec) > 0 && !ec;
+  if (!journal_left && !db_->is_keyed_with(keystore::derive_db_key(found))) {
     if (other_header_) other_master = opens_other(*other_header_);
     if (!other_master || !db_->is_keyed_with(keystore::derive_db_key(*other_master)))
       throw Error(ErrorCode::kDamaged,
