@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-keying a coffer made before coffers recorded the school's recovery
-# public key (the schema-6 fixture, docs/FORMAT.md §10): `keys remove` and
+# public key (a schema-6 marking coffer made by the CLI before re-keying,
+# tests/fixtures/README.md; docs/FORMAT.md §10): `keys remove` and
 # `passwd --rekey` must not drop its recovery slot, so they are refused
 # (exit 6, nothing changed) until the public key is named; a key that is not
 # the slot's is refused too; with the right one the coffer is re-keyed, the
@@ -11,15 +12,16 @@ set -euo pipefail
 FIX=$(cd "$(dirname "$0")/../fixtures" && pwd)
 source "$(dirname "$0")/lib.sh"
 
-cp "$FIX/format-v1-schema6.coffer" old.coffer
-cp "$FIX/format-v1-schema6.coffer.audit" old.coffer.audit
+cp "$FIX/format-v1-schema6-marking.coffer" old.coffer
+cp "$FIX/format-v1-schema6-marking.coffer.audit" old.coffer.audit
 OLD_PW='Fixture-Lantern-Meadow-42'
 KEY_PW='Fixture-Recovery-Harbour-7'
 
-# Made 2026-12-07, expires 2026-12-12: run while it is still valid.
-if (($(date +%s) > $(date -d '2026-12-12 23:00' +%s))); then
-  echo "the schema-6 fixture has expired on this clock: skipped"
-  exit 77
+# Made 2026-12-07, expires 2027-08-31 (the longest a marking coffer may
+# live; the clock cannot be faked back any more). After that date this test
+# fails on purpose: make a new such fixture with the CLI of 0fd2bb9.
+if (($(date +%s) > $(date -d '2027-08-31 00:00' +%s))); then
+  fail "the fixture format-v1-schema6-marking.coffer has expired: remake it (tests/fixtures/README.md)"
 fi
 
 expect_exit 0 "$COFFER" keys add old.coffer --kdf-cost test --passphrase-file "$(pwfile a.pw "$OLD_PW" "$PW2")"
