@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -84,7 +85,7 @@ CallerInspector::CallerInspector(WriteRules rules) : rules_(std::move(rules)) {
       if (auto info = parse_fdinfo(*text)) memfd_mount_ = info->mnt_id;
 }
 
-const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, Judged& judged) {
+const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, std::optional<dev_t> dev, Judged& judged) {
   auto ns = read_link(proc(tid, "ns/mnt"));
   if (!ns) return nullptr;
   Namespace& space = namespaces_[*ns];
@@ -95,6 +96,11 @@ const MountEntry* CallerInspector::mount_of(pid_t tid, std::uint64_t mnt_id, Jud
     return nullptr;
   };
   const MountEntry* m = find();
+  // Mount ids are reused once a filesystem is unmounted: an entry of the
+  // table read earlier whose device is not the descriptor's belonged to a
+  // mount that has gone. (A btrfs subvolume's files report a device of
+  // their own: after one fresh read the entry is taken as it is.)
+  if (m && dev && (m->major != major(*dev) || m->minor != minor(*dev))) m = nullptr;
   if (!m) {
     // Not seen yet: the table changed since we read it (or this is a
     // kernel-internal mount such as memfd's, which no table lists).
@@ -183,7 +189,13 @@ std::optional<Finding> CallerInspector::inspect(pid_t tid) {
     if (target->size() > kDeleted.size() && target->ends_with(kDeleted))
       target->resize(target->size() - kDeleted.size());
     Judged judged;
-    const MountEntry* mount = mount_of(tid, info->mnt_id, judged);
+    // The device only, from what the kernel has cached: never a round trip
+    // to a FUSE or network server that may be the one stuck.
+    struct statx stx {};
+    std::optional<dev_t> dev;
+    if (::statx(AT_FDCWD, (fd_dir + "/" + std::to_string(fd)).c_str(), AT_STATX_DONT_SYNC, 0, &stx) == 0)
+      dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    const MountEntry* mount = mount_of(tid, info->mnt_id, dev, judged);
     if (!mount) {
       // memfd and SysV shared memory are anonymous memory; any other mount
       // no table lists (a stick detached with umount -l) is not a place

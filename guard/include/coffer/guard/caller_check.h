@@ -81,7 +81,7 @@ class CallerInspector {
   };
   // The caller's mount with this id (rereading its mountinfo when the id
   // is not in the cached table); nullptr when no table lists it.
-  const MountEntry* mount_of(pid_t tid, std::uint64_t mnt_id, Judged& judged);
+  const MountEntry* mount_of(pid_t tid, std::uint64_t mnt_id, std::optional<dev_t> dev, Judged& judged);
   std::optional<Finding> judge(int fd, std::string target, const MountEntry& mount, const Judged& judged) const;
 
   WriteRules rules_;
