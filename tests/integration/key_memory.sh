@@ -17,20 +17,9 @@ OLD_FUSE_MODE=$(stat -c %a /dev/fuse)
 CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
 chmod 0666 /dev/fuse
 
-chmod 755 "$WORK"
-U=$WORK/nobody
-mkdir -m 700 "$U" "$U/home" "$U/run"
-chown -R nobody: "$U"
+as_nobody
 C=$U/keys.coffer
 M=$U/mnt
-printf '%s\n' "$PW1" >"$U/pw"
-chown nobody: "$U/pw"
-chmod 600 "$U/pw"
-nb() {
-  runuser -u nobody -- env -i PATH=/usr/bin:/bin HOME="$U/home" XDG_RUNTIME_DIR="$U/run" \
-    ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" "$@"
-}
-CLEANUP_HOOKS=("nb timeout 40 \"\$COFFER\" lock --all" "${CLEANUP_HOOKS[@]}")
 
 expect_exit 0 nb "$COFFER" create "$C" --owner 'Mr B. Teacher' --purpose trip --expires "$FUTURE" \
   --kdf-cost test --passphrase-file "$U/pw"

@@ -414,3 +414,26 @@ on_error() {
   return 0
 }
 trap 'on_error $? $LINENO "$(basename "${BASH_SOURCE[0]:-?}")" "$BASH_COMMAND"' ERR
+
+# as_nobody [--no-runtime-dir]: the teacher as an ordinary user. Makes $U,
+# nobody's private folder with a HOME (and an XDG_RUNTIME_DIR unless told
+# not to) and a passphrase file $U/pw holding PW1; `nb CMD...` then runs
+# CMD as nobody with that environment. The cleanup locks nobody's mounts
+# as nobody (root's `lock --all` does not see them).
+as_nobody() {
+  NB_RUNTIME_DIR=yes
+  [[ ${1:-} == --no-runtime-dir ]] && NB_RUNTIME_DIR=no
+  chmod 755 "$WORK"
+  U=$WORK/nobody
+  mkdir -m 700 "$U" "$U/home"
+  [[ $NB_RUNTIME_DIR == no ]] || mkdir -m 700 "$U/run"
+  printf '%s\n' "$PW1" >"$U/pw"
+  chmod 600 "$U/pw"
+  chown -R nobody: "$U"
+  CLEANUP_HOOKS=("nb timeout 40 \"\$COFFER\" lock --all" "${CLEANUP_HOOKS[@]}")
+}
+nb() {
+  local env=(PATH=/usr/bin:/bin HOME="$U/home")
+  [[ $NB_RUNTIME_DIR == no ]] || env+=(XDG_RUNTIME_DIR="$U/run")
+  runuser -u nobody -- env -i "${env[@]}" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" "$@"
+}

@@ -27,22 +27,10 @@ else
   CLEANUP_HOOKS+=("rm -rf -- '$SQUAT'")
 fi
 
-chmod 755 "$WORK"
-U=$WORK/nobody
-mkdir -m 700 "$U" "$U/home"
-chown -R nobody: "$U"
+# nobody with a home but no XDG_RUNTIME_DIR.
+as_nobody --no-runtime-dir
 C=$U/class.coffer
 M=$U/mnt
-printf '%s\n' "$PW1" >"$U/pw"
-chown nobody: "$U/pw"
-chmod 600 "$U/pw"
-
-# nb CMD...: as nobody, with a home but no XDG_RUNTIME_DIR.
-nb() {
-  runuser -u nobody -- env -i PATH=/usr/bin:/bin HOME="$U/home" \
-    ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" "$@"
-}
-CLEANUP_HOOKS=("nb timeout 40 \"\$COFFER\" lock --all" "${CLEANUP_HOOKS[@]}")
 
 expect_exit 0 nb "$COFFER" create "$C" --owner 'Mr B. Teacher' --purpose trip --expires "$FUTURE" \
   --kdf-cost test --passphrase-file "$U/pw"

@@ -19,23 +19,9 @@ CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
 chmod 0666 /dev/fuse
 
 # nobody's own directory, with a private HOME and XDG_RUNTIME_DIR.
-chmod 755 "$WORK"
-U=$WORK/nobody
-mkdir -m 700 "$U" "$U/home" "$U/run"
-chown -R nobody: "$U"
+as_nobody
 C=$U/class.coffer
 M=$U/mnt
-printf '%s\n' "$PW1" >"$U/pw"
-chown nobody: "$U/pw"
-chmod 600 "$U/pw"
-
-# nb CMD...: runs CMD as nobody with nobody's environment.
-nb() {
-  runuser -u nobody -- env -i PATH=/usr/bin:/bin HOME="$U/home" XDG_RUNTIME_DIR="$U/run" \
-    ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" "$@"
-}
-# The trap locks nobody's mounts as nobody (root's `lock --all` does not see them).
-CLEANUP_HOOKS=("nb timeout 40 \"\$COFFER\" lock --all" "${CLEANUP_HOOKS[@]}")
 
 expect_exit 0 nb "$COFFER" create "$C" --owner 'Mr B. Teacher' --purpose trip --expires "$FUTURE" \
   --kdf-cost test --passphrase-file "$U/pw"
