@@ -62,11 +62,16 @@ void GuardService::Impl::start_round() {
   }
   ++round;
   std::set<std::uint64_t> ids;
-  std::set<Dev> devs, queued;
+  std::set<Dev> queued;
+  // Where each guarded superblock is mounted now. Anonymous device numbers
+  // (tmpfs, FUSE) are reused as soon as they are freed, so a device number
+  // still present in the table does not mean the guarded mount is: another
+  // filesystem mounted meanwhile may have it.
+  std::map<Dev, std::set<std::string>> guarded_at;
   for (const MountEntry& e : classifier.mounts()) {
     ids.insert(e.mount_id);
-    devs.insert({e.major, e.minor});
     const MountDecision& d = decide_mount(e);
+    if (d.guard) guarded_at[{e.major, e.minor}].insert(e.mount_point);
     if (!d.guard || !queued.insert({e.major, e.minor}).second) continue;
     MarkTarget t;
     t.mount_point = e.mount_point;
@@ -89,17 +94,20 @@ void GuardService::Impl::start_round() {
   for (auto it = decisions.begin(); it != decisions.end();)
     it = ids.count(it->first) ? std::next(it) : decisions.erase(it);
   for (auto it = marked.begin(); it != marked.end();) {
-    if (devs.count(it->first)) {
+    auto now_at = guarded_at.find(it->first);
+    if (now_at != guarded_at.end() && now_at->second.count(it->second.mount_point)) {
       ++it;
       continue;
     }
+    // Gone, or its device number now belongs to another mount (which, if
+    // guarded, is queued above and logged as guarded once marked).
     log("no longer guarding " + it->second.mount_point + " (unmounted)");
     it = marked.erase(it);
   }
   for (auto it = unmarked.begin(); it != unmarked.end();)
-    it = devs.count(it->first) ? std::next(it) : unmarked.erase(it);
+    it = guarded_at.count(it->first) ? std::next(it) : unmarked.erase(it);
   for (auto it = latest_round.begin(); it != latest_round.end();)
-    it = devs.count(it->first) ? std::next(it) : latest_round.erase(it);
+    it = guarded_at.count(it->first) ? std::next(it) : latest_round.erase(it);
   pump_jobs();
 }
 

@@ -584,6 +584,37 @@ TEST_F(FanotifyGuardTest, MarksAStickMountedAfterItStarted) {
       [&] { return open_as(kTeacher, dir / ("again" + std::to_string(n++)), O_WRONLY | O_CREAT) == EPERM; }, 1s));
 }
 
+// Anonymous device numbers are handed out lowest-free first, so a tmpfs
+// mounted right after a stick is unmounted usually gets the stick's device
+// number (in CI, another test's tmpfs did). The guard must still see that
+// the stick is gone, not take the newcomer for it.
+TEST_F(FanotifyGuardTest, AStickWhoseDeviceNumberIsReusedIsSeenGone) {
+  start_guard();
+  FakeCoffer& c = coffer();
+  ASSERT_TRUE(c.registered()) << c.error();
+  // Whether the guard reads the table between the two mount changes is a
+  // race: repeat until the number was reused before it looked, or 40 times.
+  int reused = 0;
+  for (int i = 0; i < 40; ++i) {
+    const fs::path dir = tmp_ / "sticks" / ("c" + std::to_string(i));
+    auto stick = std::make_unique<Tmpfs>(dir);
+    int n = 0;
+    ASSERT_TRUE(eventually(
+        [&] { return open_as(kTeacher, dir / ("try" + std::to_string(n++)), O_WRONLY | O_CREAT) == EPERM; }, 1s));
+    struct stat before {};
+    ASSERT_EQ(::stat(dir.c_str(), &before), 0);
+    stick.reset();
+    Tmpfs plain(tmp_ / ("plain" + std::to_string(i)));  // not declared removable: never guarded
+    struct stat after {};
+    ASSERT_EQ(::stat(plain.path().c_str(), &after), 0);
+    reused += after.st_dev == before.st_dev;
+    EXPECT_TRUE(eventually([&] { return logged("no longer guarding " + dir.string() + " (unmounted)"); }, 2s))
+        << "round " << i << (after.st_dev == before.st_dev ? ", device number reused" : "");
+    EXPECT_EQ(open_as(kTeacher, plain / "x.txt", O_WRONLY | O_CREAT), 0);
+  }
+  std::cout << "[ info ] device number reused in " << reused << " of 40 rounds\n";
+}
+
 TEST_F(FanotifyGuardTest, ApprovedDestinationsMustBeApprovedByEveryCoffer) {
   fs::create_directories(*stick_ / "approved");
   ::chmod((*stick_ / "approved").c_str(), 01777);
