@@ -92,10 +92,10 @@ void GuardService::Impl::start_round() {
     mark_queue.push_back(std::move(t));
   }
   for (auto it = decisions.begin(); it != decisions.end();)
-    it = ids.count(it->first) ? std::next(it) : decisions.erase(it);
+    it = ids.contains(it->first) ? std::next(it) : decisions.erase(it);
   for (auto it = marked.begin(); it != marked.end();) {
     auto now_at = guarded_at.find(it->first);
-    if (now_at != guarded_at.end() && now_at->second.count(it->second.mount_point)) {
+    if (now_at != guarded_at.end() && now_at->second.contains(it->second.mount_point)) {
       ++it;
       continue;
     }
@@ -105,9 +105,9 @@ void GuardService::Impl::start_round() {
     it = marked.erase(it);
   }
   for (auto it = unmarked.begin(); it != unmarked.end();)
-    it = guarded_at.count(it->first) ? std::next(it) : unmarked.erase(it);
+    it = guarded_at.contains(it->first) ? std::next(it) : unmarked.erase(it);
   for (auto it = latest_round.begin(); it != latest_round.end();)
-    it = guarded_at.count(it->first) ? std::next(it) : latest_round.erase(it);
+    it = guarded_at.contains(it->first) ? std::next(it) : latest_round.erase(it);
   pump_jobs();
 }
 
@@ -227,7 +227,7 @@ void GuardService::Impl::finish_mark(const MarkTarget& t, int code) {
   if (latest == latest_round.end() || latest->second != t.round) return;  // superseded
   if (code == 0) {
     unmarked.erase(t.dev);
-    if (!marked.count(t.dev)) log("guarding " + t.mount_point + " (" + std::string(media_kind_name(t.kind)) + ")");
+    if (!marked.contains(t.dev)) log("guarding " + t.mount_point + " (" + std::string(media_kind_name(t.kind)) + ")");
     marked[t.dev] = {t.mount_point, t.kind};
     return;
   }
