@@ -180,13 +180,14 @@ ExportMediaCheck system_export_media_check(ExportMediaPolicy policy) {
     const guard::MediaKind kind = media->classify_mount(*entry);
     if (kind == guard::MediaKind::kRemovable) {
       if (media->school_stick(*entry, policy.allowed_luks_uuids, policy.allowed_usb_serials)) return std::nullopt;
-      return where +
-             " is on removable media: coffer data may go only to an encrypted school stick on the allowlist" + kRule;
+      return where + " is on removable media: coffer data may go only to an encrypted school stick on the allowlist" +
+             kRule;
     }
     const bool fuse = entry->fs_type == "fuse" || entry->fs_type == "fuseblk" || entry->fs_type.rfind("fuse.", 0) == 0;
     if (fuse || kind == guard::MediaKind::kOtherFuse || kind == guard::MediaKind::kUnknown)
-      return where + " is on " + (fuse ? std::string("a FUSE filesystem (") + entry->fs_type + ")"
-                                       : std::string(guard::media_kind_name(kind)) + " storage") +
+      return where + " is on " +
+             (fuse ? std::string("a FUSE filesystem (") + entry->fs_type + ")"
+                   : std::string(guard::media_kind_name(kind)) + " storage") +
              ", which coffer does not write to" + kRule;
     if (*here != *top && kind != guard::MediaKind::kInternal)
       return where + " is on a " + std::string(guard::media_kind_name(kind)) +
