@@ -10,8 +10,8 @@
 # refusal:
 #   a symbolic link in an approved folder; a link swapped in for a middle
 #   folder after an export through it worked; ".." escapes; an approved
-#   path that is itself a link to the stick; the stick itself listed as
-#   approved.
+#   path that is itself a link to the stick; another FUSE filesystem
+#   mounted inside an approved folder; the stick itself listed as approved.
 # An ordinary approved folder and one that is a bind mount still work, and
 # the audit names the resolved path and the asking process's uid and pid.
 set -euo pipefail
@@ -110,8 +110,18 @@ note "an approved path that is itself a link to the stick"
 expect_exit 0 nb ln -s "$STICK" "$U/apprlink"
 refused "$U/apprlink/r4.csv" "reached through a symbolic link"
 stick_empty
-[[ -z $(ls -A "$U/share/m.real/n" | grep -v '^ok1.csv$') && -z $(ls -A "$U/share" | grep -Ev '^(lnk|m|m.real)$') ]] ||
+[[ -z $(ls -A "$U/share/m.real/n" | grep -v '^ok1.csv$') && -z $(ls -A "$U/share" | grep -Ev '^(lnk|m|m.real|fusemnt)$') ]] ||
   fail "a refused export left something behind: $(ls -AR "$U/share")"
+
+note "another FUSE filesystem mounted inside an approved folder (a second coffer of nobody's) is refused"
+C3=$U/other.coffer
+expect_exit 0 nb "$COFFER" create "$C3" --owner 'Mr B. Teacher' --purpose trip --expires "$FUTURE" \
+  --kdf-cost test --passphrase-file "$U/pw"
+expect_exit 0 nb mkdir "$U/share/fusemnt"
+expect_exit 0 nb "$COFFER" open "$C3" "$U/share/fusemnt" --passphrase-file "$U/pw" --idle-seconds 900
+refused "$U/share/fusemnt/files/r8.csv" "FUSE filesystem"
+{ nb test -d "$U/share/fusemnt/files" && [[ -z $(nb ls -A "$U/share/fusemnt/files") ]]; } || fail "a refused export left something in the FUSE filesystem"
+expect_exit 0 nb "$COFFER" lock "$U/share/fusemnt"
 
 note "a bind-mounted approved folder still works; the audit names the resolved path and the asker"
 expect_exit 0 raw "$U/bind/r6.csv"
@@ -146,7 +156,7 @@ want_ok = {u + "/share/m/n/ok1.csv", u + "/bind/r6.csv", u + "/share/roster.csv"
 got_ok = {e["detail"].split(" ")[1] for e in ok}
 if got_ok != want_ok:
     die("approved exports audited: %r, expected %r" % (sorted(got_ok), sorted(want_ok)))
-for dest in ("/share/lnk/r.csv", "/share/m/n/r2.csv", "/apprlink/r4.csv"):
+for dest in ("/share/lnk/r.csv", "/share/m/n/r2.csv", "/apprlink/r4.csv", "/share/fusemnt/files/r8.csv"):
     if not any(e["detail"].startswith("to " + u + dest + ":") for e in refused):
         die("no refusal recorded for %s: %r" % (dest, refused))
 bind = [e for e in ok if e["detail"].split(" ")[1] == u + "/bind/r6.csv"][0]
