@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,6 +119,27 @@ TEST_F(ExportTest, AnswersAreAuditedWithTheAsker) {
   bad.request = parse_request("export\tfiles/notes/day1.txt");
   EXPECT_EQ(answer_export(*fs_, approved, allow_all_, bad, audit), "error bad export request");
   EXPECT_EQ(events.size(), 2u) << "a malformed request is not recorded";
+}
+
+// The program is named only while the asker is known to be alive: a pidfd
+// of an asker that has exited means the pid may be someone else's now.
+TEST_F(ExportTest, AnAskerThatHasGoneIsNotNamedByAReusedPid) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0)));
+  ASSERT_TRUE(pidfd.valid());
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  std::vector<vault::AuditEvent> events;
+  auto audit = [&](const vault::AuditEvent& e) { events.push_back(e); };
+  ControlServer::Client c = asking("files/notes/day1.txt", out_ / "gone.txt");
+  c.pid = child;
+  c.pidfd = std::move(pidfd);
+  EXPECT_EQ(answer_export(*fs_, {out_}, allow_all_, c, audit), "ok " + std::to_string(content_.size()));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].pid, child);
+  EXPECT_EQ(events[0].exe, "");
 }
 
 class CopyGuardTest : public ExportTest {
