@@ -197,7 +197,7 @@ class ControlSocket : public ::testing::Test {
     return s;
   }
   // Serves `count` connections on a thread with `answer`.
-  std::thread serve(ControlServer& server, int count, std::function<void(ControlServer::Client&)> answer) {
+  std::thread serve(ControlServer& server, int count, const std::function<void(ControlServer::Client&)>& answer) {
     return std::thread([&server, count, answer] {
       for (int i = 0; i < count; ++i) {
         pollfd p{server.fd(), POLLIN, 0};
