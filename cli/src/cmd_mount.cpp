@@ -353,7 +353,10 @@ int run_open(const OpenOptions& o, Context& ctx) {
   std::string message = opened_message(m, c.header());
   // In a session the program owns standard output: our notes go to stderr.
   std::ostream& note = o.session ? *ctx.err : *ctx.out;
-  if (o.session) message += "  in a protected session: it locks when the program ends\n";
+  if (o.session)
+    message +=
+        "  in a protected session: it locks when the program ends; files leave it only by\n"
+        "  `coffer export`, run outside the session\n";
   fusefs::ServeResult served = fusefs::serve(std::move(c), m, [&] { note << message << std::flush; });
   if (served.must_exit_now) {
     flush_stdio();

@@ -71,7 +71,7 @@ void forward(int sig) {
   std::vector<fs::path> writable = {mp};
   for (auto& w : o.writable) writable.emplace_back(w);
   if (auto problem = guard::unsafe_stdio([&](const fs::path& p) { return vault::path_within(p, writable); })) {
-    std::cerr << "coffer: " << *problem << "\n";
+    std::cerr << "coffer: " << *problem << "\ncoffer: " << kSessionWayOut << "\n";
     end_process(126);
   }
   // A scratch home and temp folder inside the coffer.
@@ -110,6 +110,7 @@ void forward(int sig) {
   if (child < 0) end_process(1);
   if (child == 0) {
     std::vector<char*> args;
+    args.reserve(command.size() + 1);
     for (auto& a : command) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execvp(args[0], args.data());

@@ -311,8 +311,10 @@ std::string Mount::answer_control() {
       break;
     case ControlRequest::Kind::kExport:
     case ControlRequest::Kind::kBadExport:
-      client->reply(answer_export(*filesystem_, o_.approved_destinations, *client,
-                                  [this](const vault::AuditEvent& e) { audit(e); }));
+      client->reply(answer_export(
+          *filesystem_, o_.approved_destinations,
+          system_export_media_check({o_.declared_removable, o_.allowed_luks_uuids, o_.allowed_usb_serials}), *client,
+          [this](const vault::AuditEvent& e) { audit(e); }));
       break;
     case ControlRequest::Kind::kLock:
       lock_client_ = std::move(client);  // answered once locked

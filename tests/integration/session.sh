@@ -33,6 +33,9 @@ rc=$?
 set -e
 ((rc == 126)) || { cat "$WORK/err.txt" >&2; fail "run with stdout to a file exited $rc, not 126"; }
 grep -q 'standard output is redirected' "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; fail "no clear message"; }
+# Issue 15: the refusal says the way out.
+grep -q 'run `coffer export FILE FOLDER` outside the session' "$WORK/err.txt" ||
+  { cat "$WORK/err.txt" >&2; fail "the refusal does not say the way out is coffer export outside the session"; }
 wait_until 10 not_mounted "$M" || fail "the refused session left $M mounted"
 
 note "a session: inside it writes the coffer and the approved place only"
