@@ -344,6 +344,7 @@ TEST_F(AdapterTest, DirectoriesListInKernelDirentForm) {
   ASSERT_EQ(r.kind, ReplyKind::kBuf);
   auto entries = r.dirents();
   std::vector<std::string> names;
+  names.reserve(entries.size());
   for (auto& e : entries) names.push_back(e.name);
   EXPECT_EQ(names,
             (std::vector<std::string>{".", "..", "README.txt", "roster.csv", "manifest.txt", "pupils", "files"}));
