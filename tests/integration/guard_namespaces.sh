@@ -28,6 +28,7 @@
 # mount namespace where a tmpfs on /etc/coffer holds the test's policy:
 # nothing else on the machine sees it. (/etc/coffer is created empty if it
 # did not exist, and removed again.)
+# shellcheck disable=SC2016  # the sh -c scripts expand their own "$1", "$2"...
 set -euo pipefail
 
 if [[ -z ${GUARD_NS_INNER:-} ]]; then
