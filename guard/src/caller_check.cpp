@@ -236,16 +236,27 @@ bool CallerInspector::within(std::vector<Place>& places, const MountEntry& mount
     return p.resolved && p.dev == *dev && p.mount_major == mount.major && p.mount_minor == mount.minor &&
            path_within(*fs_path, p.fs_path);
   };
-  for (Place& p : places) {
-    if (!p.resolved) resolve(p);
-    if (!matches(p)) continue;
+  // Still the directory registered (same device and inode at its path)?
+  auto unchanged = [](const Place& p) {
     struct statx stx {};
-    if (::statx(AT_FDCWD, p.path.c_str(), 0, STATX_INO, &stx) != 0 ||
-        makedev(stx.stx_dev_major, stx.stx_dev_minor) != p.dev || stx.stx_ino != p.ino) {
+    return ::statx(AT_FDCWD, p.path.c_str(), 0, STATX_INO, &stx) == 0 &&
+           makedev(stx.stx_dev_major, stx.stx_dev_minor) == p.dev && stx.stx_ino == p.ino;
+  };
+  const auto now = std::chrono::steady_clock::now();
+  for (Place& p : places) {
+    if (matches(p)) {
+      if (unchanged(p)) return true;
       resolve(p);
-      if (!matches(p)) continue;
+      if (matches(p)) return true;
+      continue;
     }
-    return true;
+    // Not this place, as registered; a share mounted on the approved path
+    // since, or the folder made, is seen within a second.
+    if (now - p.checked < std::chrono::seconds(1)) continue;
+    p.checked = now;
+    if (p.resolved && unchanged(p)) continue;
+    resolve(p);
+    if (matches(p)) return true;
   }
   return false;
 }

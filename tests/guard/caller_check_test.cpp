@@ -310,6 +310,20 @@ TEST_F(CallerCheckTest, ABindMountOverTheApprovedPathInAnotherNamespaceIsNotAppr
   EXPECT_EQ(f->reason, "a file on this computer outside the approved places");
 }
 
+TEST_F(CallerCheckTest, AShareMountedOnTheApprovedPathLaterIsApproved) {
+  // The approved path is the school's share, mounted after the coffer
+  // opened: what the path is now, not what it was at registration.
+  CallerInspector inspector(rules());
+  fs::path share = dir_ / "approved";
+  ASSERT_EQ(::mount("share", share.c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  stick_ = share;  // unmounted in TearDown
+  Holder h([&] { open_at(share / "export.csv", O_WRONLY); });
+  EXPECT_FALSE(inspector.inspect(h.pid()));
+  auto all = inspector.survey(h.pid());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].place, PlaceClass::kApproved);
+}
+
 TEST_F(CallerCheckTest, TheApprovedFolderSeenElsewhereInAnotherNamespaceIsApproved) {
   // A Flatpak sees the approved folder at a path of its own: judged by what
   // it is, not refused for being in another namespace.

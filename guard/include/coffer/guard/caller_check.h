@@ -138,6 +138,7 @@ class CallerInspector {
     ino_t ino = 0;
     std::uint32_t mount_major = 0, mount_minor = 0;  // its mount's, from the table
     std::string fs_path;
+    std::chrono::steady_clock::time_point checked{};  // last looked at again after no match
   };
   const MountEntry* mount_of(pid_t tid, std::uint64_t mnt_id, std::optional<dev_t> dev, Judged& judged);
   // `seen` is the target relative to the caller's root ("" when outside it).
