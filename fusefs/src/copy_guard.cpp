@@ -69,6 +69,8 @@ CopyGuard::CopyGuard(const MountOptions& options, Filesystem& filesystem, Audit 
     if (!f) return std::nullopt;
     return f->target + " (" + f->reason + ") through " + guard::describe_fd(f->fd);
   };
+  // The audit of each first open names where the opener writes (docs/DPO.md).
+  gates.writes = [this](const Caller& c) { return guard::describe_destinations(inspector_.survey(c.pid)); };
   gates.blocked = [this](const Caller& c, const std::string& object, const std::string& destination) {
     audit_(caller_event(vault::AuditKind::kCopyBlocked, c.uid, c.pid, object, "refused", "to " + destination,
                         vault::system_clock().now()));
