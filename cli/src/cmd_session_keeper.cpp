@@ -11,6 +11,7 @@
 // with HOME and TMPDIR inside the coffer, so editors' settings, autosaves
 // and thumbnails stay there. It exits when the program and everything the
 // program started have exited, with the program's status.
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -57,15 +58,22 @@ void write_bus_config(const fs::path& file) {
 }
 
 // The teacher's session sockets through which an unconfined service (the
-// session bus, systemd --user, a desktop program) could be asked to start
-// a program or write a file outside the sandbox; only the Wayland socket
-// (the screen) and our own mount and destinations stay visible.
+// session bus, systemd --user, a desktop program, a tmux or screen server)
+// could be asked to start a program or write a file outside the sandbox;
+// only the Wayland socket (the screen) and our own mount and destinations
+// stay visible.
 guard::IsolationSpec isolation_spec(const fs::path& mp, const std::vector<fs::path>& writable) {
   guard::IsolationSpec spec;
   fs::path runtime;
   if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg == '/') runtime = xdg;
   else runtime = "/run/user/" + std::to_string(::getuid());
   spec.hide = {runtime, "/run/dbus/system_bus_socket"};
+  // Terminal multiplexers' servers run any command they are sent, outside.
+  const char* tmux_dir = std::getenv("TMUX_TMPDIR");
+  spec.hide.push_back(fs::path(tmux_dir && *tmux_dir == '/' ? tmux_dir : "/tmp") /
+                      ("tmux-" + std::to_string(::getuid())));
+  if (const passwd* pw = ::getpwuid(::getuid()))
+    spec.hide.push_back(fs::path("/run/screen") / ("S-" + std::string(pw->pw_name)));
   if (const char* wayland = std::getenv("WAYLAND_DISPLAY"); wayland && *wayland)
     spec.keep.push_back(*wayland == '/' ? fs::path(wayland) : runtime / wayland);
   spec.keep.push_back(mp);

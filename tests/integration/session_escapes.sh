@@ -7,10 +7,11 @@
 #     start, nothing mounted, nothing written;
 #   - started under a tracer (strace): refused at start;
 #   - UDP to an outside listener on 127.0.0.1, a connection to an outside
-#     abstract UNIX socket, and to the teacher's session bus socket
-#     ($XDG_RUNTIME_DIR/bus): none arrives (the same probe run outside
-#     arrives, so the listener works); a pathname socket elsewhere (where
-#     the X server's /tmp/.X11-unix/X0 is) stays reachable: the display;
+#     abstract UNIX socket, to the teacher's session bus socket
+#     ($XDG_RUNTIME_DIR/bus) and to a tmux server's socket: none arrives
+#     (the same probe run outside arrives, so the listeners work); a
+#     pathname socket elsewhere (where the X server's /tmp/.X11-unix/X0 is)
+#     stays reachable: the display;
 #   - an outside process of the same user reading the session's memory
 #     (/proc/PID/mem): closed only when the kernel's Yama ptrace_scope >= 1;
 #     without it `status` says so, and the policy key
@@ -29,7 +30,8 @@ CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
 chmod 0666 /dev/fuse
 
 as_nobody
-mkdir "$U/approved" "$U/desktop" "$U/display"
+mkdir "$U/approved" "$U/desktop" "$U/display" "$U/tmux"
+mkdir -m 700 "$U/tmux/tmux-$(id -u nobody)"
 # The teacher cannot name a policy or profiles file: the coffer carries its
 # level and approved place (its profile, chosen by IT, here by root).
 printf '[profile.trip-sealed]\nbased_on = "trip"\nprotection = "sandboxed"\napproved_destinations = ["%s"]\n' \
@@ -50,7 +52,8 @@ udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 udp.bind(("127.0.0.1", 0))
 abstract = "coffer-escape-%d" % os.getpid()
 listeners = {}
-for name, addr in (("abstract", "\0" + abstract), ("bus", u + "/run/bus"), ("display", u + "/display/X0")):
+for name, addr in (("abstract", "\0" + abstract), ("bus", u + "/run/bus"), ("display", u + "/display/X0"),
+                   ("tmux", "%s/tmux/tmux-%d/default" % (u, os.getuid()))):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(addr)
     s.listen(8)
@@ -102,6 +105,7 @@ attempt("udp", udp)
 attempt("abstract", unix("\0" + abstract))
 attempt("bus", unix(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent") + "/bus"))
 attempt("display", unix(u + "/display/X0"))
+attempt("tmux", unix("%s/tmux-%d/default" % (os.environ.get("TMUX_TMPDIR", "/tmp"), os.getuid())))
 report = "\n".join(out) + "\n"
 if len(sys.argv) > 3:
     open(sys.argv[3] + "/probe.txt", "w").write(report)
@@ -167,20 +171,20 @@ set -e
 grep -q 'coffer is being traced by process' "$WORK/traced.log" || { cat "$WORK/traced.log" >&2; fail "no clear message"; }
 not_mounted "$M" || fail "the traced session left $M mounted"
 
-note "the outside listeners work: the probe run outside reaches all four"
+note "the outside listeners work: the probe run outside reaches all five"
 (nb python3 "$U/listen.py" "$U" >"$WORK/listener.out" 2>&1 &)
 wait_until 10 test -s "$U/listener.port" || { cat "$WORK/listener.out" >&2; fail "the listener did not start"; }
 CLEANUP_HOOKS+=("touch $U/stop")
-nb python3 "$U/probe.py" outside "$U" >"$WORK/outside.txt"
-for ch in udp abstract bus display; do
+nb env TMUX_TMPDIR="$U/tmux" python3 "$U/probe.py" outside "$U" >"$WORK/outside.txt"
+for ch in udp abstract bus display tmux; do
   wait_until 5 grep -q "^$ch: outside via" "$U/listener.log" ||
     { cat "$WORK/outside.txt" "$U/listener.log" >&2; fail "the outside probe did not reach the $ch listener"; }
 done
 
-note "inside a session: UDP, the abstract socket and the session bus reach nothing; the display path does"
+note "inside a session: UDP, the abstract socket, the session bus and tmux reach nothing; the display path does"
 (
   set +e
-  on_terminal nb "$COFFER" "${run_args[@]}" sh -c 'printf "%s\n" "$1" >files/roster.csv && exec python3 "$2/probe.py" inside "$2" "$2/approved"' \
+  on_terminal nb env TMUX_TMPDIR="$U/tmux" "$COFFER" "${run_args[@]}" sh -c 'printf "%s\n" "$1" >files/roster.csv && exec python3 "$2/probe.py" inside "$2" "$2/approved"' \
     sh "$MARK" "$U" >"$WORK/session.log"
   echo "$?" >"$WORK/session.rc"
 ) &
@@ -211,10 +215,11 @@ cat "$U/approved/probe.txt"
 grep -q '^inside display: sent' "$U/approved/probe.txt" || fail "the display's pathname socket was not reachable"
 wait_until 5 grep -q '^display: inside via' "$U/listener.log" || fail "the display listener did not get the session's line"
 sleep 0.5   # anything still in flight
-for ch in udp abstract bus; do
+for ch in udp abstract bus tmux; do
   if grep -q "^$ch: inside" "$U/listener.log"; then fail "the session reached the outside $ch listener"; fi
 done
 grep -q '^inside bus: failed' "$U/approved/probe.txt" || fail "the session bus socket was not hidden"
+grep -q '^inside tmux: failed' "$U/approved/probe.txt" || fail "the tmux server's socket was not hidden"
 grep -q '^inside abstract: failed' "$U/approved/probe.txt" || fail "the outside abstract socket was reachable"
 if grep -rqs "$MARK" "$U/desktop" "$WORK/listener.out"; then fail "the roster left the session"; fi
 
