@@ -8,6 +8,7 @@
 
 #include "caller_audit.h"
 #include "coffer/error.h"
+#include "coffer/guard/isolation.h"
 #include "coffer/guard/landlock.h"
 #include "coffer/guard/mountinfo.h"
 #include "coffer/vault/container/clock.h"
@@ -50,7 +51,17 @@ std::vector<std::string> copy_guard_lines(const MountOptions& o) {
       "layer 1: reads refused to programs writing to removable media or unapproved places"};
   if (!o.session_keeper.empty()) {
     lines.push_back("layer 3: a Landlock session; only its programs may use the coffer");
-    for (auto& l : guard::describe(guard::landlock_status())) lines.push_back("  " + l);
+    const guard::LandlockStatus landlock = guard::landlock_status();
+    for (auto& l : guard::describe(landlock)) lines.push_back("  " + l);
+    lines.push_back(
+        "  its own network (loopback only: no UDP, TCP or abstract UNIX socket reaches outside); the teacher's "
+        "session bus, systemd and system bus sockets hidden");
+    lines.push_back("  started only on a terminal or /dev/null, never with a pipe or socket to outside, never traced");
+    lines.push_back("  memory closed to other programs of this user: " +
+                    guard::describe_ptrace_scope(guard::yama_ptrace_scope()));
+    lines.push_back(std::string("  refusals inside the session: not recorded in the coffer's audit trail") +
+                    (landlock.log_flags ? " (the kernel's audit log has them when the audit system is on)"
+                                        : " nor anywhere else (this kernel's Landlock cannot log them)"));
   }
   if (o.guard_socket)
     lines.push_back(std::string("layer 2: the copy guard service") +

@@ -349,6 +349,11 @@ std::vector<Destination> CallerInspector::survey(pid_t tid) {
     if (::statx(AT_FDCWD, (fd_dir + "/" + std::to_string(fd)).c_str(), AT_STATX_DONT_SYNC, 0, &stx) == 0)
       dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
     const MountEntry* mount = mount_of(tid, info->mnt_id, dev, judged);
+    // Mount ids are unique across namespaces: a descriptor opened before
+    // its process entered a mount namespace of its own (a sandboxed
+    // session's standard streams, inherited from the teacher's terminal)
+    // names a mount of the namespace it came from, which is ours.
+    if (!mount) mount = mount_of(::getpid(), info->mnt_id, dev, judged);
     if (!mount) {
       // memfd and SysV shared memory are anonymous memory; any other mount
       // no table lists (a stick detached with umount -l) is not a place

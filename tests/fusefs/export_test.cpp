@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "caller_audit.h"
 #include "coffer/error.h"
 #include "coffer/fusefs/daemon.h"
@@ -250,6 +252,14 @@ TEST(CopyGuardLines, ShowTheLayersInForce) {
   o.session_keeper = {"/usr/bin/coffer", "session-keeper"};
   lines = copy_guard_lines(o);
   EXPECT_EQ(lines[1], "layer 3: a Landlock session; only its programs may use the coffer");
+  // Issue 15: what the session closes, and what it cannot, said plainly.
+  auto has = [&](const std::string& start) {
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(start, 0) == 0; });
+  };
+  EXPECT_TRUE(has("  its own network (loopback only"));
+  EXPECT_TRUE(has("  started only on a terminal or /dev/null"));
+  EXPECT_TRUE(has("  memory closed to other programs of this user: "));
+  EXPECT_TRUE(has("  refusals inside the session: not recorded in the coffer's audit trail"));
   EXPECT_EQ(lines.back(), "layer 2: the copy guard service (required: the coffer locks if it stops)");
 }
 

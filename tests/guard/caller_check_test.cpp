@@ -254,6 +254,30 @@ TEST_F(CallerCheckTest, DetachedMountIsRefused) {
   EXPECT_EQ(f->reason, "a detached or hidden filesystem");
 }
 
+// A sandboxed session's programs live in a mount namespace of their own
+// (issue 15), with standard streams opened before it in the teacher's:
+// their mount ids are in no table of the caller's namespace, but they are
+// real mounts of ours, judged as such (not refused as hidden).
+TEST_F(CallerCheckTest, ADescriptorFromBeforeTheCallersMountNamespaceIsJudgedByItsMount) {
+  auto enter_own_namespace = [] {
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(94);
+  };
+  Holder approved([&] {
+    open_at(dir_ / "approved/export.csv", O_WRONLY, 1);
+    enter_own_namespace();
+  });
+  EXPECT_FALSE(CallerInspector(rules()).inspect(approved.pid()));
+  fs::path out = dir_ / "elsewhere/out.csv";
+  Holder elsewhere([&] {
+    open_at(out, O_WRONLY, 1);
+    enter_own_namespace();
+  });
+  auto f = CallerInspector(rules()).inspect(elsewhere.pid());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->target, out.string());
+  EXPECT_EQ(f->reason, "a file on this computer outside the approved places");
+}
+
 TEST_F(CallerCheckTest, MemfdIsNotAPlace) {
   Holder h([] {
     if (::syscall(SYS_memfd_create, "scratch", 0u) < 0) _exit(93);
