@@ -284,8 +284,13 @@ run_one() {
       local opts=()
       [[ $layer == ALL ]] && opts=(--guard-socket "$GUARD_SOCK")
       is_mounted "$M" && fail "$M is still mounted before 'coffer run' of $scen"
-      run_logged "$log" 120 "$COFFER" --policy "$POLICY" run "$C" --mountpoint "$M" --passphrase-file "$PWFILE" \
+      # A session's writable standard streams must be a terminal or
+      # /dev/null (a pipe would carry data to a process outside it), so it
+      # runs on a pseudo-terminal from script(1); -e returns its status.
+      local cmd
+      printf -v cmd '%q ' "$COFFER" --policy "$POLICY" run "$C" --mountpoint "$M" --passphrase-file "$PWFILE" \
         "${opts[@]}" -- bash "$SCEN_SH" "$scen" "$M" "$d" "$layer-$kind"
+      run_logged "$log" 120 script -qefc "$cmd" /dev/null
       wait_until 30 not_mounted "$M" || fail "$M is still mounted 30 s after 'coffer run' of $scen ended"
       left_behind "$log" && notes+="left-behind;"
       ;;
