@@ -9,7 +9,7 @@ packages=(
   # libraries (see README "Dependencies" for why each one)
   libsodium-dev libsqlcipher-dev libssl-dev sqlcipher libcli11-dev libzxcvbn-dev
   libfuse3-dev fuse3 libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
-  libpugixml-dev libcsv-dev libmount-dev libsystemd-dev
+  libpugixml-dev libcsv-dev libmount-dev libsystemd-dev libseccomp-dev
   # tests
   libgtest-dev libgmock-dev faketime xxd
   # the copy-guard scenario matrix (rsync, gio copy as file managers do, python3)

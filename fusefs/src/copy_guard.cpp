@@ -56,6 +56,8 @@ std::vector<std::string> copy_guard_lines(const MountOptions& o) {
     lines.push_back(
         "  its own network (loopback only: no UDP, TCP or abstract UNIX socket reaches outside); the teacher's "
         "session bus, systemd and system bus sockets hidden");
+    lines.push_back(
+        "  no extended attributes set or removed anywhere (a seccomp filter: Landlock does not cover them)");
     lines.push_back("  started only on a terminal or /dev/null, never with a pipe or socket to outside, never traced");
     lines.push_back("  memory closed to other programs of this user: " +
                     guard::describe_ptrace_scope(guard::yama_ptrace_scope()));

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -191,6 +192,35 @@ TEST_F(LandlockSandbox, ExistingOutsideFileCannotBeWrittenOrRemoved) {
             }),
             "");
   EXPECT_EQ(outside_text(), "secret");
+}
+
+// Landlock does not cover extended attributes: without the seccomp filter
+// a session program set user.* attributes on a file outside (copy_matrix's
+// xattr rows leaked). Every set and remove answers ENOTSUP, anywhere (the
+// path, l- and f- forms); reading attributes still works.
+TEST_F(LandlockSandbox, ExtendedAttributesCannotBeSetOrRemovedAnywhere) {
+  const fs::path file = outside_.path() / "existing";
+  ASSERT_EQ(::setxattr(file.c_str(), "user.before", "x", 1, 0), 0) << std::strerror(errno);
+  const fs::path inside = writable_.path() / "inside";
+  std::ofstream(inside) << "x";
+  EXPECT_EQ(sandboxed([&](const LandlockStatus& s) -> std::string {
+              std::string r = s.xattr_writes_denied ? "" : "not reported as applied\n";
+              r += expect_errno("setxattr", ::setxattr(file.c_str(), "user.note", "data", 4, 0), ENOTSUP);
+              r += expect_errno("lsetxattr", ::lsetxattr(file.c_str(), "user.note", "data", 4, 0), ENOTSUP);
+              int fd = ::open(file.c_str(), O_RDONLY);
+              r += expect_errno("fsetxattr", ::fsetxattr(fd, "user.note", "data", 4, 0), ENOTSUP);
+              r += expect_errno("fremovexattr", ::fremovexattr(fd, "user.before"), ENOTSUP);
+              ::close(fd);
+              r += expect_errno("removexattr", ::removexattr(file.c_str(), "user.before"), ENOTSUP);
+              r += expect_errno("setxattr inside", ::setxattr(inside.c_str(), "user.note", "d", 1, 0), ENOTSUP);
+              char buf[8] = {};
+              r += expect_ok("getxattr", ::getxattr(file.c_str(), "user.before", buf, sizeof buf));
+              return r;
+            }),
+            "");
+  char buf[8] = {};
+  EXPECT_EQ(::getxattr(file.c_str(), "user.note", buf, sizeof buf), -1) << "an attribute was set from the sandbox";
+  EXPECT_EQ(::getxattr(file.c_str(), "user.before", buf, sizeof buf), 1) << "an attribute was removed";
 }
 
 TEST_F(LandlockSandbox, TruncatingOutsideIsDenied) {

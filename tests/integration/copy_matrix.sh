@@ -11,14 +11,17 @@
 #   ALL  the guard running and `coffer run` registered with it.
 # Rows: cp, a shell redirect, rsync, dd, gio copy (what file managers use),
 # an mmap reader that then writes, cat | tee, read-all-then-save-as, mv of a
-# files/ file out of the mount, tar -cf, Python shutil.copy; each to
+# files/ file out of the mount, tar -cf, Python shutil.copy, and data put in
+# names and attributes (a folder named with a UPN, a symlink whose target is
+# one, a user.* extended attribute on a file that was already there); each to
 #   usb   a tmpfs mounted under a `declared_removable` prefix of the school
 #         policy (the way tests make a mount look like a USB stick),
 #   disk  a plain unapproved folder on the local filesystem,
 #   and, as the control, to an approved destination, where every scenario
 #   must deliver the data (this also proves each tool works here).
 # A row is "blocked" when the record's marker (the pupil's UPN, or a random
-# marker written into files/) is in no file under the destination (grep -r;
+# marker written into files/) is in no file, name, link target or user.*
+# attribute under the destination (grep -r, find, os.getxattr;
 # empty files left behind are allowed). A block by layer 1 or by the guard
 # must be audited as copy-blocked naming the program and the destination;
 # Landlock denials (layer 3) happen in the kernel and are not audited by
@@ -34,9 +37,6 @@
 # gaps (rsync, cat | tee, save-as, mmap: the reader holds no writable
 # descriptor while it reads) are reported, not failed.
 #
-# TEMPORARY (to be removed before landing): the L2/L3/ALL columns show
-# "NOT YET WIRED" when `coffer --help` lists no `guard` / `run` command; with
-# $CI set that is a failure, so nothing skips in CI.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -47,7 +47,7 @@ DEMO_SCHOOL=$(dirname "$COFFER")/../tools/coffer-demo-school
 [[ -x $DEMO_SCHOOL ]] || fail "no demo school generator at $DEMO_SCHOOL"
 
 LAYERS=(L1 L2 L3 ALL)
-SCENARIOS=(cp redirect rsync dd gio mmap tee saveas mv tar shutil)
+SCENARIOS=(cp redirect rsync dd gio mmap tee saveas mv tar shutil mkdirname symlink xattr)
 KINDS=(usb disk approved)
 
 # ----------------------------------------------------------------- wiring
@@ -112,6 +112,7 @@ for layer in "${LAYERS[@]}"; do
     for scen in "${SCENARIOS[@]}"; do
       case $kind in usb) root=$USB ;; disk) root=$DISK ;; approved) root=$APPROVED ;; esac
       mkdir -p "$root/$layer/$scen"
+      if [[ $scen == xattr ]]; then : >"$root/$layer/$scen/existing"; fi   # made before any coffer opens
     done
   done
   mkdir -p "$USB/$layer/probe"
@@ -207,6 +208,11 @@ case $name in
     ;;
   tar) tar -cf "$d/x.tar" -C "$m" roster.csv pupils ;;
   shutil) python3 "$w/shutil_copy.py" "$roster" "$d/" ;;
+  # Data in names and attributes, not in file contents: no open for writing.
+  mkdirname) mkdir "$d/upn-$(awk '$1 == "UPN:" { print $2; exit }' "$sheet")" ;;
+  symlink) ln -s "upn-$(awk '$1 == "UPN:" { print $2; exit }' "$sheet")" "$d/link" ;;
+  xattr) python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.note", sys.argv[2].encode())' \
+    "$d/existing" "upn-$(awk '$1 == "UPN:" { print $2; exit }' "$sheet")" ;;
   inside)
     cp "$roster" "$m/files/copy-$tag.csv" && cmp "$roster" "$m/files/copy-$tag.csv" &&
       echo "inside: copied and identical"
@@ -225,8 +231,22 @@ dest_root() {
 # record LAYER KIND SCENARIO OUTCOME RC DEST NOTES
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
-leaked() {  # DIR: the marker is in some file below DIR
-  grep -rqF -e "$MARK" -e "$FILEMARK" -- "$1"
+leaked() {  # DIR: the marker is in some file, name, link target or user xattr below DIR
+  grep -rqF -e "$MARK" -e "$FILEMARK" -- "$1" && return 0
+  [[ -n $(find "$1" \( -name "*$MARK*" -o -lname "*$MARK*" \) -print -quit) ]] && return 0
+  python3 - "$1" "$MARK" <<'PY'
+import os, sys
+root, mark = sys.argv[1], sys.argv[2].encode()
+for d, dirs, files in os.walk(root):
+    for n in dirs + files:
+        p = os.path.join(d, n)
+        try:
+            if any(mark in os.getxattr(p, a, follow_symlinks=False) for a in os.listxattr(p, follow_symlinks=False)):
+                sys.exit(0)
+        except OSError:
+            pass
+sys.exit(1)
+PY
 }
 
 # run_logged LOG SECONDS CMD...: CMD's output goes through a pipe into LOG
@@ -307,7 +327,7 @@ run_one() {
   else
     if leaked "$d"; then outcome=leaked; else outcome=blocked; fi
     [[ $outcome == blocked ]] && grep -rqF -- "${PUPIL%% (*}" "$d" && notes+="names;"
-    [[ -n $(find "$d" -type f -size 0 -print -quit) ]] && notes+="empty-file;"
+    [[ -n $(find "$d" -type f -size 0 ! -name existing -print -quit) ]] && notes+="empty-file;"
   fi
   [[ $scen == mv ]] && grep -q 'mv-source: gone' "$log" && notes+="mv-source-gone;"
   ((rc == 124 || rc == 137)) && notes+="timeout;"
@@ -401,19 +421,23 @@ python3 - "$RESULTS" "$WORK/audit.jsonl" "$WORK/failing-rows.txt" <<'EOF'
 import json, os, re, sys
 
 results_path, audit_path, failing_path = sys.argv[1], sys.argv[2], sys.argv[3]
-SCEN = ["cp", "redirect", "rsync", "dd", "gio", "mmap", "tee", "saveas", "mv", "tar", "shutil"]
+SCEN = ["cp", "redirect", "rsync", "dd", "gio", "mmap", "tee", "saveas", "mv", "tar", "shutil",
+        "mkdirname", "symlink", "xattr"]
 LABEL = {
     "cp": "cp", "redirect": "cat f > dest", "rsync": "rsync", "dd": "dd", "gio": "gio copy",
     "mmap": "mmap reader, then write", "tee": "cat f | tee dest", "saveas": "read all, close, save as",
     "mv": "mv files/x dest", "tar": "tar -cf dest/x.tar", "shutil": "python shutil.copy",
+    "mkdirname": "mkdir named from a sheet", "symlink": "symlink, target from a sheet",
+    "xattr": "xattr from a sheet on a file",
 }
 LAYERS = ["L1", "L2", "L3", "ALL"]
+NAMES = {"mkdirname", "symlink", "xattr"}  # data in names and attributes: no open for writing
 L1_MUST = {"cp", "redirect", "dd", "gio", "mv", "tar", "shutil"}
 MUST = {
     ("L1", "usb"): L1_MUST, ("L1", "disk"): L1_MUST,
     # The guard denies every write open on the stick; on this computer's own
     # disk only layer 1 is there.
-    ("L2", "usb"): set(SCEN), ("L2", "disk"): L1_MUST,
+    ("L2", "usb"): set(SCEN) - NAMES, ("L2", "disk"): L1_MUST,
     ("L3", "usb"): set(SCEN), ("L3", "disk"): set(SCEN),
     ("ALL", "usb"): set(SCEN), ("ALL", "disk"): set(SCEN),
 }
@@ -421,7 +445,8 @@ PY = r"python3(\.[0-9]+)*"
 # Who reads the record (layer 1 refuses the read) and who opens the
 # destination (the guard refuses the open).
 READER = {"cp": "cp", "redirect": "cat", "rsync": "rsync", "dd": "dd", "gio": "gio", "mmap": PY,
-          "tee": "cat", "saveas": PY, "mv": "mv", "tar": "tar", "shutil": PY}
+          "tee": "cat", "saveas": PY, "mv": "mv", "tar": "tar", "shutil": PY,
+          "mkdirname": "awk", "symlink": "awk", "xattr": "awk"}
 WRITER = dict(READER, redirect="bash", tee="tee")
 
 rows = {}
@@ -480,6 +505,13 @@ def cell_(layer, kind, scen):
             failures.append(f"{layer}: a program writing only inside the coffer (cp roster.csv files/) was blocked (rc {r['rc']})")
             return "BLOCKED"
         return "ok"
+    if kind == "approved" and scen == "xattr" and layer in ("L3", "ALL"):
+        # A session sets no extended attribute anywhere (Landlock does not
+        # cover them; a seccomp filter answers ENOTSUP), approved places too.
+        if o == "ok":
+            failures.append(f"{layer} xattr -> approved folder: a session program set an extended attribute")
+            return "SET"
+        return "refused (no xattrs in a session)"
     if kind == "approved":
         if o != "ok":
             failures.append(f"{layer} {scen} -> approved folder: nothing arrived (rc {r['rc']})")

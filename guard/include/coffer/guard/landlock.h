@@ -24,6 +24,7 @@ struct LandlockStatus {
   bool scope_abstract_unix = false;  // ABI 6: abstract UNIX sockets outside the domain
   bool scope_signal = false;         // ABI 6: signals to processes outside the domain
   bool log_flags = false;            // ABI 7: audit records for denials after exec
+  bool xattr_writes_denied = false;  // seccomp, not Landlock: no extended attribute set or removed
 };
 
 // The running kernel's Landlock ABI and the features it brings.
@@ -43,6 +44,9 @@ struct SandboxSpec {
   std::vector<std::filesystem::path> writable_files;
   bool deny_tcp = true;  // no TCP connect or bind at all (ABI 4)
   bool scope = true;     // no signals to processes outside the sandbox (ABI 6)
+  // Landlock does not cover setxattr/removexattr: without this a session
+  // program could write data into the attributes of any file it may open.
+  bool deny_xattr_writes = true;
 };
 
 // Confines the calling thread and everything it later forks or executes:
