@@ -55,6 +55,8 @@ std::vector<std::string> copy_guard_lines(const MountOptions& o) {
   if (o.guard_socket)
     lines.push_back(std::string("layer 2: the copy guard service") +
                     (o.guard_required ? " (required: the coffer locks if it stops)" : " (when running)"));
+  if (o.guard_socket && o.guard_required)
+    lines.push_back("layer 2: removable media are read-only for every user while this coffer is open");
   return lines;
 }
 
@@ -87,7 +89,9 @@ void CopyGuard::connect_service() {
   try {
     std::vector<fs::path> approved;
     for (auto& a : options_.approved_destinations) approved.push_back(fs::weakly_canonical(a));
-    service_.emplace(guard::GuardConnection::connect(*options_.guard_socket, options_.mountpoint, approved));
+    // A guarded coffer also has the guard hold removable media read-only.
+    service_.emplace(guard::GuardConnection::connect(*options_.guard_socket, options_.mountpoint, approved,
+                                                     options_.guard_required));
     auto writers = service_->open_writers();
     if (!writers.empty() && options_.guard_required) {
       std::string list;

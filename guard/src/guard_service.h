@@ -46,6 +46,15 @@ inline constexpr std::size_t kMaxProcFile = 64u << 20;
 // Exit codes of the mark child beyond errno values.
 inline constexpr int kMarkMoved = 250;
 inline constexpr int kMarkCreds = 251;
+// Marked, but the read-only remount failed: kRemountFailed + errno (errno
+// values above kRemountErrnoMax are reported as kRemountErrnoMax).
+inline constexpr int kRemountFailed = 140;
+inline constexpr int kRemountErrnoMax = 99;
+// A remount read-only first writes back what is cached for the stick.
+inline constexpr auto kRemountDeadline = std::chrono::seconds(20);
+// A stick that stayed writable while a guarded coffer is open is tried again
+// this often (its new write opens are refused meanwhile).
+inline constexpr auto kReadonlyRetry = std::chrono::milliseconds(100);
 
 inline constexpr const char* kNeedsRoot = "coffer guard must run as root (it is the coffer-guard system service)";
 
@@ -109,7 +118,8 @@ struct GuardService::Impl {
     std::uint64_t mount_id = 0;
     Dev dev;
     MediaKind kind = MediaKind::kUnknown;
-    bool as_owner = false;  // a user's FUSE mount: root may not look inside it
+    bool as_owner = false;       // a user's FUSE mount: root may not look inside it
+    bool make_readonly = false;  // and remount its superblock read-only
     uid_t owner_uid = 0;
     gid_t owner_gid = 0;
     std::uint64_t round = 0;
@@ -143,11 +153,35 @@ struct GuardService::Impl {
     LineBuffer in;
     std::string out;
     bool registered = false;
+    bool readonly_media = false;  // a `guarded` coffer: removable media read-only
     bool drop = false;
     std::string mountpoint;
     std::vector<std::string> approved;
     Clock::time_point accepted_at;
   };
+  // ---- read-only removable media (guard_readonly.cpp) ----
+  // While any registration asks for it, every guarded removable filesystem
+  // is remounted read-only at the superblock. `made_readonly` is exactly
+  // what this guard changed (and what the record file says), restored when
+  // the last such registration goes.
+  struct ReadonlyEntry {
+    std::string mount_point;
+    std::uint64_t mount_id = 0;
+    std::string fs_type;
+    bool operator==(const ReadonlyEntry&) const = default;
+  };
+  std::size_t readonly_regs = 0;
+  std::map<Dev, ReadonlyEntry> made_readonly;
+  std::map<Dev, std::string> readonly_failed;       // "PATH: reason"
+  std::map<Dev, Clock::time_point> readonly_since;  // when queued, for the log
+  bool restore_pending = false;                     // restore once in-flight remount jobs end
+  Clock::time_point last_readonly_retry{};
+  bool readonly_wanted() const { return readonly_regs > 0; }
+  bool write_record();
+  void recover_record();
+  void restore_readonly();
+  std::string readonly_refusal();
+
   std::map<int, Connection> conns;                // by descriptor
   std::map<uid_t, std::vector<int>> regs_by_uid;  // registered connections
   std::multiset<pid_t> daemon_pids;
@@ -205,9 +239,13 @@ struct GuardService::Impl {
   void read_client(Connection& c);
   void refuse(Connection& c, const std::string& why);
   void handle_register(Connection& c, const std::string& line);
+  void handle_query(Connection& c, const std::string& line);
   void reply_registered(Connection& c);
   void close_connection(int fd);
   std::vector<OpenWriter> scan_open_writers(uid_t uid, pid_t exclude);
+  // Descriptors open for writing on DEVS by any process (uid unset) or by
+  // UID's, from /proc/PID/fdinfo; never stat()s or opens the targets.
+  std::vector<OpenWriter> scan_writers(std::optional<uid_t> uid, pid_t exclude, const std::set<Dev>& devs);
 
   // ---- loop (fanotify_guard.cpp) ----
   void loop(const std::atomic<bool>* stop);
