@@ -52,11 +52,13 @@ std::vector<std::string> copy_guard_lines(const MountOptions& o) {
     lines.push_back("layer 3: a Landlock session; only its programs may use the coffer");
     for (auto& l : guard::describe(guard::landlock_status())) lines.push_back("  " + l);
   }
+  // A guarded coffer opens only once the guard has made removable media
+  // read-only, and locks if the guard goes.
+  if (o.guard_socket && o.guard_required)
+    lines.push_back("layer 2: removable media are read-only for every user while this coffer is open");
   if (o.guard_socket)
     lines.push_back(std::string("layer 2: the copy guard service") +
                     (o.guard_required ? " (required: the coffer locks if it stops)" : " (when running)"));
-  if (o.guard_socket && o.guard_required)
-    lines.push_back("layer 2: removable media are read-only for every user while this coffer is open");
   return lines;
 }
 

@@ -197,6 +197,16 @@ void GuardService::Impl::handle_register(Connection& c, const std::string& line)
     refuse(c, *problem);
     return;
   }
+  // The coffer's own mount, by device, from the registrant's mount table
+  // (checked just above to be its fuse.coffer mount): exempt from now on.
+  if (auto text = read_proc_file("/proc/" + std::to_string(c.peer.pid) + "/mountinfo")) {
+    try {
+      for (const MountEntry& e : parse_mountinfo(*text))
+        if (e.mount_point == mp && e.fs_type == "fuse.coffer") c.coffer_dev = Dev{e.major, e.minor};
+    } catch (const Error&) {
+    }
+  }
+  if (c.coffer_dev) coffer_devs.insert(*c.coffer_dev);
   // Enforced from here on, for every mount already marked; the answer
   // waits until the rest are.
   c.registered = true;
@@ -251,6 +261,8 @@ void GuardService::Impl::close_connection(int fd) {
     list.erase(std::remove(list.begin(), list.end(), fd), list.end());
     if (list.empty()) regs_by_uid.erase(c.peer.uid);
     if (auto p = daemon_pids.find(c.peer.pid); p != daemon_pids.end()) daemon_pids.erase(p);
+    if (c.coffer_dev)
+      if (auto d = coffer_devs.find(*c.coffer_dev); d != coffer_devs.end()) coffer_devs.erase(d);
     awaiting_reply.erase(std::remove(awaiting_reply.begin(), awaiting_reply.end(), fd), awaiting_reply.end());
     log("coffer at " + c.mountpoint + " unregistered (pid " + std::to_string(c.peer.pid) + ")");
     if (c.readonly_media && --readonly_regs == 0) restore_readonly();

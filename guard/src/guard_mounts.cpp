@@ -46,7 +46,6 @@ const GuardService::Impl::MountDecision& GuardService::Impl::decide_mount(const 
   d.entry = e;
   d.kind = classifier.classify_mount(e);
   d.guard = d.kind == MediaKind::kRemovable || d.kind == MediaKind::kNetwork || d.kind == MediaKind::kOtherFuse;
-  if (e.fs_type == "fuse.coffer") d.guard = false;  // coffers are the protected side
   if (d.guard) {
     if (auto stick = classifier.school_stick(e, config.allowed_luks_uuids, config.allowed_usb_serials)) {
       d.guard = false;
@@ -80,8 +79,11 @@ void GuardService::Impl::start_round() {
   for (const MountEntry& e : classifier.mounts()) {
     ids.insert(e.mount_id);
     const MountDecision& d = decide_mount(e);
-    if (d.guard) guarded_at[{e.major, e.minor}].insert(e.mount_point);
-    if (!d.guard || !queued.insert({e.major, e.minor}).second) continue;
+    // Coffers are the protected side, but only those verified at
+    // registration: by device, never by the "fuse.coffer" type.
+    const bool guard = d.guard && !is_coffer_dev({e.major, e.minor});
+    if (guard) guarded_at[{e.major, e.minor}].insert(e.mount_point);
+    if (!guard || !queued.insert({e.major, e.minor}).second) continue;
     MarkTarget t;
     t.mount_point = e.mount_point;
     t.mount_id = e.mount_id;

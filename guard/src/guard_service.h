@@ -156,6 +156,7 @@ struct GuardService::Impl {
     bool readonly_media = false;  // a `guarded` coffer: removable media read-only
     bool drop = false;
     std::string mountpoint;
+    std::optional<Dev> coffer_dev;  // the verified coffer mount's device
     std::vector<std::string> approved;
     Clock::time_point accepted_at;
   };
@@ -185,6 +186,12 @@ struct GuardService::Impl {
   std::map<int, Connection> conns;                // by descriptor
   std::map<uid_t, std::vector<int>> regs_by_uid;  // registered connections
   std::multiset<pid_t> daemon_pids;
+  // Devices of registered coffers' mounts, verified in the registrant's own
+  // mount table: the only FUSE mounts never guarded (a "fuse.coffer" type
+  // alone proves nothing: any user can mount a FUSE filesystem with
+  // subtype=coffer).
+  std::multiset<Dev> coffer_devs;
+  bool is_coffer_dev(const Dev& d) const { return coffer_devs.contains(d); }
 
   Clock::time_point last_heartbeat{};
   alignas(fanotify_event_metadata) char event_buf[16384];

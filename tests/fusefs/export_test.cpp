@@ -212,6 +212,7 @@ TEST(CopyGuardLines, ShowTheLayersInForce) {
   lines = copy_guard_lines(o);
   EXPECT_EQ(lines[1], "layer 3: a Landlock session; only its programs may use the coffer");
   EXPECT_EQ(lines.back(), "layer 2: the copy guard service (required: the coffer locks if it stops)");
+  EXPECT_EQ(lines[lines.size() - 2], "layer 2: removable media are read-only for every user while this coffer is open");
 }
 
 TEST(Readme, SaysWhenItExpiresAndLocks) {

@@ -10,6 +10,7 @@
 #include <linux/openat2.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -792,9 +793,9 @@ TEST_F(FanotifyGuardTest, AGuardedCofferMakesRemovableMediaReadOnlyForEveryoneAn
   co.close();  // the last guarded coffer goes: exactly the guard's change is undone
   EXPECT_TRUE(eventually([&] { return !super_ro(stick_->path()); }, 2s)) << "the stick stayed read-only";
   EXPECT_TRUE(super_ro(already_ro.path())) << "a stick read-only before the coffer opened was made writable";
-  EXPECT_FALSE(fs::exists(record_)) << "the record outlived the change";
+  EXPECT_TRUE(eventually([&] { return !fs::exists(record_); }, 2s)) << "the record outlived the change";
   EXPECT_EQ(mkdir_as(0, *stick_ / "after"), 0);
-  EXPECT_TRUE(logged("made " + stick_->path().string() + " writable again"));
+  EXPECT_TRUE(eventually([&] { return logged("made " + stick_->path().string() + " writable again"); }, 2s));
 }
 
 TEST_F(FanotifyGuardTest, AStandardCofferLeavesRemovableMediaWritable) {
@@ -841,7 +842,7 @@ TEST_F(FanotifyGuardTest, ABusyStickRefusesTheGuardedCofferNamingTheWriter) {
   EXPECT_NE(refused.error().find("writing " + held.string()), std::string::npos) << refused.error();
   // What it did make read-only meanwhile is undone.
   EXPECT_TRUE(eventually([&] { return !super_ro(second.path()); }, 2s));
-  EXPECT_FALSE(fs::exists(record_));
+  EXPECT_TRUE(eventually([&] { return !fs::exists(record_); }, 2s));
   ::close(release[1]);
   ::close(ready[0]);
   ::waitpid(holder, nullptr, 0);
@@ -939,7 +940,8 @@ TEST_F(FanotifyGuardTest, AStickMountedWhileGuardedIsMadeReadOnlyWithinTheWindow
   EXPECT_TRUE(stamp[2] == EROFS || stamp[2] == EPERM) << "the racing writer was never refused: " << stamp[2];
   EXPECT_LT(window_us, 1000000) << "the new stick was still writable after a second";
   EXPECT_TRUE(eventually([&] { return super_ro(dir); }, 1s)) << "the new stick was not made read-only";
-  EXPECT_TRUE(logged("made " + dir.string() + " read-only for every user"));
+  // Logged once the guard has collected the remount child.
+  EXPECT_TRUE(eventually([&] { return logged("made " + dir.string() + " read-only for every user"); }, 2s));
   EXPECT_TRUE(file_has(record_, dir.string()));
   co.close();
   EXPECT_TRUE(eventually([&] { return !super_ro(dir); }, 2s));
@@ -962,6 +964,51 @@ TEST_F(FanotifyGuardTest, AGuardStartedAfterACrashRestoresExactlyWhatItsRecordLi
   EXPECT_TRUE(super_ro(ro.path())) << "the guard made writable what it had not made read-only";
   EXPECT_FALSE(fs::exists(record_));
   EXPECT_TRUE(logged("restoring what a previous copy guard made read-only"));
+}
+
+// A FUSE filesystem mounted with subtype=coffer shows as "fuse.coffer"
+// like a real coffer; any user can mount one and write through it. The
+// guard exempts only a mount it verified at registration (by device, in
+// the registrant's own mount table), never by that type.
+TEST_F(FanotifyGuardTest, AFuseMountCallingItselfACofferIsGuardedUntilVerified) {
+  const fs::path dir = tmp_ / "coffer-impostor";
+  fs::create_directories(dir);
+  pid_t server = ::fork();
+  if (server == 0) {
+    ::execl(FUSE_IMPOSTOR, FUSE_IMPOSTOR, dir.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Unmount {
+    fs::path dir;
+    pid_t pid;
+    ~Unmount() {
+      ::umount2(dir.c_str(), MNT_DETACH);
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } unmount{dir, server};
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto e = mount_at(dir);
+        return e && e->fs_type == "fuse.coffer";
+      },
+      5s))
+      << "the impostor filesystem did not mount";
+  start_guard();
+  EXPECT_EQ(open_as(kTeacher, dir / "before.csv", O_WRONLY | O_CREAT), 0);
+  // The teacher's coffer is elsewhere: the impostor is just another FUSE
+  // filesystem, and guarded.
+  FakeCoffer& co = coffer();
+  ASSERT_TRUE(co.registered()) << co.error();
+  EXPECT_TRUE(contains(co.marked(), dir.string())) << ::testing::PrintToString(co.marked());
+  EXPECT_EQ(open_as(kTeacher, dir / "leak.csv", O_WRONLY | O_CREAT), EPERM)
+      << "a write through a FUSE mount named coffer got past the guard";
+  // Registered as a coffer (verified: it is a fuse.coffer mount in the
+  // registrant's table), its mount is the protected side: writes pass.
+  FakeCoffer& verified = coffer({}, "coffer-impostor");
+  ASSERT_TRUE(verified.registered()) << verified.error();
+  EXPECT_EQ(open_as(kTeacher, dir / "inside.csv", O_WRONLY | O_CREAT), 0)
+      << "a verified coffer's own mount was refused a write";
 }
 
 TEST_F(FanotifyGuardTest, TheRealCheckRefusesAProcessWithoutACofferMount) {

@@ -108,7 +108,7 @@ expect_output_contains 'could not be made read-only'
 expect_output_contains "$STICKS/a: Device or resource busy"
 expect_output_contains "process [0-9]+ \\(/usr/bin/python3[.0-9]*\\) writing $STICKS/a/held.csv"
 not_mounted "$M" || fail "a refused guarded open left a mount"
-super_rw "$STICKS/a" || fail "the refused open left the stick read-only"
+wait_until 5 super_rw "$STICKS/a" || fail "the refused open left the stick read-only"
 echo >"$WORK/hold.go"
 wait "$HOLD_PID"
 
@@ -229,9 +229,9 @@ note "locked: exactly what the guard changed is writable again"
 expect_exit 0 nb "$COFFER" lock "$M"
 wait_until 10 not_mounted "$M" || fail "the coffer did not lock"
 wait_until 5 super_rw "$STICKS/a" || fail "the stick stayed read-only after the coffer locked"
-super_rw "$STICKS/b" || fail "the late stick stayed read-only after the coffer locked"
+wait_until 5 super_rw "$STICKS/b" || fail "the late stick stayed read-only after the coffer locked"
 super_ro "$STICKS/ro" || fail "a stick read-only before the coffer opened was made writable"
-[[ ! -e $RECORD ]] || fail "the record outlived the change"
+wait_until 5 test ! -e "$RECORD" || fail "the record outlived the change"
 nb mkdir "$STICKS/a/after"
 expect_exit 1 nb "$COFFER" guard --socket "$SOCK" --query guarded-open
 expect_output_contains 'no guarded coffer is open'
