@@ -18,14 +18,15 @@ namespace coffer::guard {
 
 void GuardService::Impl::decide(pid_t tid, int event_fd, Verdict& v) {
   if (regs_by_uid.empty()) return;  // nobody registered: allow, read nothing
-  if (readonly_wanted() && !readonly_failed.empty()) {
-    // A removable filesystem that should be read-only but is not yet (a
-    // writer kept the remount busy): no new write opens for anyone, so the
-    // next try succeeds once the writers present now are done. The device
-    // number comes from the superblock (DONT_SYNC: no server round trip).
+  if (readonly_wanted() && (!readonly_failed.empty() || !readonly_since.empty())) {
+    // A removable filesystem that should be read-only but is not yet (being
+    // remounted, or a writer kept the remount busy): no new write opens for
+    // anyone, so a try succeeds once the writers present now are done. The
+    // device number comes from the superblock (DONT_SYNC: no round trip).
     struct statx stx {};
     if (::statx(event_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &stx) == 0 &&
-        readonly_failed.contains({stx.stx_dev_major, stx.stx_dev_minor})) {
+        (readonly_failed.contains({stx.stx_dev_major, stx.stx_dev_minor}) ||
+         readonly_since.contains({stx.stx_dev_major, stx.stx_dev_minor}))) {
       v.possibly_guarded = true;
       auto st = read_status(tid);
       if (!st || st->tgid != self_pid) {

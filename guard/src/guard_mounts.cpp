@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -193,10 +194,22 @@ void GuardService::Impl::mark_child(int fan_fd, const MarkTarget& t, const char*
     // which would also reset this mount's nosuid/nodev/noexec flags. EBUSY:
     // a process holds a file there open for writing, or mapped shared and
     // writable, or an unlinked file open.
-    int fc = ::fspick(dir, "", FSPICK_CLOEXEC | FSPICK_EMPTY_PATH);
-    if (fc < 0 || ::fsconfig(fc, FSCONFIG_SET_FLAG, "ro", nullptr, 0) != 0 ||
-        ::fsconfig(fc, FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) != 0)
-      ::_exit(kRemountFailed + (errno > kRemountErrnoMax ? kRemountErrnoMax : errno));
+    // The kernel checks for writers at one instant: a program looping over
+    // mkdir or short writes is caught between two calls on a later try, so
+    // EBUSY is retried for a moment before it counts. A fresh fspick each
+    // time: a context whose reconfigure failed refuses another (EBUSY).
+    for (int attempt = 0;; ++attempt) {
+      int fc = ::fspick(dir, "", FSPICK_CLOEXEC | FSPICK_EMPTY_PATH);
+      if (fc < 0 || ::fsconfig(fc, FSCONFIG_SET_FLAG, "ro", nullptr, 0) != 0)
+        ::_exit(kRemountFailed + (errno > kRemountErrnoMax ? kRemountErrnoMax : errno));
+      if (::fsconfig(fc, FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) == 0) break;
+      const int err = errno;
+      ::close(fc);
+      if (err != EBUSY || attempt >= kRemountBusyTries)
+        ::_exit(kRemountFailed + (err > kRemountErrnoMax ? kRemountErrnoMax : err));
+      const timespec pause{0, 1000000};  // 1 ms
+      ::nanosleep(&pause, nullptr);
+    }
   }
   ::_exit(0);
 }

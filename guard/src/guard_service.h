@@ -50,6 +50,8 @@ inline constexpr int kMarkCreds = 251;
 // values above kRemountErrnoMax are reported as kRemountErrnoMax).
 inline constexpr int kRemountFailed = 140;
 inline constexpr int kRemountErrnoMax = 99;
+// EBUSY tries of a read-only remount, 1 ms apart, before it counts as busy.
+inline constexpr int kRemountBusyTries = 200;
 // A remount read-only first writes back what is cached for the stick.
 inline constexpr auto kRemountDeadline = std::chrono::seconds(20);
 // A stick that stayed writable while a guarded coffer is open is tried again
@@ -173,9 +175,11 @@ struct GuardService::Impl {
   };
   std::size_t readonly_regs = 0;
   std::map<Dev, ReadonlyEntry> made_readonly;
-  std::map<Dev, std::string> readonly_failed;       // "PATH: reason"
-  std::map<Dev, Clock::time_point> readonly_since;  // when queued, for the log
-  bool restore_pending = false;                     // restore once in-flight remount jobs end
+  std::map<Dev, std::string> readonly_failed;  // "PATH: reason"
+  // Queued or being remounted (when queued, for the log): write opens
+  // there are refused to everyone until it is read-only.
+  std::map<Dev, Clock::time_point> readonly_since;
+  bool restore_pending = false;  // restore once in-flight remount jobs end
   Clock::time_point last_readonly_retry{};
   bool readonly_wanted() const { return readonly_regs > 0; }
   bool write_record();

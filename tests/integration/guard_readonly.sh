@@ -220,6 +220,7 @@ mount -t tmpfs -o mode=1777,size=8m coffer-test-stick "$STICKS/b"
 wait "$RACE_PID"
 read -r landed window_us err <"$WORK/race.out"
 note "hot-plug window: $landed directories landed in ${window_us} us before the stick turned read-only (errno $err)"
+grep "$STICKS/b" "$GLOG" | sed 's/^/  guard: /' || true
 [[ $err == 30 ]] || fail "the racing writer was not stopped by a read-only stick (errno $err)"
 ((window_us < 1000000)) || fail "the new stick stayed writable for ${window_us} us"
 super_ro "$STICKS/b" || fail "the new stick is not read-only"
