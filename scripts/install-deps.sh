@@ -16,6 +16,8 @@ packages=(
   rsync libglib2.0-bin python3 dbus
   # the stand-in logind of tests/logind (a private bus, python3-dbus + GLib)
   dbus-daemon python3-dbus python3-gi
+  # a tracer that a protected session must refuse to start under (tests/integration/session_escapes.sh)
+  strace
   # fuzzing and sanitizers (clang's libFuzzer runtime); the thread-safety build
   clang-14 libclang-rt-14-dev
   # formatting, lint and line coverage (scripts/check-format.sh, tidy-changed.sh, coverage.sh)

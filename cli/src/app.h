@@ -37,7 +37,16 @@ struct Context {
   // when present); root only, and trusted only when root-owned and not
   // group/world-writable.
   std::string policy_file;
+  // The mountpoint of the protected session this command runs in
+  // ($COFFER_SESSION, set by the session keeper), empty outside one. Used
+  // for wording only: a refusal inside a session says the way out.
+  std::string session;
 };
+
+// What a refusal inside a protected session adds: the one way out.
+inline constexpr const char* kSessionWayOut =
+    "inside a protected session nothing leaves the coffer: to take a file out, run `coffer export FILE FOLDER` "
+    "outside the session (an approved folder; it is recorded)";
 
 // Options shared by commands that read or set passphrases.
 struct CommonOptions {

@@ -46,8 +46,15 @@ void run_export(const ExportOptions& o, Context& ctx) {
   struct stat st {};
   if (::stat(dest.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) dest /= source.filename();
   std::vector<fs::path> approved(mount.approved.begin(), mount.approved.end());
-  require_approved_destination(dest, approved, school_policy(ctx).copy);
-  std::uint64_t bytes = fusefs::export_from_mount(mount, object, dest.string());
+  std::uint64_t bytes = 0;
+  try {
+    require_approved_destination(dest, approved, school_policy(ctx).copy);
+    bytes = fusefs::export_from_mount(mount, object, dest.string());
+  } catch (const Error& e) {
+    // In a session, a refusal (here or the daemon's) says the way out.
+    if (ctx.session.empty()) throw;
+    throw Error(e.code(), std::string(e.what()) + "; " + kSessionWayOut, e.remedy());
+  }
   *ctx.out << "exported " << object << " to " << dest.string() << " (" << bytes
            << " bytes; recorded in the audit trail)\n";
 }

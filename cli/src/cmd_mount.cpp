@@ -25,6 +25,7 @@
 #include "coffer/fusefs/control.h"
 #include "coffer/fusefs/daemon.h"
 #include "coffer/guard/guard_protocol.h"
+#include "coffer/guard/isolation.h"
 #include "coffer/guard/landlock.h"
 #include "coffer/guard/swap.h"
 #include "coffer/printable.h"
@@ -327,7 +328,29 @@ void check_swap(const OpenOptions& o, Context& ctx) {
                                       "the school policy ([memory] unencrypted_swap = \"warn\")");
 }
 
+// A protected session refuses to start, before the passphrase is asked
+// for, where what it shows could leave other than to the screen: under a
+// debugger, with a standard stream that is a pipe or socket to a program
+// outside (files are judged by the session once the approved destinations
+// are known), or, if the school requires it, where any program of the
+// teacher could read the session's memory.
+void check_session_start(Context& ctx) {
+  if (auto tracer = guard::tracer_of_self(); !tracer || *tracer != 0)
+    throw Error(ErrorCode::kPolicy, guard::traced_refusal(tracer));
+  if (auto problem = guard::unsafe_stdio([](const fs::path&) { return true; }))
+    throw Error(ErrorCode::kPolicy, *problem);
+  if (school_policy(ctx).copy.session_requires_ptrace_restricted) {
+    auto scope = guard::yama_ptrace_scope();
+    if (!guard::ptrace_restricted(scope))
+      throw Error(ErrorCode::kPolicy,
+                  "the school requires that no other program can read a protected session's "
+                  "memory, and on this computer one can: " +
+                      guard::describe_ptrace_scope(scope) + ". Ask IT to set kernel.yama.ptrace_scope = 1 (sysctl)");
+  }
+}
+
 int run_open(const OpenOptions& o, Context& ctx) {
+  if (o.session) check_session_start(ctx);
   check_swap(o, ctx);
   // A session runs in this process: it ends when its program does.
   if (!o.foreground && !o.session) return run_open_background(o, ctx);
@@ -353,7 +376,10 @@ int run_open(const OpenOptions& o, Context& ctx) {
   std::string message = opened_message(m, c.header());
   // In a session the program owns standard output: our notes go to stderr.
   std::ostream& note = o.session ? *ctx.err : *ctx.out;
-  if (o.session) message += "  in a protected session: it locks when the program ends\n";
+  if (o.session)
+    message +=
+        "  in a protected session: it locks when the program ends; files leave it only by\n"
+        "  `coffer export`, run outside the session\n";
   fusefs::ServeResult served = fusefs::serve(std::move(c), m, [&] { note << message << std::flush; });
   if (served.must_exit_now) {
     flush_stdio();

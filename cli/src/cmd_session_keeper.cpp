@@ -4,11 +4,14 @@
 // the session starts stays its descendant and is served by the mount, waits
 // until the mount knows it (a byte on descriptor 3), refuses standard
 // streams redirected to unapproved files, closes every other inherited
-// descriptor, confines itself with Landlock (writes only inside the coffer,
+// descriptor, refuses to run under a tracer, moves into its own network and
+// mount namespaces (loopback only; the teacher's session and system bus
+// sockets hidden), confines itself with Landlock (writes only inside the coffer,
 // the approved destinations and terminals; no TCP) and starts the program
 // with HOME and TMPDIR inside the coffer, so editors' settings, autosaves
 // and thumbnails stay there. It exits when the program and everything the
 // program started have exited, with the program's status.
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +24,7 @@
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/guard/isolation.h"
 #include "coffer/guard/landlock.h"
 #include "coffer/guard/session.h"
 #include "coffer/unique_fd.h"
@@ -53,6 +57,30 @@ void write_bus_config(const fs::path& file) {
          "    <allow eavesdrop=\"true\"/>\n    <allow own=\"*\"/>\n  </policy>\n</busconfig>\n";
 }
 
+// The teacher's session sockets through which an unconfined service (the
+// session bus, systemd --user, a desktop program, a tmux or screen server)
+// could be asked to start a program or write a file outside the sandbox;
+// only the Wayland socket (the screen) and our own mount and destinations
+// stay visible.
+guard::IsolationSpec isolation_spec(const fs::path& mp, const std::vector<fs::path>& writable) {
+  guard::IsolationSpec spec;
+  fs::path runtime;
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg == '/') runtime = xdg;
+  else runtime = "/run/user/" + std::to_string(::getuid());
+  spec.hide = {runtime, "/run/dbus/system_bus_socket"};
+  // Terminal multiplexers' servers run any command they are sent, outside.
+  const char* tmux_dir = std::getenv("TMUX_TMPDIR");
+  spec.hide.push_back(fs::path(tmux_dir && *tmux_dir == '/' ? tmux_dir : "/tmp") /
+                      ("tmux-" + std::to_string(::getuid())));
+  if (const passwd* pw = ::getpwuid(::getuid()))
+    spec.hide.push_back(fs::path("/run/screen") / ("S-" + std::string(pw->pw_name)));
+  if (const char* wayland = std::getenv("WAYLAND_DISPLAY"); wayland && *wayland)
+    spec.keep.push_back(*wayland == '/' ? fs::path(wayland) : runtime / wayland);
+  spec.keep.push_back(mp);
+  for (const fs::path& w : writable) spec.keep.push_back(w);
+  return spec;
+}
+
 volatile sig_atomic_t g_program = 0;
 
 void forward(int sig) {
@@ -71,7 +99,13 @@ void forward(int sig) {
   std::vector<fs::path> writable = {mp};
   for (auto& w : o.writable) writable.emplace_back(w);
   if (auto problem = guard::unsafe_stdio([&](const fs::path& p) { return vault::path_within(p, writable); })) {
-    std::cerr << "coffer: " << *problem << "\n";
+    std::cerr << "coffer: " << *problem << "\ncoffer: " << kSessionWayOut << "\n";
+    end_process(126);
+  }
+  // `coffer run` refused a tracer; one that attached to the filesystem
+  // process since (strace -f follows its children) is caught here.
+  if (auto tracer = guard::tracer_of_self(); !tracer || *tracer != 0) {
+    std::cerr << "coffer: " << guard::traced_refusal(tracer) << "\n";
     end_process(126);
   }
   // A scratch home and temp folder inside the coffer.
@@ -90,6 +124,15 @@ void forward(int sig) {
     command.insert(command.begin(), {"/usr/bin/dbus-run-session", "--config-file=" + conf.string(), "--"});
   }
   if (::chdir(mp.c_str()) != 0) end_process(1);
+
+  // Its own network (no UDP or abstract socket reaches outside) and the
+  // teacher's desktop sockets hidden, before Landlock: it needs mounts.
+  try {
+    guard::isolate_session(isolation_spec(mp, writable));
+  } catch (const Error& e) {
+    std::cerr << "coffer: " << e.what() << "\n";
+    end_process(126);
+  }
 
   guard::close_fds_from(3);
   guard::SandboxSpec spec;
@@ -110,6 +153,7 @@ void forward(int sig) {
   if (child < 0) end_process(1);
   if (child == 0) {
     std::vector<char*> args;
+    args.reserve(command.size() + 1);
     for (auto& a : command) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execvp(args[0], args.data());

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   ctx.out = &std::cout;
   ctx.err = &std::cerr;
   ctx.stdin_is_terminal = isatty(STDIN_FILENO) == 1;
+  if (const char* session = std::getenv("COFFER_SESSION")) ctx.session = session;
   ctx.sleep = [](std::chrono::seconds s) { std::this_thread::sleep_for(s); };
   ctx.passphrases = [](const std::string& file) {
     return file.empty() ? coffer::cli::terminal_source() : coffer::cli::file_source(file, std::cerr);

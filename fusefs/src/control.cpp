@@ -387,9 +387,16 @@ std::optional<ControlServer::Client> ControlServer::accept() {
       line += c;
     }
   }
-  client.fd = std::move(fd);
   client.uid = cred.uid;
   client.pid = cred.pid;
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77  // Linux 6.5; older headers lack it
+#endif
+  int pidfd = -1;
+  socklen_t pidfd_len = sizeof pidfd;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERPIDFD, &pidfd, &pidfd_len) == 0 && pidfd >= 0)
+    client.pidfd = UniqueFd(pidfd);
+  client.fd = std::move(fd);
   client.request = parse_request(line);
   return client;
 }

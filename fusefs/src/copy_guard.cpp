@@ -8,6 +8,7 @@
 
 #include "caller_audit.h"
 #include "coffer/error.h"
+#include "coffer/guard/isolation.h"
 #include "coffer/guard/landlock.h"
 #include "coffer/guard/mountinfo.h"
 #include "coffer/vault/container/clock.h"
@@ -50,7 +51,17 @@ std::vector<std::string> copy_guard_lines(const MountOptions& o) {
       "layer 1: reads refused to programs writing to removable media or unapproved places"};
   if (!o.session_keeper.empty()) {
     lines.push_back("layer 3: a Landlock session; only its programs may use the coffer");
-    for (auto& l : guard::describe(guard::landlock_status())) lines.push_back("  " + l);
+    const guard::LandlockStatus landlock = guard::landlock_status();
+    for (auto& l : guard::describe(landlock)) lines.push_back("  " + l);
+    lines.push_back(
+        "  its own network (loopback only: no UDP, TCP or abstract UNIX socket reaches outside); the teacher's "
+        "session bus, systemd and system bus sockets hidden");
+    lines.push_back("  started only on a terminal or /dev/null, never with a pipe or socket to outside, never traced");
+    lines.push_back("  memory closed to other programs of this user: " +
+                    guard::describe_ptrace_scope(guard::yama_ptrace_scope()));
+    lines.push_back(std::string("  refusals inside the session: not recorded in the coffer's audit trail") +
+                    (landlock.log_flags ? " (the kernel's audit log has them when the audit system is on)"
+                                        : " nor anywhere else (this kernel's Landlock cannot log them)"));
   }
   // A guarded coffer opens only once the guard has made removable media
   // read-only, and locks if the guard goes.
@@ -73,6 +84,8 @@ CopyGuard::CopyGuard(const MountOptions& options, Filesystem& filesystem, Audit 
     if (!f) return std::nullopt;
     return f->target + " (" + f->reason + ") through " + guard::describe_fd(f->fd);
   };
+  // The audit of each first open names where the opener writes (docs/DPO.md).
+  gates.writes = [this](const Caller& c) { return guard::describe_destinations(inspector_.survey(c.pid)); };
   gates.blocked = [this](const Caller& c, const std::string& object, const std::string& destination) {
     audit_(caller_event(vault::AuditKind::kCopyBlocked, c.uid, c.pid, object, "refused", "to " + destination,
                         vault::system_clock().now()));

@@ -143,10 +143,13 @@ Mount::Mount(vault::Coffer coffer, const MountOptions& o)
   filesystem_.emplace(*store_, coffer_->database(), info);
   // Every first open of a view or file by a process is audited before it is
   // served (the hook runs under the filesystem's mutex, which also guards
-  // the database the audit writes to).
-  filesystem_->set_open_hook([this](const Caller& c, const std::string& object, bool write) {
+  // the database the audit writes to), with where that process writes
+  // (docs/DPO.md): "writing to: none" or each file it has open for writing
+  // and its class, so a copy layer 1 lets through still shows.
+  filesystem_->set_open_hook([this](const Caller& c, const std::string& object, bool write, const std::string& writes) {
     audit(caller_event(object.rfind("files/", 0) == 0 ? vault::AuditKind::kOpenFile : vault::AuditKind::kOpenView,
-                       c.uid, c.pid, object + (write ? " (write)" : " (read)"), "ok", "", vault::system_clock().now()));
+                       c.uid, c.pid, object + (write ? " (write)" : " (read)"), "ok",
+                       writes.empty() ? "" : "writing to: " + writes, vault::system_clock().now()));
   });
   copy_to_drop();
 }
@@ -311,8 +314,10 @@ std::string Mount::answer_control() {
       break;
     case ControlRequest::Kind::kExport:
     case ControlRequest::Kind::kBadExport:
-      client->reply(answer_export(*filesystem_, o_.approved_destinations, *client,
-                                  [this](const vault::AuditEvent& e) { audit(e); }));
+      client->reply(answer_export(
+          *filesystem_, o_.approved_destinations,
+          system_export_media_check({o_.declared_removable, o_.allowed_luks_uuids, o_.allowed_usb_serials}), *client,
+          [this](const vault::AuditEvent& e) { audit(e); }));
       break;
     case ControlRequest::Kind::kLock:
       lock_client_ = std::move(client);  // answered once locked

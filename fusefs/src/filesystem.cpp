@@ -213,19 +213,29 @@ Inode Filesystem::setattr(std::uint64_t ino, const vault::SetAttr& attr) {
   return present(store_.setattr(ino, a));
 }
 
+std::string Filesystem::writes_for_audit(const Caller& c, std::uint64_t ino, bool write) {
+  if (!gates_.writes || c.internal) return {};
+  {
+    MutexLock g(mu_);
+    if (!open_hook_ || audited_opens_.contains(std::make_tuple(c.pid, ino, write))) return {};
+  }
+  return gates_.writes(c);
+}
+
 void Filesystem::open(std::uint64_t ino, int flags, const Caller& c) {
   admit(c);
+  const bool write = !is_generated(ino) && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC));
+  const std::string writes = ino == kReadmeIno ? std::string() : writes_for_audit(c, ino, write);
   MutexLock g(mu_);
   enter();
   if (is_generated(ino)) {
-    if (views_.open(ino, flags)) audit_open(c, ino, false);
+    if (views_.open(ino, flags)) audit_open(c, ino, false, writes);
     return;
   }
-  const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   if (write) require_writable();
   Inode i = store_.get(ino);
   if (i.is_dir()) throw FsError(std::errc::is_a_directory);
-  audit_open(c, ino, write);
+  audit_open(c, ino, write, writes);
   // libfuse asks the kernel for atomic O_TRUNC: the truncation is ours to
   // do here, or saving a shorter document would keep the old tail.
   if ((flags & O_TRUNC) && i.size > 0 && (i.mode & S_IFMT) == S_IFREG) {
@@ -237,12 +247,12 @@ void Filesystem::open(std::uint64_t ino, int flags, const Caller& c) {
   ++opens_[ino];
 }
 
-void Filesystem::audit_open(const Caller& c, std::uint64_t ino, bool write) {
+void Filesystem::audit_open(const Caller& c, std::uint64_t ino, bool write, const std::string& writes) {
   if (!open_hook_) return;
   auto key = std::make_tuple(c.pid, ino, write);
   if (audited_opens_.contains(key)) return;
   // The event is written before the data is served: no audit, no access.
-  open_hook_(c, object_name(ino), write);
+  open_hook_(c, object_name(ino), write, writes);
   audited_opens_.insert(key);
 }
 
@@ -263,7 +273,7 @@ Inode Filesystem::create(const Caller& c, std::uint64_t parent, std::string_view
   MutexLock g(mu_);
   enter();
   Inode i = new_node(c, parent, name, S_IFREG | (mode & 07777), 0, {});
-  audit_open(c, i.ino, true);
+  audit_open(c, i.ino, true, {});
   ++opens_[i.ino];
   return i;
 }

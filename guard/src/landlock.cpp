@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <array>
@@ -212,12 +213,30 @@ std::optional<std::string> unsafe_stdio(const std::function<bool(const fs::path&
     if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) continue;  // closed, or cannot write
     struct stat st {};
     if (::fstat(fd, &st) != 0) continue;
-    // Terminals, /dev/null, pipes and sockets keep nothing; a file (also one
-    // on /dev/shm) or a raw disk does.
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) continue;
+    // A terminal is the screen; /dev/null, /dev/zero and /dev/full keep
+    // nothing.
+    if (::isatty(fd) == 1) continue;
+    if (S_ISCHR(st.st_mode) && ::major(st.st_rdev) == 1 &&
+        (::minor(st.st_rdev) == 3 || ::minor(st.st_rdev) == 5 || ::minor(st.st_rdev) == 7))
+      continue;
     std::string path = read_link("/proc/self/fd/" + std::to_string(fd)).value_or(std::string());
-    if (!path.empty() && path.front() == '/' && writable_ok(path)) continue;
-    return std::string(kNames[fd]) + " is redirected to " + (path.empty() ? "a file" : path) +
+    const std::string name = kNames[fd];
+    // A pipe or socket leads to a program outside the session (nothing runs
+    // inside it yet), which may keep or send on whatever it receives.
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+      std::string message = name;
+      message += S_ISFIFO(st.st_mode) ? " is a pipe" : " is a socket";
+      message +=
+          " to a program outside the protected session, which could save or send what the session prints: run it "
+          "on a terminal (not in a pipe or $(...)), with ";
+      message += name;
+      message +=
+          " to /dev/null, or redirected into the coffer or an approved folder; to take data out, use `coffer "
+          "export` outside the session";
+      return message;
+    }
+    if (S_ISREG(st.st_mode) && !path.empty() && path.front() == '/' && writable_ok(path)) continue;
+    return name + " is redirected to " + (path.empty() ? "a file or device" : path) +
            ", outside the coffer and the approved destinations: run without the redirection";
   }
   return std::nullopt;

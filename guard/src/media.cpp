@@ -4,8 +4,11 @@
 #include "coffer/guard/media.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -18,6 +21,7 @@
 
 #include "coffer/error.h"
 #include "coffer/paths.h"
+#include "coffer/unique_fd.h"
 
 namespace coffer::guard {
 namespace fs = std::filesystem;
@@ -211,7 +215,7 @@ MediaKind MediaClassifier::classify_mount_at(const MountEntry& entry, int depth)
     // read-only and no copy destination.
     auto upper = super_option(entry, "upperdir");
     if (!upper) return MediaKind::kVirtual;
-    return classify_backing_path(*upper, depth + 1);
+    return classify_backing_path(*upper, depth + 1, true);
   }
   if (type == "fuseblk") {
     // ntfs-3g or exfat-fuse on a real block device: USB sticks often are.
@@ -279,7 +283,7 @@ MediaKind MediaClassifier::classify_sysfs_device(const fs::path& dev_dir, int de
     constexpr std::string_view kDeleted = " (deleted)";
     if (path.size() > kDeleted.size() && path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
       path.resize(path.size() - kDeleted.size());
-    return classify_backing_path(path, depth + 1);
+    return classify_backing_path(path, depth + 1, false);
   }
 
   // Bus ancestry: any USB or FireWire device above the block device, or an
@@ -312,15 +316,58 @@ MediaKind MediaClassifier::classify_sysfs_device(const fs::path& dev_dir, int de
 
 // A file path seen by the kernel (a loop backing file, an overlay upper
 // directory): the kind of the mount that holds it, by longest mount-point
-// prefix in our table. The path is the one recorded when the device was set
-// up; if it is not absolute or no mount holds it, we do not know.
-MediaKind MediaClassifier::classify_backing_path(std::string_view path, int depth) const {
+// prefix in our table, or for an overlay's upper directory with a
+// resolve_root, as the kernel resolves it in that namespace. The path is the
+// one recorded when the device was set up; if it is not absolute or no
+// mount holds it, we do not know.
+MediaKind MediaClassifier::classify_backing_path(std::string_view path, int depth, bool resolve) const {
   if (depth > kMaxDepth || path.empty() || path[0] != '/') return MediaKind::kUnknown;
   std::string normal = fs::path(std::string(path)).lexically_normal().string();
   while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
-  const MountEntry* holder = mount_holding(normal);
+  const MountEntry* holder =
+      resolve && !config_.resolve_root.empty() ? resolve_in_namespace(normal) : mount_holding(normal);
   if (!holder) return MediaKind::kUnknown;
-  return classify_mount_at(*holder, depth);
+  return classify_backing_mount(*holder, depth);
+}
+
+// What holds an overlay's or a loop device's data is a place, never "not a
+// place": a tmpfs (/dev/shm) is memory on this computer, so internal; an
+// upper directory or backing file on proc, sysfs or another filesystem that
+// cannot hold one is a lie or a mistake, so unknown.
+MediaKind MediaClassifier::classify_backing_mount(const MountEntry& holder, int depth) const {
+  MediaKind kind = classify_mount_at(holder, depth);
+  if (kind != MediaKind::kVirtual) return kind;
+  return holder.fs_type == "tmpfs" || holder.fs_type == "ramfs" ? MediaKind::kInternal : MediaKind::kUnknown;
+}
+
+// NORMAL (absolute, normal) as the kernel finds it from resolve_root, with
+// no symlink followed: the mount of what it names, nullptr when that fails.
+// Never walked through a FUSE, network or autofs mount: a lookup there is a
+// request to a server (perhaps this very process, or one that never
+// answers).
+const MountEntry* MediaClassifier::resolve_in_namespace(const std::string& normal) const {
+  for (const MountEntry& e : mounts_) {
+    if (!path_within(normal, e.mount_point)) continue;
+    const std::string& t = e.fs_type;
+    if (one_of(kNetworkTypes, t) || one_of(kNetworkFuseTypes, t) || t == "fuse" || t == "fuseblk" ||
+        t.compare(0, 5, "fuse.") == 0 || t == "autofs")
+      return nullptr;
+  }
+  UniqueFd root(::open(config_.resolve_root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return nullptr;
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  std::string rel = normal == "/" ? "." : normal.substr(1);
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
+  if (!fd.valid()) return nullptr;
+  struct statx stx {};
+  if (::statx(fd.get(), "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) != 0 ||
+      !(stx.stx_mask & STATX_MNT_ID))
+    return nullptr;
+  for (const MountEntry& e : mounts_)
+    if (e.mount_id == stx.stx_mnt_id) return &e;
+  return nullptr;
 }
 
 const MountEntry* MediaClassifier::mount_holding(std::string_view absolute_path) const {

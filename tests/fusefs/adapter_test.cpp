@@ -344,6 +344,7 @@ TEST_F(AdapterTest, DirectoriesListInKernelDirentForm) {
   ASSERT_EQ(r.kind, ReplyKind::kBuf);
   auto entries = r.dirents();
   std::vector<std::string> names;
+  names.reserve(entries.size());
   for (auto& e : entries) names.push_back(e.name);
   EXPECT_EQ(names,
             (std::vector<std::string>{".", "..", "README.txt", "roster.csv", "manifest.txt", "pupils", "files"}));
@@ -431,7 +432,7 @@ TEST_F(AdapterTest, ThePolicyGatesReplyEacces) {
 TEST_F(AdapterTest, OpensAreAuditedWithTheRequestsCaller) {
   fuse_ino_t f = make_file("f");
   std::vector<std::string> seen;
-  fs_->set_open_hook([&](const Caller& c, const std::string& object, bool write) {
+  fs_->set_open_hook([&](const Caller& c, const std::string& object, bool write, const std::string&) {
     seen.push_back(std::to_string(c.uid) + ":" + std::to_string(c.pid) + " " + object + (write ? " w" : " r"));
   });
   fuse_file_info fi{};
@@ -439,6 +440,33 @@ TEST_F(AdapterTest, OpensAreAuditedWithTheRequestsCaller) {
   call(ops_.open, f, &fi);
   call(ops_.open, fuse_ino_t{kManifestIno}, &fi);
   EXPECT_EQ(seen, (std::vector<std::string>{"1000:4242 files/f r", "1000:4242 manifest.txt r"}));
+}
+
+// Issue 15 §6: each audited open carries where the opener writes, asked of
+// the `writes` gate once per process and object (not on every open, and
+// never for README.txt, which is not audited).
+TEST_F(AdapterTest, AuditedOpensCarryWhereTheOpenerWrites) {
+  fuse_ino_t f = make_file("f");
+  int asked = 0;
+  Filesystem::Gates gates;
+  gates.writes = [&](const Caller& c) {
+    ++asked;
+    return "local /tmp/x (descriptor " + std::to_string(c.pid % 10) + ")";
+  };
+  fs_->set_gates(gates);
+  std::vector<std::string> seen;
+  fs_->set_open_hook([&](const Caller&, const std::string& object, bool, const std::string& writes) {
+    seen.push_back(object + ": " + writes);
+  });
+  fuse_file_info fi{};
+  fi.flags = O_RDONLY;
+  call(ops_.open, f, &fi);
+  call(ops_.open, f, &fi);  // the same process again: not audited, not asked
+  call(ops_.open, fuse_ino_t{kRosterIno}, &fi);
+  call(ops_.open, fuse_ino_t{kReadmeIno}, &fi);
+  EXPECT_EQ(seen, (std::vector<std::string>{"files/f: local /tmp/x (descriptor 2)",
+                                            "roster.csv: local /tmp/x (descriptor 2)"}));
+  EXPECT_EQ(asked, 2);
 }
 
 // Once locked every request that needs the keys is refused with EIO; the

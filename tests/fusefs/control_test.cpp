@@ -15,6 +15,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -196,7 +197,7 @@ class ControlSocket : public ::testing::Test {
     return s;
   }
   // Serves `count` connections on a thread with `answer`.
-  std::thread serve(ControlServer& server, int count, std::function<void(ControlServer::Client&)> answer) {
+  std::thread serve(ControlServer& server, int count, const std::function<void(ControlServer::Client&)>& answer) {
     return std::thread([&server, count, answer] {
       for (int i = 0; i < count; ++i) {
         pollfd p{server.fd(), POLLIN, 0};
@@ -238,6 +239,27 @@ TEST_F(ControlSocket, StatusThroughListMounts) {
   ASSERT_EQ(mounts.size(), 1u);
   EXPECT_EQ(mounts[0].coffer_path, "/c/t.coffer");
   EXPECT_EQ(mounts[0].socket, control_socket_path("ab12"));
+}
+
+// The peer as the kernel names it: SO_PEERCRED, and a pidfd of that very
+// process (SO_PEERPIDFD, Linux 6.5 and later) for the audit.
+TEST_F(ControlSocket, ThePeerComesWithAPidfd) {
+  auto server = ControlServer::listen(control_socket_path("ab12"));
+  bool valid = false;
+  std::string pid_line;
+  auto t = serve(server, 1, [&](ControlServer::Client& c) {
+    valid = c.pidfd.valid();
+    if (valid) {
+      std::ifstream info("/proc/self/fdinfo/" + std::to_string(c.pidfd.get()));
+      for (std::string line; std::getline(info, line);)
+        if (line.rfind("Pid:", 0) == 0) pid_line = line;
+    }
+    c.reply(to_json(sample()));
+  });
+  list_mounts();
+  t.join();
+  if (!valid) GTEST_SKIP() << "this kernel has no SO_PEERPIDFD";
+  EXPECT_EQ(pid_line, "Pid:\t" + std::to_string(::getpid()));
 }
 
 TEST_F(ControlSocket, ListMountsRemovesStaleSocketsAndSkipsBadAnswers) {

@@ -7,8 +7,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "caller_audit.h"
 #include "coffer/error.h"
@@ -56,14 +59,17 @@ class ExportTest : public ::testing::Test {
   std::optional<vault::FileStore> store_;
   std::optional<Filesystem> fs_;
   std::string content_ = std::string(200000, 'x') + "end";  // more than one read
+  ExportMediaCheck allow_all_ = [](int, int) { return std::optional<std::string>(); };
 };
 
 TEST_F(ExportTest, CopiesAFileOutAndNeverOverwrites) {
-  EXPECT_EQ(export_object(*fs_, "files/notes/day1.txt", out_ / "day1.txt"), content_.size());
+  auto to = ExportDestination::open(out_ / "day1.txt", {out_}, allow_all_);
+  EXPECT_EQ(export_object(*fs_, "files/notes/day1.txt", to), content_.size());
   auto bytes = test::read_bytes(out_ / "day1.txt");
   EXPECT_EQ(std::string(bytes.begin(), bytes.end()), content_);
   try {
-    export_object(*fs_, "files/notes/day1.txt", out_ / "day1.txt");
+    auto again = ExportDestination::open(out_ / "day1.txt", {out_}, allow_all_);
+    export_object(*fs_, "files/notes/day1.txt", again);
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kIo);
@@ -74,17 +80,27 @@ TEST_F(ExportTest, CopiesAFileOutAndNeverOverwrites) {
 }
 
 TEST_F(ExportTest, BadObjectsAndDestinations) {
-  EXPECT_THROW(export_object(*fs_, "files/../files/notes/day1.txt", out_ / "a"), Error);
-  EXPECT_THROW(export_object(*fs_, "files/none.txt", out_ / "a"), std::exception);
-  EXPECT_THROW(export_object(*fs_, "files/notes/day1.txt", dir_ / "missing" / "a"), Error);
+  auto to = [&] { return ExportDestination::open(out_ / "a", {out_}, allow_all_); };
+  {
+    auto a = to();
+    EXPECT_THROW(export_object(*fs_, "files/../files/notes/day1.txt", a), Error);
+  }
+  {
+    auto a = to();
+    EXPECT_THROW(export_object(*fs_, "files/none.txt", a), std::exception);
+  }
+  EXPECT_THROW(ExportDestination::open(dir_ / "missing" / "a", {dir_.path()}, allow_all_), Error);
   EXPECT_TRUE(fs::is_empty(out_));
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));
 }
 
+// Changed on purpose (issue 15): a refused export is now recorded, as
+// "refused" with the requested path and why; a malformed request is not.
 TEST_F(ExportTest, AnswersAreAuditedWithTheAsker) {
   std::vector<vault::AuditEvent> events;
   auto audit = [&](const vault::AuditEvent& e) { events.push_back(e); };
   std::vector<fs::path> approved = {out_};
-  EXPECT_EQ(answer_export(*fs_, approved, asking("files/notes/day1.txt", out_ / "d.txt"), audit),
+  EXPECT_EQ(answer_export(*fs_, approved, allow_all_, asking("files/notes/day1.txt", out_ / "d.txt"), audit),
             "ok " + std::to_string(content_.size()));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, vault::AuditKind::kExport);
@@ -95,12 +111,37 @@ TEST_F(ExportTest, AnswersAreAuditedWithTheAsker) {
   EXPECT_EQ(events[0].result, "ok");
   EXPECT_EQ(events[0].detail, "to " + (out_ / "d.txt").string() + " (" + std::to_string(content_.size()) + " bytes)");
 
-  EXPECT_EQ(answer_export(*fs_, approved, asking("files/notes/day1.txt", dir_ / "d.txt"), audit),
+  EXPECT_EQ(answer_export(*fs_, approved, allow_all_, asking("files/notes/day1.txt", dir_ / "d.txt"), audit),
             "error " + (dir_ / "d.txt").string() + " is not an approved destination");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].result, "refused");
+  EXPECT_EQ(events[1].detail,
+            "to " + (dir_ / "d.txt").string() + ": " + (dir_ / "d.txt").string() + " is not an approved destination");
   ControlServer::Client bad;
   bad.request = parse_request("export\tfiles/notes/day1.txt");
-  EXPECT_EQ(answer_export(*fs_, approved, bad, audit), "error bad export request");
-  EXPECT_EQ(events.size(), 1u) << "refusals are not exports";
+  EXPECT_EQ(answer_export(*fs_, approved, allow_all_, bad, audit), "error bad export request");
+  EXPECT_EQ(events.size(), 2u) << "a malformed request is not recorded";
+}
+
+// The program is named only while the asker is known to be alive: a pidfd
+// of an asker that has exited means the pid may be someone else's now.
+TEST_F(ExportTest, AnAskerThatHasGoneIsNotNamedByAReusedPid) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0)));
+  ASSERT_TRUE(pidfd.valid());
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  std::vector<vault::AuditEvent> events;
+  auto audit = [&](const vault::AuditEvent& e) { events.push_back(e); };
+  ControlServer::Client c = asking("files/notes/day1.txt", out_ / "gone.txt");
+  c.pid = child;
+  c.pidfd = std::move(pidfd);
+  EXPECT_EQ(answer_export(*fs_, {out_}, allow_all_, c, audit), "ok " + std::to_string(content_.size()));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].pid, child);
+  EXPECT_EQ(events[0].exe, "");
 }
 
 class CopyGuardTest : public ExportTest {
@@ -211,6 +252,14 @@ TEST(CopyGuardLines, ShowTheLayersInForce) {
   o.session_keeper = {"/usr/bin/coffer", "session-keeper"};
   lines = copy_guard_lines(o);
   EXPECT_EQ(lines[1], "layer 3: a Landlock session; only its programs may use the coffer");
+  // Issue 15: what the session closes, and what it cannot, said plainly.
+  auto has = [&](const std::string& start) {
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(start, 0) == 0; });
+  };
+  EXPECT_TRUE(has("  its own network (loopback only"));
+  EXPECT_TRUE(has("  started only on a terminal or /dev/null"));
+  EXPECT_TRUE(has("  memory closed to other programs of this user: "));
+  EXPECT_TRUE(has("  refusals inside the session: not recorded in the coffer's audit trail"));
   EXPECT_EQ(lines.back(), "layer 2: the copy guard service (required: the coffer locks if it stops)");
   EXPECT_EQ(lines[lines.size() - 2], "layer 2: removable media are read-only for every user while this coffer is open");
 }

@@ -370,20 +370,54 @@ TEST(LandlockStdio, RedirectToAFileOutsideIsReported) {
             "");
 }
 
-TEST(LandlockStdio, PipesTerminalsAndDevNullAreFine) {
+// Issue 15: a pipe or socket on a writable standard stream leads to a
+// program outside the session (`coffer run ... | cat > ~/Desktop/x`), so it
+// is refused now; a terminal and /dev/null are still fine.
+TEST(LandlockStdio, TerminalsAndDevNullAreFine) {
   EXPECT_EQ(in_child([]() -> std::string {
               int master = ::posix_openpt(O_RDWR | O_NOCTTY);
               if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return "pty";
               int tty = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
-              if (tty < 0 || ::dup2(tty, 0) != 0) return "terminal";
-              int p[2];
-              if (::pipe(p) != 0 || ::dup2(p[1], 1) != 1) return "pipe";
+              if (tty < 0 || ::dup2(tty, 0) != 0 || ::dup2(tty, 1) != 1) return "terminal";
               int null = ::open("/dev/null", O_RDWR);
               if (null < 0 || ::dup2(null, 2) != 2) return "/dev/null";
               auto msg = unsafe_stdio([](const fs::path&) { return false; });
               return msg ? *msg : "";
             }),
             "");
+}
+
+TEST(LandlockStdio, AReadOnlyPipeOnStandardInputIsFine) {
+  EXPECT_EQ(in_child([]() -> std::string {
+              int p[2];
+              if (::pipe(p) != 0 || ::dup2(p[0], 0) != 0) return "pipe";
+              int null = ::open("/dev/null", O_WRONLY);
+              if (null < 0 || ::dup2(null, 1) != 1 || ::dup2(null, 2) != 2) return "/dev/null";
+              auto msg = unsafe_stdio([](const fs::path&) { return false; });
+              return msg ? *msg : "";
+            }),
+            "");
+}
+
+TEST(LandlockStdio, APipeOrSocketToOutsideIsRefused) {
+  EXPECT_EQ(
+      in_child([]() -> std::string {
+        int null = ::open("/dev/null", O_RDWR);
+        if (null < 0 || ::dup2(null, 0) != 0 || ::dup2(null, 1) != 1 || ::dup2(null, 2) != 2) return "null";
+        int p[2];
+        if (::pipe(p) != 0 || ::dup2(p[1], 1) != 1) return "pipe";
+        auto msg = unsafe_stdio([](const fs::path&) { return true; });
+        if (!msg || msg->find("standard output is a pipe") != 0 || msg->find("coffer export") == std::string::npos)
+          return "pipe on stdout: " + msg.value_or("not reported");
+        if (::dup2(null, 1) != 1) return "restore";
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || ::dup2(sv[0], 0) != 0) return "socket";
+        msg = unsafe_stdio([](const fs::path&) { return true; });
+        if (!msg || msg->find("standard input is a socket") != 0)
+          return "socket on stdin: " + msg.value_or("not reported");
+        return "";
+      }),
+      "");
 }
 
 }  // namespace

@@ -92,12 +92,19 @@ TEST(LandlockStdioInProcess, StandardErrorOnAFileIsNamedUnlessApproved) {
   UniqueFd file(::open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
   ASSERT_TRUE(file.valid());
   UniqueFd saved(::fcntl(2, F_DUPFD_CLOEXEC, 3));
-  ASSERT_TRUE(saved.valid());
+  UniqueFd saved_in(::fcntl(0, F_DUPFD_CLOEXEC, 3)), saved_out(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(saved.valid() && saved_in.valid() && saved_out.valid() && null.valid());
+  // The other streams on /dev/null: ctest's pipe on standard output would
+  // be refused (issue 15: a pipe leads outside a session).
+  ASSERT_EQ(::dup2(null.get(), 0), 0);
+  ASSERT_EQ(::dup2(null.get(), 1), 1);
   ASSERT_EQ(::dup2(file.get(), 2), 2);
-  // Whatever this process's other streams are, only the target is refused.
   auto refused = unsafe_stdio([&](const fs::path& p) { return p != target; });
   auto approved = unsafe_stdio([](const fs::path&) { return true; });
   ASSERT_EQ(::dup2(saved.get(), 2), 2);
+  ASSERT_EQ(::dup2(saved_in.get(), 0), 0);
+  ASSERT_EQ(::dup2(saved_out.get(), 1), 1);
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(*refused, "standard error is redirected to " + target.string() +
                           ", outside the coffer and the approved destinations: run without the redirection");

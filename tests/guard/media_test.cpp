@@ -344,5 +344,47 @@ TEST(MediaRealSystem, TmpfsDeclaredRemovable) {
   EXPECT_EQ(plain.classify_path(later.path()), MediaKind::kVirtual);
 }
 
+// Issue 15 §3: what holds an overlay's or a loop device's data is a place,
+// never "virtual": memory (a tmpfs such as /dev/shm) is this computer, an
+// upper directory or backing file on proc is unknown, and one on a
+// declared-removable mount is removable.
+TEST(MediaBacking, OverlayAndLoopStorageIsAPlaceNeverVirtual) {
+  test::TempDir tmp;
+  FakeSysfs s{tmp.path() / "sys"};
+  s.block("virtual/block/loop5", 7, 5, "0");
+  s.attr("virtual/block/loop5", "loop/backing_file", "/dev/shm/disk.img");
+  s.block("virtual/block/loop6", 7, 6, "0");
+  s.attr("virtual/block/loop6", "loop/backing_file", "/proc/disk.img");
+  s.block("virtual/block/loop7", 7, 7, "0");
+  s.attr("virtual/block/loop7", "loop/backing_file", "/media/stick/disk.img");
+  MediaConfig c;
+  c.sysfs_root = s.root();
+  c.declared_removable = {"/media"};
+  c.mountinfo_text =
+      "2 1 0:20 / /proc rw - proc proc rw\n"
+      "3 1 0:22 / /dev/shm rw - tmpfs tmpfs rw\n"
+      "4 1 0:45 / /m1 rw - overlay overlay rw,lowerdir=/l,upperdir=/dev/shm/u,workdir=/dev/shm/w\n"
+      "5 1 0:46 / /m2 rw - overlay overlay rw,lowerdir=/l,upperdir=/proc/sys/fs,workdir=/proc/sys/w\n"
+      "6 1 7:5 / /m3 rw - ext4 /dev/loop5 rw\n"
+      "7 1 7:6 / /m4 rw - ext4 /dev/loop6 rw\n"
+      "8 1 0:23 / /media/stick rw - tmpfs usb rw\n"
+      "9 1 7:7 / /m5 rw - ext4 /dev/loop7 rw\n"
+      "10 1 0:47 / /m6 rw - overlay overlay rw,lowerdir=/l,upperdir=/media/stick/u,workdir=/media/stick/w\n";
+  MediaClassifier m(c);
+  auto kind = [&](const std::string& at) {
+    for (const auto& e : m.mounts())
+      if (e.mount_point == at) return m.classify_mount(e);
+    ADD_FAILURE() << "no mount " << at;
+    return MediaKind::kUnknown;
+  };
+  EXPECT_EQ(kind("/dev/shm"), MediaKind::kVirtual);  // tmpfs itself: layer 1 judges it by its type
+  EXPECT_EQ(kind("/m1"), MediaKind::kInternal);      // overlay, upper in /dev/shm
+  EXPECT_EQ(kind("/m2"), MediaKind::kUnknown);       // overlay, upper "on proc"
+  EXPECT_EQ(kind("/m3"), MediaKind::kInternal);      // loop, image in /dev/shm
+  EXPECT_EQ(kind("/m4"), MediaKind::kUnknown);       // loop, image "on proc"
+  EXPECT_EQ(kind("/m5"), MediaKind::kRemovable);     // loop, image on a declared-removable mount
+  EXPECT_EQ(kind("/m6"), MediaKind::kRemovable);     // overlay, upper on it
+}
+
 }  // namespace
 }  // namespace coffer::guard

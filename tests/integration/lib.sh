@@ -437,3 +437,25 @@ nb() {
   [[ $NB_RUNTIME_DIR == no ]] || env+=(XDG_RUNTIME_DIR="$U/run")
   runuser -u nobody -- env -i "${env[@]}" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" "$@"
 }
+
+# on_terminal [nb] CMD...: runs CMD (as nobody, with nb's environment, if the
+# first word is nb) with a terminal as its standard streams, a pty from
+# script(1), as a teacher at a terminal would: a protected session refuses
+# to start with a pipe or socket to a program outside (issue 15). Prints
+# CMD's output, the terminal's \r removed, once it has ended; returns CMD's
+# status.
+on_terminal() {
+  local argv=("$@") cmd raw rc=0
+  if [[ ${argv[0]} == nb ]]; then
+    local env=(PATH=/usr/bin:/bin HOME="$U/home")
+    [[ $NB_RUNTIME_DIR == no ]] || env+=(XDG_RUNTIME_DIR="$U/run")
+    argv=(runuser -u nobody -- env -i "${env[@]}" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS"
+      "${argv[@]:1}")
+  fi
+  printf -v cmd '%q ' "${argv[@]}"
+  raw=$(mktemp "$WORK/.terminal.XXXXXX")
+  SHELL=/bin/bash script -qefc "$cmd" /dev/null </dev/null >"$raw" || rc=$?
+  tr -d '\r' <"$raw"
+  rm -f "$raw"
+  return $rc
+}

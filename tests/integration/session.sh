@@ -33,14 +33,18 @@ rc=$?
 set -e
 ((rc == 126)) || { cat "$WORK/err.txt" >&2; fail "run with stdout to a file exited $rc, not 126"; }
 grep -q 'standard output is redirected' "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; fail "no clear message"; }
+# Issue 15: the refusal says the way out.
+grep -q 'run `coffer export FILE FOLDER` outside the session' "$WORK/err.txt" ||
+  { cat "$WORK/err.txt" >&2; fail "the refusal does not say the way out is coffer export outside the session"; }
 wait_until 10 not_mounted "$M" || fail "the refused session left $M mounted"
 
 note "a session: inside it writes the coffer and the approved place only"
 MARK="pupil-data-marker-$RANDOM$RANDOM"
-# The session's own output goes through a pipe (a file would be refused).
+# The session's own output goes to a terminal (a pipe or a file outside
+# would be refused).
 (
   set +e
-  "$COFFER" --policy "$WORK/policy.toml" run "$C" --mountpoint "$M" --passphrase-file "$PWFILE" \
+  on_terminal "$COFFER" --policy "$WORK/policy.toml" run "$C" --mountpoint "$M" --passphrase-file "$PWFILE" \
     --idle-seconds 900 -- sh -c '
       set -u
       printf "%s\n" "$1" >files/sheet.txt || exit 20
@@ -53,8 +57,8 @@ MARK="pupil-data-marker-$RANDOM$RANDOM"
       touch "$2/approved/ready"
       i=0
       while [ ! -e "$2/approved/go" ]; do sleep 0.1; i=$((i + 1)); [ $i -lt 300 ] || exit 26; done
-      exit 7' sh "$MARK" "$WORK" </dev/null 2>&1 | cat >"$WORK/session.log"
-  echo "${PIPESTATUS[0]}" >"$WORK/session.rc"
+      exit 7' sh "$MARK" "$WORK" >"$WORK/session.log"
+  echo "$?" >"$WORK/session.rc"
 ) &
 SESSION=$!
 wait_until 30 test -e "$WORK/approved/ready" || { cat "$WORK/session.log" >&2; fail "the session never got ready"; }
@@ -81,10 +85,8 @@ grep -q "$MARK" "$WORK/approved/sheet.txt" || fail "the copy to the approved pla
 if grep -rqs "$MARK" /tmp --include='coffer-session-escape-*'; then fail "the session wrote to /tmp"; fi
 
 note "the session's HOME was inside the coffer, and everything it wrote is there"
-(
-  "$COFFER" --policy "$WORK/policy.toml" run "$C" --mountpoint "$M" --passphrase-file "$PWFILE" -- \
-    sh -c 'cat files/sheet.txt files/home.txt files/.session/home/settings' </dev/null 2>&1 | cat >"$WORK/check.log"
-)
+on_terminal "$COFFER" --policy "$WORK/policy.toml" run "$C" --mountpoint "$M" --passphrase-file "$PWFILE" -- \
+  sh -c 'cat files/sheet.txt files/home.txt files/.session/home/settings' >"$WORK/check.log"
 grep -q "$MARK" "$WORK/check.log" || { cat "$WORK/check.log" >&2; fail "the sheet is not in the coffer"; }
 grep -q "^$M/files/.session/home\$" "$WORK/check.log" || { cat "$WORK/check.log" >&2; fail "HOME was not inside the coffer"; }
 wait_until 10 not_mounted "$M" || fail "still mounted after the second session"

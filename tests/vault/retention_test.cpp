@@ -368,6 +368,10 @@ TEST_F(RetentionTest, CopyPolicySectionIsStrict) {
   SchoolPolicy d = load_school_policy(std::nullopt);
   EXPECT_FALSE(d.copy.approved_destinations);
   EXPECT_EQ(d.copy.minimum_protection, "standard");
+  // Issue 15: a sandboxed session may require Yama's ptrace restriction.
+  EXPECT_FALSE(d.copy.session_requires_ptrace_restricted);
+  EXPECT_TRUE(load("[copy]\nsession_requires_ptrace_restricted = true\n").copy.session_requires_ptrace_restricted);
+  EXPECT_EQ(code_of([&] { load("[copy]\nsession_requires_ptrace_restricted = \"yes\"\n"); }), ErrorCode::kUsage);
 }
 
 TEST_F(RetentionTest, SystemPolicyNarrowsTheCoffersCopyRulesNeverWidens) {

@@ -68,7 +68,7 @@ std::vector<std::filesystem::path> absolute_paths(const std::filesystem::path& f
 void read_copy(const std::filesystem::path& file, const toml::table& t, CopyPolicy& c) {
   only(file, t, "copy",
        {"approved_destinations", "app_state", "allowed_luks_uuids", "allowed_usb_serials", "declared_removable",
-        "minimum_protection"});
+        "minimum_protection", "session_requires_ptrace_restricted"});
   if (t.get("approved_destinations")) c.approved_destinations = absolute_paths(file, t, "approved_destinations");
   if (t.get("app_state")) {
     c.app_state = strings(file, t, "app_state");
@@ -85,6 +85,8 @@ void read_copy(const std::filesystem::path& file, const toml::table& t, CopyPoli
       toml_error(file, n->source(), "minimum_protection must be \"standard\", \"guarded\" or \"sandboxed\"");
     c.minimum_protection = *v;
   }
+  if (auto* n = t.get("session_requires_ptrace_restricted"))
+    c.session_requires_ptrace_restricted = boolean(file, *n, "session_requires_ptrace_restricted");
 }
 
 }  // namespace

@@ -124,8 +124,13 @@ class ControlServer {
   // arrive within 200 ms (the loop serving the mount waits meanwhile).
   struct Client {
     UniqueFd fd;
+    // The peer as the kernel saw it at connect (SO_PEERCRED), and a pidfd
+    // of it (SO_PEERPIDFD, Linux 6.5; invalid before) so a reused pid is
+    // not mistaken for the asker. They are recorded, never trusted for a
+    // decision.
     std::uint32_t uid = 0;
     std::int32_t pid = 0;
+    UniqueFd pidfd;
     ControlRequest request;
     // Writes one line (a newline is added); a peer that has gone is ignored.
     void reply(const std::string& line);

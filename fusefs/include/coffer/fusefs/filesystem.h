@@ -84,9 +84,11 @@ class Filesystem {
   void open(std::uint64_t ino, int flags, const Caller& c = {});
   vault::Inode create(const Caller& c, std::uint64_t parent, std::string_view name, std::uint32_t mode);
   // Called under the operations mutex for audited opens: the caller, the
-  // object ("roster.csv", "files/notes/day1.txt") and whether for writing.
-  // The hook may use the database (it runs inside an operation).
-  using OpenHook = std::function<void(const Caller&, const std::string& object, bool write)>;
+  // object ("roster.csv", "files/notes/day1.txt"), whether for writing, and
+  // where the caller writes (the `writes` gate's answer, asked before the
+  // mutex was taken; empty without that gate). The hook may use the
+  // database (it runs inside an operation).
+  using OpenHook = std::function<void(const Caller&, const std::string& object, bool write, const std::string& writes)>;
   void set_open_hook(OpenHook hook) EXCLUDES(mu_) {
     MutexLock g(mu_);
     open_hook_ = std::move(hook);
@@ -98,9 +100,12 @@ class Filesystem {
   //   contents (lookup, opendir, readdir, open, create, read);
   // - before_read: layer 1; a destination ("/media/usb/x.csv (removable
   //   media) via standard output") refuses the read with EACCES, after
-  //   `blocked` (under the mutex, once per process and file) has recorded it.
+  //   `blocked` (under the mutex, once per process and file) has recorded it;
+  // - writes: for an open about to be audited, where the opening process
+  //   has files open for writing ("none", "local /tmp/x (descriptor 4)").
   struct Gates {
     std::function<bool(const Caller&)> member;
+    std::function<std::string(const Caller&)> writes;
     std::function<std::optional<std::string>(const Caller&, std::uint64_t ino)> before_read;
     std::function<void(const Caller&, const std::string& object, const std::string& destination)> blocked;
   };
@@ -154,7 +159,10 @@ class Filesystem {
   // The path of a node below the mount's top (files/a/b, pupils/X/profile.txt).
   std::string object_name(std::uint64_t ino) REQUIRES(mu_);
   std::string folder_name(std::uint64_t ino) REQUIRES(mu_);  // "pupils/", "files/notes/" (audit)
-  void audit_open(const Caller& c, std::uint64_t ino, bool write) REQUIRES(mu_);
+  void audit_open(const Caller& c, std::uint64_t ino, bool write, const std::string& writes) REQUIRES(mu_);
+  // The `writes` gate's answer for an open by `c` not audited yet ("" when
+  // it was, or without the gate); asked outside the mutex (it reads /proc).
+  std::string writes_for_audit(const Caller& c, std::uint64_t ino, bool write) EXCLUDES(mu_);
   void maybe_remove(std::uint64_t ino) REQUIRES(mu_);
   void admit(const Caller& c) const;
 

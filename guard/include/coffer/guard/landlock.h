@@ -59,11 +59,13 @@ LandlockStatus restrict_self(const SandboxSpec& spec);
 // the unconfined parent cannot bypass the sandbox.
 void close_fds_from(int first);
 
-// Checks descriptors 0, 1 and 2 of the calling process: a writable one that
-// is a regular file or block device for whose path WRITABLE_OK is false is
-// a leak Landlock cannot stop (the shell opened it before the sandbox).
-// Returns the message to show the user, or nullopt when stdio is safe
-// (terminals, pipes, sockets, /dev/null, approved files).
+// Checks descriptors 0, 1 and 2 of the calling process, opened before the
+// sandbox and so beyond Landlock: each writable one must be a terminal (the
+// screen), /dev/null (or /dev/zero, /dev/full), or a regular file for whose
+// path WRITABLE_OK is true (the coffer, an approved destination). A pipe or
+// socket leads to a program outside the session, which may save or send
+// what it receives; another file or device keeps it. Returns the message
+// to show the user (what, and what to do), or nullopt when stdio is safe.
 std::optional<std::string> unsafe_stdio(const std::function<bool(const std::filesystem::path&)>& writable_ok);
 
 }  // namespace coffer::guard

@@ -16,7 +16,8 @@
 namespace coffer::guard {
 
 enum class MediaKind {
-  kInternal,   // a local disk that is not on a removable bus
+  kInternal,   // a local disk that is not on a removable bus; an overlay or
+               // loop device whose storage is memory (tmpfs) on this computer
   kRemovable,  // USB or FireWire ancestry, removable=1, SD card, or declared by policy
   kNetwork,    // nfs, cifs, sshfs, 9p, ceph, ...
   kVirtual,    // tmpfs, proc, sysfs, devtmpfs, read-only overlay, ...
@@ -39,6 +40,13 @@ struct MediaConfig {
   // Absolute mount-point prefixes that count as removable whatever they are
   // (the system policy's "declared removable" list).
   std::vector<std::filesystem::path> declared_removable;
+  // Where an overlay's upper directory is looked up. Empty: by its text,
+  // against the table (tests' fake tables, the guard service). A process's
+  // "/proc/PID/root": by the kernel, in that process's mount namespace,
+  // with no symlink followed and never through a FUSE or network mount
+  // (the walk could reach a server that waits on us); an upper directory
+  // that cannot be resolved so is kUnknown.
+  std::filesystem::path resolve_root;
 };
 
 struct ClassifiedMount {
@@ -57,6 +65,9 @@ class MediaClassifier {
 
   // Rereads mountinfo_path (after a mount change); no-op with injected text.
   void refresh();
+  // A new MediaConfig::resolve_root (the process whose table this is has
+  // gone, another of its namespace is asked).
+  void set_resolve_root(std::filesystem::path root) { config_.resolve_root = std::move(root); }
   const std::vector<MountEntry>& mounts() const noexcept { return mounts_; }
 
   MediaKind classify_mount(const MountEntry& entry) const;
@@ -108,7 +119,9 @@ class MediaClassifier {
   MediaKind classify_block_at(std::uint32_t major, std::uint32_t minor, int depth) const;
   MediaKind classify_sysfs_device(const std::filesystem::path& dev_dir, int depth) const;
   MediaKind classify_by_source(const MountEntry& entry, int depth) const;
-  MediaKind classify_backing_path(std::string_view path, int depth) const;
+  MediaKind classify_backing_path(std::string_view path, int depth, bool resolve) const;
+  MediaKind classify_backing_mount(const MountEntry& holder, int depth) const;
+  const MountEntry* resolve_in_namespace(const std::string& normal_path) const;
   const MountEntry* mount_holding(std::string_view absolute_path) const;
 
   MediaConfig config_;

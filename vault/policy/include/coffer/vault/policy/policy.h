@@ -35,6 +35,10 @@ struct CopyPolicy {
   // stick). Nothing can make a stick count as internal.
   std::vector<std::filesystem::path> declared_removable;
   std::string minimum_protection = "standard";
+  // A sandboxed session refuses to start unless the kernel keeps other
+  // programs of the same user from reading its memory (Yama ptrace_scope
+  // >= 1); without it any such program can read what the session shows.
+  bool session_requires_ptrace_restricted = false;
 };
 
 struct SchoolPolicy {
