@@ -77,9 +77,28 @@ void GuardService::Impl::accept_clients() {
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) continue;
-    std::size_t same_uid = 0;
-    for (const auto& [_, c] : conns) same_uid += c.peer.uid == cred.uid;
-    if (conns.size() >= kMaxConnections || same_uid >= kMaxConnectionsPerUid) {
+    // Registrations are never starved by connections that do not register
+    // (a program of the same user holding the limit made a coffer open
+    // unguarded): a user's registered coffers have their own limit, and a
+    // user's connections still waiting to register are few, the oldest
+    // giving way to a new one.
+    std::size_t registered = 0, waiting = 0;
+    int oldest = -1;
+    for (const auto& [cfd, c] : conns) {
+      if (c.peer.uid != cred.uid || c.drop) continue;
+      if (c.registered) {
+        ++registered;
+      } else {
+        ++waiting;
+        if (oldest < 0 || c.accepted_at < conns.at(oldest).accepted_at) oldest = cfd;
+      }
+    }
+    if (waiting >= kMaxWaitingPerUid && oldest >= 0) {
+      send_now(oldest, encode(RegisterReply{
+                           false, "the copy guard closed a connection that did not register", {}, {}, {}, {}}));
+      close_connection(oldest);
+    }
+    if (conns.size() >= kMaxConnections || registered >= kMaxConnectionsPerUid) {
       send_now(fd, encode(RegisterReply{false, "the copy guard has too many connections", {}, {}, {}, {}}));
       continue;
     }
@@ -87,7 +106,9 @@ void GuardService::Impl::accept_clients() {
     c.peer = {cred.pid, cred.uid, cred.gid};
     c.accepted_at = Clock::now();
     c.fd = std::move(sock);
-    conns.emplace(fd, std::move(c));
+    // A coffer sends its registration right after connecting: read it now,
+    // before a burst of other connections could push it out.
+    read_client(conns.emplace(fd, std::move(c)).first->second);
   }
 }
 

@@ -36,8 +36,9 @@ using Clock = std::chrono::steady_clock;
 using Dev = std::pair<std::uint32_t, std::uint32_t>;
 
 inline constexpr std::size_t kMaxConnections = 1024;
-inline constexpr std::size_t kMaxConnectionsPerUid = 32;
-inline constexpr std::size_t kMaxOutBuffer = 1u << 20;  // a coffer that stops reading is dropped
+inline constexpr std::size_t kMaxConnectionsPerUid = 32;  // registered coffers of one user
+inline constexpr std::size_t kMaxWaitingPerUid = 8;       // a user's connections not yet registered
+inline constexpr std::size_t kMaxOutBuffer = 1u << 20;    // a coffer that stops reading is dropped
 inline constexpr auto kRegisterTimeout = std::chrono::seconds(10);
 inline constexpr std::size_t kMaxMarkJobs = 16;
 inline constexpr auto kMarkDeadline = std::chrono::seconds(3);

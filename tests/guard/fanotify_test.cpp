@@ -1011,6 +1011,45 @@ TEST_F(FanotifyGuardTest, AFuseMountCallingItselfACofferIsGuardedUntilVerified) 
       << "a verified coffer's own mount was refused a write";
 }
 
+// A program of the teacher's holding every connection it can get (and
+// never registering) must not keep the teacher's coffer from registering:
+// the coffer would open without the guard while status claimed it.
+TEST_F(FanotifyGuardTest, ConnectionsThatNeverRegisterCannotStarveARegistration) {
+  start_guard();
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(release, O_CLOEXEC), 0);
+  pid_t hog = ::fork();
+  if (hog == 0) {
+    ::close(release[1]);
+    ::close(ready[0]);
+    become(kTeacher);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket_.c_str(), sizeof addr.sun_path - 1);
+    int held = 0;
+    for (int i = 0; i < 100; ++i) {
+      int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      if (s >= 0 && ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) ++held;
+    }
+    char c = held > 0 ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    (void)!::read(release[0], &c, 1);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  FakeCoffer& co = coffer();
+  EXPECT_TRUE(co.registered()) << co.error();
+  EXPECT_EQ(open_as(kTeacher, *stick_ / "x.csv", O_WRONLY | O_CREAT), EPERM);
+  ::close(release[1]);
+  ::close(ready[0]);
+  ::waitpid(hog, nullptr, 0);
+}
+
 TEST_F(FanotifyGuardTest, TheRealCheckRefusesAProcessWithoutACofferMount) {
   start_guard(/*real_verifier=*/true);
   FakeCoffer& c = coffer();
