@@ -73,6 +73,18 @@ std::vector<std::string> copy_guard_lines(const MountOptions& o) {
   return lines;
 }
 
+std::vector<std::string> copy_guard_lines(const MountOptions& o, bool registered) {
+  std::vector<std::string> lines = copy_guard_lines(o);
+  if (!o.guard_socket || registered) return lines;
+  // A standard coffer the guard did not register (not running, refused, or
+  // gone since): no layer 2, whatever the options asked for.
+  std::vector<std::string> out;
+  for (auto& l : lines)
+    if (l.rfind("layer 2:", 0) != 0) out.push_back(l);
+  out.emplace_back("layer 2: off (this coffer is not registered with the copy guard service)");
+  return out;
+}
+
 CopyGuard::CopyGuard(const MountOptions& options, Filesystem& filesystem, Audit audit)
     : options_(options), filesystem_(filesystem), audit_(std::move(audit)), inspector_(write_rules(options)) {
   // Layer 1: every read first looks at the reader's writable descriptors

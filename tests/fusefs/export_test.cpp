@@ -264,6 +264,17 @@ TEST(CopyGuardLines, ShowTheLayersInForce) {
   EXPECT_EQ(lines[lines.size() - 2], "layer 2: removable media are read-only for every user while this coffer is open");
 }
 
+// A standard coffer the guard did not register (not running, out of
+// connections, gone since) claims no layer 2 in status.
+TEST(CopyGuardLines, LayerTwoOnlyWhileRegistered) {
+  MountOptions o;
+  o.guard_socket = "/run/coffer-guard.sock";
+  EXPECT_EQ(copy_guard_lines(o, true), copy_guard_lines(o));
+  auto lines = copy_guard_lines(o, false);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1], "layer 2: off (this coffer is not registered with the copy guard service)");
+}
+
 TEST(Readme, SaysWhenItExpiresAndLocks) {
   vault::Header h;
   h.owner = "Ms Smith";

@@ -221,7 +221,7 @@ wait "$RACE_PID"
 read -r landed window_us err <"$WORK/race.out"
 note "hot-plug window: $landed directories landed in ${window_us} us before the stick turned read-only (errno $err)"
 grep "$STICKS/b" "$GLOG" | sed 's/^/  guard: /' || true
-[[ $err == 30 ]] || fail "the racing writer was not stopped by a read-only stick (errno $err)"
+[[ $err == 30 ]] || { tail -20 "$GLOG" >&2; fail "the racing writer was not stopped by a read-only stick (errno $err)"; }
 ((window_us < 1000000)) || fail "the new stick stayed writable for ${window_us} us"
 super_ro "$STICKS/b" || fail "the new stick is not read-only"
 grep -q "$STICKS/b" "$RECORD" || fail "the new stick's remount is not recorded"
@@ -253,9 +253,23 @@ wait_until 5 super_rw "$STICKS/a" || { cat "$GLOG" >&2; fail "a restarted guard 
 super_ro "$STICKS/ro" || fail "the restarted guard made writable a stick it never changed"
 [[ ! -e $RECORD ]] || fail "the record outlived the restore"
 grep -q "restoring what a previous copy guard made read-only" "$GLOG" || fail "the restore is not logged"
+note "a standard coffer claims layer 2 in status only while its registration is live"
+S=$U/standard.coffer
+SM=$U/smnt
+expect_exit 0 nb "$COFFER" create "$S" --owner 'Mr B. Teacher' --purpose trip --expires "$FUTURE" \
+  --kdf-cost test --passphrase-file "$U/pw"
+expect_exit 0 nb "$COFFER" open "$S" "$SM" --passphrase-file "$U/pw" --guard-socket "$SOCK" --idle-seconds 900
+super_rw "$STICKS/a" || fail "a standard coffer made the stick read-only"
+expect_exit 0 nb "$COFFER" status
+expect_output_contains 'layer 2: the copy guard service \(when running\)'
 kill -TERM "$GUARD_PID"
 wait "$GUARD_PID" || fail "the guard did not stop cleanly"
 GUARD_PID=
+expect_exit 0 nb "$COFFER" status
+expect_output_contains 'layer 2: off \(this coffer is not registered with the copy guard service\)'
+! grep -q 'copy guard service (when running)' "$OUT" || fail "status still claims layer 2 with the guard gone"
+expect_exit 0 nb "$COFFER" lock "$SM"
+wait_until 10 not_mounted "$SM" || fail "the standard coffer did not lock"
 expect_exit 6 nb "$COFFER" guard --socket "$SOCK" --query guarded-open
 if command -v node >/dev/null; then
   [[ $(polkit_says org.freedesktop.udisks2.filesystem-mount false) == not_handled ]] ||
