@@ -163,7 +163,8 @@ void GuardService::Impl::loop(const std::atomic<bool>* stop) {
     for (auto& [fd, c] : conns)
       if (c.drop || (!c.registered && now - c.accepted_at > kRegisterTimeout)) dead.push_back(fd);
     for (int fd : dead) close_connection(fd);
-    if (active && readonly_wanted() && !readonly_failed.empty() && jobs.empty() && mark_queue.empty() &&
+    if (active && readonly_wanted() && !readonly_failed.empty() && mark_queue.empty() &&
+        std::none_of(jobs.begin(), jobs.end(), [](const MarkJob& j) { return !j.killed; }) &&
         now - last_readonly_retry >= kReadonlyRetry) {
       last_readonly_retry = now;
       start_round();  // the stick that stayed writable, again

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
@@ -85,6 +86,7 @@ void GuardService::Impl::start_round() {
     const bool guard = d.guard && !is_coffer_dev({e.major, e.minor});
     if (guard) guarded_at[{e.major, e.minor}].insert(e.mount_point);
     if (!guard || !queued.insert({e.major, e.minor}).second) continue;
+    if (auto s = stuck.find({e.major, e.minor}); s != stuck.end() && s->second == e.mount_point) continue;
     MarkTarget t;
     t.mount_point = e.mount_point;
     t.mount_id = e.mount_id;
@@ -159,6 +161,10 @@ void GuardService::Impl::start_round() {
   if (record_changed) write_record();
   for (auto it = latest_round.begin(); it != latest_round.end();)
     it = guarded_at.contains(it->first) ? std::next(it) : latest_round.erase(it);
+  for (auto it = stuck.begin(); it != stuck.end();) {
+    auto now_at = guarded_at.find(it->first);
+    it = now_at != guarded_at.end() && now_at->second.contains(it->second) ? std::next(it) : stuck.erase(it);
+  }
   pump_jobs();
 }
 
@@ -215,7 +221,14 @@ void GuardService::Impl::mark_child(int fan_fd, const MarkTarget& t, const char*
 }
 
 void GuardService::Impl::pump_jobs() {
-  while (jobs.size() < kMaxMarkJobs && !mark_queue.empty()) {
+  // Killed children still in the kernel do not hold a slot nor keep a
+  // registration waiting (they are few: their mounts are not tried again
+  // until they are gone, see `stuck`).
+  auto running = [this] {
+    return static_cast<std::size_t>(
+        std::count_if(jobs.begin(), jobs.end(), [](const MarkJob& j) { return !j.killed; }));
+  };
+  while (running() < kMaxMarkJobs && !mark_queue.empty()) {
     MarkTarget t = std::move(mark_queue.front());
     mark_queue.pop_front();
     const std::string path = t.mount_point;  // built before fork
@@ -233,7 +246,7 @@ void GuardService::Impl::pump_jobs() {
     j.target = std::move(t);
     jobs.push_back(std::move(j));
   }
-  if (!mark_queue.empty() || !jobs.empty()) return;
+  if (!mark_queue.empty() || running() > 0) return;
   if (!active && flush_pending) {
     flush_marks();  // a job that was running at deactivation may have marked
     flush_pending = false;
@@ -282,17 +295,22 @@ void GuardService::Impl::collect_jobs() {
     int status = 0;
     pid_t r = ::waitpid(it->pid, &status, WNOHANG);
     if (r == it->pid) {
-      int code = WIFEXITED(status) ? WEXITSTATUS(status) : ETIMEDOUT;
-      if (it->killed) code = ETIMEDOUT;
-      finish_mark(it->target, code);
+      if (it->killed) {
+        stuck.erase(it->target.dev);  // counted as failed when killed; may be tried again
+      } else {
+        finish_mark(it->target, WIFEXITED(status) ? WEXITSTATUS(status) : ETIMEDOUT);
+      }
       it = jobs.erase(it);
       continue;
     }
     if (!it->killed && now >= it->deadline) {
       // A dead network or FUSE server: the child is stuck in the lookup.
-      // Never wait for it here; its exit is collected later.
+      // Never wait for it here; its exit is collected later, and until then
+      // its mount is not tried again (nor does it hold a slot or a reply).
       ::kill(it->pid, SIGKILL);
       it->killed = true;
+      stuck[it->target.dev] = it->target.mount_point;
+      finish_mark(it->target, ETIMEDOUT);
     }
     ++it;
   }

@@ -144,6 +144,10 @@ struct GuardService::Impl {
   std::map<Dev, std::uint64_t> latest_round;
   std::map<Dev, Marked> marked;
   std::map<Dev, std::string> unmarked;  // "PATH: reason"
+  // Mounts whose mark child had to be killed (a server that does not
+  // answer): not tried again while mounted, so that children stuck in the
+  // kernel never fill every job slot and hold up marking the rest.
+  std::map<Dev, std::string> stuck;  // mount point
   // Marks exist only while some coffer is registered (see activate()).
   bool active = false;
   bool flush_pending = false;       // flush again once in-flight mark jobs end
