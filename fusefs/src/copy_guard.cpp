@@ -120,6 +120,17 @@ void CopyGuard::connect_service() {
     service_.emplace(guard::GuardConnection::connect(*options_.guard_socket, options_.mountpoint, approved,
                                                      options_.guard_required));
     auto writers = service_->open_writers();
+    if (!writers.empty() && !options_.guard_required) {
+      // Standard: the coffer opens, but the copy guard cannot stop what these
+      // programs already have open; say so now and in status.
+      for (auto& w : writers)
+        warnings_.push_back("warning: process " + std::to_string(w.pid) + " (" + w.exe +
+                            ") already had a file open for writing on removable or unapproved storage when this "
+                            "coffer opened: " +
+                            w.path + "; the copy guard cannot stop what it writes there");
+      if (options_.warn)
+        for (auto& w : warnings_) options_.warn(w);
+    }
     if (!writers.empty() && options_.guard_required) {
       std::string list;
       for (auto& w : writers) list += "\n  process " + std::to_string(w.pid) + " (" + w.exe + ") writing " + w.path;

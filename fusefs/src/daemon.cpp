@@ -302,6 +302,7 @@ MountStatus Mount::status() const {
   s.protection = o_.protection;
   // Layer 2 only while the registration is live.
   s.copy_guard = guard_ ? copy_guard_lines(o_, guard_->service_registered()) : copy_guard_lines(o_);
+  if (guard_) s.copy_guard.insert(s.copy_guard.end(), guard_->warnings().begin(), guard_->warnings().end());
   for (auto& a : o_.approved_destinations) s.approved.push_back(a.string());
   return s;
 }

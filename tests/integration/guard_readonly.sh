@@ -258,10 +258,24 @@ S=$U/standard.coffer
 SM=$U/smnt
 expect_exit 0 nb "$COFFER" create "$S" --owner 'Mr B. Teacher' --purpose trip --expires "$FUTURE" \
   --kdf-cost test --passphrase-file "$U/pw"
+# ... and warns, at open and in status, of a program already writing to a
+# stick (the open check cannot stop what it already has open).
+mkfifo "$WORK/hold2.go"
+chmod 666 "$WORK/hold2.go"
+nbpy '
+f = open(sys.argv[1] + "/log.txt", "w")
+open(sys.argv[2]).read()
+' "$STICKS/a" "$WORK/hold2.go" &
+HOLD2_PID=$!
+wait_until 5 test -e "$STICKS/a/log.txt" || fail "the second holder did not start"
 expect_exit 0 nb "$COFFER" open "$S" "$SM" --passphrase-file "$U/pw" --guard-socket "$SOCK" --idle-seconds 900
+expect_output_contains "warning: process [0-9]+ \(/usr/bin/python3[.0-9]*\) already had a file open for writing .*: $STICKS/a/log.txt"
 super_rw "$STICKS/a" || fail "a standard coffer made the stick read-only"
 expect_exit 0 nb "$COFFER" status
 expect_output_contains 'layer 2: the copy guard service \(when running\)'
+expect_output_contains "warning: process [0-9]+ .* already had a file open for writing"
+echo >"$WORK/hold2.go"
+wait "$HOLD2_PID"
 kill -TERM "$GUARD_PID"
 wait "$GUARD_PID" || fail "the guard did not stop cleanly"
 GUARD_PID=
