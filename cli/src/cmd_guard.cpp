@@ -36,8 +36,11 @@ namespace {
 struct GuardOptions {
   std::string socket = guard::kDefaultGuardSocket;
   std::string probe;
+  std::string query;
+  std::string readonly_record = guard::kDefaultReadonlyRecord;
   std::vector<std::string> approved;
   bool watch = false;
+  bool guarded = false;
 };
 
 // For the signal handler: request_stop() is async-signal-safe.
@@ -119,6 +122,7 @@ void run_service(const GuardOptions& o, Context& ctx) {
   const vault::SchoolPolicy policy = school_policy(ctx);
   guard::GuardConfig config;
   config.socket_path = o.socket;
+  config.readonly_record = o.readonly_record;
   config.media.declared_removable = policy.copy.declared_removable;
   config.allowed_luks_uuids = policy.copy.allowed_luks_uuids;
   config.allowed_usb_serials = policy.copy.allowed_usb_serials;
@@ -163,11 +167,12 @@ void print_report(std::ostream& out, const guard::GuardConnection::Report& r) {
 
 void run_probe(const GuardOptions& o, Context& ctx) {
   std::vector<fs::path> approved(o.approved.begin(), o.approved.end());
-  auto conn = guard::GuardConnection::connect(o.socket, fs::absolute(o.probe), approved);
+  auto conn = guard::GuardConnection::connect(o.socket, fs::absolute(o.probe), approved, o.guarded);
   std::ostream& out = *ctx.out;
   out << "registered " << fs::absolute(o.probe).string() << " with the copy guard\n";
   for (const auto& m : conn.marked()) out << "guarded: " << m << "\n";
   for (const auto& m : conn.unmarked()) out << "NOT guarded: " << m << "\n";
+  for (const auto& m : conn.readonly()) out << "read-only: " << m << "\n";
   for (const auto& w : conn.open_writers())
     out << "already open for writing: pid " << w.pid << " (" << w.exe << ") " << w.path << "\n";
   out << std::flush;
@@ -191,6 +196,17 @@ void run_probe(const GuardOptions& o, Context& ctx) {
   }
 }
 
+// `coffer guard --query guarded-open`: exit 0 if a guarded coffer is open
+// (removable media are read-only), 1 if not; the polkit rule
+// (contrib/polkit/50-coffer-guard.rules) runs it before udisks2 mounts.
+int run_query(const GuardOptions& o, Context& ctx) {
+  if (o.query != "guarded-open") throw Error(ErrorCode::kUsage, "coffer guard --query knows only \"guarded-open\"");
+  bool open = guard::query_guarded_open(o.socket);
+  *ctx.out << (open ? "a guarded coffer is open: removable media are read-only\n" : "no guarded coffer is open\n")
+           << std::flush;
+  return open ? 0 : 1;
+}
+
 }  // namespace
 
 void register_guard(CLI::App& app, Context& ctx) {
@@ -203,7 +219,16 @@ void register_guard(CLI::App& app, Context& ctx) {
   cmd->add_option("--probe", o->probe, "")->group("");  // IT checks and tests: register an open coffer
   cmd->add_option("--approved", o->approved, "")->group("");
   cmd->add_flag("--watch", o->watch, "")->group("");
+  cmd->add_flag("--guarded", o->guarded, "")->group("");  // probe as a guarded coffer: media read-only
+  cmd->add_option("--readonly-record", o->readonly_record, "")->group("");  // tests: a private record file
+  cmd->add_option("--query", o->query,
+                  "guarded-open: exit 0 if a guarded coffer is open (removable media are then read-only), 1 if "
+                  "not (the polkit rule refusing udisks2 mounts asks this)");
   cmd->callback([o, &ctx] {
+    if (!o->query.empty()) {
+      if (run_query(*o, ctx) != 0) throw CLI::RuntimeError(1);  // already said: no guarded coffer open
+      return;
+    }
     if (o->probe.empty()) run_service(*o, ctx);
     else run_probe(*o, ctx);
   });

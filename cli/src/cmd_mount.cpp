@@ -258,8 +258,10 @@ int run_open_background(const OpenOptions& o, Context& ctx) {
       vault::Coffer c = unlock(o, ctx);
       prepare_copy_guard(c, m, o, ctx);
       std::string message = opened_message(m, c.header());
+      std::string warnings;
+      m.warn = [&warnings](const std::string& w) { warnings += w + "\n"; };
       fusefs::ServeResult served = fusefs::serve(std::move(c), m, [&] {
-        report("OK\n" + message);
+        report("OK\n" + message + warnings);
         detach_stdio();
       });
       if (served.must_exit_now) flush_stdio();

@@ -65,10 +65,26 @@ std::vector<std::string> copy_guard_lines(const MountOptions& o) {
                     (landlock.log_flags ? " (the kernel's audit log has them when the audit system is on)"
                                         : " nor anywhere else (this kernel's Landlock cannot log them)"));
   }
+  // A guarded coffer opens only once the guard has made removable media
+  // read-only, and locks if the guard goes.
+  if (o.guard_socket && o.guard_required)
+    lines.push_back("layer 2: removable media are read-only for every user while this coffer is open");
   if (o.guard_socket)
     lines.push_back(std::string("layer 2: the copy guard service") +
                     (o.guard_required ? " (required: the coffer locks if it stops)" : " (when running)"));
   return lines;
+}
+
+std::vector<std::string> copy_guard_lines(const MountOptions& o, bool registered) {
+  std::vector<std::string> lines = copy_guard_lines(o);
+  if (!o.guard_socket || registered) return lines;
+  // A standard coffer the guard did not register (not running, refused, or
+  // gone since): no layer 2, whatever the options asked for.
+  std::vector<std::string> out;
+  for (auto& l : lines)
+    if (l.rfind("layer 2:", 0) != 0) out.push_back(l);
+  out.emplace_back("layer 2: off (this coffer is not registered with the copy guard service)");
+  return out;
 }
 
 CopyGuard::CopyGuard(const MountOptions& options, Filesystem& filesystem, Audit audit)
@@ -102,8 +118,21 @@ void CopyGuard::connect_service() {
   try {
     std::vector<fs::path> approved;
     for (auto& a : options_.approved_destinations) approved.push_back(fs::weakly_canonical(a));
-    service_.emplace(guard::GuardConnection::connect(*options_.guard_socket, options_.mountpoint, approved));
+    // A guarded coffer also has the guard hold removable media read-only.
+    service_.emplace(guard::GuardConnection::connect(*options_.guard_socket, options_.mountpoint, approved,
+                                                     options_.guard_required));
     auto writers = service_->open_writers();
+    if (!writers.empty() && !options_.guard_required) {
+      // Standard: the coffer opens, but the copy guard cannot stop what these
+      // programs already have open; say so now and in status.
+      for (auto& w : writers)
+        warnings_.push_back("warning: process " + std::to_string(w.pid) + " (" + w.exe +
+                            ") already had a file open for writing on removable or unapproved storage when this "
+                            "coffer opened: " +
+                            w.path + "; the copy guard cannot stop what it writes there");
+      if (options_.warn)
+        for (auto& w : warnings_) options_.warn(w);
+    }
     if (!writers.empty() && options_.guard_required) {
       std::string list;
       for (auto& w : writers) list += "\n  process " + std::to_string(w.pid) + " (" + w.exe + ") writing " + w.path;

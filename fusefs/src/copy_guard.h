@@ -21,6 +21,9 @@ namespace coffer::fusefs {
 
 // What `status` shows about the copy guard of a mount with these options.
 std::vector<std::string> copy_guard_lines(const MountOptions& options);
+// The same for a running mount: layer 2 is claimed only while REGISTERED
+// (the coffer's registration with the guard service is live).
+std::vector<std::string> copy_guard_lines(const MountOptions& options, bool registered);
 
 class CopyGuard {
  public:
@@ -41,6 +44,11 @@ class CopyGuard {
   // leaves layer 2 off.
   void connect_service();
   int service_fd() const;  // poll for POLLIN; -1 without the service
+  // The registration with the copy guard service is live.
+  bool service_registered() const { return service_.has_value() && !service_->closed(); }
+  // A standard coffer opened while programs already wrote to guarded
+  // storage: one line per program, for the opener and for status.
+  const std::vector<std::string>& warnings() const { return warnings_; }
   // Records what the service refused; returns a lock reason when a
   // required guard has gone (an optional one is just dropped).
   std::string on_service_event();
@@ -57,6 +65,7 @@ class CopyGuard {
   std::optional<guard::SessionMembers> members_;
   std::atomic<bool> members_ready_{false};
   std::optional<guard::GuardConnection> service_;
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace coffer::fusefs

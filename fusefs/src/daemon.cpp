@@ -300,7 +300,9 @@ MountStatus Mount::status() const {
   s.pid = ::getpid();
   s.read_only = o_.read_only;
   s.protection = o_.protection;
-  s.copy_guard = copy_guard_lines(o_);
+  // Layer 2 only while the registration is live.
+  s.copy_guard = guard_ ? copy_guard_lines(o_, guard_->service_registered()) : copy_guard_lines(o_);
+  if (guard_) s.copy_guard.insert(s.copy_guard.end(), guard_->warnings().begin(), guard_->warnings().end());
   for (auto& a : o_.approved_destinations) s.approved.push_back(a.string());
   return s;
 }

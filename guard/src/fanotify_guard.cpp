@@ -61,6 +61,8 @@ void GuardService::Impl::setup() {
   drain_mountinfo();
 
   open_socket();
+  // After the socket: a second guard must not undo the first one's work.
+  recover_record();
 }
 
 void GuardService::Impl::open_socket() {
@@ -99,6 +101,11 @@ GuardService::Impl::~Impl() {
     if (!j.killed) ::kill(j.pid, SIGKILL);
     ::waitpid(j.pid, nullptr, WNOHANG);
   }
+  // Stopping (every coffer has just lost its guard and locks): what this
+  // guard made read-only becomes writable again.
+  jobs.clear();
+  readonly_regs = 0;
+  restore_readonly();
 }
 
 void GuardService::Impl::loop(const std::atomic<bool>* stop) {
@@ -125,6 +132,7 @@ void GuardService::Impl::loop(const std::atomic<bool>* stop) {
     for (const MarkJob& j : jobs)
       if (!j.killed) wake = std::min(wake, j.deadline);
     if (!jobs.empty()) wake = std::min(wake, now + std::chrono::milliseconds(100));
+    if (readonly_wanted() && !readonly_failed.empty()) wake = std::min(wake, last_readonly_retry + kReadonlyRetry);
     for (const auto& [_, c] : conns)
       if (!c.registered) wake = std::min(wake, c.accepted_at + kRegisterTimeout);
     int timeout = static_cast<int>(
@@ -155,6 +163,12 @@ void GuardService::Impl::loop(const std::atomic<bool>* stop) {
     for (auto& [fd, c] : conns)
       if (c.drop || (!c.registered && now - c.accepted_at > kRegisterTimeout)) dead.push_back(fd);
     for (int fd : dead) close_connection(fd);
+    if (active && readonly_wanted() && !readonly_failed.empty() && mark_queue.empty() &&
+        std::none_of(jobs.begin(), jobs.end(), [](const MarkJob& j) { return !j.killed; }) &&
+        now - last_readonly_retry >= kReadonlyRetry) {
+      last_readonly_retry = now;
+      start_round();  // the stick that stayed writable, again
+    }
 
     if (config.heartbeat && now - last_heartbeat >= std::chrono::milliseconds(500)) {
       last_heartbeat = now;

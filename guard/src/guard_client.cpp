@@ -35,22 +35,9 @@ GuardConnection::Report to_report(const BlockedReport& b) {
   return {static_cast<int>(b.pid), b.exe, b.path, b.flags, b.empty_file_left};
 }
 
-}  // namespace
-
-GuardConnection GuardConnection::connect(const std::filesystem::path& socket, const std::filesystem::path& mountpoint,
-                                         const std::vector<std::filesystem::path>& approved) {
-  if (!mountpoint.is_absolute()) throw Error(ErrorCode::kUsage, "the mountpoint must be an absolute path");
-  RegisterRequest req;
-  req.mountpoint = mountpoint.string();
-  for (const auto& a : approved) {
-    if (!a.is_absolute())
-      throw Error(ErrorCode::kUsage, "an approved destination is not an absolute path: " + a.string());
-    req.approved.push_back(a.string());
-  }
-  if (req.approved.size() > kMaxApprovedDestinations)
-    throw Error(ErrorCode::kUsage, "too many approved destinations for the copy guard");
-
-  const std::string path = socket.string();
+// Connects to the guard's socket at PATH, checking it is root's (the file
+// and the peer's credentials).
+UniqueFd connect_to_guard(const std::string& path) {
   const auto addr = unix_address(path);
   if (!addr) throw Error(ErrorCode::kUsage, "the copy guard socket path is empty or too long: " + path);
 
@@ -62,11 +49,10 @@ GuardConnection GuardConnection::connect(const std::filesystem::path& socket, co
   if (!S_ISSOCK(st.st_mode) || st.st_uid != 0)
     throw policy("the copy guard socket " + path + " is not root's: it cannot be the copy guard service; tell IT");
 
-  GuardConnection c;
-  c.fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!c.fd_.valid()) throw Error(ErrorCode::kIo, std::string("cannot create a socket: ") + std::strerror(errno));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) throw Error(ErrorCode::kIo, std::string("cannot create a socket: ") + std::strerror(errno));
   int rc;
-  do rc = ::connect(c.fd_.get(), addr->get(), addr->size);
+  do rc = ::connect(fd.get(), addr->get(), addr->size);
   while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     if (errno == ECONNREFUSED || errno == ENOENT) throw policy(kNotRunning);
@@ -76,8 +62,30 @@ GuardConnection GuardConnection::connect(const std::filesystem::path& socket, co
   // that check and connect(); the peer's credentials cannot.
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(c.fd_.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != 0)
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != 0)
     throw policy("the program answering on " + path + " is not root's: it cannot be the copy guard service; tell IT");
+  return fd;
+}
+
+}  // namespace
+
+GuardConnection GuardConnection::connect(const std::filesystem::path& socket, const std::filesystem::path& mountpoint,
+                                         const std::vector<std::filesystem::path>& approved, bool readonly_media) {
+  if (!mountpoint.is_absolute()) throw Error(ErrorCode::kUsage, "the mountpoint must be an absolute path");
+  RegisterRequest req;
+  req.mountpoint = mountpoint.string();
+  req.readonly_media = readonly_media;
+  for (const auto& a : approved) {
+    if (!a.is_absolute())
+      throw Error(ErrorCode::kUsage, "an approved destination is not an absolute path: " + a.string());
+    req.approved.push_back(a.string());
+  }
+  if (req.approved.size() > kMaxApprovedDestinations)
+    throw Error(ErrorCode::kUsage, "too many approved destinations for the copy guard");
+
+  const std::string path = socket.string();
+  GuardConnection c;
+  c.fd_ = connect_to_guard(path);
 
   const std::string line = encode(req);
   for (std::size_t off = 0; off < line.size();) {
@@ -154,6 +162,38 @@ std::vector<GuardConnection::Report> GuardConnection::open_writers() const {
   std::vector<Report> out;
   for (const OpenWriter& w : reply_.open_writers) out.push_back({static_cast<int>(w.pid), w.exe, w.path, "", false});
   return out;
+}
+
+}  // namespace coffer::guard
+
+namespace coffer::guard {
+
+bool query_guarded_open(const std::filesystem::path& socket) {
+  UniqueFd fd = connect_to_guard(socket.string());
+  const std::string line = encode(QueryRequest{});
+  if (::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
+    throw policy("the copy guard closed the connection before it was asked");
+  LineBuffer in;
+  std::array<char, 4096> buf{};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    if (auto reply = in.next_line()) {
+      try {
+        return decode_query_reply(*reply).guarded_open;
+      } catch (const Error& e) {
+        throw policy(std::string("the copy guard gave an answer this program does not understand: ") + e.what());
+      }
+    }
+    if (in.overlong()) throw policy("the copy guard gave an overlong answer");
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw policy("the copy guard service did not answer; ask IT to check it");
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count()) + 1) <= 0) continue;
+    ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw policy("the copy guard closed the connection before answering");
+    in.append(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+  }
 }
 
 }  // namespace coffer::guard

@@ -77,17 +77,38 @@ void GuardService::Impl::accept_clients() {
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) continue;
-    std::size_t same_uid = 0;
-    for (const auto& [_, c] : conns) same_uid += c.peer.uid == cred.uid;
-    if (conns.size() >= kMaxConnections || same_uid >= kMaxConnectionsPerUid) {
-      send_now(fd, encode(RegisterReply{false, "the copy guard has too many connections", {}, {}, {}}));
+    // Registrations are never starved by connections that do not register
+    // (a program of the same user holding the limit made a coffer open
+    // unguarded): a user's registered coffers have their own limit, and a
+    // user's connections still waiting to register are few, the oldest
+    // giving way to a new one.
+    std::size_t registered = 0, waiting = 0;
+    int oldest = -1;
+    for (const auto& [cfd, c] : conns) {
+      if (c.peer.uid != cred.uid || c.drop) continue;
+      if (c.registered) {
+        ++registered;
+      } else {
+        ++waiting;
+        if (oldest < 0 || c.accepted_at < conns.at(oldest).accepted_at) oldest = cfd;
+      }
+    }
+    if (waiting >= kMaxWaitingPerUid && oldest >= 0) {
+      send_now(oldest, encode(RegisterReply{
+                           false, "the copy guard closed a connection that did not register", {}, {}, {}, {}}));
+      close_connection(oldest);
+    }
+    if (conns.size() >= kMaxConnections || registered >= kMaxConnectionsPerUid) {
+      send_now(fd, encode(RegisterReply{false, "the copy guard has too many connections", {}, {}, {}, {}}));
       continue;
     }
     Connection c;
     c.peer = {cred.pid, cred.uid, cred.gid};
     c.accepted_at = Clock::now();
     c.fd = std::move(sock);
-    conns.emplace(fd, std::move(c));
+    // A coffer sends its registration right after connecting: read it now,
+    // before a burst of other connections could push it out.
+    read_client(conns.emplace(fd, std::move(c)).first->second);
   }
 }
 
@@ -142,6 +163,10 @@ void GuardService::Impl::read_client(Connection& c) {
         c.drop = true;  // the protocol has nothing more to say after registering
         return;
       }
+      if (is_query(*line)) {
+        handle_query(c, *line);
+        return;
+      }
       handle_register(c, *line);
       if (c.drop) return;
     }
@@ -153,7 +178,20 @@ void GuardService::Impl::read_client(Connection& c) {
 }
 
 void GuardService::Impl::refuse(Connection& c, const std::string& why) {
-  send_now(c.fd.get(), encode(RegisterReply{false, why, {}, {}, {}}));
+  send_now(c.fd.get(), encode(RegisterReply{false, why, {}, {}, {}, {}}));
+  c.drop = true;
+}
+
+// One question, one answer, then the connection closes: a query never
+// registers and never holds a connection.
+void GuardService::Impl::handle_query(Connection& c, const std::string& line) {
+  try {
+    decode_query_request(line);
+  } catch (const Error& e) {
+    refuse(c, e.what());
+    return;
+  }
+  send_now(c.fd.get(), encode(QueryReply{readonly_wanted()}));
   c.drop = true;
 }
 
@@ -180,6 +218,16 @@ void GuardService::Impl::handle_register(Connection& c, const std::string& line)
     refuse(c, *problem);
     return;
   }
+  // The coffer's own mount, by device, from the registrant's mount table
+  // (checked just above to be its fuse.coffer mount): exempt from now on.
+  if (auto text = read_proc_file("/proc/" + std::to_string(c.peer.pid) + "/mountinfo")) {
+    try {
+      for (const MountEntry& e : parse_mountinfo(*text))
+        if (e.mount_point == mp && e.fs_type == "fuse.coffer") c.coffer_dev = Dev{e.major, e.minor};
+    } catch (const Error&) {
+    }
+  }
+  if (c.coffer_dev) coffer_devs.insert(*c.coffer_dev);
   // Enforced from here on, for every mount already marked; the answer
   // waits until the rest are.
   c.registered = true;
@@ -187,16 +235,35 @@ void GuardService::Impl::handle_register(Connection& c, const std::string& line)
   c.approved = std::move(approved);
   regs_by_uid[c.peer.uid].push_back(c.fd.get());
   daemon_pids.insert(c.peer.pid);
+  const bool first_readonly = req.readonly_media && !readonly_wanted();
+  if (req.readonly_media) {
+    c.readonly_media = true;
+    ++readonly_regs;
+    restore_pending = false;  // what is still read-only stays so
+  }
+  if (active && first_readonly) {
+    log("a guarded coffer is open: making removable filesystems read-only for everyone");
+    start_round();  // already marking for other coffers: now remount too
+  }
   activate();
   if (mark_queue.empty() && jobs.empty()) reply_registered(c);
   else awaiting_reply.push_back(c.fd.get());
 }
 
 void GuardService::Impl::reply_registered(Connection& c) {
+  if (c.readonly_media && !readonly_failed.empty()) {
+    std::string why = readonly_refusal();
+    log("refused the guarded coffer at " + c.mountpoint + " (pid " + std::to_string(c.peer.pid) +
+        "): removable media could not be made read-only");
+    refuse(c, why);
+    return;
+  }
   RegisterReply reply;
   reply.ok = true;
   for (const auto& [_, m] : marked) reply.marked.push_back(m.mount_point);
   for (const auto& [_, u] : unmarked) reply.unmarked.push_back(u);
+  if (c.readonly_media)
+    for (const auto& [_, r] : made_readonly) reply.readonly.push_back(r.mount_point);
   reply.open_writers = scan_open_writers(c.peer.uid, c.peer.pid);
   queue_send(c, encode(reply));
   log("coffer at " + c.mountpoint + " registered by pid " + std::to_string(c.peer.pid) + " (uid " +
@@ -215,8 +282,11 @@ void GuardService::Impl::close_connection(int fd) {
     list.erase(std::remove(list.begin(), list.end(), fd), list.end());
     if (list.empty()) regs_by_uid.erase(c.peer.uid);
     if (auto p = daemon_pids.find(c.peer.pid); p != daemon_pids.end()) daemon_pids.erase(p);
+    if (c.coffer_dev)
+      if (auto d = coffer_devs.find(*c.coffer_dev); d != coffer_devs.end()) coffer_devs.erase(d);
     awaiting_reply.erase(std::remove(awaiting_reply.begin(), awaiting_reply.end(), fd), awaiting_reply.end());
     log("coffer at " + c.mountpoint + " unregistered (pid " + std::to_string(c.peer.pid) + ")");
+    if (c.readonly_media && --readonly_regs == 0) restore_readonly();
   }
   conns.erase(it);
   if (regs_by_uid.empty()) deactivate();
@@ -227,8 +297,15 @@ void GuardService::Impl::close_connection(int fd) {
 // and mount id, the process's own mountinfo maps the id to a device; the
 // targets are never stat()ed.
 std::vector<OpenWriter> GuardService::Impl::scan_open_writers(uid_t uid, pid_t exclude) {
+  std::set<Dev> devs;
+  for (const auto& [dev, _] : marked) devs.insert(dev);
+  return scan_writers(uid, exclude, devs);
+}
+
+std::vector<OpenWriter> GuardService::Impl::scan_writers(std::optional<uid_t> uid, pid_t exclude,
+                                                         const std::set<Dev>& devs) {
   std::vector<OpenWriter> out;
-  if (marked.empty()) return out;
+  if (devs.empty()) return out;
   std::map<std::string, std::map<std::uint64_t, Dev>> namespaces;  // by "mnt:[inode]"
   UniqueDir proc(::opendir("/proc"));
   if (!proc) return out;
@@ -238,7 +315,7 @@ std::vector<OpenWriter> GuardService::Impl::scan_open_writers(uid_t uid, pid_t e
     long pid = std::strtol(e->d_name, &end, 10);
     if (*end != '\0' || pid <= 0 || pid == exclude || pid == self_pid) continue;
     auto st = read_status(static_cast<pid_t>(pid));
-    if (!st || (st->ruid != uid && st->euid != uid && st->fsuid != uid)) continue;
+    if (!st || (uid && st->ruid != *uid && st->euid != *uid && st->fsuid != *uid)) continue;
     const std::string base = "/proc/" + std::to_string(pid);
     std::string ns = link_text(base + "/ns/mnt");
     if (ns.empty()) continue;
@@ -273,7 +350,7 @@ std::vector<OpenWriter> GuardService::Impl::scan_open_writers(uid_t uid, pid_t e
       }
       if (!have_flags || !have_mnt || (flags & O_ACCMODE) == O_RDONLY) continue;
       auto dev = nit->second.find(mnt_id);
-      if (dev == nit->second.end() || !marked.count(dev->second)) continue;
+      if (dev == nit->second.end() || !devs.contains(dev->second)) continue;
       if (exe.empty()) exe = link_text(base + "/exe");
       out.push_back({static_cast<pid_t>(pid), exe, link_text(base + "/fd/" + f->d_name)});
       if (out.size() >= kMaxOpenWriters) break;

@@ -18,6 +18,26 @@ namespace coffer::guard {
 
 void GuardService::Impl::decide(pid_t tid, int event_fd, Verdict& v) {
   if (regs_by_uid.empty()) return;  // nobody registered: allow, read nothing
+  if (readonly_wanted() && (!readonly_failed.empty() || !readonly_since.empty())) {
+    // A removable filesystem that should be read-only but is not yet (being
+    // remounted, or a writer kept the remount busy): no new write opens for
+    // anyone, so a try succeeds once the writers present now are done. The
+    // device number comes from the superblock (DONT_SYNC: no round trip).
+    struct statx stx {};
+    if (::statx(event_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &stx) == 0 &&
+        (readonly_failed.contains({stx.stx_dev_major, stx.stx_dev_minor}) ||
+         readonly_since.contains({stx.stx_dev_major, stx.stx_dev_minor}))) {
+      v.possibly_guarded = true;
+      auto st = read_status(tid);
+      if (!st || st->tgid != self_pid) {
+        v.flags = opener_flags(tid);
+        if (is_write(v.flags)) {
+          v.allow = false;
+          return;
+        }
+      }
+    }
+  }
   v.possibly_guarded = true;
   auto st = read_status(tid);
   if (!st) {
@@ -39,6 +59,15 @@ void GuardService::Impl::decide(pid_t tid, int event_fd, Verdict& v) {
   v.tgid = st->tgid;
   v.flags = opener_flags(tid);
   if (!is_write(v.flags)) return;
+  // A coffer's mount marked before it registered (as another FUSE
+  // filesystem, which it was until verified): writes into a registered
+  // coffer pass. DONT_SYNC: the device number without a FUSE round trip.
+  if (!coffer_devs.empty()) {
+    struct statx stx {};
+    if (::statx(event_fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &stx) == 0 &&
+        is_coffer_dev({stx.stx_dev_major, stx.stx_dev_minor}))
+      return;
+  }
   v.path = link_text("/proc/self/fd/" + std::to_string(event_fd));
   if (approved_for_all(v.uids, v.path)) return;
   v.allow = false;

@@ -110,6 +110,7 @@ constexpr std::size_t kMaxListed = 4096;
 
 std::string encode(const RegisterRequest& m) {
   Json j = {{"op", "register"}, {"mountpoint", m.mountpoint}, {"approved", m.approved}};
+  if (m.readonly_media) j["readonly_media"] = true;
   return line_of(j);
 }
 
@@ -125,6 +126,7 @@ std::string encode(const RegisterReply& m) {
   for (const OpenWriter& w : m.open_writers) writers.push_back({{"pid", w.pid}, {"exe", w.exe}, {"path", w.path}});
   j["open_writers"] = std::move(writers);
   j["unmarked"] = m.unmarked;
+  if (!m.readonly.empty()) j["readonly"] = m.readonly;
   return line_of(j);
 }
 
@@ -134,13 +136,47 @@ std::string encode(const BlockedReport& m) {
   return line_of(j);
 }
 
+std::string encode(const QueryRequest& m) {
+  Json j = {{"op", "query"}, {"what", m.what}};
+  return line_of(j);
+}
+
+std::string encode(const QueryReply& m) {
+  Json j = {{"ok", true}, {"guarded_open", m.guarded_open}};
+  return line_of(j);
+}
+
+bool is_query(std::string_view line) {
+  if (line.size() > kMaxGuardLine) return false;
+  Json j = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("op") && j["op"] == "query";
+}
+
+QueryRequest decode_query_request(std::string_view line) {
+  Json j = parse_object(line);
+  expect_keys(j, {"op", "what"});
+  if (get_string(j, "op") != "query") bad("unknown op");
+  QueryRequest r;
+  r.what = get_string(j, "what");
+  if (r.what != "guarded-open") bad("unknown query \"" + r.what + "\"");
+  return r;
+}
+
+QueryReply decode_query_reply(std::string_view line) {
+  Json j = parse_object(line);
+  expect_keys(j, {"ok", "guarded_open"});
+  if (!get_bool(j, "ok")) bad("the query failed");
+  return QueryReply{get_bool(j, "guarded_open")};
+}
+
 RegisterRequest decode_register_request(std::string_view line) {
   Json j = parse_object(line);
-  expect_keys(j, {"op", "mountpoint", "approved"});
+  expect_keys(j, {"op", "mountpoint", "approved"}, {"readonly_media"});
   if (get_string(j, "op") != "register") bad("unknown op");
   RegisterRequest r;
   r.mountpoint = get_absolute_path(j, "mountpoint");
   r.approved = get_path_array(j, "approved", kMaxApprovedDestinations);
+  if (j.contains("readonly_media")) r.readonly_media = get_bool(j, "readonly_media");
   return r;
 }
 
@@ -154,8 +190,9 @@ RegisterReply decode_register_reply(std::string_view line) {
     r.error = get_string(j, "error");
     return r;
   }
-  expect_keys(j, {"ok", "marked"}, {"open_writers", "unmarked"});
+  expect_keys(j, {"ok", "marked"}, {"open_writers", "unmarked", "readonly"});
   r.marked = get_path_array(j, "marked", kMaxListed);
+  if (j.contains("readonly")) r.readonly = get_path_array(j, "readonly", kMaxListed);
   if (j.contains("unmarked")) r.unmarked = get_string_array(j, "unmarked", kMaxListed);
   if (j.contains("open_writers")) {
     for (const Json& w : get_array(j, "open_writers", kMaxListed)) {

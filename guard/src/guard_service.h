@@ -36,8 +36,9 @@ using Clock = std::chrono::steady_clock;
 using Dev = std::pair<std::uint32_t, std::uint32_t>;
 
 inline constexpr std::size_t kMaxConnections = 1024;
-inline constexpr std::size_t kMaxConnectionsPerUid = 32;
-inline constexpr std::size_t kMaxOutBuffer = 1u << 20;  // a coffer that stops reading is dropped
+inline constexpr std::size_t kMaxConnectionsPerUid = 32;  // registered coffers of one user
+inline constexpr std::size_t kMaxWaitingPerUid = 8;       // a user's connections not yet registered
+inline constexpr std::size_t kMaxOutBuffer = 1u << 20;    // a coffer that stops reading is dropped
 inline constexpr auto kRegisterTimeout = std::chrono::seconds(10);
 inline constexpr std::size_t kMaxMarkJobs = 16;
 inline constexpr auto kMarkDeadline = std::chrono::seconds(3);
@@ -46,6 +47,17 @@ inline constexpr std::size_t kMaxProcFile = 64u << 20;
 // Exit codes of the mark child beyond errno values.
 inline constexpr int kMarkMoved = 250;
 inline constexpr int kMarkCreds = 251;
+// Marked, but the read-only remount failed: kRemountFailed + errno (errno
+// values above kRemountErrnoMax are reported as kRemountErrnoMax).
+inline constexpr int kRemountFailed = 140;
+inline constexpr int kRemountErrnoMax = 99;
+// EBUSY tries of a read-only remount, 1 ms apart, before it counts as busy.
+inline constexpr int kRemountBusyTries = 200;
+// A remount read-only first writes back what is cached for the stick.
+inline constexpr auto kRemountDeadline = std::chrono::seconds(20);
+// A stick that stayed writable while a guarded coffer is open is tried again
+// this often (its new write opens are refused meanwhile).
+inline constexpr auto kReadonlyRetry = std::chrono::milliseconds(100);
 
 inline constexpr const char* kNeedsRoot = "coffer guard must run as root (it is the coffer-guard system service)";
 
@@ -109,7 +121,8 @@ struct GuardService::Impl {
     std::uint64_t mount_id = 0;
     Dev dev;
     MediaKind kind = MediaKind::kUnknown;
-    bool as_owner = false;  // a user's FUSE mount: root may not look inside it
+    bool as_owner = false;       // a user's FUSE mount: root may not look inside it
+    bool make_readonly = false;  // and remount its superblock read-only
     uid_t owner_uid = 0;
     gid_t owner_gid = 0;
     std::uint64_t round = 0;
@@ -131,6 +144,10 @@ struct GuardService::Impl {
   std::map<Dev, std::uint64_t> latest_round;
   std::map<Dev, Marked> marked;
   std::map<Dev, std::string> unmarked;  // "PATH: reason"
+  // Mounts whose mark child had to be killed (a server that does not
+  // answer): not tried again while mounted, so that children stuck in the
+  // kernel never fill every job slot and hold up marking the rest.
+  std::map<Dev, std::string> stuck;  // mount point
   // Marks exist only while some coffer is registered (see activate()).
   bool active = false;
   bool flush_pending = false;       // flush again once in-flight mark jobs end
@@ -143,14 +160,47 @@ struct GuardService::Impl {
     LineBuffer in;
     std::string out;
     bool registered = false;
+    bool readonly_media = false;  // a `guarded` coffer: removable media read-only
     bool drop = false;
     std::string mountpoint;
+    std::optional<Dev> coffer_dev;  // the verified coffer mount's device
     std::vector<std::string> approved;
     Clock::time_point accepted_at;
   };
+  // ---- read-only removable media (guard_readonly.cpp) ----
+  // While any registration asks for it, every guarded removable filesystem
+  // is remounted read-only at the superblock. `made_readonly` is exactly
+  // what this guard changed (and what the record file says), restored when
+  // the last such registration goes.
+  struct ReadonlyEntry {
+    std::string mount_point;
+    std::uint64_t mount_id = 0;
+    std::string fs_type;
+    bool operator==(const ReadonlyEntry&) const = default;
+  };
+  std::size_t readonly_regs = 0;
+  std::map<Dev, ReadonlyEntry> made_readonly;
+  std::map<Dev, std::string> readonly_failed;  // "PATH: reason"
+  // Queued or being remounted (when queued, for the log): write opens
+  // there are refused to everyone until it is read-only.
+  std::map<Dev, Clock::time_point> readonly_since;
+  bool restore_pending = false;  // restore once in-flight remount jobs end
+  Clock::time_point last_readonly_retry{};
+  bool readonly_wanted() const { return readonly_regs > 0; }
+  bool write_record();
+  void recover_record();
+  void restore_readonly();
+  std::string readonly_refusal();
+
   std::map<int, Connection> conns;                // by descriptor
   std::map<uid_t, std::vector<int>> regs_by_uid;  // registered connections
   std::multiset<pid_t> daemon_pids;
+  // Devices of registered coffers' mounts, verified in the registrant's own
+  // mount table: the only FUSE mounts never guarded (a "fuse.coffer" type
+  // alone proves nothing: any user can mount a FUSE filesystem with
+  // subtype=coffer).
+  std::multiset<Dev> coffer_devs;
+  bool is_coffer_dev(const Dev& d) const { return coffer_devs.contains(d); }
 
   Clock::time_point last_heartbeat{};
   alignas(fanotify_event_metadata) char event_buf[16384];
@@ -205,9 +255,13 @@ struct GuardService::Impl {
   void read_client(Connection& c);
   void refuse(Connection& c, const std::string& why);
   void handle_register(Connection& c, const std::string& line);
+  void handle_query(Connection& c, const std::string& line);
   void reply_registered(Connection& c);
   void close_connection(int fd);
   std::vector<OpenWriter> scan_open_writers(uid_t uid, pid_t exclude);
+  // Descriptors open for writing on DEVS by any process (uid unset) or by
+  // UID's, from /proc/PID/fdinfo; never stat()s or opens the targets.
+  std::vector<OpenWriter> scan_writers(std::optional<uid_t> uid, pid_t exclude, const std::set<Dev>& devs);
 
   // ---- loop (fanotify_guard.cpp) ----
   void loop(const std::atomic<bool>* stop);

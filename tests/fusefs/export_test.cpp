@@ -261,6 +261,18 @@ TEST(CopyGuardLines, ShowTheLayersInForce) {
   EXPECT_TRUE(has("  memory closed to other programs of this user: "));
   EXPECT_TRUE(has("  refusals inside the session: not recorded in the coffer's audit trail"));
   EXPECT_EQ(lines.back(), "layer 2: the copy guard service (required: the coffer locks if it stops)");
+  EXPECT_EQ(lines[lines.size() - 2], "layer 2: removable media are read-only for every user while this coffer is open");
+}
+
+// A standard coffer the guard did not register (not running, out of
+// connections, gone since) claims no layer 2 in status.
+TEST(CopyGuardLines, LayerTwoOnlyWhileRegistered) {
+  MountOptions o;
+  o.guard_socket = "/run/coffer-guard.sock";
+  EXPECT_EQ(copy_guard_lines(o, true), copy_guard_lines(o));
+  auto lines = copy_guard_lines(o, false);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1], "layer 2: off (this coffer is not registered with the copy guard service)");
 }
 
 TEST(Readme, SaysWhenItExpiresAndLocks) {

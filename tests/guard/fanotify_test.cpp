@@ -9,9 +9,13 @@
 #include <gtest/gtest.h>
 #include <linux/openat2.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -26,6 +30,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +40,7 @@
 #include "coffer/guard/guard_client.h"
 #include "coffer/guard/guard_protocol.h"
 #include "coffer/guard/media.h"
+#include "coffer/guard/mountinfo.h"
 #include "fake_sysfs.h"
 #include "test_support.h"
 
@@ -147,7 +153,7 @@ class Tmpfs {
 class FakeCoffer {
  public:
   FakeCoffer(const fs::path& socket, const fs::path& mountpoint, const std::vector<fs::path>& approved,
-             uid_t uid = kTeacher) {
+             uid_t uid = kTeacher, bool guarded = false) {
     int up[2], down[2];
     if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -158,7 +164,7 @@ class FakeCoffer {
       int in = ::fcntl(down[0], F_DUPFD_CLOEXEC, 1000);
       ::close_range(3, static_cast<unsigned>(std::min(out, in)) - 1, 0);
       ::close_range(static_cast<unsigned>(std::max(out, in)) + 1, ~0U, 0);
-      child(out, in, socket, mountpoint, approved, uid);
+      child(out, in, socket, mountpoint, approved, uid, guarded);
     }
     ::close(up[1]);
     ::close(down[0]);
@@ -177,6 +183,7 @@ class FakeCoffer {
       if (*line == "END") break;
       if (line->rfind("MARKED ", 0) == 0) marked_.push_back(line->substr(7));
       if (line->rfind("WRITER ", 0) == 0) writers_.push_back(line->substr(7));
+      if (line->rfind("READONLY ", 0) == 0) readonly_.push_back(line->substr(9));
     }
   }
   ~FakeCoffer() { close(); }
@@ -188,6 +195,8 @@ class FakeCoffer {
   const std::vector<std::string>& marked() const { return marked_; }
   // "PID PATH" per descriptor already open for writing at registration.
   const std::vector<std::string>& open_writers() const { return writers_; }
+  // Removable media the guard holds read-only for this (guarded) coffer.
+  const std::vector<std::string>& readonly() const { return readonly_; }
   pid_t pid() const { return pid_; }
 
   // Reports received so far, waiting up to TIMEOUT for at least N.
@@ -235,13 +244,14 @@ class FakeCoffer {
 
  private:
   [[noreturn]] static void child(int out, int in, const fs::path& socket, const fs::path& mountpoint,
-                                 const std::vector<fs::path>& approved, uid_t uid) {
+                                 const std::vector<fs::path>& approved, uid_t uid, bool guarded) {
     become(uid);
     auto say = [out](const std::string& s) { write_all(out, s + "\n"); };
     try {
-      GuardConnection conn = GuardConnection::connect(socket, mountpoint, approved);
+      GuardConnection conn = GuardConnection::connect(socket, mountpoint, approved, guarded);
       say("OK");
       for (const auto& m : conn.marked()) say("MARKED " + m);
+      for (const auto& m : conn.readonly()) say("READONLY " + m);
       for (const auto& w : conn.open_writers()) say("WRITER " + std::to_string(w.pid) + " " + w.path);
       say("END");
       std::string cmd;
@@ -274,7 +284,9 @@ class FakeCoffer {
         }
       }
     } catch (const Error& e) {
-      say(std::string("ERR ") + e.what());
+      std::string what = e.what();
+      std::replace(what.begin(), what.end(), '\n', ' ');  // one line on the pipe
+      say("ERR " + what);
     } catch (const std::exception& e) {
       say(std::string("ERR (unexpected) ") + e.what());
     }
@@ -322,7 +334,7 @@ class FakeCoffer {
   pid_t pid_ = -1;
   int from_ = -1, to_ = -1;
   std::string buf_, error_;
-  std::vector<std::string> marked_, writers_;
+  std::vector<std::string> marked_, writers_, readonly_;
   std::vector<GuardConnection::Report> reports_;
 };
 
@@ -358,6 +370,7 @@ class FanotifyGuardTest : public ::testing::Test {
   void start_guard(bool real_verifier = false) {
     GuardConfig c;
     c.socket_path = socket_;
+    c.readonly_record = record_;
     c.media.declared_removable = {tmp_ / "sticks"};
     const std::string prefix = (tmp_ / "coffer").string();
     if (!real_verifier)
@@ -395,6 +408,11 @@ class FanotifyGuardTest : public ::testing::Test {
     coffers_.push_back(std::make_unique<FakeCoffer>(socket_, tmp_ / name, approved, uid));
     return *coffers_.back();
   }
+  // A `guarded` coffer: removable media read-only while it is registered.
+  FakeCoffer& guarded_coffer(const std::string& name = "coffer") {
+    coffers_.push_back(std::make_unique<FakeCoffer>(socket_, tmp_ / name, std::vector<fs::path>{}, kTeacher, true));
+    return *coffers_.back();
+  }
 
   std::vector<std::string> log() {
     std::lock_guard<std::mutex> lock(log_mutex_);
@@ -407,6 +425,7 @@ class FanotifyGuardTest : public ::testing::Test {
 
   test::TempDir tmp_;
   fs::path socket_;
+  fs::path record_ = tmp_ / "readonly.record";
   std::unique_ptr<Tmpfs> stick_;
   std::vector<std::unique_ptr<Tmpfs>> later_;
   std::unique_ptr<GuardService> service_;
@@ -665,6 +684,372 @@ TEST_F(FanotifyGuardTest, ListsWritableDescriptorsAlreadyOpenAtRegistration) {
   ::waitpid(holder, nullptr, 0);
 }
 
+// ----------------------------------------- read-only removable media (guarded)
+
+// The mount at PATH in this process's table (the topmost).
+std::optional<MountEntry> mount_at(const fs::path& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::optional<MountEntry> found;
+  for (const MountEntry& e : parse_mountinfo(text.str()))
+    if (e.mount_point == path.string()) found = e;
+  return found;
+}
+
+// The superblock's read-only flag, as the mount table shows it.
+bool super_ro(const fs::path& path) {
+  auto e = mount_at(path);
+  return e && (e->super_options == "ro" || e->super_options.rfind("ro,", 0) == 0);
+}
+
+// Sets the superblock at PATH read-only or writable (not the mount's flag).
+int set_super(const fs::path& path, bool readonly) {
+  int fc = ::fspick(AT_FDCWD, path.c_str(), FSPICK_CLOEXEC);
+  if (fc < 0) return errno;
+  int rc = ::fsconfig(fc, FSCONFIG_SET_FLAG, readonly ? "ro" : "rw", nullptr, 0) == 0 &&
+                   ::fsconfig(fc, FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) == 0
+               ? 0
+               : errno;
+  ::close(fc);
+  return rc;
+}
+
+// mkdir as UID in a child: 0 or errno. A directory name is how a pupil's
+// name reached the stick past the open check.
+int mkdir_as(uid_t uid, const fs::path& path) {
+  return in_child([&] {
+    become(uid);
+    return ::mkdir(path.c_str(), 0755) == 0 ? 0 : errno;
+  });
+}
+
+bool file_has(const fs::path& p, const std::string& needle) {
+  std::ifstream in(p);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str().find(needle) != std::string::npos;
+}
+
+TEST_F(FanotifyGuardTest, AGuardedCofferMakesRemovableMediaReadOnlyForEveryoneAndRestoresIt) {
+  Tmpfs already_ro(tmp_ / "sticks" / "ro");
+  ASSERT_EQ(set_super(already_ro.path(), true), 0);
+  Tmpfs fixed(tmp_ / "fixed");  // not declared removable
+  start_guard();
+  // A mount namespace made before the coffer opened (as the teacher, with
+  // `unshare -Urm`) holds its own copy of the stick's mount.
+  int ready[2], release[2], result[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(release, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(result, O_CLOEXEC), 0);
+  const fs::path name_dir = *stick_ / "Ada Lovelace, 4B";
+  pid_t ns = ::fork();
+  if (ns == 0) {
+    ::close(release[1]);
+    ::close(ready[0]);
+    ::close(result[0]);
+    become(kTeacher);
+    char c = ::unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0 ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    (void)!::read(release[0], &c, 1);
+    int err = ::mkdir(name_dir.c_str(), 0755) == 0 ? 0 : errno;
+    (void)!::write(result[1], &err, sizeof err);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  ::close(result[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y') << "unshare(CLONE_NEWUSER | CLONE_NEWNS) failed";
+
+  FakeCoffer& co = guarded_coffer();
+  ASSERT_TRUE(co.registered()) << co.error();
+  EXPECT_TRUE(contains(co.readonly(), stick_->path().string())) << ::testing::PrintToString(co.readonly());
+  EXPECT_FALSE(contains(co.readonly(), already_ro.path().string())) << "already read-only: not the guard's change";
+  EXPECT_TRUE(super_ro(stick_->path())) << "the stick's superblock is still writable";
+  EXPECT_EQ(mkdir_as(kTeacher, name_dir), EROFS);
+  EXPECT_EQ(mkdir_as(0, *stick_ / "root"), EROFS) << "root, too, cannot write to the stick";
+  EXPECT_EQ(mkdir_as(kOtherUser, *stick_ / "other"), EROFS);
+  EXPECT_EQ(::symlink("Ada Lovelace", (*stick_ / "link").c_str()), -1);
+  EXPECT_EQ(open_as(kOtherUser, *stick_ / "x.csv", O_WRONLY | O_CREAT), EROFS);
+  struct statvfs sv {};
+  ASSERT_EQ(::statvfs(stick_->path().c_str(), &sv), 0);
+  EXPECT_TRUE(sv.f_flag & ST_NOSUID) << "the mount's own nosuid flag was lost in the remount";
+  EXPECT_TRUE(sv.f_flag & ST_NODEV);
+  EXPECT_EQ(mkdir_as(0, fixed / "ok"), 0) << "a filesystem not declared removable was made read-only";
+  EXPECT_TRUE(file_has(record_, stick_->path().string())) << "the change is not recorded in " << record_;
+  EXPECT_FALSE(file_has(record_, already_ro.path().string()));
+  EXPECT_TRUE(logged("made " + stick_->path().string() + " read-only for every user"));
+
+  ::close(release[1]);  // the namespace made earlier: its copy is read-only too
+  int err = -1;
+  ASSERT_EQ(::read(result[0], &err, sizeof err), static_cast<ssize_t>(sizeof err));
+  EXPECT_EQ(err, EROFS) << "a mount copied into an earlier namespace stayed writable";
+  ::waitpid(ns, nullptr, 0);
+  ::close(ready[0]);
+  ::close(result[0]);
+
+  co.close();  // the last guarded coffer goes: exactly the guard's change is undone
+  EXPECT_TRUE(eventually([&] { return !super_ro(stick_->path()); }, 2s)) << "the stick stayed read-only";
+  EXPECT_TRUE(super_ro(already_ro.path())) << "a stick read-only before the coffer opened was made writable";
+  EXPECT_TRUE(eventually([&] { return !fs::exists(record_); }, 2s)) << "the record outlived the change";
+  EXPECT_EQ(mkdir_as(0, *stick_ / "after"), 0);
+  EXPECT_TRUE(eventually([&] { return logged("made " + stick_->path().string() + " writable again"); }, 2s));
+}
+
+TEST_F(FanotifyGuardTest, AStandardCofferLeavesRemovableMediaWritable) {
+  start_guard();
+  FakeCoffer& co = coffer();
+  ASSERT_TRUE(co.registered()) << co.error();
+  EXPECT_TRUE(co.readonly().empty());
+  EXPECT_FALSE(super_ro(stick_->path()));
+  EXPECT_EQ(mkdir_as(kTeacher, *stick_ / "name"), 0) << "a standard coffer only checks opens";
+  EXPECT_FALSE(fs::exists(record_));
+}
+
+TEST_F(FanotifyGuardTest, ABusyStickRefusesTheGuardedCofferNamingTheWriter) {
+  Tmpfs second(tmp_ / "sticks" / "b");
+  start_guard();
+  // Another user's program writes to the stick: a read-only remount must
+  // wait for it, so the coffer cannot open.
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(release, O_CLOEXEC), 0);
+  const fs::path held = *stick_ / "held.csv";
+  pid_t holder = ::fork();
+  if (holder == 0) {
+    ::close(release[1]);
+    ::close(ready[0]);
+    become(kOtherUser);
+    int fd = ::open(held.c_str(), O_WRONLY | O_CREAT, 0644);
+    char c = fd >= 0 ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    (void)!::read(release[0], &c, 1);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  FakeCoffer& refused = guarded_coffer();
+  EXPECT_FALSE(refused.registered());
+  EXPECT_NE(refused.error().find("could not be made read-only"), std::string::npos) << refused.error();
+  EXPECT_NE(refused.error().find(stick_->path().string() + ": Device or resource busy"), std::string::npos)
+      << refused.error();
+  EXPECT_NE(refused.error().find("process " + std::to_string(holder) + " ("), std::string::npos) << refused.error();
+  EXPECT_NE(refused.error().find("writing " + held.string()), std::string::npos) << refused.error();
+  // What it did make read-only meanwhile is undone.
+  EXPECT_TRUE(eventually([&] { return !super_ro(second.path()); }, 2s));
+  EXPECT_TRUE(eventually([&] { return !fs::exists(record_); }, 2s));
+  ::close(release[1]);
+  ::close(ready[0]);
+  ::waitpid(holder, nullptr, 0);
+
+  // A shared writable mapping made before the coffer opened, its descriptor
+  // closed: no open to see, but the remount still waits for it.
+  int mapped[2], unmap[2];
+  ASSERT_EQ(::pipe2(mapped, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(unmap, O_CLOEXEC), 0);
+  pid_t mapper = ::fork();
+  if (mapper == 0) {
+    ::close(unmap[1]);
+    ::close(mapped[0]);
+    become(kTeacher);
+    int fd = ::open((*stick_ / "mapped.bin").c_str(), O_RDWR | O_CREAT, 0644);
+    void* p = MAP_FAILED;
+    if (fd >= 0 && ::ftruncate(fd, 4096) == 0) p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (fd >= 0) ::close(fd);
+    char m = p != MAP_FAILED ? 'y' : 'n';
+    (void)!::write(mapped[1], &m, 1);
+    (void)!::read(unmap[0], &m, 1);
+    ::_exit(0);
+  }
+  ::close(mapped[1]);
+  ::close(unmap[0]);
+  ASSERT_EQ(::read(mapped[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  FakeCoffer& refused2 = guarded_coffer("coffer2");
+  EXPECT_FALSE(refused2.registered());
+  EXPECT_NE(refused2.error().find("mapped for writing"), std::string::npos) << refused2.error();
+  ::close(unmap[1]);
+  ::close(mapped[0]);
+  ::waitpid(mapper, nullptr, 0);
+
+  // Once nobody writes there, the coffer opens.
+  FakeCoffer& ok = guarded_coffer("coffer3");
+  EXPECT_TRUE(ok.registered()) << ok.error();
+  EXPECT_TRUE(super_ro(stick_->path()));
+}
+
+// The hot-plug window: a stick mounted while a guarded coffer is open is
+// writable until the guard, woken by the mount table, marks and remounts
+// it. A root writer (the open check alone does not stop root) loops
+// creating files from the moment the mount appears; the test reports how
+// long it got through and how many files landed. Its open files keep the
+// remount busy: until it succeeds, every write open there is refused
+// (EPERM), and the guard tries again until the stick is read-only.
+TEST_F(FanotifyGuardTest, AStickMountedWhileGuardedIsMadeReadOnlyWithinTheWindow) {
+  start_guard();
+  FakeCoffer& co = guarded_coffer();
+  ASSERT_TRUE(co.registered()) << co.error();
+  const fs::path dir = tmp_ / "sticks" / "late";
+  fs::create_directories(dir);
+  struct stat parent {};
+  ASSERT_EQ(::stat(dir.c_str(), &parent), 0);
+  int report[2];
+  ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
+  pid_t writer = ::fork();
+  if (writer == 0) {
+    ::close(report[0]);
+    struct stat st {};
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    // Wait for the new filesystem, then write until it refuses.
+    while ((::stat(dir.c_str(), &st) != 0 || st.st_dev == parent.st_dev) &&
+           std::chrono::steady_clock::now() < deadline) {
+    }
+    long landed = 0;
+    int err = 0;
+    for (long i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+      int fd = ::open((dir / ("race" + std::to_string(i))).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        err = errno;
+        break;
+      }
+      if (::write(fd, "x", 1) == 1) ++landed;
+      ::close(fd);
+    }
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    long long stamp[3] = {now.tv_sec * 1000000000LL + now.tv_nsec, landed, err};
+    (void)!::write(report[1], stamp, sizeof stamp);
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  later_.push_back(std::make_unique<Tmpfs>(dir));
+  timespec mounted{};
+  ::clock_gettime(CLOCK_MONOTONIC, &mounted);
+  long long stamp[3] = {0, 0, 0};
+  ASSERT_EQ(::read(report[0], stamp, sizeof stamp), static_cast<ssize_t>(sizeof stamp));
+  ::close(report[0]);
+  ::waitpid(writer, nullptr, 0);
+  const long long window_us = (stamp[0] - (mounted.tv_sec * 1000000000LL + mounted.tv_nsec)) / 1000;
+  std::cout << "[ info ] hot-plug window: a racing writer got " << stamp[1] << " file(s) onto a stick mounted while "
+            << "guarded, for " << window_us << " us after mount() returned\n";
+  EXPECT_TRUE(stamp[2] == EROFS || stamp[2] == EPERM) << "the racing writer was never refused: " << stamp[2];
+  EXPECT_LT(window_us, 1000000) << "the new stick was still writable after a second";
+  EXPECT_TRUE(eventually([&] { return super_ro(dir); }, 1s)) << "the new stick was not made read-only";
+  // Logged once the guard has collected the remount child.
+  EXPECT_TRUE(eventually([&] { return logged("made " + dir.string() + " read-only for every user"); }, 2s));
+  EXPECT_TRUE(file_has(record_, dir.string()));
+  co.close();
+  EXPECT_TRUE(eventually([&] { return !super_ro(dir); }, 2s));
+}
+
+TEST_F(FanotifyGuardTest, AGuardStartedAfterACrashRestoresExactlyWhatItsRecordLists) {
+  Tmpfs b(tmp_ / "sticks" / "b");
+  Tmpfs ro(tmp_ / "sticks" / "ro");
+  ASSERT_EQ(set_super(b.path(), true), 0);
+  ASSERT_EQ(set_super(ro.path(), true), 0);
+  auto e = mount_at(b.path());
+  ASSERT_TRUE(e);
+  {
+    std::ofstream rec(record_);
+    rec << "coffer-guard read-only v1\n"
+        << e->major << " " << e->minor << " " << e->mount_id << " tmpfs " << b.path().string() << "\n";
+  }
+  start_guard();
+  EXPECT_TRUE(eventually([&] { return !super_ro(b.path()); }, 2s)) << "the crashed guard's change was not undone";
+  EXPECT_TRUE(super_ro(ro.path())) << "the guard made writable what it had not made read-only";
+  EXPECT_FALSE(fs::exists(record_));
+  EXPECT_TRUE(logged("restoring what a previous copy guard made read-only"));
+}
+
+// A FUSE filesystem mounted with subtype=coffer shows as "fuse.coffer"
+// like a real coffer; any user can mount one and write through it. The
+// guard exempts only a mount it verified at registration (by device, in
+// the registrant's own mount table), never by that type.
+TEST_F(FanotifyGuardTest, AFuseMountCallingItselfACofferIsGuardedUntilVerified) {
+  const fs::path dir = tmp_ / "coffer-impostor";
+  fs::create_directories(dir);
+  pid_t server = ::fork();
+  if (server == 0) {
+    ::execl(FUSE_IMPOSTOR, FUSE_IMPOSTOR, dir.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Unmount {
+    fs::path dir;
+    pid_t pid;
+    ~Unmount() {
+      ::umount2(dir.c_str(), MNT_DETACH);
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } unmount{dir, server};
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto e = mount_at(dir);
+        return e && e->fs_type == "fuse.coffer";
+      },
+      5s))
+      << "the impostor filesystem did not mount";
+  start_guard();
+  EXPECT_EQ(open_as(kTeacher, dir / "before.csv", O_WRONLY | O_CREAT), 0);
+  // The teacher's coffer is elsewhere: the impostor is just another FUSE
+  // filesystem, and guarded.
+  FakeCoffer& co = coffer();
+  ASSERT_TRUE(co.registered()) << co.error();
+  EXPECT_TRUE(contains(co.marked(), dir.string())) << ::testing::PrintToString(co.marked());
+  EXPECT_EQ(open_as(kTeacher, dir / "leak.csv", O_WRONLY | O_CREAT), EPERM)
+      << "a write through a FUSE mount named coffer got past the guard";
+  // Registered as a coffer (verified: it is a fuse.coffer mount in the
+  // registrant's table), its mount is the protected side: writes pass.
+  FakeCoffer& verified = coffer({}, "coffer-impostor");
+  ASSERT_TRUE(verified.registered()) << verified.error();
+  EXPECT_EQ(open_as(kTeacher, dir / "inside.csv", O_WRONLY | O_CREAT), 0)
+      << "a verified coffer's own mount was refused a write";
+}
+
+// A program of the teacher's holding every connection it can get (and
+// never registering) must not keep the teacher's coffer from registering:
+// the coffer would open without the guard while status claimed it.
+TEST_F(FanotifyGuardTest, ConnectionsThatNeverRegisterCannotStarveARegistration) {
+  start_guard();
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(release, O_CLOEXEC), 0);
+  pid_t hog = ::fork();
+  if (hog == 0) {
+    ::close(release[1]);
+    ::close(ready[0]);
+    become(kTeacher);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket_.c_str(), sizeof addr.sun_path - 1);
+    int held = 0;
+    for (int i = 0; i < 100; ++i) {
+      int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      if (s >= 0 && ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) ++held;
+    }
+    char c = held > 0 ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    (void)!::read(release[0], &c, 1);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  FakeCoffer& co = coffer();
+  EXPECT_TRUE(co.registered()) << co.error();
+  EXPECT_EQ(open_as(kTeacher, *stick_ / "x.csv", O_WRONLY | O_CREAT), EPERM);
+  ::close(release[1]);
+  ::close(ready[0]);
+  ::waitpid(hog, nullptr, 0);
+}
+
 TEST_F(FanotifyGuardTest, TheRealCheckRefusesAProcessWithoutACofferMount) {
   start_guard(/*real_verifier=*/true);
   FakeCoffer& c = coffer();
@@ -868,7 +1253,7 @@ TEST(GuardClientTest, RelativePathsAreUsageErrors) {
 // ------------------------------------------------------------- protocol
 
 TEST(GuardProtocolTest, MessagesRoundTrip) {
-  RegisterRequest req{"/home/t/Coffer/trip", {"/srv/share", "/media/school"}};
+  RegisterRequest req{"/home/t/Coffer/trip", {"/srv/share", "/media/school"}, false};
   std::string line = encode(req);
   ASSERT_EQ(line.back(), '\n');
   EXPECT_EQ(
@@ -876,13 +1261,25 @@ TEST(GuardProtocolTest, MessagesRoundTrip) {
       "{\"approved\":[\"/srv/share\",\"/media/school\"],\"mountpoint\":\"/home/t/Coffer/trip\",\"op\":\"register\"}\n");
   EXPECT_EQ(decode_register_request(line.substr(0, line.size() - 1)), req);
 
-  RegisterReply ok{true, "", {"/media/usb"}, {{42, "/usr/bin/cp", "/media/usb/x"}}, {"/mnt/nfs: Permission denied"}};
+  RegisterReply ok{true, "", {"/media/usb"}, {{42, "/usr/bin/cp", "/media/usb/x"}}, {"/mnt/nfs: Permission denied"},
+                   {}};
   line = encode(ok);
   EXPECT_EQ(decode_register_reply(line.substr(0, line.size() - 1)), ok);
-  RegisterReply no{false, "no coffer is mounted at /x", {}, {}, {}};
+  RegisterReply no{false, "no coffer is mounted at /x", {}, {}, {}, {}};
   line = encode(no);
   EXPECT_EQ(line, "{\"error\":\"no coffer is mounted at /x\",\"ok\":false}\n");
   EXPECT_EQ(decode_register_reply(line.substr(0, line.size() - 1)), no);
+  // A guarded coffer's registration and the read-only media in its answer.
+  RegisterRequest guarded{"/home/t/Coffer/trip", {}, true};
+  line = encode(guarded);
+  EXPECT_EQ(line,
+            "{\"approved\":[],\"mountpoint\":\"/home/t/Coffer/trip\",\"op\":\"register\",\"readonly_media\":true}\n");
+  EXPECT_EQ(decode_register_request(line.substr(0, line.size() - 1)), guarded);
+  RegisterReply ro{true, "", {"/media/usb"}, {}, {}, {"/media/usb"}};
+  line = encode(ro);
+  EXPECT_EQ(decode_register_reply(line.substr(0, line.size() - 1)), ro);
+  EXPECT_THROW(decode_register_request(R"({"op":"register","mountpoint":"/m","approved":[],"readonly_media":1})"),
+               Error);
 
   BlockedReport b{1234, "/usr/bin/cp", "/media/usb/x.csv", "0301", true};
   line = encode(b);

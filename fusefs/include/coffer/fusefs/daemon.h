@@ -37,6 +37,9 @@ struct MountOptions {
   // and the guard going away a lock.
   std::optional<std::filesystem::path> guard_socket;
   bool guard_required = false;
+  // Told, before the mount is reported ready, each warning the opener should
+  // see (a standard coffer: programs already writing to guarded storage).
+  std::function<void(const std::string&)> warn;
   // Sandboxed (layer 3): the session keeper's command line. It is started
   // once the mount works, gets a byte on descriptor 3 when it may begin,
   // and only it and its descendants may use the mount; the coffer locks

@@ -47,8 +47,16 @@ std::optional<std::string> verify_coffer_registration(const PeerCredentials& pee
 std::optional<std::string> coffer_mount_problem(std::string_view mountinfo_text, uid_t uid,
                                                 std::string_view mountpoint);
 
+// Where the guard records the removable filesystems it made read-only for
+// `guarded` coffers, so that a guard started after a crash restores exactly
+// those. Not under /run/coffer-guard: systemd removes that directory (the
+// unit's RuntimeDirectory) whenever the service stops.
+inline constexpr const char* kDefaultReadonlyRecord = "/run/coffer-guard-readonly";
+
 struct GuardConfig {
   std::filesystem::path socket_path = kDefaultGuardSocket;
+  // Root's file; written before each remount, removed once all is restored.
+  std::filesystem::path readonly_record = kDefaultReadonlyRecord;
   // Sysfs root and the policy's declared-removable prefixes. The mount table
   // must be a real mountinfo file (it is polled for changes and the mount
   // points are marked by path): mountinfo_text is refused.

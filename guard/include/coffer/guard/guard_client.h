@@ -16,6 +16,11 @@
 
 namespace coffer::guard {
 
+// Asks the guard on SOCKET whether a `guarded` coffer is open (removable
+// media are then read-only; the polkit rule then refuses udisks2 mounts).
+// Throws coffer::Error(kPolicy) when no root guard answers there.
+bool query_guarded_open(const std::filesystem::path& socket);
+
 class GuardConnection {
  public:
   // Connects to SOCKET, checks it is served by root (the socket file is
@@ -25,9 +30,12 @@ class GuardConnection {
   // path of each opened file with them and resolves nothing itself) and
   // waits for the answer. Throws coffer::Error(kPolicy) when the service is
   // not running, is not root's, refuses the registration (with its reason)
-  // or does not answer; kUsage for a relative path.
+  // or does not answer; kUsage for a relative path. READONLY_MEDIA (a
+  // `guarded` coffer): the guard also holds every removable filesystem
+  // read-only while this registration lasts, and refuses it, naming the
+  // programs writing there, when one cannot be made read-only.
   static GuardConnection connect(const std::filesystem::path& socket, const std::filesystem::path& mountpoint,
-                                 const std::vector<std::filesystem::path>& approved);
+                                 const std::vector<std::filesystem::path>& approved, bool readonly_media = false);
 
   GuardConnection(GuardConnection&&) noexcept = default;
   GuardConnection& operator=(GuardConnection&&) noexcept = default;
@@ -51,6 +59,8 @@ class GuardConnection {
   const std::vector<std::string>& marked() const noexcept { return reply_.marked; }
   // Guarded kinds of mount the guard could not mark ("PATH: reason").
   const std::vector<std::string>& unmarked() const noexcept { return reply_.unmarked; }
+  // Removable filesystems the guard holds read-only for this registration.
+  const std::vector<std::string>& readonly() const noexcept { return reply_.readonly; }
   // The owner's processes that already held a descriptor open for writing
   // on a guarded filesystem at registration (the coffer refuses to open).
   std::vector<Report> open_writers() const;

@@ -34,9 +34,13 @@ inline constexpr std::size_t kMaxGuardPath = 4096;
 using coffer::UniqueFd;
 
 // client -> guard: {"op":"register","mountpoint":"/abs","approved":["/abs",...]}
+// plus "readonly_media":true from a `guarded` coffer: while one is
+// registered, the guard makes every removable filesystem read-only at the
+// superblock (docs/GUARD.md), and refuses the registration if one cannot be.
 struct RegisterRequest {
   std::string mountpoint;
   std::vector<std::string> approved;
+  bool readonly_media = false;
   bool operator==(const RegisterRequest&) const = default;
 };
 
@@ -50,14 +54,17 @@ struct OpenWriter {
 };
 
 // guard -> client, once: {"ok":true,"marked":[...],"open_writers":[...],
-// "unmarked":[...]} or {"ok":false,"error":"..."}. `unmarked` names guarded
-// kinds of mount the guard failed to mark ("PATH: reason").
+// "unmarked":[...],"readonly":[...]} or {"ok":false,"error":"..."}.
+// `unmarked` names guarded kinds of mount the guard failed to mark
+// ("PATH: reason"); `readonly` the removable filesystems it holds read-only
+// (only for a readonly_media registration).
 struct RegisterReply {
   bool ok = false;
   std::string error;
   std::vector<std::string> marked;
   std::vector<OpenWriter> open_writers;
   std::vector<std::string> unmarked;
+  std::vector<std::string> readonly;
   bool operator==(const RegisterReply&) const = default;
 };
 
@@ -74,11 +81,26 @@ struct BlockedReport {
   bool operator==(const BlockedReport&) const = default;
 };
 
+// client -> guard: {"op":"query","what":"guarded-open"}; guard -> client:
+// {"ok":true,"guarded_open":BOOL}, then the guard closes the connection.
+// Anyone may ask (the answer shows only what read-only sticks show anyway):
+// the polkit rule (contrib/polkit) asks it before udisks2 mounts a stick.
+struct QueryRequest {
+  std::string what = "guarded-open";
+  bool operator==(const QueryRequest&) const = default;
+};
+struct QueryReply {
+  bool guarded_open = false;
+  bool operator==(const QueryReply&) const = default;
+};
+
 // Each returns one line with its trailing newline. Paths that are not UTF-8
 // (JSON strings must be) have the offending bytes replaced by U+FFFD.
 std::string encode(const RegisterRequest& m);
 std::string encode(const RegisterReply& m);
 std::string encode(const BlockedReport& m);
+std::string encode(const QueryRequest& m);
+std::string encode(const QueryReply& m);
 
 // Each parses one line (without its newline). Throws coffer::Error(kDamaged)
 // for anything but exactly the message described above: bad JSON, a
@@ -87,6 +109,11 @@ std::string encode(const BlockedReport& m);
 RegisterRequest decode_register_request(std::string_view line);
 RegisterReply decode_register_reply(std::string_view line);
 BlockedReport decode_blocked_report(std::string_view line);
+// True if LINE is a JSON object whose "op" is "query" (then decode it with
+// decode_query_request; anything else is a registration).
+bool is_query(std::string_view line);
+QueryRequest decode_query_request(std::string_view line);
+QueryReply decode_query_reply(std::string_view line);
 
 // Splits a byte stream into lines. A line over kMaxGuardLine is an error
 // (overlong() stays true): the connection must be dropped, as resyncing
