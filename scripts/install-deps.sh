@@ -18,6 +18,8 @@ packages=(
   dbus-daemon python3-dbus python3-gi
   # a tracer that a protected session must refuse to start under (tests/integration/session_escapes.sh)
   strace
+  # runs the polkit rule (JavaScript) under a stand-in for polkitd (tests/integration/guard_readonly.sh)
+  nodejs
   # fuzzing and sanitizers (clang's libFuzzer runtime); the thread-safety build
   clang-14 libclang-rt-14-dev
   # formatting, lint and line coverage (scripts/check-format.sh, tidy-changed.sh, coverage.sh)

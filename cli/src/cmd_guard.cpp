@@ -214,7 +214,9 @@ void register_guard(CLI::App& app, Context& ctx) {
   auto* cmd =
       app.add_subcommand("guard",
                          "IT (root): run the copy guard service in the foreground (systemd: coffer-guard.service); "
-                         "it stops writes to USB sticks and other unapproved media while a coffer is open");
+                         "while a coffer is open it refuses its owner's writes to USB sticks and unapproved network "
+                         "or FUSE filesystems, and while a guarded one is open USB sticks are read-only for every "
+                         "user (docs/GUARD.md's table says what each level stops)");
   cmd->add_option("--socket", o->socket, "the socket coffers register on")->capture_default_str();
   cmd->add_option("--probe", o->probe, "")->group("");  // IT checks and tests: register an open coffer
   cmd->add_option("--approved", o->approved, "")->group("");

@@ -155,17 +155,14 @@ RULES=$HERE/../../contrib/polkit/50-coffer-guard.rules
 polkit_says() {  # ACTION REMOVABLE: the rule's result, run as nobody
   nb node "$HERE/polkit_stub.js" "$RULES" "$COFFER" "$SOCK" "$1" "$2"
 }
-if command -v node >/dev/null; then
-  [[ $(polkit_says org.freedesktop.udisks2.filesystem-mount false) == no ]] || fail "polkit: a stick mount was not refused"
-  [[ $(polkit_says org.freedesktop.udisks2.filesystem-mount-system true) == no ]] ||
-    fail "polkit: a removable system-device mount was not refused"
-  [[ $(polkit_says org.freedesktop.udisks2.filesystem-mount-system false) == not_handled ]] ||
-    fail "polkit: a fixed disk's mount was refused"
-  [[ $(polkit_says org.freedesktop.udisks2.encrypted-unlock true) == not_handled ]] ||
-    fail "polkit: an action other than mounting was refused"
-else
-  note "node is missing: the polkit rule itself is not run (the query it asks is)"
-fi
+command -v node >/dev/null || fail "node is missing: it runs the polkit rule (scripts/install-deps.sh installs nodejs)"
+[[ $(polkit_says org.freedesktop.udisks2.filesystem-mount false) == no ]] || fail "polkit: a stick mount was not refused"
+[[ $(polkit_says org.freedesktop.udisks2.filesystem-mount-system true) == no ]] ||
+  fail "polkit: a removable system-device mount was not refused"
+[[ $(polkit_says org.freedesktop.udisks2.filesystem-mount-system false) == not_handled ]] ||
+  fail "polkit: a fixed disk's mount was refused"
+[[ $(polkit_says org.freedesktop.udisks2.encrypted-unlock true) == not_handled ]] ||
+  fail "polkit: an action other than mounting was refused"
 
 note "a directory named from the roster: refused"
 rc=0

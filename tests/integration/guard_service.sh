@@ -33,7 +33,7 @@ ready_count() { grep -c "ready on $SOCK" "$GLOG" 2>/dev/null || true; }
 guard_ready() { [[ $(ready_count) -ge $STARTS ]]; }
 start_guard() {
   STARTS=$((STARTS + 1))
-  "$COFFER" --policy "$WORK/policy.toml" guard --socket "$SOCK" 2>>"$GLOG" &
+  "$COFFER" --policy "$WORK/policy.toml" guard --socket "$SOCK" --readonly-record "$WORK/readonly-record" 2>>"$GLOG" &
   GUARD_PID=$!
   wait_until 10 guard_ready || { cat "$GLOG" >&2; fail "the guard did not start"; }
 }
@@ -160,12 +160,18 @@ expect_exit 6 "$COFFER" --policy "$WORK/policy.toml" open "$G" "$GM" --passphras
 expect_output_contains 'systemctl enable --now coffer-guard'
 not_mounted "$GM" || fail "a refused guarded open left a mount"
 
-note "with the guard: opens, the owner's writes to the stick are refused and audited in the coffer"
+note "with the guard: opens, and the stick is read-only for everyone while it is open"
 start_guard
 expect_exit 0 "$COFFER" --policy "$WORK/policy.toml" open "$G" "$GM" --passphrase-file "$PWFILE" \
   --guard-socket "$SOCK" --idle-seconds 900
 [[ $(status_field "$GM" protection) == guarded ]] || fail "status does not say guarded"
-wait_until 5 refused_now "$STICKS/a/leak.txt" || fail "the guarded coffer's owner could write to the stick"
+# A guarded coffer's registration makes removable media read-only at the
+# superblock (issue 15 §2): writes fail with EROFS in the kernel, which the
+# guard never hears of, so there is no copy-blocked record to expect here
+# (mount.copy_matrix checks the guard's audited EPERM refusals).
+read_only_now() { py 'expect_errno(errno.EROFS, open, sys.argv[1], "w")' "$1" 2>/dev/null; }
+wait_until 5 read_only_now "$STICKS/a/leak.txt" || fail "the guarded coffer's owner could write to the stick"
+[[ ! -e $STICKS/a/leak.txt ]] || fail "a refused write left a file on the read-only stick"
 write_allowed "$WORK/not-guarded.txt"
 
 note "the guard killed: the guarded coffer locks at once and says why"
@@ -173,7 +179,6 @@ kill -9 "$GUARD_PID"
 wait "$GUARD_PID" 2>/dev/null || true
 wait_until 10 not_mounted "$GM" || fail "the guarded coffer stayed open after its guard died"
 expect_exit 0 "$COFFER" audit "$G" --passphrase-file "$PWFILE" --json
-grep -q '"kind":"copy-blocked".*leak.txt.*by the copy guard' "$OUT" || { show_last; fail "the guard's block is not in the coffer's audit"; }
 grep -q '"kind":"lock","object":"","result":"ok","detail":"the copy guard stopped"' "$OUT" ||
   { show_last; fail "the lock after the guard died is not audited with its reason"; }
 rm -f "$SOCK"
