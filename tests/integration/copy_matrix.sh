@@ -7,6 +7,8 @@
 #   L1   `coffer open` only: layer 1 (standard, always on) in the filesystem.
 #   L2   `coffer guard` running and the coffer registered with it
 #        (open --guard-socket): layer 2 (guarded), layer 1 still on.
+#   G    the guard running and the coffer opened at level `guarded` (a policy
+#        raising it): removable media are read-only while it is open.
 #   L3   `coffer run ... -- PROGRAM`: layer 3 (sandboxed), layer 1 still on.
 #   ALL  the guard running and `coffer run` registered with it.
 # Rows: cp, a shell redirect, rsync, dd, gio copy (what file managers use),
@@ -46,7 +48,7 @@ done
 DEMO_SCHOOL=$(dirname "$COFFER")/../tools/coffer-demo-school
 [[ -x $DEMO_SCHOOL ]] || fail "no demo school generator at $DEMO_SCHOOL"
 
-LAYERS=(L1 L2 L3 ALL)
+LAYERS=(L1 L2 G L3 ALL)
 SCENARIOS=(cp redirect rsync dd gio mmap tee saveas mv tar shutil mkdirname symlink xattr)
 KINDS=(usb disk approved)
 
@@ -59,7 +61,7 @@ has_command run && RUN_WIRED=1
 unwired_reason() {  # LAYER: empty when the binary has the layer's commands
   local why=()
   case $1 in
-    L2) ((GUARD_WIRED)) || why+=("no 'coffer guard'") ;;
+    L2 | G) ((GUARD_WIRED)) || why+=("no 'coffer guard'") ;;
     L3) ((RUN_WIRED)) || why+=("no 'coffer run'") ;;
     ALL)
       ((GUARD_WIRED)) || why+=("no 'coffer guard'")
@@ -95,15 +97,22 @@ stop_guard() {
 }
 CLEANUP_HOOKS+=("stop_guard")
 
-# minimum_protection stays "standard" in every column: the matrix is about
-# what each mechanism blocks, not about which level a coffer demands.
-cat >"$POLICY" <<EOF
+# minimum_protection stays "standard" in every column but G: the matrix is
+# about what each mechanism blocks, not about which level a coffer demands.
+# Column G opens the same coffer under a policy that raises it to
+# `guarded`, whose registration makes the stick read-only (issue 15 §2).
+POLICY_G=$WORK/policy-guarded.toml
+for p in "$POLICY" "$POLICY_G"; do
+  level=standard
+  [[ $p == "$POLICY_G" ]] && level=guarded
+  cat >"$p" <<EOF
 [copy]
 approved_destinations = ["$APPROVED"]
 declared_removable = ["$USB_ROOT"]
-minimum_protection = "standard"
+minimum_protection = "$level"
 EOF
-chmod 644 "$POLICY"
+  chmod 644 "$p"
+done
 
 # Every destination folder exists before any guard runs (mkdir is not an
 # open, but the probe below should be the only thing the test writes there).
@@ -130,7 +139,7 @@ FILEMARK="coffer-files-marker-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 # The pupil sheet and its UPN, read through the mount (through a pipe: a
 # reader whose output goes to a file is a copier to layer 1).
 open_plain() {  # [extra open options]
-  expect_exit 0 "$COFFER" --policy "$POLICY" open "$C" "$M" --passphrase-file "$PWFILE" --idle-seconds 900 "$@"
+  expect_exit 0 "$COFFER" --policy "${OPEN_POLICY:-$POLICY}" open "$C" "$M" --passphrase-file "$PWFILE" --idle-seconds 900 "$@"
   [[ $(mount_line "$M") == *" fuse.coffer "* ]] || { show_last; fail "open exited 0 but $M is not a coffer mount"; }
 }
 open_plain
@@ -297,7 +306,7 @@ run_one() {
   if [[ $scen == inside ]]; then d=$M/files; else d=$(dest_root "$kind")/$layer/$scen; fi
   log=$LOGS/$layer.$kind.$scen.log
   case $layer in
-    L1 | L2)
+    L1 | L2 | G)
       run_logged "$log" 60 bash "$SCEN_SH" "$scen" "$M" "$d" "$layer-$kind"
       ;;
     L3 | ALL)
@@ -381,6 +390,23 @@ column_L2() {
   stop_guard
 }
 
+# A guarded coffer open: the stick read-only at the superblock for every
+# writer (EROFS, which the kernel decides alone: nothing to audit), made
+# writable again when it locks.
+column_G() {
+  start_guard
+  OPEN_POLICY=$POLICY_G open_plain --guard-socket "$GUARD_SOCK"
+  [[ $(status_field "$M" protection) == guarded ]] || fail "column G: the coffer did not open as guarded"
+  local err
+  err=$( (: >"$USB/G/probe/p0") 2>&1) && fail "column G: the stick is writable while a guarded coffer is open"
+  [[ $err == *"Read-only file system"* ]] || fail "column G: a write on the stick failed, but not as read-only: $err"
+  run_all_rows G
+  lock_coffer "$M"
+  wait_until 5 bash -c ': >"$1"' _ "$USB/G/probe/after-lock" ||
+    fail "column G: the stick stayed read-only after the guarded coffer locked"
+  stop_guard
+}
+
 column_L3() {
   run_all_rows L3
 }
@@ -430,7 +456,7 @@ LABEL = {
     "mkdirname": "mkdir named from a sheet", "symlink": "symlink, target from a sheet",
     "xattr": "xattr from a sheet on a file",
 }
-LAYERS = ["L1", "L2", "L3", "ALL"]
+LAYERS = ["L1", "L2", "G", "L3", "ALL"]
 NAMES = {"mkdirname", "symlink", "xattr"}  # data in names and attributes: no open for writing
 L1_MUST = {"cp", "redirect", "dd", "gio", "mv", "tar", "shutil"}
 MUST = {
@@ -438,6 +464,8 @@ MUST = {
     # The guard denies every write open on the stick; on this computer's own
     # disk only layer 1 is there.
     ("L2", "usb"): set(SCEN) - NAMES, ("L2", "disk"): L1_MUST,
+    # A guarded coffer: the stick read-only, so nothing at all reaches it.
+    ("G", "usb"): set(SCEN), ("G", "disk"): L1_MUST,
     ("L3", "usb"): set(SCEN), ("L3", "disk"): set(SCEN),
     ("ALL", "usb"): set(SCEN), ("ALL", "disk"): set(SCEN),
 }
@@ -525,7 +553,7 @@ def cell_(layer, kind, scen):
         known.append(f"{layer} {scen} -> {kind}")
         return "leaked (known gap)"
     # blocked: audited where the layer audits
-    if layer == "L1" or (layer == "L2" and kind == "disk"):
+    if layer == "L1" or (layer in ("L2", "G") and kind == "disk"):
         ok = audited(r["dest"], READER[scen], False)
         if not ok:
             failures.append(f"{layer} {scen} -> {kind}: blocked but no copy-blocked event names {READER[scen]} and {r['dest']}/")
