@@ -21,12 +21,7 @@ command -v runuser >/dev/null || fail "runuser is missing"
 [[ -u $(command -v fusermount3) ]] || fail "fusermount3 is not setuid root"
 NOBODY_UID=$(id -u nobody) || fail "there is no user nobody"
 
-# This machine's /dev/fuse is 0600 (root only); Debian and Ubuntu desktops,
-# where teachers run coffer, ship it 0666 so any user can mount through
-# fusermount3. Give the test the desktop's mode, and put the old one back.
-OLD_FUSE_MODE=$(stat -c %a /dev/fuse)
-CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
-chmod 0666 /dev/fuse
+desktop_fuse_mode   # /dev/fuse 0666 as on desktops (lib.sh says why)
 
 as_nobody
 STICK=$WORK/usb

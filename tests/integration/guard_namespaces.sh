@@ -65,11 +65,7 @@ if ! runuser -u nobody -- unshare -Urm true 2>/dev/null; then
   fail "user nobody cannot create a user namespace (unshare -Urm): this kernel forbids unprivileged user namespaces; the bind and overlay rows need them"
 fi
 
-# /dev/fuse is 0600 here; desktops ship it 0666 so any user can mount
-# through fusermount3 (see unprivileged.sh). Put the old mode back.
-OLD_FUSE_MODE=$(stat -c %a /dev/fuse)
-CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
-chmod 0666 /dev/fuse
+desktop_fuse_mode   # /dev/fuse 0666 as on desktops (lib.sh says why)
 
 as_nobody
 H=$U/home

@@ -27,9 +27,7 @@ source "$HERE/lib.sh"
 command -v runuser >/dev/null || fail "runuser is missing"
 command -v unshare >/dev/null || fail "unshare is missing"
 
-OLD_FUSE_MODE=$(stat -c %a /dev/fuse)
-CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
-chmod 0666 /dev/fuse
+desktop_fuse_mode   # /dev/fuse 0666 as on desktops (lib.sh says why)
 as_nobody
 
 SOCK=$WORK/guard.sock

@@ -13,9 +13,7 @@ PRINT_KEYS=$(dirname "$COFFER")/../tests/support/coffer-test-print-keys
 [[ -x $PRINT_KEYS ]] || fail "no key printer at $PRINT_KEYS"
 command -v runuser >/dev/null || fail "runuser is missing"
 command -v fusermount3 >/dev/null || fail "fusermount3 is missing"
-OLD_FUSE_MODE=$(stat -c %a /dev/fuse)
-CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
-chmod 0666 /dev/fuse
+desktop_fuse_mode   # /dev/fuse 0666 as on desktops (lib.sh says why)
 
 as_nobody
 C=$U/keys.coffer

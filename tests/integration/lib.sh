@@ -415,6 +415,43 @@ on_error() {
 }
 trap 'on_error $? $LINENO "$(basename "${BASH_SOURCE[0]:-?}")" "$BASH_COMMAND"' ERR
 
+# desktop_fuse_mode: gives /dev/fuse the mode Debian and Ubuntu desktops
+# ship (0666, so a teacher's fusermount3 can mount), for as long as this
+# test runs. This machine's is 0600 (root only). Tests run in parallel, so
+# the mode is shared: each test registers itself under a lock, and the
+# original mode comes back only when the last live test lets go (before,
+# each test restored what it had seen, and one could put 0600 back while
+# another was still mounting as nobody).
+FUSE_MODE_DIR=/run/coffer-tests-fuse-mode
+desktop_fuse_mode() {
+  local fd p
+  mkdir -p "$FUSE_MODE_DIR"
+  exec {fd}>"$FUSE_MODE_DIR/lock"
+  flock "$fd"
+  for p in "$FUSE_MODE_DIR"/holder.*; do
+    [[ -e $p ]] && ! kill -0 "${p##*.}" 2>/dev/null && rm -f "$p"
+  done
+  if ! compgen -G "$FUSE_MODE_DIR/holder.*" >/dev/null; then stat -c %a /dev/fuse >"$FUSE_MODE_DIR/saved"; fi
+  : >"$FUSE_MODE_DIR/holder.$$"
+  chmod 0666 /dev/fuse
+  exec {fd}>&-
+  CLEANUP_HOOKS+=("release_fuse_mode")
+}
+release_fuse_mode() {
+  local fd p
+  exec {fd}>"$FUSE_MODE_DIR/lock"
+  flock "$fd"
+  rm -f "$FUSE_MODE_DIR/holder.$$"
+  for p in "$FUSE_MODE_DIR"/holder.*; do
+    [[ -e $p ]] && ! kill -0 "${p##*.}" 2>/dev/null && rm -f "$p"
+  done
+  if ! compgen -G "$FUSE_MODE_DIR/holder.*" >/dev/null && [[ -s $FUSE_MODE_DIR/saved ]]; then
+    chmod "$(cat "$FUSE_MODE_DIR/saved")" /dev/fuse
+    rm -f "$FUSE_MODE_DIR/saved"
+  fi
+  exec {fd}>&-
+}
+
 # as_nobody [--no-runtime-dir]: the teacher as an ordinary user. Makes $U,
 # nobody's private folder with a HOME (and an XDG_RUNTIME_DIR unless told
 # not to) and a passphrase file $U/pw holding PW1; `nb CMD...` then runs

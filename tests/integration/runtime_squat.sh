@@ -14,10 +14,7 @@ command -v fusermount3 >/dev/null || fail "fusermount3 is missing"
 NOBODY_UID=$(id -u nobody) || fail "there is no user nobody"
 SQUAT=/tmp/coffer-$NOBODY_UID
 
-# As in unprivileged.sh: the desktop's /dev/fuse mode, restored after.
-OLD_FUSE_MODE=$(stat -c %a /dev/fuse)
-CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
-chmod 0666 /dev/fuse
+desktop_fuse_mode   # /dev/fuse 0666 as on desktops (lib.sh says why)
 
 # Whatever is at /tmp/coffer-NOBODY now (another test's) is put back after.
 if [[ -e $SQUAT || -L $SQUAT ]]; then

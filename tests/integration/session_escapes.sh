@@ -22,12 +22,7 @@ source "$(dirname "$0")/lib.sh"
 for c in runuser strace script python3; do command -v $c >/dev/null || fail "$c is missing"; done
 command -v fusermount3 >/dev/null || fail "fusermount3 is missing"
 
-# This machine's /dev/fuse is 0600 (root only); Debian and Ubuntu desktops,
-# where teachers run coffer, ship it 0666 so any user can mount through
-# fusermount3. Give the test the desktop's mode, and put the old one back.
-OLD_FUSE_MODE=$(stat -c %a /dev/fuse)
-CLEANUP_HOOKS+=("chmod $OLD_FUSE_MODE /dev/fuse")
-chmod 0666 /dev/fuse
+desktop_fuse_mode   # /dev/fuse 0666 as on desktops (lib.sh says why)
 
 as_nobody
 mkdir "$U/approved" "$U/desktop" "$U/display" "$U/tmux"
