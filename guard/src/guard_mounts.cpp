@@ -319,7 +319,10 @@ void GuardService::Impl::collect_jobs() {
 
 void GuardService::Impl::finish_mark(const MarkTarget& t, int code) {
   auto latest = latest_round.find(t.dev);
-  if (latest == latest_round.end() || latest->second != t.round) return;  // superseded
+  const bool superseded = latest == latest_round.end() || latest->second != t.round;
+  // A superseded job's remount still took effect, and the later round sees
+  // the superblock read-only and does not redo it: it is said here or never.
+  if (superseded && !(t.make_readonly && code == 0 && readonly_wanted())) return;
   if (t.make_readonly && code == 0 && readonly_wanted()) {
     readonly_failed.erase(t.dev);
     std::string after;
@@ -345,6 +348,7 @@ void GuardService::Impl::finish_mark(const MarkTarget& t, int code) {
     }
     if (code >= kRemountFailed && code <= kRemountFailed + kRemountErrnoMax) code = 0;  // the mark itself holds
   }
+  if (superseded) return;  // the later round's job records the mark
   if (code == 0) {
     unmarked.erase(t.dev);
     if (!marked.contains(t.dev)) log("guarding " + t.mount_point + " (" + std::string(media_kind_name(t.kind)) + ")");

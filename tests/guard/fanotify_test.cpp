@@ -1,6 +1,6 @@
 // Layer 2 of the copy guard against the real kernel: a GuardService on a
 // thread, tmpfs "sticks" declared removable by the config, a fake coffer
-// process registering as nobody (the teacher) and children that open files
+// process registering as the teacher (uid kTeacher) and children that open files
 // as that teacher. Plus the protocol, the registration check and the
 // school-stick identity (LUKS UUID, USB serial) on a fake sysfs tree.
 // fanotify permission events need root: as in CI, these tests run as root
@@ -49,8 +49,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr uid_t kTeacher = 65534;  // nobody
-constexpr uid_t kOtherUser = 65533;
+// Unnamed uids no other test uses: a guard here with a registered coffer of
+// kTeacher refuses kTeacher's writes on every FUSE filesystem it did not
+// verify, machine-wide, so with nobody (the integration tests' teacher) it
+// refused their coffers' writes while both ran.
+constexpr uid_t kTeacher = 64991;
+constexpr uid_t kOtherUser = 64992;
 
 const char* const kNeedRoot = "the fanotify guard tests need root, as in CI (tmpfs mounts, fanotify permission events)";
 
@@ -348,7 +352,7 @@ class FanotifyGuardTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(::geteuid(), 0u) << kNeedRoot;
-    // The teacher (nobody) must reach the socket and the test folders.
+    // The teacher (kTeacher) must reach the socket and the test folders.
     ::chmod(tmp_.path().c_str(), 0755);
     fs::create_directories(tmp_ / "plain");
     ::chmod((tmp_ / "plain").c_str(), 01777);
@@ -780,7 +784,9 @@ TEST_F(FanotifyGuardTest, AGuardedCofferMakesRemovableMediaReadOnlyForEveryoneAn
   EXPECT_EQ(mkdir_as(0, fixed / "ok"), 0) << "a filesystem not declared removable was made read-only";
   EXPECT_TRUE(file_has(record_, stick_->path().string())) << "the change is not recorded in " << record_;
   EXPECT_FALSE(file_has(record_, already_ro.path().string()));
-  EXPECT_TRUE(logged("made " + stick_->path().string() + " read-only for every user"));
+  // Logged when the remount job is collected, which may be just after the
+  // registration's answer.
+  EXPECT_TRUE(eventually([&] { return logged("made " + stick_->path().string() + " read-only for every user"); }, 2s));
 
   ::close(release[1]);  // the namespace made earlier: its copy is read-only too
   int err = -1;
@@ -877,7 +883,7 @@ TEST_F(FanotifyGuardTest, ABusyStickRefusesTheGuardedCofferNamingTheWriter) {
   ::close(mapped[0]);
   ::waitpid(mapper, nullptr, 0);
 
-  // Once nobody writes there, the coffer opens.
+  // Once no one writes there, the coffer opens.
   FakeCoffer& ok = guarded_coffer("coffer3");
   EXPECT_TRUE(ok.registered()) << ok.error();
   EXPECT_TRUE(super_ro(stick_->path()));
