@@ -79,24 +79,32 @@ TEST(Isolation, KeptBelowOnlyWhatIsStrictlyBelow) {
 
 using test::in_child;
 
+// A UNIX socket address for NAME: in the abstract namespace (a leading NUL,
+// no terminator) or a path. Returns the address length to pass on.
+socklen_t unix_address(const std::string& name, bool abstract, sockaddr_un& addr) {
+  addr = sockaddr_un{};
+  addr.sun_family = AF_UNIX;
+  const std::size_t off = abstract ? 1 : 0;
+  std::memcpy(addr.sun_path + off, name.data(), name.size());
+  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + off + name.size() + (abstract ? 0 : 1));
+}
+
 int unix_listener(const std::string& name, bool abstract) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::size_t off = abstract ? 1 : 0;
-  std::memcpy(addr.sun_path + off, name.data(), name.size());
-  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + off + name.size() + (abstract ? 0 : 1));
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, 4) != 0) return -1;
+  const socklen_t len = unix_address(name, abstract, addr);
+  if (fd < 0) return -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, 4) != 0) {
+    ::close(fd);
+    return -1;
+  }
   return fd;
 }
 
 int unix_connect(const std::string& name, bool abstract) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::size_t off = abstract ? 1 : 0;
-  std::memcpy(addr.sun_path + off, name.data(), name.size());
-  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + off + name.size() + (abstract ? 0 : 1));
+  const socklen_t len = unix_address(name, abstract, addr);
   int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), len);
   int err = errno;
   ::close(fd);
