@@ -21,6 +21,7 @@
 #include <cstring>
 #include <iterator>
 
+#include "coffer/paths.h"
 #include "guard_service.h"
 
 namespace coffer::guard {
@@ -48,6 +49,10 @@ const GuardService::Impl::MountDecision& GuardService::Impl::decide_mount(const 
   d.entry = e;
   d.kind = classifier.classify_mount(e);
   d.guard = d.kind == MediaKind::kRemovable || d.kind == MediaKind::kNetwork || d.kind == MediaKind::kOtherFuse;
+  if (!config.only_below.empty() && !path_within(e.mount_point, config.only_below.string())) {
+    d.guard = false;
+    return decisions[e.mount_id] = std::move(d);
+  }
   if (d.guard) {
     if (auto stick = classifier.school_stick(e, config.allowed_luks_uuids, config.allowed_usb_serials)) {
       d.guard = false;

@@ -376,6 +376,9 @@ class FanotifyGuardTest : public ::testing::Test {
     c.socket_path = socket_;
     c.readonly_record = record_;
     c.media.declared_removable = {tmp_ / "sticks"};
+    // Other tests' mounts (FUSE servers killed on purpose among them) are
+    // not this guard's business.
+    c.only_below = tmp_.path();
     const std::string prefix = (tmp_ / "coffer").string();
     if (!real_verifier)
       c.verify_registration = [prefix](const PeerCredentials&, const std::string& mp) -> std::optional<std::string> {

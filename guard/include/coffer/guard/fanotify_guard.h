@@ -68,6 +68,13 @@ struct GuardConfig {
   // in-process test (which has no fuse.coffer mount to show) replaces it;
   // the CLI has no way to.
   RegistrationVerifier verify_registration;
+  // Empty: every mount on the machine is judged. Only code can set this: an
+  // in-process test confines its guard to the filesystems it made, so that
+  // it neither refuses nor waits on other tests' FUSE mounts running beside
+  // it (a permission event on FUSE makes the guard open the file there, and
+  // a FUSE server being killed makes that open fail: the kernel then
+  // refuses the opener).
+  std::filesystem::path only_below;
   // Called from the event loop at least once a second while it is healthy
   // (the CLI feeds systemd's watchdog with it: a stalled guard holds up
   // every open on guarded filesystems until it is restarted).
