@@ -109,6 +109,7 @@ int run(const std::vector<std::string>& args, Context& ctx) {
   register_retention(app, ctx);
   register_audit(app, ctx);
   register_checkin(app, ctx);
+  register_dpo(app, ctx);
   register_export(app, ctx);
   register_session_keeper(app, ctx);
   register_guard(app, ctx);

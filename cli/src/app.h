@@ -71,6 +71,7 @@ void register_provision(CLI::App& app, Context& ctx);
 void register_retention(CLI::App& app, Context& ctx);  // hold, sweep
 void register_audit(CLI::App& app, Context& ctx);
 void register_checkin(CLI::App& app, Context& ctx);
+void register_dpo(CLI::App& app, Context& ctx);  // dpo lost, find, breach
 void register_export(CLI::App& app, Context& ctx);
 void register_session_keeper(CLI::App& app, Context& ctx);  // hidden: the sandboxed session
 void register_guard(CLI::App& app, Context& ctx);

@@ -140,7 +140,10 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
         p.free_attempts = static_cast<std::uint32_t>(integer(*file, *n, "free_attempts", 0, 10));
       if (auto* n = t->get("wipe_at_limit")) p.wipe_at_limit = boolean(*file, *n, "wipe_at_limit");
     } else if (section == "retention") {
-      only(*file, *t, section, {"warn_days", "grace_days", "clock_tolerance_minutes", "max_hold_days"});
+      only(*file, *t, section,
+           {"warn_days", "grace_days", "clock_tolerance_minutes", "max_hold_days", "school_copies_days"});
+      if (auto* n = t->get("school_copies_days"))
+        p.school_copies_days = static_cast<int>(integer(*file, *n, "school_copies_days", 0, 36500));
       if (auto* n = t->get("warn_days")) p.warn_days = static_cast<int>(integer(*file, *n, "warn_days", 0, 60));
       if (auto* n = t->get("grace_days")) p.grace_days = static_cast<int>(integer(*file, *n, "grace_days", 0, 60));
       if (auto* n = t->get("max_hold_days"))

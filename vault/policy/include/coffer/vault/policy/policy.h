@@ -54,6 +54,11 @@ struct SchoolPolicy {
   // The longest hold a teacher may set with their passphrase (after an
   // incident); only the school's recovery key holds longer.
   int max_hold_days = 14;
+  // How long IT keeps its own copies naming pupils (manifests, audit
+  // copies, check-in reports) after a coffer's expiry, return or reported
+  // loss, whichever is latest: `coffer sweep --manifests` removes them
+  // after that. Unset: the school has not decided, and that sweep refuses.
+  std::optional<int> school_copies_days;
   // A clock this far behind the coffer's high-water mark refuses to open.
   std::int64_t clock_tolerance_seconds = 600;
   // Where the audit sidecar is copied at open and lock when reachable.
