@@ -8,12 +8,16 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 
 #include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/vault/audit/audit_drop.h"
+#include "coffer/vault/policy/policy.h"
 #include "test_support.h"
 
 namespace coffer::vault {
@@ -274,6 +278,23 @@ TEST_F(SchoolStoreTest, SweepCountsFromTheLatestOfExpiryReturnAndLoss) {
   auto items = sweep_store(store_, drop_, kExpires + 31 * 86400, 30, true, "it");
   EXPECT_EQ(items.at(0).action, StoreSweepItem::Action::kKept);
   EXPECT_EQ(items.at(0).keep_until, kExpires + 50 * 86400);
+}
+
+TEST(SchoolCopiesPolicy, UnsetByDefaultAndBounded) {
+  EXPECT_FALSE(load_school_policy(std::nullopt).school_copies_days);
+  if (::geteuid() != 0) GTEST_SKIP() << "a trusted policy file must be owned by root";
+  test::TempDir dir;
+  const fs::path f = dir / "policy.toml";
+  write_text(f, "[retention]\nschool_copies_days = 365\n");
+  ::chmod(f.c_str(), 0644);
+  EXPECT_EQ(load_school_policy(f).school_copies_days, 365);
+  write_text(f, "[retention]\nschool_copies_days = -1\n");
+  try {
+    load_school_policy(f);
+    FAIL() << "a negative school_copies_days was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUsage);
+  }
 }
 
 }  // namespace
