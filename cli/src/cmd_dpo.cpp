@@ -80,7 +80,7 @@ void run_lost(const DpoOptions& o, Context& ctx) {
            << "the ICO must be told within 72 hours of the school learning of it, by "
            << when_text(loss.reported_at + 72 * 3600) << " if the loss is a risk to the pupils: see "
            << "coffer dpo breach " << printable(c.coffer) << "\n";
-  if (c.losses.size() >= 1)
+  if (!c.losses.empty())
     *ctx.out << "note: this coffer was already reported lost " << when_text(c.losses.front().reported_at)
              << "; the 72 hours run from the first report\n";
 }
