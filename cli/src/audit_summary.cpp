@@ -3,7 +3,10 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <utility>
 
 #include "coffer/printable.h"
 #include "dates.h"
@@ -13,12 +16,12 @@ namespace {
 
 using vault::AuditKind;
 
-// The name recorded on the laptop when the event was written; older
-// records have only the uid (not resolved here: at the DPO's desk a uid
-// names whoever has it on this machine).
+// The name recorded on the laptop when the event was written; the chain
+// inside the coffer and older records have only the uid (not resolved here:
+// at the DPO's desk a uid names whoever has it on this machine).
 std::string who(const vault::AuditEvent& e) {
   if (!e.user.empty()) return printable(e.user);
-  return fmt::format("the user with uid {} (name not recorded)", e.uid);
+  return fmt::format("uid {}", e.uid);
 }
 
 std::string program(const vault::AuditEvent& e) {
@@ -133,6 +136,11 @@ std::string audit_summary(const std::vector<SummaryEntry>& entries, const std::s
   }
   if (entries.empty()) out += "\n(no events)\n";
   out += fmt::format("\nIn all: {} file(s) opened, {} refusal(s), {} wrong passphrase(s).\n", opened, refused, wrong);
+  if (std::any_of(entries.begin(), entries.end(), [](const SummaryEntry& s) { return s.event.user.empty(); }))
+    out +=
+        "\"uid N\": no name was recorded with that event (the trail inside the coffer and records written before "
+        "names were keep the number only; the school's copy, read with --audit-key, has the names). Look the number "
+        "up on the laptop it was used on, not on this computer.\n";
   return out;
 }
 

@@ -50,7 +50,8 @@ struct AuditOptions {
 using SummaryList = std::vector<SummaryEntry>;
 
 std::string human_line(std::uint64_t seq, const vault::AuditEvent& e, const char* mark) {
-  std::string line = fmt::format("{:>5} {} {}{:<14} {:<9}", seq, local_datetime(e.time), mark,
+  // The time with its zone offset: a DPO in another zone reads it right.
+  std::string line = fmt::format("{:>5} {} {}{:<14} {:<9}", seq, iso_datetime(e.time), mark,
                                  vault::audit_kind_name(e.kind), printable(e.result));
   // Every field came from outside (a file name, a program's path): shown,
   // never obeyed by the terminal.

@@ -73,6 +73,11 @@ expect_output_lacks '[uid'
 expect_exit 0 env TZ=UTC+5 "$COFFER" audit "$DROP" --audit-key audit.key --passphrase-file "$AK" --summary
 expect_stdout_line "^  [0-9]{2}:[0-9]{2}:[0-9]{2} -05:00  $ME created the coffer"
 expect_exit 2 "$COFFER" audit "$DROP" --audit-key audit.key --passphrase-file "$AK" --summary --json
+# With the passphrase: the chain inside the coffer keeps uids only, and the
+# summary says so rather than naming whoever has that uid here.
+expect_exit 0 env TZ=CET-1 "$COFFER" audit trip.coffer --passphrase-file "$(pwfile g "$PW1")" --summary
+expect_stdout_line "^  [0-9]{2}:[0-9]{2}:[0-9]{2} \+01:00  uid $(id -u) created the coffer"
+expect_stdout_line '^"uid N": no name was recorded with that event'
 
 # --- item 13: a trail without --audit-key: named, exit 2, no prompt (stdin
 # is /dev/null and no passphrase file is given: a prompt would fail

@@ -31,7 +31,9 @@ head -n 2 "$M/roster.csv" >/dev/null
 lock_coffer "$M"
 
 A2=$(pwfile a2.pw "$PA")
-expect_exit 0 env TZ=CET-1 "$COFFER" audit "$C" --audit-key "$WORK/audit.key" --passphrase-file "$A2" --summary
+expect_exit 0 env TZ=CET-1 "$COFFER" audit "$C" --audit-key "$WORK/audit.key" --passphrase-file "$A2" --summary \
+  --manifests "$WORK"
+grep -q '^The trail: audit trail ANCHORED and verified' "$OUT" || { show_last; fail "the heading lacks the verdict"; }
 T='[0-9]{2}:[0-9]{2}:[0-9]{2} \+01:00'
 grep -qx 'Audit summary of trip.coffer' "$OUT" || { show_last; fail "no heading"; }
 grep -qE '^(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) [0-9]{1,2} [A-Z][a-z]+ 20[0-9]{2}$' "$OUT" ||
