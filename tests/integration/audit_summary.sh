@@ -57,6 +57,19 @@ drop=$(ls "$WORK/drop"/*.audit)
 expect_exit 0 env TZ=CET-1 "$COFFER" audit "$drop" --audit-key "$WORK/audit.key" --passphrase-file "$A2" --summary --verify
 grep -qE "^  $T  $ME opened roster\.csv to read it, with head" "$OUT" || { show_last; fail "the drop copy's summary"; }
 
+# A school share that never answers (a FIFO where the drop copy is: opening
+# it blocks for ever) holds up neither open nor lock beyond their limit
+# (10 s each), and the trail still verifies afterwards.
+rm "$drop"
+mkfifo "$drop"
+start=$(date +%s)
+expect_exit 0 timeout 60 "$COFFER" --policy "$WORK/policy.toml" open "$C" "$M" --passphrase-file "$PWFILE" --idle-seconds 900
+expect_exit 0 timeout 60 "$COFFER" lock "$M"
+took=$(( $(date +%s) - start ))
+(( took < 30 )) || fail "a hung drop directory held up open and lock for $took s"
+wait_until 30 not_mounted "$M" || fail "$M is still mounted after lock"
+rm -f "$drop"
+
 # The check-in report: program names and ISO-8601 times.
 expect_exit 0 env TZ=CET-1 "$COFFER" --policy "$WORK/policy.toml" checkin "$C" --manifests "$WORK" \
   --recovery-key "$WORK/school.key" --audit-key "$WORK/audit.key" --export "$WORK/back" \
