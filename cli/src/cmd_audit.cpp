@@ -86,8 +86,9 @@ std::string json_line(std::uint64_t seq, const vault::AuditEvent& e, bool authen
                       const vault::AnchorVerdict& v, const char* trail) {
   std::string line = vault::audit_event_json(e, seq, authenticated);
   line.pop_back();  // the closing brace
-  line += fmt::format(R"(,"time_iso":"{}","written_without_key":{},"anchor":"{}","trail":"{}"}})", iso_datetime(e.time),
-                      without_key ? "true" : "false", vault::anchor_status_name(v.status), trail);
+  // time_iso last: the keys before it are as they always were.
+  line += fmt::format(R"(,"written_without_key":{},"anchor":"{}","trail":"{}","time_iso":"{}"}})",
+                      without_key ? "true" : "false", vault::anchor_status_name(v.status), trail, iso_datetime(e.time));
   return line;
 }
 
