@@ -6,19 +6,28 @@
 // one. Either way the trail is checked against the anchor IT filed in its
 // manifest store (--manifests), if one is given: ANCHORED, REPLACED,
 // RESTARTED or not anchored (anchor_report.h). --json prints one JSON
-// object per line, for a SIEM.
+// object per line, for a SIEM; --summary the trail in plain English for the
+// DPO (audit_summary.h). An audit trail file (a sidecar or drop copy) given
+// without --audit-key is recognised before any passphrase is asked for.
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <ostream>
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "anchor_report.h"
 #include "app.h"
+#include "audit_summary.h"
 #include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/printable.h"
+#include "coffer/unique_fd.h"
 #include "coffer/vault/audit/audit.h"
 #include "coffer/vault/audit/audit_anchor.h"
 #include "coffer/vault/audit/audit_drop.h"
@@ -33,17 +42,23 @@ namespace {
 struct AuditOptions {
   CommonOptions common;
   std::string path, audit_key, since, drop_dir, manifests;
-  bool json = false, verify = false;
+  bool json = false, verify = false, summary = false;
 };
 
+// With --summary the events are gathered here and printed after the verdict
+// is known (its heading says how far the trail can be trusted).
+using SummaryList = std::vector<SummaryEntry>;
+
 std::string human_line(std::uint64_t seq, const vault::AuditEvent& e, const char* mark) {
-  std::string line = fmt::format("{:>5} {} {}{:<14} {:<9}", seq, local_datetime(e.time), mark,
+  // The time with its zone offset: a DPO in another zone reads it right.
+  std::string line = fmt::format("{:>5} {} {}{:<14} {:<9}", seq, iso_datetime(e.time), mark,
                                  vault::audit_kind_name(e.kind), printable(e.result));
   // Every field came from outside (a file name, a program's path): shown,
   // never obeyed by the terminal.
   if (!e.object.empty()) line += " " + printable(e.object);
   if (!e.detail.empty()) line += " (" + printable(e.detail) + ")";
-  line += fmt::format("  [uid {} pid {} {}]", e.uid, e.pid, printable(e.exe));
+  if (e.user.empty()) line += fmt::format("  [uid {} pid {} {}]", e.uid, e.pid, printable(e.exe));
+  else line += fmt::format("  [uid {} ({}) pid {} {}]", e.uid, printable(e.user), e.pid, printable(e.exe));
   return line;
 }
 
@@ -71,14 +86,20 @@ std::string json_line(std::uint64_t seq, const vault::AuditEvent& e, bool authen
                       const vault::AnchorVerdict& v, const char* trail) {
   std::string line = vault::audit_event_json(e, seq, authenticated);
   line.pop_back();  // the closing brace
-  line += fmt::format(R"(,"written_without_key":{},"anchor":"{}","trail":"{}"}})", without_key ? "true" : "false",
-                      vault::anchor_status_name(v.status), trail);
+  // time_iso last: the keys before it are as they always were.
+  line += fmt::format(R"(,"written_without_key":{},"anchor":"{}","trail":"{}","time_iso":"{}"}})",
+                      without_key ? "true" : "false", vault::anchor_status_name(v.status), trail, iso_datetime(e.time));
   return line;
 }
 
 void finish(const std::vector<std::string>& problems, const std::vector<std::string>& notes,
             const vault::AnchorVerdict& anchor, bool store_given, const AuditOptions& o, Context& ctx,
-            std::uint64_t entries, const std::vector<std::pair<std::uint64_t, std::int64_t>>& times) {
+            std::uint64_t entries, const std::vector<std::pair<std::uint64_t, std::int64_t>>& times,
+            const SummaryList& summary) {
+  if (o.summary)
+    *ctx.out << audit_summary(summary, coffer_name_of_trail(o.path),
+                              anchor_line(anchor, problems.empty(), entries, store_given) +
+                                  (problems.empty() ? "" : "; see the PROBLEM lines"));
   for (auto& n : notes) *ctx.err << "coffer: note: " << printable(n) << "\n";
   for (auto& p : problems) *ctx.err << "coffer: PROBLEM: " << printable(p) << "\n";
   if (o.verify)
@@ -158,15 +179,17 @@ void run_with_passphrase(const AuditOptions& o, std::optional<std::int64_t> sinc
   c.flush_audit();  // reading the trail is an unlock like any other
   const bool anchored = anchor.anchored() && v.ok();
   std::vector<std::pair<std::uint64_t, std::int64_t>> times;
+  SummaryList summary;
   for (auto& e : c.audit_events()) {
     times.emplace_back(e.seq, e.event.time);
     if (since && e.event.time < *since) continue;
-    if (o.json) *ctx.out << json_line(e.seq, e.event, anchored, false, anchor, "coffer") << "\n";
+    if (o.summary) summary.push_back({e.event, false, false});
+    else if (o.json) *ctx.out << json_line(e.seq, e.event, anchored, false, anchor, "coffer") << "\n";
     else *ctx.out << human_line(e.seq, e.event, "") << "\n";
   }
   std::vector<std::string> problems = v.problems;
   problems.insert(problems.end(), anchor.problems.begin(), anchor.problems.end());
-  finish(problems, anchor.notes, anchor, store.has_value(), o, ctx, v.entries, times);
+  finish(problems, anchor.notes, anchor, store.has_value(), o, ctx, v.entries, times, summary);
 }
 
 void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since, Context& ctx) {
@@ -201,10 +224,13 @@ void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since
   vault::AnchorQuery q{store, drop_dir, coffer_name_of_trail(sidecar), std::nullopt};
   vault::AnchorVerdict anchor = vault::check_anchor(r, key, q);
   const bool anchored = anchor.anchored();
+  SummaryList summary;
   auto show = [&](const vault::SidecarEntry& e, const char* trail) {
     if (since && e.event.time < *since) return;
     const bool without_key = !e.authenticated;
-    if (o.json) {
+    if (o.summary) {
+      summary.push_back({e.event, without_key, !e.verified});
+    } else if (o.json) {
       *ctx.out << json_line(e.seq, e.event, anchored && e.authenticated && e.verified, without_key, anchor, trail)
                << "\n";
     } else {
@@ -214,10 +240,11 @@ void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since
     }
   };
   for (auto& part : anchor.earlier) {
-    if (!o.json) *ctx.out << "--- earlier part, from the drop copy " << printable(part.drop_copy.string()) << "\n";
+    if (!o.json && !o.summary)
+      *ctx.out << "--- earlier part, from the drop copy " << printable(part.drop_copy.string()) << "\n";
     for (auto& e : part.report.entries) show(e, "earlier");
   }
-  if (!o.json && !anchor.earlier.empty())
+  if (!o.json && !o.summary && !anchor.earlier.empty())
     *ctx.out << "--- the sidecar " << printable(sidecar.string()) << " since it restarted\n";
   for (auto& e : r.entries) show(e, "sidecar");
   std::vector<std::string> notes = r.notes;
@@ -229,12 +256,40 @@ void run_with_audit_key(const AuditOptions& o, std::optional<std::int64_t> since
   for (auto& part : anchor.earlier)
     for (auto& e : part.report.entries) times.emplace_back(e.seq, e.event.time);
   for (auto& e : r.entries) times.emplace_back(e.seq, e.event.time);
-  finish(problems, notes, anchor, store.has_value(), o, ctx, r.records, times);
+  finish(problems, notes, anchor, store.has_value(), o, ctx, r.records, times, summary);
+}
+
+// Whether PATH starts with an audit trail's header (a sidecar NAME.audit or
+// a drop copy), read without any key: such a file is no coffer, and asking
+// for a passphrase to open it would only end in "not a coffer file".
+bool is_audit_trail_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd.valid()) return false;
+  std::array<std::uint8_t, vault::kSidecarHeaderSize> head{};
+  std::size_t got = 0;
+  while (got < head.size()) {
+    ssize_t n = ::read(fd.get(), head.data() + got, head.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got < head.size()) return false;
+  try {
+    (void)vault::genesis_of_header(head, path);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 void run_audit(const AuditOptions& o, Context& ctx) {
   std::optional<std::int64_t> since;
   if (!o.since.empty()) since = end_of_local_day(o.since) - 86399;
+  if (o.json && o.summary) throw Error(ErrorCode::kUsage, "--json and --summary are exclusive: give one");
+  if (o.audit_key.empty() && is_audit_trail_file(o.path))
+    throw Error(ErrorCode::kUsage, o.path +
+                                       ": this is an audit trail: give --audit-key FILE (the school's audit key) to "
+                                       "read it; it is not a coffer and no passphrase opens it");
   if (o.audit_key.empty()) run_with_passphrase(o, since, ctx);
   else run_with_audit_key(o, since, ctx);
 }
@@ -254,7 +309,11 @@ void register_audit(CLI::App& app, Context& ctx) {
   cmd->add_option("--manifests", o->manifests,
                   "IT's manifest store holding the coffer's audit anchor (default: the policy's [audit] manifests); "
                   "without one a trail is only internally consistent");
-  cmd->add_flag("--json", o->json, "one JSON object per line (for a SIEM)");
+  cmd->add_flag("--json", o->json,
+                "one JSON object per line (for a SIEM), with time_iso (ISO 8601, local offset) beside time");
+  cmd->add_flag("--summary", o->summary,
+                "the trail in plain English for the DPO: per day, times with the zone offset (TZ), who opened what "
+                "with which program, what was refused, when it locked and why");
   cmd->add_flag("--verify", o->verify,
                 "exit 4 unless the trail verifies (no edited, reordered, forged or missing entry); a trail "
                 "REPLACED (or two anchors in CONFLICT) exits 4 always");

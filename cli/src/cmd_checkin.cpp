@@ -150,6 +150,7 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   j["coffer"] = coffer_path.filename().string();
   j["vault_id"] = keystore::to_hex(h.vault_id);
   j["checked_in"] = ctx.clock->now();
+  j["checked_in_iso"] = iso_datetime(ctx.clock->now());
   j["checked_in_by"] = current_user();
   j["issued"] = nlohmann::json::parse(vault::manifest_json(m));
   nlohmann::json accesses = nlohmann::json::array();
@@ -157,11 +158,18 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
   for (auto& t : trail) {
     const vault::StoredAuditEvent& e = t.stored;
     if (!is_access(e.event.kind)) continue;
-    accesses.push_back(nlohmann::json::parse(vault::audit_event_json(e.event, e.seq, t.authenticated && verified)));
+    nlohmann::json a = nlohmann::json::parse(vault::audit_event_json(e.event, e.seq, t.authenticated && verified));
+    a["time_iso"] = iso_datetime(e.event.time);
+    a["program"] = fs::path(e.event.exe).filename().string();
+    accesses.push_back(std::move(a));
+    // Who (the name recorded on the laptop, else the uid) and with which
+    // program, as the DPO needs them.
+    const std::string by = e.event.user.empty() ? "uid " + std::to_string(e.event.uid) : printable(e.event.user);
     access_text +=
-        fmt::format("  {}  {:<14} {:<9} {}{}\n", local_datetime(e.event.time), vault::audit_kind_name(e.event.kind),
-                    printable(e.event.result), printable(e.event.object),
-                    e.event.detail.empty() ? "" : " (" + printable(e.event.detail) + ")");
+        fmt::format("  {}  {:<14} {:<9} {}{}  by {} with {}\n", iso_datetime(e.event.time),
+                    vault::audit_kind_name(e.event.kind), printable(e.event.result), printable(e.event.object),
+                    e.event.detail.empty() ? "" : " (" + printable(e.event.detail) + ")", by,
+                    printable(fs::path(e.event.exe).filename().string()));
   }
   j["accesses"] = accesses;
   nlohmann::json files = nlohmann::json::array();
@@ -188,7 +196,7 @@ void run_checkin(const CheckinOptions& o, Context& ctx) {
 
   std::string t;
   t += fmt::format("Check-in of {} ({})\n", coffer_path.filename().string(), keystore::to_hex(h.vault_id));
-  t += fmt::format("Checked in {} by {}\n\n", local_datetime(ctx.clock->now()), current_user());
+  t += fmt::format("Checked in {} by {}\n\n", iso_datetime(ctx.clock->now()), current_user());
   t += "ISSUED (the manifest)\n" + vault::manifest_text(m) + "\n";
   t += "OPENED AND ACCESSED\n" + (access_text.empty() ? std::string("  (nothing)\n") : access_text) + "\n";
   t += fmt::format("RETURNED: the teacher's own files, {} file(s), {} bytes, in {}\n",

@@ -154,9 +154,14 @@ Mount::Mount(vault::Coffer coffer, const MountOptions& o)
   copy_to_drop();
 }
 
+// With a deadline (audit_drop.h: the copy runs in a child process): a
+// school share that never answers must not hang `open` or a lock. Longer
+// than the prompt's limit, since a whole trail may go over a slow link.
 void Mount::copy_to_drop() {
+  constexpr std::chrono::seconds kMountDropLimit{10};
   if (o_.audit_drop_dir && header_.audit)
-    vault::copy_to_drop(coffer_->sidecar(), *o_.audit_drop_dir, o_.coffer_path, header_.vault_id);
+    vault::copy_to_drop_within(coffer_->sidecar(), *o_.audit_drop_dir, o_.coffer_path, header_.vault_id,
+                               kMountDropLimit);
 }
 
 // Records and files whose own expiry has passed go at once, and then every

@@ -4,8 +4,12 @@
 // by the trail's header.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <filesystem>
 
+#include "coffer/error.h"
 #include "coffer/keystore/encoding.h"
 #include "coffer/vault/audit/audit.h"
 #include "coffer/vault/audit/audit_drop.h"
@@ -97,6 +101,67 @@ TEST_F(AuditDropTest, TheCopyIsFoundByTheTrailsHeader) {
   EXPECT_EQ(*found, drop_copy_path(drop_, path_, vault_id_));
   // The sidecar itself, were it in the drop directory, is not its own copy.
   EXPECT_EQ(find_drop_copy(*found, drop_), std::nullopt);
+}
+
+// Issue 16 item 8: keyless events reach the drop copy as they happen, with
+// a deadline.
+TEST_F(AuditDropTest, CopyWithinALimitCopiesLikeCopyToDrop) {
+  auto n = copy_to_drop_within(sidecar_path(path_), drop_, path_, vault_id_, std::chrono::milliseconds(5000));
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, count_sidecar_records(sidecar_path(path_)));
+  EXPECT_EQ(count_sidecar_records(drop_copy_path(drop_, path_, vault_id_)), *n);
+  EXPECT_EQ(
+      copy_to_drop_within(sidecar_path(path_), dir_ / "not-mounted", path_, vault_id_, std::chrono::milliseconds(5000)),
+      std::nullopt);
+}
+
+// A FIFO where the copy is: opening it to read blocks until a writer comes
+// (none does), as a share that never answers would.
+TEST_F(AuditDropTest, AHungDropCopyIsAbandonedAtTheLimit) {
+  const fs::path dest = drop_copy_path(drop_, path_, vault_id_);
+  ASSERT_EQ(::mkfifo(dest.c_str(), 0600), 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto n = copy_to_drop_within(sidecar_path(path_), drop_, path_, vault_id_, std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(n, std::nullopt);
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(2000));
+}
+
+TEST_F(AuditDropTest, AWrongPassphraseReachesTheDropCopyAtOnce) {
+  UnlockPolicy u;
+  u.clock = &clock_;
+  u.audit_drop_dir = drop_;
+  try {
+    Coffer::unlock(path_, passphrase("not the pass phrase"), rnd_, u);
+    FAIL() << "a wrong passphrase opened the coffer";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kWrongPassphrase);
+  }
+  const fs::path dest = drop_copy_path(drop_, path_, vault_id_);
+  ASSERT_TRUE(fs::exists(dest));
+  auto r = read_sidecar(dest, audit_);
+  ASSERT_FALSE(r.entries.empty());
+  EXPECT_EQ(r.entries.back().event.kind, AuditKind::kUnlockFailed);
+  EXPECT_FALSE(r.entries.back().authenticated);
+  EXPECT_EQ(r.entries.back().event.user, user_name_of(r.entries.back().event.uid));
+}
+
+TEST_F(AuditDropTest, AHungDropNeverStallsTheWrongPassphraseNorHoldsTheCoffer) {
+  open_once();
+  ASSERT_TRUE(copy().has_value());
+  const fs::path dest = drop_copy_path(drop_, path_, vault_id_);
+  fs::remove(dest);
+  ASSERT_EQ(::mkfifo(dest.c_str(), 0600), 0);
+  UnlockPolicy u;
+  u.clock = &clock_;
+  u.audit_drop_dir = drop_;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(Coffer::unlock(path_, passphrase("not the pass phrase"), rnd_, u), Error);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, kKeylessDropLimit + std::chrono::milliseconds(1500));
+  // Nothing left behind holds the coffer's lock: it opens at once.
+  EXPECT_NO_THROW(Coffer::unlock(path_, passphrase("first pass phrase"), rnd_, u));
 }
 
 }  // namespace

@@ -67,6 +67,37 @@ TEST(AuditEventTest, SelfEventAndJson) {
   EXPECT_FALSE(parse_audit_event_json("[[[[[[[[").has_value());
 }
 
+// The user name: sealed after the uid when known, absent (not empty) when
+// not; a record of the ten keys (before names were recorded) still reads.
+TEST(AuditEventTest, UserNameIsOptionalInTheJson) {
+  AuditEvent e = make_self_event(AuditKind::kOpenView, kNow, "roster.csv (read)", "ok");
+  EXPECT_TRUE(e.user.empty());  // filled in when sealed, not in the chain
+  std::string without = audit_event_json(e, 3, false);
+  EXPECT_EQ(without.find("\"user\""), std::string::npos) << without;
+  e.user = "ajones";
+  std::string with = audit_event_json(e, 3, false);
+  EXPECT_NE(with.find(R"("uid":)" + std::to_string(e.uid) + R"(,"user":"ajones","pid":)"), std::string::npos) << with;
+  auto parsed = parse_audit_event_json(with);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->event, e);
+  auto old = parse_audit_event_json(without);
+  ASSERT_TRUE(old.has_value());
+  EXPECT_TRUE(old->event.user.empty());
+  // An empty or non-string user, or a twelfth key, is not a record.
+  std::string empty = with;
+  empty.replace(empty.find("\"ajones\""), 8, "\"\"");
+  EXPECT_FALSE(parse_audit_event_json(empty).has_value()) << empty;
+  std::string number = with;
+  number.replace(number.find("\"ajones\""), 8, "7");
+  EXPECT_FALSE(parse_audit_event_json(number).has_value()) << number;
+  std::string extra = with;
+  extra.insert(1, "\"x\":1,");
+  EXPECT_FALSE(parse_audit_event_json(extra).has_value()) << extra;
+  // The name of the current user, as the passwd database has it.
+  EXPECT_FALSE(user_name_of(::getuid()).empty());
+  EXPECT_EQ(user_name_of(4000000000U), "");
+}
+
 // ------------------------------------------------------------ in the coffer
 
 class AuditLogTest : public ::testing::Test {
@@ -321,7 +352,11 @@ TEST_F(SidecarTest, RoundTrip) {
     EXPECT_EQ(r.entries[i].seq, i);
     EXPECT_TRUE(r.entries[i].authenticated);
     EXPECT_TRUE(r.entries[i].verified);
-    EXPECT_EQ(r.entries[i].event, event(static_cast<int>(i)));
+    // Sealed with the writer's login name, looked up as it was written
+    // (issue 16: the trail names people, not only uids).
+    AuditEvent want = event(static_cast<int>(i));
+    want.user = user_name_of(want.uid);
+    EXPECT_EQ(r.entries[i].event, want);
   }
   EXPECT_TRUE(r.notes.empty()) << joined(r.notes);
   // The header layout: magic, version 1, vault id, key fingerprint.

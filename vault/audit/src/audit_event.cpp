@@ -1,9 +1,13 @@
 // Audit events: kind names, the current process as actor, and the one-line
 // JSON form sealed into the sidecar; see audit.h.
+#include <pwd.h>
 #include <unistd.h>
 
 #include <array>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "coffer/proc.h"
 #include "coffer/vault/audit/audit.h"
@@ -51,6 +55,24 @@ bool written_without_key_allowed(AuditKind kind) {
   return kind == AuditKind::kUnlockFailed || kind == AuditKind::kLockout || kind == AuditKind::kWipe;
 }
 
+std::string user_name_of(std::uint32_t uid) {
+  // NSS may be slow (LDAP, sssd) and a mount writes an event per open: one
+  // lookup per uid per process. A name that changes while the process runs
+  // is seen by the next one.
+  static std::mutex mu;
+  static std::map<std::uint32_t, std::string> cache;
+  std::lock_guard lock(mu);
+  if (auto it = cache.find(uid); it != cache.end()) return it->second;
+  std::string name;
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(static_cast<uid_t>(uid), &pw, buf.data(), buf.size(), &found) == 0 && found && pw.pw_name)
+    name = pw.pw_name;
+  cache.emplace(uid, name);
+  return name;
+}
+
 AuditEvent make_self_event(AuditKind kind, std::int64_t now, std::string object, std::string result,
                            std::string detail) {
   AuditEvent e;
@@ -70,6 +92,7 @@ std::string audit_event_json(const AuditEvent& event, std::uint64_t seq, bool au
   j["seq"] = seq;
   j["time"] = event.time;
   j["uid"] = event.uid;
+  if (!event.user.empty()) j["user"] = event.user;
   j["pid"] = event.pid;
   j["exe"] = event.exe;
   j["kind"] = std::string(audit_kind_name(event.kind));
@@ -83,7 +106,15 @@ std::string audit_event_json(const AuditEvent& event, std::uint64_t seq, bool au
 std::optional<ParsedAuditJson> parse_audit_event_json(std::string_view text) {
   // Iterative parser (no recursion on hostile nesting); no exceptions.
   auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.size() != 10) return std::nullopt;
+  // Ten keys, or eleven with "user" (records written since user names were
+  // recorded, FORMAT.md §12.2).
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  const std::string* user = nullptr;
+  if (auto u = j.find("user"); u != j.end()) {
+    if (!u->is_string() || u->get_ptr<const std::string*>()->empty()) return std::nullopt;
+    user = u->get_ptr<const std::string*>();
+  }
+  if (j.size() != (user ? 11u : 10u)) return std::nullopt;
   auto str = [&](const char* k) -> const std::string* {
     auto it = j.find(k);
     return it != j.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
@@ -115,6 +146,7 @@ std::optional<ParsedAuditJson> parse_audit_event_json(std::string_view text) {
   out.event.object = *object;
   out.event.result = *result;
   out.event.detail = *detail;
+  if (user) out.event.user = *user;
   return out;
 }
 

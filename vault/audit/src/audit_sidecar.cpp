@@ -225,7 +225,9 @@ keystore::Digest32 record_mac(const keystore::AuditChainKey& key, const ChainPoi
 
 AuditEvent capped(const AuditEvent& e) {
   AuditEvent c = e;
-  for (std::string* s : {&c.exe, &c.object, &c.result, &c.detail})
+  // The actor's name, resolved here on the machine that writes the record.
+  if (c.user.empty()) c.user = user_name_of(c.uid);
+  for (std::string* s : {&c.exe, &c.object, &c.result, &c.detail, &c.user})
     if (s->size() > kMaxSidecarField) s->resize(kMaxSidecarField);
   return c;
 }

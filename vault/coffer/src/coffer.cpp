@@ -21,6 +21,7 @@
 #include "coffer/keystore/wrap.h"
 #include "coffer/unique_fd.h"
 #include "coffer/vault/audit/audit_anchor.h"
+#include "coffer/vault/audit/audit_drop.h"
 #include "coffer/vault/container/file_io.h"
 #include "coffer/vault/container/header_binding.h"
 #include "coffer/vault/container/layout.h"
@@ -173,6 +174,20 @@ void Coffer::wipe_if_past_grace(Coffer& c, const fs::path& path, const UnlockPol
   wipe_past_grace(path, r, random);
 }
 
+namespace {
+
+// Events written without the key (the thief's guesses are the entries a DPO
+// most needs after a loss) reach the school's drop directory as they
+// happen, not only at the next open or lock: a copy in a child process
+// with a deadline (kKeylessDropLimit, audit_drop.h), so a share that never
+// answers cannot stall the passphrase prompt.
+void keyless_to_drop(const fs::path& path, const Header& header, const UnlockPolicy& policy) noexcept {
+  if (!policy.audit_drop_dir || !header.audit) return;
+  (void)copy_to_drop_within(sidecar_path(path), *policy.audit_drop_dir, path, header.vault_id, kKeylessDropLimit);
+}
+
+}  // namespace
+
 void Coffer::refuse_locked_out(Coffer& c, const fs::path& path, const UnlockPolicy& policy, const Clock& clock,
                                keystore::Random& random) {
   const std::uint32_t failures = c.header_.failed_attempts;
@@ -181,6 +196,7 @@ void Coffer::refuse_locked_out(Coffer& c, const fs::path& path, const UnlockPoli
   audit_without_key(path, c.header_,
                     make_self_event(AuditKind::kLockout, clock.now(), "", "refused",
                                     "attempt while locked out after " + std::to_string(failures) + " failures"));
+  keyless_to_drop(path, c.header_, policy);
   throw Error(ErrorCode::kLockedOut,
               path.string() + " is locked out after " + std::to_string(failures) + " wrong passphrases",
               Remedy::kRecoverLockedOut);
@@ -212,9 +228,12 @@ void Coffer::count_failure(Coffer& c, const fs::path& path, const SlotSearch& se
         path, c.header_,
         make_self_event(AuditKind::kLockout, clock.now(), "", policy.wipe_at_limit ? "wiped" : "locked out",
                         std::to_string(now_failed) + " wrong passphrases"));
+    if (!policy.wipe_at_limit) keyless_to_drop(path, c.header_, policy);
     if (policy.wipe_at_limit) {
+      const Header header = c.header_;
       c = Coffer();  // drops our lock: wipe takes its own
       wipe(path, random, "too many wrong passphrases (the school's policy wipes at the limit)");
+      keyless_to_drop(path, header, policy);  // the sidecar stays, with the wipe in it
       throw Error(ErrorCode::kLockedOut, "wrong passphrase; " + path.string() + " had " + std::to_string(now_failed) +
                                              " wrong passphrases and was wiped, as the school's policy says");
     }
@@ -223,6 +242,7 @@ void Coffer::count_failure(Coffer& c, const fs::path& path, const SlotSearch& se
                     " wrong passphrases",
                 Remedy::kRecoverLockedOut);
   }
+  keyless_to_drop(path, c.header_, policy);
   std::string msg = "wrong passphrase for " + path.string() + " (failed attempts: " + std::to_string(now_failed) +
                     " of " + std::to_string(policy.max_failures) + ")";
   msg += search.refused;

@@ -69,15 +69,26 @@ struct AuditEvent {
   std::string object;  // e.g. "pupils/Smith, Ann (P1)/profile.txt (read)"
   std::string result;  // "ok", "refused", "wrong passphrase", ...
   std::string detail;  // counts, reasons (never record values)
+  // The login name of `uid` on the machine that wrote the event, at the
+  // time (a uid resolved later, at the DPO's desk, names the wrong person).
+  // Filled in when the event is sealed into the sidecar (user_name_of);
+  // empty in the in-coffer chain, which keeps the uid only, and in records
+  // written before names were recorded.
+  std::string user;
   bool operator==(const AuditEvent&) const = default;
 };
+
+// The login name of `uid` from the passwd database (getpwuid_r), cached per
+// uid for the life of the process; empty when there is no entry.
+std::string user_name_of(std::uint32_t uid);
 
 // Fills uid, pid and exe (readlink /proc/self/exe) of the current process.
 AuditEvent make_self_event(AuditKind kind, std::int64_t now, std::string object, std::string result,
                            std::string detail = {});
 
-// One line of JSON (no newline): seq, time, uid, pid, exe, kind (name),
-// object, result, detail, authenticated. Invalid UTF-8 becomes U+FFFD.
+// One line of JSON (no newline): seq, time, uid, user (only when not
+// empty), pid, exe, kind (name), object, result, detail, authenticated.
+// Invalid UTF-8 becomes U+FFFD.
 std::string audit_event_json(const AuditEvent& event, std::uint64_t seq, bool authenticated);
 // The inverse for the fields of an AuditEvent (plus seq); empty if the text
 // is not exactly such an object.

@@ -7,6 +7,7 @@
 // gets its own copy, trip.coffer.<32 hex>.<16 hex of its genesis>.audit.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -26,6 +27,23 @@ std::filesystem::path drop_copy_path(const std::filesystem::path& drop_dir, cons
 std::optional<std::uint64_t> copy_to_drop(const std::filesystem::path& sidecar, const std::filesystem::path& drop_dir,
                                           const std::filesystem::path& coffer_path,
                                           std::span<const std::uint8_t, 16> vault_id) noexcept;
+
+// How long a passphrase prompt may wait for the drop copy of a keyless
+// event (failed unlock, lock-out, wipe at the limit).
+inline constexpr std::chrono::milliseconds kKeylessDropLimit{1500};
+
+// copy_to_drop with a deadline, for the events written without the coffer's
+// key while the prompt waits: the copy runs in a child process, and when it
+// has not finished within `limit` (a share that never answers: a hung FUSE
+// server, a stalled NFS mount, a FIFO where the copy should be) the caller
+// goes on without it and the child is killed. Returns the records now in
+// the drop copy, or nothing (unreachable, failed, or out of time). Never
+// throws.
+std::optional<std::uint64_t> copy_to_drop_within(const std::filesystem::path& sidecar,
+                                                 const std::filesystem::path& drop_dir,
+                                                 const std::filesystem::path& coffer_path,
+                                                 std::span<const std::uint8_t, 16> vault_id,
+                                                 std::chrono::milliseconds limit) noexcept;
 
 // Among the files in drop_dir, the drop copy of the same trail as `sidecar`
 // (its 128-byte header is identical), if any.
