@@ -267,9 +267,9 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
   for (auto& [k, v] : *columns_table) {
     // Their header is checked as well as the target: "Religion" =
     // "DietaryNeeds" would otherwise carry religion under another name.
-    if (detail::is_denied_column(k.str()))
-      throw bad(&v, "column " + std::string(k.str()) +
-                        " is on the deny-list and can never be imported; remove this line from the mapping");
+    if (auto why = detail::deny_reason(k.str()))
+      throw bad(&v, "column " + std::string(k.str()) + " is on the deny-list and can never be imported (" + *why +
+                        "); remove this line from the mapping");
     auto target = v.value<std::string>();
     if (!target) throw bad(&v, "the target of \"" + std::string(k.str()) + "\" must be a string");
     int contact = 0;
