@@ -29,7 +29,7 @@ done
 # The teacher and a parent are not pupils: selecting them is refused by key.
 expect_exit 2 "$COFFER" import trip.coffer --from sds --pupil tch-001 --pupil par-001 --dry-run
 expect_output_contains "2 selected pupils are not in"
-expect_output_contains "tch-001, par-001"
+expect_output_contains "par-001, tch-001"
 
 # The real import: three pupils, each with a guardian's phone.
 expect_exit 0 "$COFFER" import trip.coffer --from sds --group '7A Geography' --passphrase-file "$pw"
