@@ -5,7 +5,7 @@
 namespace coffer::cli {
 
 std::string error_text(const Error& error) {
-  const std::string m = error.what();
+  std::string m = error.what();
   switch (error.remedy()) {
     case Remedy::kNone:
       return m;

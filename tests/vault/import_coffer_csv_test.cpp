@@ -81,6 +81,7 @@ const Pupil* by_key(const std::vector<Pupil>& v, const std::string& key) {
 
 std::vector<std::string> keys(const std::vector<Pupil>& v) {
   std::vector<std::string> out;
+  out.reserve(v.size());
   for (auto& p : v) out.push_back(p.key);
   return out;
 }
@@ -445,7 +446,8 @@ TEST(CofferCsvImportErrors, InvalidUtf8IsRefused) {
   // Truncated sequence at the end, overlong form, surrogate, beyond U+10FFFF,
   // a lone continuation byte.
   for (std::string bad : {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80"}) {
-    std::string m = pupils_error(kHeader + "A2,,Quillfeather,Ann" + bad + ",2012-01-01,F,,\n");
+    std::string m =
+        pupils_error(std::string(kHeader).append("A2,,Quillfeather,Ann").append(bad).append(",2012-01-01,F,,\n"));
     EXPECT_HAS(m, "UTF-8");
   }
   // Valid multi-byte text is fine.

@@ -257,7 +257,9 @@ struct CtfAdapter {
       int dob = t.add("<DOB>" + p.dob + "</DOB>");
       if (s.denied) {
         std::string e = denied_column(s, "Ethnicity");
-        t.add("<BasicDetails><" + e + ">" + kDeniedValue + "</" + e + "></BasicDetails>");
+        std::string element = "<BasicDetails><" + e;
+        element.append(">").append(kDeniedValue).append("</").append(e).append("></BasicDetails>");
+        t.add(element);
       }
       t.add("</Pupil>");
       b.lines.push_back({{Field::kKey, upn}, {Field::kUpn, upn}, {Field::kDob, dob}});

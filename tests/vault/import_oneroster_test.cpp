@@ -222,7 +222,7 @@ TEST(oneroster, Reads12WithRolesAndPreferredNames) {
   EXPECT_FALSE(b.contacts[0].ranked);
 
   for (auto& p : d.pupils) EXPECT_TRUE(p.key != "p3" && p.key != "p4") << p.key;
-  EXPECT_TRUE(d.dropped.count("email") && d.dropped.count("password"));
+  EXPECT_TRUE(d.dropped.contains("email") && d.dropped.contains("password"));
   EXPECT_TRUE(d.unmapped.empty());
 }
 

@@ -168,7 +168,8 @@ std::string fold(std::string_view s) {
 
 }  // namespace
 
-std::vector<std::string> name_words(std::string_view s) {
+std::vector<std::string> name_words(std::string_view name) {
+  std::string_view s = name;
   auto up = [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; };
   auto lo = [](char c) { return std::islower(static_cast<unsigned char>(c)) != 0; };
   auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };

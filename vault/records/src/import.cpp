@@ -70,8 +70,8 @@ std::optional<SourceFormat> parse_format(std::string_view name) {
 }
 
 bool Selection::selects(const Pupil& p) const {
-  if (empty() || pupils.count(p.key) || groups.count(p.reg_group)) return true;
-  return std::any_of(p.classes.begin(), p.classes.end(), [&](const std::string& c) { return groups.count(c) > 0; });
+  if (empty() || pupils.contains(p.key) || groups.contains(p.reg_group)) return true;
+  return std::any_of(p.classes.begin(), p.classes.end(), [&](const std::string& c) { return groups.contains(c); });
 }
 
 namespace {
@@ -127,7 +127,7 @@ SourceFormat oneroster_or_sds(const fs::path& dir) {
   if (has(users, "activeDirectoryMatchId")) sds.push_back("users.csv column activeDirectoryMatchId");
   if (has(roles, "orgSourcedId") && !has(roles, "sourcedId")) sds.push_back("roles.csv with orgSourcedId");
   if (!oneroster.empty() && sds.empty()) return SourceFormat::kOneRoster;
-  if (sds.empty() == false && oneroster.empty()) return SourceFormat::kSds;
+  if (!sds.empty() && oneroster.empty()) return SourceFormat::kSds;
   auto list = [](const std::vector<std::string>& v) {
     std::string out;
     for (auto& s : v) out += (out.empty() ? "" : ", ") + s;
@@ -262,7 +262,7 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
   out.fields.assign(profile.fields.begin(), profile.fields.end());
 
   std::vector<std::string> unnamed, unreachable;
-  const bool needs_contact = profile.fields.count("emergency_contacts") > 0;
+  const bool needs_contact = profile.fields.contains("emergency_contacts");
   if (options.today)
     for (auto& p : data.pupils)
       if (p.dob && *options.today < *p.dob) {
@@ -273,7 +273,7 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
       }
   for (auto& p : data.pupils) {
     for (auto& g : groups_present(p))
-      if (!profile.fields.count(g)) out.not_in_profile.insert(g);
+      if (!profile.fields.contains(g)) out.not_in_profile.insert(g);
     minimise(p, out.fields);
     if (p.surname.empty() || p.forename.empty()) unnamed.push_back(p.key);
     if (needs_contact) {

@@ -90,7 +90,7 @@ class Table {
       else data.unmapped.insert(name);
     }
     for (auto r : required) {
-      if (idx_.count(std::string(r))) continue;
+      if (idx_.contains(std::string(r))) continue;
       std::string hint;
       for (auto& h : t_.header)
         if (lower(h) == lower(r)) hint = " (the header has " + h + ": SDS headers are case-sensitive)";
@@ -301,7 +301,7 @@ class Importer {
     for (auto& r : enrollments.rows()) {
       if (lower(enrollments.cell(r, "role")) != "student") continue;
       std::string cls = enrollments.cell(r, "classSourcedId");
-      if (!classes_.count(cls)) {
+      if (!classes_.contains(cls)) {
         if (unknown.insert(cls).second)
           data_.warnings.push_back(enrollments.where(r, "classSourcedId") + "class " + cls +
                                    " is not in classes.csv; its enrolments are skipped");
@@ -326,7 +326,7 @@ class Importer {
         ++other_roles[role.empty() ? "(none)" : role.substr(0, 20)];
         continue;
       }
-      if (!users_.count(adult) || !users_.count(pupil)) {
+      if (!users_.contains(adult) || !users_.contains(pupil)) {
         ++strangers;
         continue;
       }
@@ -375,7 +375,7 @@ class Importer {
       Contact c;
       c.priority = ++priority;
       c.ranked = false;
-      for (auto part : {users.cell(r, "givenName"), users.cell(r, "familyName")})
+      for (const auto& part : {users.cell(r, "givenName"), users.cell(r, "familyName")})
         if (!part.empty()) c.name += (c.name.empty() ? "" : " ") + part;
       c.relationship = capitalised(link.role);
       std::string phone = users.cell(r, "phone"), sms = users.cell(r, "sms");
