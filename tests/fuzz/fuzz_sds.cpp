@@ -18,7 +18,7 @@
 using namespace coffer::vault;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static constexpr std::array<const char*, 6> kNames = {"set/users.csv",       "set/roles.csv",
+  static constexpr std::array<const char*, 6> kNames = {"set/users.csv",        "set/roles.csv",
                                                         "set/demographics.csv", "set/enrollments.csv",
                                                         "set/classes.csv",      "set/relationships.csv"};
   std::string_view in(reinterpret_cast<const char*>(data), size);
