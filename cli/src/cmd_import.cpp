@@ -82,8 +82,10 @@ void run_import(const ImportOptions& o, Context& ctx) {
 
 void add_source_options(CLI::App& cmd, SourceSpec& spec) {
   cmd.add_option("--from", spec.from, "the MIS export: a directory or file")->required();
-  cmd.add_option("--format", spec.format, "coffer-csv, csv (with --map), oneroster or ctf (default: detected)")
-      ->check(CLI::IsMember({"coffer-csv", "csv", "oneroster", "ctf"}));
+  cmd.add_option("--format", spec.format,
+                 "coffer-csv, csv (with --map), oneroster, sds (Microsoft School Data Sync v2.1) or ctf (default: "
+                 "detected)")
+      ->check(CLI::IsMember({"coffer-csv", "csv", "oneroster", "sds", "ctf"}));
   cmd.add_option("--map", spec.map, "column mapping (TOML) for --format csv; see docs/IMPORT.md");
   cmd.add_flag("--allow-missing", spec.allow_missing,
                "import pupils lacking a field the profile requires (e.g. an emergency contact's phone)");

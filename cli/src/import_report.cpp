@@ -28,7 +28,7 @@ vault::PreparedImport prepare_source(const SourceSpec& spec, const vault::Profil
   } else if (auto f = vault::parse_format(spec.format)) {
     format = *f;
   } else {
-    throw Error(ErrorCode::kUsage, "unknown format " + spec.format + "; use coffer-csv, csv, oneroster or ctf");
+    throw Error(ErrorCode::kUsage, "unknown format " + spec.format + "; use coffer-csv, csv, oneroster, sds or ctf");
   }
   std::optional<std::filesystem::path> map;
   if (!spec.map.empty()) map = spec.map;

@@ -5,7 +5,7 @@
 namespace coffer::cli {
 
 std::string error_text(const Error& error) {
-  const std::string m = error.what();
+  std::string m = error.what();
   switch (error.remedy()) {
     case Remedy::kNone:
       return m;
@@ -30,7 +30,7 @@ std::string error_text(const Error& error) {
     case Remedy::kNameFormat:
       return m + "; name the format with --format";
     case Remedy::kNameFormatOfFile:
-      return m + "; name it with --format (coffer-csv, csv with --map, oneroster or ctf)";
+      return m + "; name it with --format (coffer-csv, csv with --map, oneroster, sds or ctf)";
     case Remedy::kSourceDirectoryPath:
       return m + "; --from names the MIS export (its directory): check the path";
     case Remedy::kSourceFilePath:

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-60}"
-all_targets="header school_key oneroster ctf coffer_csv mapped_csv audit_sidecar policy_toml"
+all_targets="header school_key oneroster ctf coffer_csv mapped_csv audit_sidecar policy_toml sds"
 targets="${COFFER_FUZZ_TARGETS:-$all_targets}"
 out="${COFFER_FUZZ_BUILD_DIR:-build/fuzz}"
 mkdir -p "$out"
@@ -21,7 +21,8 @@ if ! { cmake --preset fuzz -B "$out" && cmake --build "$out" --target $(printf '
   exit 1
 fi
 mkdir -p "$out/crashes" "$out/corpus/header" "$out/corpus/school_key" "$out/corpus/oneroster" "$out/corpus/ctf" \
-  "$out/corpus/coffer_csv" "$out/corpus/mapped_csv" "$out/corpus/audit_sidecar" "$out/corpus/policy_toml"
+  "$out/corpus/coffer_csv" "$out/corpus/mapped_csv" "$out/corpus/audit_sidecar" "$out/corpus/policy_toml" \
+  "$out/corpus/sds"
 head -c 8192 tests/fixtures/format-v1.coffer > "$out/corpus/header/format-v1"
 cp tests/fixtures/format-v1-school.pub tests/fixtures/format-v1-school.key "$out/corpus/school_key/"
 # OneRoster: the files fuzz_oneroster.cpp expects, in its order, split by 0xFF.
@@ -31,6 +32,10 @@ or=tests/fixtures/import/oneroster-v1p1
 { for f in users demographics enrollments classes; do cat "$or/$f.csv"; printf '\377'; done; } \
   > "$out/corpus/oneroster/v1p1-no-manifest"
 cp tests/fixtures/import/ctf_synthetic_minimal.xml "$out/corpus/ctf/"
+# SDS v2.1: the files fuzz_sds.cpp expects, in its order, split by 0xFF.
+sds=tests/fixtures/import/sds-v2.1
+{ for f in users roles demographics enrollments classes; do cat "$sds/$f.csv"; printf '\377'; done
+  cat "$sds/relationships.csv"; } > "$out/corpus/sds/v2.1"
 # coffer-csv: pupils.csv, 0xFF, contacts.csv (fuzz_coffer_csv.cpp); and pupils.csv alone.
 cc=tests/fixtures/import/coffer-csv
 { cat "$cc/pupils.csv"; printf '\377'; cat "$cc/contacts.csv"; } > "$out/corpus/coffer_csv/fixture"

@@ -81,6 +81,7 @@ const Pupil* by_key(const std::vector<Pupil>& v, const std::string& key) {
 
 std::vector<std::string> keys(const std::vector<Pupil>& v) {
   std::vector<std::string> out;
+  out.reserve(v.size());
   for (auto& p : v) out.push_back(p.key);
   return out;
 }
@@ -445,7 +446,8 @@ TEST(CofferCsvImportErrors, InvalidUtf8IsRefused) {
   // Truncated sequence at the end, overlong form, surrogate, beyond U+10FFFF,
   // a lone continuation byte.
   for (std::string bad : {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80"}) {
-    std::string m = pupils_error(kHeader + "A2,,Quillfeather,Ann" + bad + ",2012-01-01,F,,\n");
+    std::string m =
+        pupils_error(std::string(kHeader).append("A2,,Quillfeather,Ann").append(bad).append(",2012-01-01,F,,\n"));
     EXPECT_HAS(m, "UTF-8");
   }
   // Valid multi-byte text is fine.
@@ -977,6 +979,66 @@ TEST(MappedCsvImport, DenyListCoversTheReviewersSpellings) {
                                            "SEN Type",   "SENType",    "Place of Birth", "Exam Results", "CLA status"};
   const std::vector<std::string> kept = {"Lactose notes", "Clash",       "Sentence",         "Seniority",
                                          "Cinema club",   "Meal choice", "Results day trip", "Reg"};
+  std::string header = "Adno,Surname,Forename", row = "1,Bloggs,Joe";
+  for (auto& h : denied) header += "," + h, row += ",x";
+  for (auto& h : kept) header += "," + h, row += ",x";
+  SourceFile map{"map.toml",
+                 "[columns]\n\"Adno\" = \"PupilKey\"\n\"Surname\" = \"Surname\"\n"
+                 "\"Forename\" = \"Forename\"\n"};
+  SourceData d = parse_mapped_csv(mapped(header, row), map, {});
+  EXPECT_EQ(d.dropped, std::set<std::string>(denied.begin(), denied.end()));
+  EXPECT_EQ(d.unmapped, std::set<std::string>(kept.begin(), kept.end()));
+}
+
+// Issue 16: SDS/US flags reached a coffer through a mapping ("userFlags" =
+// "ActivityNotes" showed "NOTES - iep - freeLunch - 504"). Every stem is
+// refused as a mapping source, naming the column and why, whatever target.
+TEST(MappedCsvImport, UsFlagColumnsCanNeverBeMapped) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"userFlags", "US student flags"},
+      {"IEP", "special educational needs"},
+      {"hasIEP", "special educational needs"},
+      {"504 Plan", "Section 504"},
+      {"section_504", "special educational needs"},
+      {"ELL Status", "English-learner"},
+      {"isELL", "English-learner"},
+      {"LEP", "English-learner"},
+      {"Free Lunch", "free or reduced-price lunch"},
+      {"reduced_lunch", "family income"},
+      {"Special Education", "special educational needs"},
+      {"Economically Disadvantaged", "family income"},
+      {"Migrant", "migrant"},
+      {"Homeless", "housing"},
+      {"Foster Care", "foster care"},
+      {"raceCodes", "racial or ethnic origin"},
+      {"birthCity", "place of birth"},
+      {"Guardian Email", "email address"},
+      {"password", "password"},
+  };
+  for (auto& [header, why] : cases) {
+    SourceFile csv = mapped("Adno,Surname,Forename," + header, "1,Bloggs,Joe,iep - freeLunch - 504");
+    std::string map =
+        "[columns]\n\"Adno\" = \"PupilKey\"\n\"Surname\" = \"Surname\"\n\"Forename\" = "
+        "\"Forename\"\n\"" +
+        header + "\" = \"ActivityNotes\"\n";
+    std::string m = usage_error([&] { parse_mapped_csv(csv, SourceFile{"map.toml", map}, {}); });
+    EXPECT_HAS(m, "map.toml:5: column " + header + " is on the deny-list and can never be imported (");
+    EXPECT_HAS(m, why);
+    EXPECT_HAS(m, "remove this line from the mapping");
+    EXPECT_LACKS(m, "freeLunch - 504");
+  }
+}
+
+// The short codes match only as whole words (camelCase, underscores,
+// spaces, letters/digits), so ordinary columns are not dropped.
+TEST(MappedCsvImport, ShortFlagCodesMatchOnlyAsWholeWords) {
+  const std::vector<std::string> denied = {"IEP",        "IEPDate",  "iep_review", "hasIep",        "504",
+                                           "Has504Plan", "ELL",      "ell_status", "isELL",         "ELLStatus",
+                                           "LEP",        "LEPFlag",  "ESL",        "ESOL level",    "FRL",
+                                           "FreeLunch",  "Homeless", "fosterCare", "migrantStatus", "userFlags"};
+  const std::vector<std::string> kept = {"Spelling group", "Telephone",     "Cell Phone", "Shell club", "Helper",
+                                         "Lepidoptera",    "Level",         "Pieces",     "Room 5040",  "Ellie group",
+                                         "Bell ringers",   "Lunch sitting", "Flags",      "Yell"};
   std::string header = "Adno,Surname,Forename", row = "1,Bloggs,Joe";
   for (auto& h : denied) header += "," + h, row += ",x";
   for (auto& h : kept) header += "," + h, row += ",x";

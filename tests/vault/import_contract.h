@@ -32,6 +32,9 @@ struct NeutralSource {
   bool bom = false;     // a UTF-8 byte order mark at the start of every file
   bool crlf = false;    // CRLF line ends
   bool denied = false;  // add the importer's deny-listed column, holding kDeniedValue
+  // The deny-listed column's (or element's) name; "" = the adapter's own
+  // denied_name().
+  std::string denied_column;
 };
 
 // What a case needs from an importer's format. Each adapter is a struct with:
@@ -50,7 +53,8 @@ struct NeutralSource {
 //   static std::optional<std::string> lacks(Concept);  // why a case does not apply
 enum class Field { kKey, kUpn, kDob };
 // kEarlierLineOfDuplicate: a repeated pupil key's message gives the line
-// number of its first use.
-enum class Concept { kGroups, kBom, kCrlf, kEarlierLineOfDuplicate };
+// number of its first use. kUpn: the source carries UPNs. kRegGroup: a
+// group can be a registration group (not only a class).
+enum class Concept { kGroups, kBom, kCrlf, kEarlierLineOfDuplicate, kUpn, kRegGroup };
 
 }  // namespace coffer::vault::contract

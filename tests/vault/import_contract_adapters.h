@@ -42,6 +42,12 @@ inline std::string row(const std::vector<std::string>& cells) {
   return out;
 }
 
+// The deny-listed column a source carries: the case's own name, else the
+// adapter's.
+inline std::string denied_column(const NeutralSource& s, const std::string& fallback) {
+  return s.denied_column.empty() ? fallback : s.denied_column;
+}
+
 inline std::string where_column(const std::string& file, int line, const std::string& column, int index) {
   return file + ":" + std::to_string(line) + ": column " + column + " (" + std::to_string(index) + ")";
 }
@@ -58,7 +64,8 @@ struct CofferCsvAdapter {
   };
   static Built build(const NeutralSource& s) {
     Lines t(s.bom, s.crlf);
-    t.add(std::string("PupilKey,UPN,Surname,Forename,DOB,RegGroup") + (s.denied ? ",Ethnicity" : ""));
+    t.add(std::string("PupilKey,UPN,Surname,Forename,DOB,RegGroup") +
+          (s.denied ? "," + denied_column(s, "Ethnicity") : ""));
     Built b;
     for (auto& p : s.pupils) {
       int l = t.add(p.key + "," + p.upn + "," + p.surname + "," + p.forename + "," + p.dob + "," + p.group +
@@ -104,7 +111,8 @@ struct MappedCsvAdapter {
   }
   static Built build(const NeutralSource& s) {
     Lines t(s.bom, s.crlf);
-    t.add(std::string("Adno,Unique No,Legal Surname,Legal Forename,Birth Date,Reg") + (s.denied ? ",Ethnicity" : ""));
+    t.add(std::string("Adno,Unique No,Legal Surname,Legal Forename,Birth Date,Reg") +
+          (s.denied ? "," + denied_column(s, "Ethnicity") : ""));
     Built b;
     for (auto& p : s.pupils) {
       int l = t.add(p.key + "," + p.upn + "," + p.surname + "," + p.forename + "," + p.dob + "," + p.group +
@@ -157,7 +165,7 @@ struct OneRosterAdapter {
     users.add(
         "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,familyName,"
         "middleName,identifier,email,sms,phone,agentSourcedIds,grades,password" +
-        std::string(s.denied ? ",ethnicCode" : ""));
+        std::string(s.denied ? "," + denied_column(s, "ethnicCode") : ""));
     demo.add(
         "sourcedId,status,dateLastModified,birthDate,sex,americanIndianOrAlaskaNative,asian,"
         "blackOrAfricanAmerican,nativeHawaiianOrOtherPacificIslander,white,demographicRaceTwoOrMoreRaces,"
@@ -247,7 +255,12 @@ struct CtfAdapter {
       t.add("<Surname>" + p.surname + "</Surname>");
       t.add("<Forename>" + p.forename + "</Forename>");
       int dob = t.add("<DOB>" + p.dob + "</DOB>");
-      if (s.denied) t.add(std::string("<BasicDetails><Ethnicity>") + kDeniedValue + "</Ethnicity></BasicDetails>");
+      if (s.denied) {
+        std::string e = denied_column(s, "Ethnicity");
+        std::string element = "<BasicDetails><" + e;
+        element.append(">").append(kDeniedValue).append("</").append(e).append("></BasicDetails>");
+        t.add(element);
+      }
       t.add("</Pupil>");
       b.lines.push_back({{Field::kKey, upn}, {Field::kUpn, upn}, {Field::kDob, dob}});
     }
@@ -271,6 +284,87 @@ struct CtfAdapter {
     if (c == Concept::kGroups)
       return "a CTF has no registration groups or classes (year groups only); selection is by UPN alone, and any "
              "group is refused (ctf.AnyGroupIsAnError)";
+    return std::nullopt;
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Microsoft SDS v2.1: users.csv (pupils, then a teacher and a guardian who
+// must never become pupils), roles.csv (who is a student), demographics.csv
+// (dates of birth), a class per group with its enrolments (SDS has no
+// registration groups, only classes) and relationships.csv. SDS carries no
+// UPN. BOM and CRLF on every file.
+struct SdsAdapter {
+  static std::string format() { return "SDS v2.1"; }      // SourceData::format
+  static constexpr const char* kNotADate = "not a date";  // how a bad date is described
+  static constexpr const char* kName = "SDS";
+  struct Built {
+    std::vector<SourceFile> files;
+    LineMap lines;
+  };
+  static Built build(const NeutralSource& s) {
+    Lines users(s.bom, s.crlf), roles(s.bom, s.crlf), demo(s.bom, s.crlf), classes(s.bom, s.crlf), enrol(s.bom, s.crlf),
+        rel(s.bom, s.crlf);
+    users.add("sourcedId,username,givenName,familyName,phone,sms" +
+              std::string(s.denied ? "," + denied_column(s, "ethnicityCodes") : ""));
+    roles.add("userSourcedId,orgSourcedId,role,sessionSourcedId,grade,isPrimary,roleStartDate,roleEndDate");
+    demo.add("userSourcedId,sex,birthDate");
+    classes.add("sourcedId,orgSourcedId,title,sessionSourcedIds,courseSourcedId");
+    enrol.add("classSourcedId,userSourcedId,role");
+    rel.add("userSourcedId,relationshipUserSourcedId,relationshipRole");
+    Built b;
+    std::map<std::string, bool> groups;
+    auto user = [&](const std::string& id, const std::string& given, const std::string& family,
+                    const std::string& phone) {
+      return users.add(row({id, id + "@school.invalid", given, family, phone, ""}) +
+                       (s.denied ? std::string(",") + kDeniedValue : ""));
+    };
+    for (auto& p : s.pupils) {
+      int u = user(p.key, p.forename, p.surname, "");
+      roles.add(row({p.key, "o1", "student", "", "09", "true", "", ""}));
+      int d = demo.add(row({p.key, "", p.dob}));
+      rel.add(row({p.key, "adult-1", "guardian"}));
+      b.lines.push_back({{Field::kKey, u}, {Field::kUpn, u}, {Field::kDob, d}});
+      if (!p.group.empty()) {
+        if (!groups[p.group]) {
+          groups[p.group] = true;
+          classes.add(row({"cls-" + p.group, "o1", p.group, "", ""}));
+          enrol.add(row({"cls-" + p.group, "staff-1", "teacher"}));
+        }
+        enrol.add(row({"cls-" + p.group, p.key, "student"}));
+      }
+    }
+    user("staff-1", "Tess", "Teacher", "");
+    roles.add(row({"staff-1", "o1", "teacher", "", "", "true", "", ""}));
+    user("adult-1", "Gina", "Guardian", "07700900111");
+    b.files = {{"x/users.csv", users.text()},       {"x/roles.csv", roles.text()},
+               {"x/demographics.csv", demo.text()}, {"x/classes.csv", classes.text()},
+               {"x/enrollments.csv", enrol.text()}, {"x/relationships.csv", rel.text()}};
+    return b;
+  }
+  static SourceData parse(const NeutralSource& s, const Selection& sel) { return parse_sds(build(s).files, sel); }
+  static SourceData parse_empty() {
+    return parse_sds({{"x/users.csv", ""}, {"x/roles.csv", "userSourcedId,orgSourcedId,role\n"}}, {});
+  }
+  static std::string main_file() { return "x/users.csv"; }
+  static std::string key_of(const NeutralPupil& p) { return p.key; }
+  static int line_of(const NeutralSource& s, std::size_t i, Field f) { return build(s).lines.at(i).at(f); }
+  static std::string where(const NeutralSource& s, std::size_t i, Field f) {
+    switch (f) {
+      case Field::kKey:
+      case Field::kUpn:
+        return where_column("x/users.csv", line_of(s, i, f), "sourcedId", 1);
+      case Field::kDob:
+        return where_column("x/demographics.csv", line_of(s, i, f), "birthDate", 3);
+    }
+    return "";
+  }
+  static std::string denied_name() { return "ethnicityCodes"; }
+  static std::optional<std::string> lacks(Concept c) {
+    if (c == Concept::kUpn)
+      return "SDS v2.1 has no UPN column (users.csv carries sourcedId, names, username, phone, sms)";
+    if (c == Concept::kRegGroup)
+      return "SDS v2.1 classes have no type: every group is a class, none a registration group";
     return std::nullopt;
   }
 };

@@ -222,7 +222,7 @@ TEST(oneroster, Reads12WithRolesAndPreferredNames) {
   EXPECT_FALSE(b.contacts[0].ranked);
 
   for (auto& p : d.pupils) EXPECT_TRUE(p.key != "p3" && p.key != "p4") << p.key;
-  EXPECT_TRUE(d.dropped.count("email") && d.dropped.count("password"));
+  EXPECT_TRUE(d.dropped.contains("email") && d.dropped.contains("password"));
   EXPECT_TRUE(d.unmapped.empty());
 }
 
@@ -231,8 +231,12 @@ TEST(oneroster, InfersTheVersionWithoutAManifest) {
   files.erase(files.begin());
   SourceData d = parse_oneroster(files, {});
   EXPECT_EQ(d.format, "OneRoster 1.2");
-  ASSERT_EQ(d.warnings.size(), 1u);
+  ASSERT_EQ(d.warnings.size(), 2u);
   EXPECT_NE(d.warnings[0].find("roles.csv is present"), std::string::npos) << d.warnings[0];
+  // (Issue 16: the rows marked tobedeleted are counted, once.)
+  EXPECT_EQ(d.warnings[1],
+            "2 row(s) marked tobedeleted were skipped (or12/users.csv 1, or12/enrollments.csv 1); they "
+            "are gone from the MIS");
 
   files = sample_set();
   std::erase_if(files, [](const SourceFile& f) { return f.name.ends_with("manifest.csv"); });
@@ -338,6 +342,107 @@ TEST(oneroster, RefusesBrokenSets) {
   find(files, "users.csv")->text += "stu-3,\"unclosed\n";
   m = message_of([&] { parse_oneroster(files, {}); });
   EXPECT_NE(m.find("users.csv:"), std::string::npos) << m;
+}
+
+// ---------------------------------------------------------------------------
+// Real files' shapes (issue 16 item 5): the project's synthetic OneRoster 1.2
+// set (tests/fixtures/import/oneroster-v1p2) with a learning platform's
+// defects: roles.csv's header ends ",," CRLF, users.csv says
+// prefferedGivenName, classes.csv dataLastModified, a userProfiles.csv copy
+// of roles.csv, and rows marked tobedeleted (a user, a role, a class, an
+// enrolment, and an active enrolment in the deleted class).
+
+std::vector<SourceFile> set_12_fixture() {
+  std::vector<SourceFile> files;
+  auto dir = std::filesystem::path(COFFER_FIXTURES_DIR) / "import" / "oneroster-v1p2";
+  for (auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    files.push_back({"or12/" + e.path().filename().string(), s.str()});
+  }
+  EXPECT_EQ(files.size(), 8u) << "missing tests/fixtures/import/oneroster-v1p2";
+  return files;
+}
+
+TEST(oneroster, ReadsTheRealShaped12Set) {
+  SourceData d = parse_oneroster(set_12_fixture(), {});
+  EXPECT_EQ(d.format, "OneRoster 1.2");
+  EXPECT_EQ(d.source_pupils, 2u);
+  ASSERT_EQ(d.pupils.size(), 2u);
+  const Pupil& a = d.pupils[0];
+  EXPECT_EQ(a.key, "u-s1");
+  EXPECT_EQ(a.forename, "Kiran");
+  EXPECT_EQ(a.preferred_forename, "Kiki");  // from prefferedGivenName
+  EXPECT_EQ(a.reg_group, "7K");
+  EXPECT_EQ(a.year_group, "7");
+  EXPECT_EQ(a.classes, (std::vector<std::string>{"7K Registration", "Art Club"}));
+  ASSERT_EQ(a.contacts.size(), 1u);
+  EXPECT_EQ(a.contacts[0].name, "Nadia Khan");
+  const Pupil& b = d.pupils[1];
+  EXPECT_EQ(b.key, "u-s2");
+  EXPECT_EQ(b.classes, std::vector<std::string>{"7K Registration"});  // Old Set and the Art Club row are deleted
+  ASSERT_EQ(b.contacts.size(), 1u);
+  EXPECT_EQ(b.contacts[0].relationship, "Guardian");
+  ASSERT_TRUE(b.dob.has_value());
+  EXPECT_EQ(format_date(*b.dob), "2014-08-23");
+
+  // The misspelt columns are read under the spec's name, with a warning;
+  // the tobedeleted rows are counted once, and the enrolment in the deleted
+  // class is not "a class not in classes.csv".
+  std::string all;
+  for (auto& w : d.warnings) all += w + "\n";
+  EXPECT_NE(all.find("or12/users.csv:1: column prefferedGivenName is not a OneRoster name; read as "
+                     "preferredGivenName"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("4 row(s) marked tobedeleted were skipped (or12/users.csv 1, or12/roles.csv 1, "
+                     "or12/classes.csv 1, or12/enrollments.csv 1), and 1 enrolment(s) in classes marked "
+                     "tobedeleted"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(all.find("not in classes.csv"), std::string::npos) << all;
+  EXPECT_EQ(d.unmapped, std::set<std::string>{"dataLastModified"});
+  // demographics.csv: only birthDate and sex are read; every race, birth
+  // place and residence column is dropped, its values nowhere.
+  for (const char* col : {"asian", "white", "countryOfBirthCode", "cityOfBirth", "publicSchoolResidenceStatus"})
+    EXPECT_TRUE(d.dropped.count(col)) << col;
+  std::string dumped = dump(d);
+  for (const char* value : {"LEAK", "Leakton", "Synthetic-Pass", "@"})
+    EXPECT_EQ(dumped.find(value), std::string::npos) << value;
+}
+
+TEST(oneroster, TrailingEmptyHeaderCellsMustStayEmpty) {
+  auto files = set_12_fixture();
+  for (auto& f : files)
+    if (f.name == "or12/roles.csv") {
+      auto at = f.text.find("org-1,,,\r\nr-2");
+      ASSERT_NE(at, std::string::npos);
+      f.text.replace(at, 8, "org-1,,,LEAKVAL");  // a value under the second unnamed column, on line 2
+    }
+  std::string m = message_of([&] { parse_oneroster(files, {}); });
+  EXPECT_NE(m.find("or12/roles.csv:2: column 12 has a value but no name in the header row"), std::string::npos) << m;
+  EXPECT_EQ(m.find("LEAKVAL"), std::string::npos) << m;
+  // Rows without the trailing cells are fine too.
+  for (auto& f : files)
+    if (f.name == "or12/roles.csv") {
+      f.text =
+          "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,"
+          "userProfileSourcedId,,\r\nr-1,,,u-s1,primary,student,,,org-1,\r\nr-2,,,u-s2,primary,student,,,org-1,,,\r\n";
+    }
+  EXPECT_EQ(parse_oneroster(files, {}).pupils.size(), 2u);
+}
+
+TEST(oneroster, DemographicsExtensionColumnsAreDropped) {
+  auto files = filled_set();
+  files[2].text =
+      "sourcedId,status,dateLastModified,birthDate,sex,freeLunchEligible,houseColour\n"
+      "s1,,,2015-03-14,female,LEAKY,LEAKBLUE\n";
+  SourceData d = parse_oneroster(files, {});
+  EXPECT_TRUE(d.dropped.count("freeLunchEligible"));
+  EXPECT_TRUE(d.dropped.count("houseColour"));  // any extension column of demographics.csv
+  EXPECT_EQ(dump(d).find("LEAK"), std::string::npos);
+  ASSERT_TRUE(d.pupils.at(0).dob.has_value());
 }
 
 }  // namespace

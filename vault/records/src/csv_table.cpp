@@ -125,6 +125,13 @@ CsvTable parse_csv(const SourceFile& file) {
     throw Error(ErrorCode::kUsage, file.name + ": has no header row; the first line must name the columns");
   table.header_line = c.rows.front().line;
   table.header = std::move(c.rows.front().cells);
+  // Empty cells at the end of the header (OneRoster 1.2 sets from a
+  // learning platform end it ",,"): no columns, as long as every row leaves
+  // them empty too.
+  std::size_t named = table.header.size();
+  while (named > 1 && trim(table.header[named - 1]).empty()) --named;
+  const std::size_t written = table.header.size();
+  table.header.resize(named);
   std::set<std::string> seen;
   for (std::size_t i = 0; i < table.header.size(); ++i) {
     table.header[i] = trim(table.header[i]);
@@ -137,6 +144,14 @@ CsvTable parse_csv(const SourceFile& file) {
   }
   for (std::size_t r = 1; r < c.rows.size(); ++r) {
     auto& row = c.rows[r];
+    if (row.cells.size() == written && written > named) {
+      for (std::size_t i = named; i < written; ++i)
+        if (!trim(row.cells[i]).empty())
+          throw Error(ErrorCode::kUsage, table.where(row) + "column " + std::to_string(i + 1) +
+                                             " has a value but no name in the header row; name the column or "
+                                             "leave it empty");
+      row.cells.resize(named);
+    }
     if (row.cells.size() != table.header.size())
       throw Error(ErrorCode::kUsage, table.where(row) + "has " + std::to_string(row.cells.size()) +
                                          " cells but the header has " + std::to_string(table.header.size()) +

@@ -35,7 +35,9 @@ struct CsvTable {
 
 // Throws Error(kUsage) naming the file and line for malformed CSV, invalid
 // UTF-8, a row whose cell count differs from the header's, an empty header
-// or duplicate header names.
+// or duplicate header names. Empty cells at the end of the header row are
+// no columns: a row may leave them out or leave them empty, and a value in
+// one is an error naming its line and column number.
 CsvTable parse_csv(const SourceFile& file);
 
 // Splits a multi-value cell on ';', trimming spaces and dropping empties.

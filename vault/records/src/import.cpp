@@ -3,6 +3,7 @@
 #include "coffer/vault/records/import.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -31,6 +32,11 @@ SourceFile load(const fs::path& path) {
   return SourceFile{path.string(), s.str()};
 }
 
+std::string lower_ascii(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 std::string join_keys(const std::vector<std::string>& keys) {
   std::string out;
   for (std::size_t i = 0; i < keys.size() && i < 10; ++i) out += (i ? ", " : "") + keys[i];
@@ -50,35 +56,112 @@ std::string_view format_name(SourceFormat f) {
       return "oneroster";
     case SourceFormat::kCtf:
       return "ctf";
+    case SourceFormat::kSds:
+      return "sds";
   }
   return "?";
 }
 
 std::optional<SourceFormat> parse_format(std::string_view name) {
-  for (auto f : {SourceFormat::kCofferCsv, SourceFormat::kMappedCsv, SourceFormat::kOneRoster, SourceFormat::kCtf})
+  for (auto f : {SourceFormat::kCofferCsv, SourceFormat::kMappedCsv, SourceFormat::kOneRoster, SourceFormat::kCtf,
+                 SourceFormat::kSds})
     if (format_name(f) == name) return f;
   return std::nullopt;
 }
 
 bool Selection::selects(const Pupil& p) const {
-  if (empty() || pupils.count(p.key) || groups.count(p.reg_group)) return true;
-  return std::any_of(p.classes.begin(), p.classes.end(), [&](const std::string& c) { return groups.count(c) > 0; });
+  if (empty() || pupils.contains(p.key) || groups.contains(p.reg_group)) return true;
+  return std::any_of(p.classes.begin(), p.classes.end(), [&](const std::string& c) { return groups.contains(c); });
 }
+
+namespace {
+
+// The header row's names (first line, BOM and quotes stripped), or empty
+// when the file is not there. Enough to tell formats apart; the importer
+// then reads the file properly.
+std::vector<std::string> header_of(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string line;
+  if (!in || !std::getline(in, line)) return {};
+  if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= line.size()) {
+    std::size_t end = line.find(',', pos);
+    if (end == std::string::npos) end = line.size();
+    std::string cell = detail::trim(std::string_view(line).substr(pos, end - pos));
+    if (cell.size() >= 2 && cell.front() == '"' && cell.back() == '"') cell = cell.substr(1, cell.size() - 2);
+    out.push_back(std::move(cell));
+    pos = end + 1;
+  }
+  return out;
+}
+
+bool has(const std::vector<std::string>& header, std::string_view name) {
+  return std::find(header.begin(), header.end(), name) != header.end();
+}
+
+// A directory with users.csv: OneRoster (1.1 or 1.2) or Microsoft SDS v2.1.
+// Signs of each, from the file set and the headers (docs/IMPORT.md):
+//  OneRoster: manifest.csv; users.csv with status, enabledUser, role or
+//    agentSourcedIds; roles.csv with sourcedId or roleType.
+//  SDS: relationships.csv or userFlags.csv; users.csv with
+//    activeDirectoryMatchId; roles.csv with orgSourcedId but no sourcedId.
+SourceFormat oneroster_or_sds(const fs::path& dir) {
+  std::error_code ec;
+  auto present = [&](const char* name) {
+    // Any case: a set copied through Windows may say UserFlags.csv.
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (lower_ascii(it->path().filename().string()) == name) return true;
+    return false;
+  };
+  auto users = header_of(dir / "users.csv");
+  auto roles = header_of(dir / "roles.csv");
+  std::vector<std::string> oneroster, sds;  // the signs seen, for the message
+  if (present("manifest.csv")) oneroster.push_back("manifest.csv");
+  for (const char* c : {"status", "enabledUser", "role", "agentSourcedIds"})
+    if (has(users, c)) oneroster.push_back(std::string("users.csv column ") + c);
+  if (has(roles, "sourcedId") || has(roles, "roleType")) oneroster.push_back("roles.csv with sourcedId/roleType");
+  if (present("relationships.csv")) sds.push_back("relationships.csv");
+  if (present("userflags.csv")) sds.push_back("userFlags.csv");
+  if (has(users, "activeDirectoryMatchId")) sds.push_back("users.csv column activeDirectoryMatchId");
+  if (has(roles, "orgSourcedId") && !has(roles, "sourcedId")) sds.push_back("roles.csv with orgSourcedId");
+  if (!oneroster.empty() && sds.empty()) return SourceFormat::kOneRoster;
+  if (!sds.empty() && oneroster.empty()) return SourceFormat::kSds;
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out.empty() ? std::string("none") : out;
+  };
+  throw Error(ErrorCode::kUsage, dir.string() +
+                                     ": cannot tell OneRoster from Microsoft School Data Sync (SDS v2.1): signs of "
+                                     "OneRoster: " +
+                                     list(oneroster) + "; signs of SDS: " + list(sds) +
+                                     "; name the format with --format oneroster or --format sds");
+}
+
+}  // namespace
 
 SourceFormat detect_format(const fs::path& from) {
   std::error_code ec;
   if (fs::is_directory(from, ec)) {
-    if (fs::exists(from / "manifest.csv") || fs::exists(from / "users.csv")) return SourceFormat::kOneRoster;
+    if (fs::exists(from / "users.csv")) return oneroster_or_sds(from);
+    if (fs::exists(from / "manifest.csv")) return SourceFormat::kOneRoster;
     if (fs::exists(from / "pupils.csv")) return SourceFormat::kCofferCsv;
-    throw Error(ErrorCode::kUsage,
-                from.string() + ": holds neither pupils.csv (coffer-csv) nor manifest.csv/users.csv (OneRoster)",
-                Remedy::kNameFormat);
+    throw Error(
+        ErrorCode::kUsage,
+        from.string() + ": holds neither pupils.csv (coffer-csv) nor manifest.csv/users.csv (OneRoster or SDS v2.1)",
+        Remedy::kNameFormat);
   }
   SourceFile f = load(from);
   std::string_view head = std::string_view(f.text).substr(0, 4096);
   if (head.find("<CTfile") != std::string_view::npos) return SourceFormat::kCtf;
   if (from.filename() == "pupils.csv") return SourceFormat::kCofferCsv;
-  if (from.filename() == "manifest.csv" || from.filename() == "users.csv") return SourceFormat::kOneRoster;
+  if (from.filename() == "users.csv") {
+    fs::path dir = from.parent_path().empty() ? fs::path(".") : from.parent_path();
+    return oneroster_or_sds(dir);
+  }
+  if (from.filename() == "manifest.csv") return SourceFormat::kOneRoster;
   throw Error(ErrorCode::kUsage, from.string() + ": cannot tell the format", Remedy::kNameFormatOfFile);
 }
 
@@ -90,8 +173,9 @@ SourceData read_source_unchecked(SourceFormat format, const fs::path& from, cons
   bool dir = fs::is_directory(from, ec);
   if (!dir && !fs::exists(from, ec))
     throw Error(ErrorCode::kUsage, from.string() + ": no such file or directory",
-                format == SourceFormat::kOneRoster || format == SourceFormat::kCofferCsv ? Remedy::kSourceDirectoryPath
-                                                                                         : Remedy::kSourceFilePath);
+                format == SourceFormat::kOneRoster || format == SourceFormat::kCofferCsv || format == SourceFormat::kSds
+                    ? Remedy::kSourceDirectoryPath
+                    : Remedy::kSourceFilePath);
   switch (format) {
     case SourceFormat::kCofferCsv: {
       fs::path pupils = dir ? from / "pupils.csv" : from;
@@ -104,20 +188,28 @@ SourceData read_source_unchecked(SourceFormat format, const fs::path& from, cons
       if (!mapping) throw Error(ErrorCode::kUsage, "a mapped CSV needs its column mapping", Remedy::kMappingNeeded);
       if (dir) throw Error(ErrorCode::kUsage, from.string() + " is a directory", Remedy::kMappedCsvIsOneFile);
       return parse_mapped_csv(load(from), load(*mapping), selection);
-    case SourceFormat::kOneRoster: {
+    case SourceFormat::kOneRoster:
+    case SourceFormat::kSds: {
+      const bool sds = format == SourceFormat::kSds;
+      const std::string what = sds ? "SDS" : "OneRoster";
       fs::path d = dir ? from : from.parent_path();
       if (d.empty()) d = ".";
       std::vector<SourceFile> files;
       fs::directory_iterator it(d, ec);
       if (ec)
-        throw Error(ErrorCode::kIo, "cannot list the OneRoster directory " + d.string() + ": " + ec.message() +
+        throw Error(ErrorCode::kIo, "cannot list the " + what + " directory " + d.string() + ": " + ec.message() +
                                         "; check the path and its permissions");
       for (; it != fs::directory_iterator(); it.increment(ec)) {
         if (ec) break;
-        if (it->is_regular_file(ec) && it->path().extension() == ".csv") files.push_back(load(it->path()));
+        if (!it->is_regular_file(ec) || it->path().extension() != ".csv") continue;
+        // SDS's userFlags.csv (IEP, 504, free lunch) is never read, not
+        // even into memory: the importer only reports its name.
+        if (sds && lower_ascii(it->path().filename().string()) == "userflags.csv")
+          files.push_back(SourceFile{it->path().string(), ""});
+        else files.push_back(load(it->path()));
       }
-      if (ec) throw Error(ErrorCode::kIo, "cannot list the OneRoster directory " + d.string() + ": " + ec.message());
-      return parse_oneroster(files, selection);
+      if (ec) throw Error(ErrorCode::kIo, "cannot list the " + what + " directory " + d.string() + ": " + ec.message());
+      return sds ? parse_sds(files, selection) : parse_oneroster(files, selection);
     }
     case SourceFormat::kCtf:
       if (dir) throw Error(ErrorCode::kUsage, from.string() + " is a directory; a CTF is one XML file");
@@ -170,7 +262,7 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
   out.fields.assign(profile.fields.begin(), profile.fields.end());
 
   std::vector<std::string> unnamed, unreachable;
-  const bool needs_contact = profile.fields.count("emergency_contacts") > 0;
+  const bool needs_contact = profile.fields.contains("emergency_contacts");
   if (options.today)
     for (auto& p : data.pupils)
       if (p.dob && *options.today < *p.dob) {
@@ -181,7 +273,7 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
       }
   for (auto& p : data.pupils) {
     for (auto& g : groups_present(p))
-      if (!profile.fields.count(g)) out.not_in_profile.insert(g);
+      if (!profile.fields.contains(g)) out.not_in_profile.insert(g);
     minimise(p, out.fields);
     if (p.surname.empty() || p.forename.empty()) unnamed.push_back(p.key);
     if (needs_contact) {

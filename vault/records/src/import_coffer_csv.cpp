@@ -82,7 +82,7 @@ std::map<std::string_view, std::size_t> columns(const CsvTable& t, const std::ve
     }
   }
   for (auto r : required)
-    if (!idx.count(r))
+    if (!idx.contains(r))
       throw Error(ErrorCode::kUsage, t.file + ":" + std::to_string(t.header_line) + ": the required column " +
                                          std::string(r) + " is missing from the header row");
   return idx;
@@ -167,7 +167,7 @@ Contact read_contact(const Row& row, int given_priority = 0) {
   }
   if (row.cell("Forename").empty() && row.cell("Surname").empty())
     throw Error(ErrorCode::kUsage, row.where() + "the contact has no name (Forename or Surname)");
-  for (auto part : {row.cell("Title"), row.cell("Forename"), row.cell("Surname")})
+  for (const auto& part : {row.cell("Title"), row.cell("Forename"), row.cell("Surname")})
     if (!part.empty()) c.name += (c.name.empty() ? "" : " ") + part;
   c.relationship = row.cell("Relationship");
   c.parental_responsibility = detail::parse_flag(row.cell("Responsibility"), row.where("Responsibility"));
@@ -212,7 +212,7 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
     for (auto& r : contacts.rows) {
       Row row(contacts, r, cidx);
       std::string key = row.cell("PupilKey");
-      if (!line_of.count(key))
+      if (!line_of.contains(key))
         throw Error(ErrorCode::kUsage, row.where("PupilKey") + "no pupil in " + pupils.file +
                                            " has this PupilKey; export both files from the same report");
       auto it = taken.find(key);
@@ -267,9 +267,9 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
   for (auto& [k, v] : *columns_table) {
     // Their header is checked as well as the target: "Religion" =
     // "DietaryNeeds" would otherwise carry religion under another name.
-    if (detail::is_denied_column(k.str()))
-      throw bad(&v, "column " + std::string(k.str()) +
-                        " is on the deny-list and can never be imported; remove this line from the mapping");
+    if (auto why = detail::deny_reason(k.str()))
+      throw bad(&v, "column " + std::string(k.str()) + " is on the deny-list and can never be imported (" + *why +
+                        "); remove this line from the mapping");
     auto target = v.value<std::string>();
     if (!target) throw bad(&v, "the target of \"" + std::string(k.str()) + "\" must be a string");
     int contact = 0;
@@ -307,7 +307,7 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
                                          std::string(name) + "; map only one of them");
   }
   for (auto required : {"PupilKey", "Surname", "Forename"})
-    if (!pidx.count(required))
+    if (!pidx.contains(required))
       throw Error(ErrorCode::kUsage, mapping.name + ": no column of " + table.file + " is mapped to " + required +
                                          "; add \"<their header>\" = \"" + required + "\" under [columns]");
 

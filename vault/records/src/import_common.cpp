@@ -2,7 +2,6 @@
 #include "import_common.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <vector>
 
@@ -12,41 +11,6 @@
 namespace coffer::vault::detail {
 namespace {
 
-std::string fold(std::string_view s) {
-  std::string out;
-  for (char c : s)
-    if (std::isalnum(static_cast<unsigned char>(c)))
-      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// The words of a header, lower-cased: split at anything not a letter or
-// digit, between letters and digits, and at camelCase boundaries
-// ("Ever6FSM" -> ever, 6, fsm; "SENType" -> sen, type; "isLAC" -> is, lac).
-std::vector<std::string> words(std::string_view s) {
-  auto up = [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; };
-  auto lo = [](char c) { return std::islower(static_cast<unsigned char>(c)) != 0; };
-  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
-  std::vector<std::string> out;
-  std::string w;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (!std::isalnum(static_cast<unsigned char>(c))) {
-      if (!w.empty()) out.push_back(std::move(w)), w.clear();
-      continue;
-    }
-    if (!w.empty()) {
-      char prev = s[i - 1];
-      bool next_lower = i + 1 < s.size() && lo(s[i + 1]);
-      if ((lo(prev) && up(c)) || (digit(prev) != digit(c)) || (up(prev) && up(c) && next_lower))
-        out.push_back(std::move(w)), w.clear();
-    }
-    w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  if (!w.empty()) out.push_back(std::move(w));
-  return out;
-}
-
 std::string lower(std::string_view s) {
   std::string out;
   for (char c : s) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -54,60 +18,6 @@ std::string lower(std::string_view s) {
 }
 
 }  // namespace
-
-bool is_denied_column(std::string_view name) {
-  // Stems found anywhere in the folded name (research §6.2): special-category
-  // and high-risk data no profile may carry, whatever a report calls it
-  // ("Home Address", "Parent Email", "FSM Eligible"). A false match only
-  // drops a column, and the drop is reported by name.
-  static constexpr std::array<std::string_view, 60> kContains = {
-      "ethnic", "religio", "faith", "nationalit", "countryofbirth", "birthcountry", "cityofbirth", "birthcity",
-      "stateofbirth", "birthstate", "freeschoolmeal", "pupilpremium", "premium", "senprovision", "senneed", "senstatus",
-      "senhistory", "sencode", "sensupport", "lookedafter", "careauthority", "childlookedafter", "everincare",
-      "attendance", "assessment", "keystage", "address", "postcode", "password", "email", "language", "disabilit",
-      "publicschoolresidence", "nawdetails", "uniquelearnernumber", "schoolhistory", "admission", "exclusion",
-      // High-risk, not needed by any purpose: care and adoption history
-      // (a former name can reveal an adoption), child protection, funding,
-      // immigration status, gender identity.
-      "adoptedfromcare", "postlookedafter", "servicechild", "topupfunding", "senunit", "resourcedprovision",
-      "youngcarer", "childprotection", "childinneed", "immigration", "refugee", "asylum", "formersurname",
-      "formerforename", "formername", "genderidentity", "pronoun",
-      // Other spellings seen in MIS reports: "Free Meals", "Place of Birth",
-      // "Exam Results", "Test Results".
-      "freemeal", "placeofbirth", "birthplace", "examresult", "testresult"};
-  // Short stems only at the start ("FSMeligible", "SEN status", "EAL").
-  static constexpr std::array<std::string_view, 9> kPrefixes = {"fsm", "ehcp", "send",   "eal", "uci",
-                                                                "uln", "race", "incare", "ks"};
-  // Exact folded names (OneRoster's race columns and other short ones).
-  static constexpr std::array<std::string_view, 14> kExact = {"sen",
-                                                              "cin",
-                                                              "asian",
-                                                              "white",
-                                                              "americanindianoralaskanative",
-                                                              "blackorafricanamerican",
-                                                              "nativehawaiianorotherpacificislander",
-                                                              "demographicracetwoormoreraces",
-                                                              "hispanicorlatinoethnicity",
-                                                              "aln",
-                                                              "speakwelsh",
-                                                              "homewelsh",
-                                                              "nationalidentity",
-                                                              "cla"};
-  // Short codes only as a whole word, so "LAC" and "Is LAC" match but
-  // "Lactose" does not ("Ever 6 FSM", "SEN Type", "CLA status", "EAL").
-  static constexpr std::array<std::string_view, 6> kWords = {"fsm", "sen", "lac", "cla", "cin", "eal"};
-  std::string f = fold(name);
-  if (f.empty()) return false;
-  for (auto& w : words(name))
-    if (std::find(kWords.begin(), kWords.end(), w) != kWords.end()) return true;
-  for (auto c : kContains)
-    if (f.find(c) != std::string::npos) return true;
-  for (auto p : kPrefixes)
-    if (f.starts_with(p)) return true;
-  for (auto e : kExact)
-    if (f == e) return true;
-  return false;
-}
 
 std::optional<bool> parse_flag(std::string_view text, const std::string& where) {
   std::string t = lower(text);
@@ -161,13 +71,13 @@ std::string check_upn_cell(std::string_view text, const std::string& where, std:
 
 bool select_pupil(SourceData& data, const Selection& selection, const Pupil& p) {
   if (selection.empty()) return true;
-  bool taken = selection.pupils.count(p.key) > 0;
-  if (selection.groups.count(p.reg_group)) {
+  bool taken = selection.pupils.contains(p.key);
+  if (selection.groups.contains(p.reg_group)) {
     data.matched_groups.insert(p.reg_group);
     taken = true;
   }
   for (auto& c : p.classes)
-    if (selection.groups.count(c)) {
+    if (selection.groups.contains(c)) {
       data.matched_groups.insert(c);
       taken = true;
     }
@@ -190,10 +100,22 @@ void require_selection_found(const SourceData& data, const Selection& selection,
   }
   std::string groups;
   for (auto& g : selection.groups)
-    if (!data.matched_groups.count(g)) groups += (groups.empty() ? "" : ", ") + g;
+    if (!data.matched_groups.contains(g)) groups += (groups.empty() ? "" : ", ") + g;
   if (!groups.empty())
     throw Error(ErrorCode::kUsage, "no pupil in " + source_name + " is in the registration group or class " + groups +
                                        "; check the group names (they must match exactly)");
+}
+
+std::optional<std::string> england_year(std::string_view ceds) {
+  if (ceds == "KG") return "1";
+  if (ceds == "PK") return "R";
+  if (ceds == "PR") return "N";
+  if (ceds.size() == 2 && std::isdigit(static_cast<unsigned char>(ceds[0])) &&
+      std::isdigit(static_cast<unsigned char>(ceds[1]))) {
+    int g = (ceds[0] - '0') * 10 + (ceds[1] - '0');
+    if (g >= 1 && g <= 12) return std::to_string(g + 1);
+  }
+  return std::nullopt;
 }
 
 void sort_contacts(Pupil& pupil) {

@@ -1,5 +1,5 @@
-// Helpers every importer shares: the deny-list of source column and element
-// names, value parsers that name what they accept, and the check that every
+// Helpers every importer shares: the deny-list (deny_list.h) of source
+// column and element names, value parsers that name what they accept, and the check that every
 // selected pupil key and group was found. Private to vault/src.
 #pragma once
 
@@ -8,14 +8,9 @@
 #include <string_view>
 
 #include "coffer/vault/records/import.h"
+#include "deny_list.h"
 
 namespace coffer::vault::detail {
-
-// True for a source column or element name that carries deny-listed data
-// (ethnicity, religion, FSM, SEN, addresses, ...). Case, spaces and
-// punctuation are ignored, so "Ethnicity", "ethnic_group" and
-// "FSM Eligible" all match.
-bool is_denied_column(std::string_view name);
 
 // "true"/"false", "yes"/"no", "y"/"n", "1"/"0"; nullopt for empty; throws
 // Error(kUsage) with `where` for anything else.
@@ -38,6 +33,15 @@ bool select_pupil(SourceData& data, const Selection& selection, const Pupil& pup
 // Throws Error(kUsage) naming selected
 // pupil keys or groups that the source does not contain.
 void require_selection_found(const SourceData& data, const Selection& selection, const std::string& source_name);
+
+// CEDS grade code (OneRoster users.grades, SDS roles.grade) -> England
+// National Curriculum year, by age (England year = CEDS grade + 1: a Year 5
+// pupil is 9-10, like a US 4th grader; research §2.2 "Year 5 ≈ 04"):
+// "01".."12" -> "2".."13", "KG" -> "1" (age 5-6), "PK" -> "R" (Reception,
+// 4-5), "PR" -> "N" (preschool/nursery). Nullopt for any other value (IT,
+// TK, 13, PS, UG, Other, a vendor's own): the importer keeps it as written
+// and warns once per distinct value.
+std::optional<std::string> england_year(std::string_view ceds);
 
 // Sorts contacts by priority (stable: file order breaks ties).
 void sort_contacts(Pupil& pupil);

@@ -105,27 +105,50 @@ std::vector<std::string> split_commas(std::string_view cell) {
   return out;
 }
 
-// One parsed file with its columns looked up by name.
+// Misspellings real exports carry (a learning platform's OneRoster 1.2
+// set writes prefferedGivenName; others write preferredFirstName), read as
+// the spec's column with a warning naming both.
+const std::map<std::string_view, std::string_view> kAliases = {
+    {"prefferedGivenName", "preferredGivenName"},   {"prefferedFamilyName", "preferredFamilyName"},
+    {"prefferedMiddleName", "preferredMiddleName"}, {"preferredFirstName", "preferredGivenName"},
+    {"preferredLastName", "preferredFamilyName"},   {"prefferedFirstName", "preferredGivenName"},
+    {"prefferedLastName", "preferredFamilyName"}};
+
+// One parsed file with its columns looked up by name. With `only`, every
+// column not in it is dropped as deny-listed whatever its name
+// (demographics.csv: only birthDate and sex are read, the rest of the file
+// is special-category data).
 class Table {
  public:
   Table(const SourceFile& f, const std::vector<std::string_view>& spec,
-        std::initializer_list<std::string_view> required, std::string_view what_to_do, SourceData& data)
+        std::initializer_list<std::string_view> required, std::string_view what_to_do, SourceData& data,
+        const std::vector<std::string_view>* only = nullptr)
       : t_(detail::parse_csv(f)) {
     for (std::size_t i = 0; i < t_.header.size(); ++i) {
       const std::string& name = t_.header[i];
-      if (detail::is_denied_column(name)) data.dropped.insert(name);  // never read, whether in the spec or not
-      else if (std::find(spec.begin(), spec.end(), name) != spec.end()) idx_.emplace(name, i);
-      else data.unmapped.insert(name);
+      auto alias = kAliases.find(name);
+      if (detail::is_denied_column(name) || (only && std::find(only->begin(), only->end(), name) == only->end())) {
+        data.dropped.insert(name);  // never read, whether in the spec or not
+      } else if (std::find(spec.begin(), spec.end(), name) != spec.end()) {
+        idx_.emplace(name, i);
+      } else if (alias != kAliases.end() && std::find(spec.begin(), spec.end(), alias->second) != spec.end() &&
+                 !std::count(t_.header.begin(), t_.header.end(), std::string(alias->second))) {
+        idx_.emplace(std::string(alias->second), i);
+        data.warnings.push_back(t_.file + ":" + std::to_string(t_.header_line) + ": column " + name +
+                                " is not a OneRoster name; read as " + std::string(alias->second));
+      } else {
+        data.unmapped.insert(name);
+      }
     }
     for (auto r : required)
-      if (!idx_.count(std::string(r)))
+      if (!idx_.contains(std::string(r)))
         throw Error(ErrorCode::kUsage, t_.file + ":" + std::to_string(t_.header_line) + ": the required column " +
                                            std::string(r) + " is missing from the header row; " +
                                            std::string(what_to_do));
   }
   const CsvTable& table() const { return t_; }
   const std::string& file() const { return t_.file; }
-  bool has(std::string_view col) const { return idx_.count(std::string(col)) > 0; }
+  bool has(std::string_view col) const { return idx_.contains(std::string(col)); }
   std::string cell(const CsvRow& r, std::string_view col) const {
     auto it = idx_.find(std::string(col));
     return it == idx_.end() ? std::string() : detail::trim(r.cells[it->second]);
@@ -136,36 +159,28 @@ class Table {
   }
   std::string where(const CsvRow& r) const { return t_.where(r); }
 
-  // Rows a delta export marks tobedeleted are gone from the MIS.
-  bool deleted(const CsvRow& r) const {
+  // Rows a delta export marks tobedeleted are gone from the MIS; counted
+  // (call once per row), so the import can say how many it skipped.
+  bool deleted(const CsvRow& r) {
     std::string s = lower(cell(r, "status"));
     if (s.empty() || s == "active") return false;
-    if (s == "tobedeleted") return true;
+    if (s == "tobedeleted") {
+      ++deleted_rows_;
+      return true;
+    }
     throw Error(ErrorCode::kUsage, where(r, "status") + "expected active or tobedeleted (or empty in a bulk file)");
   }
+  std::size_t deleted_rows() const { return deleted_rows_; }
 
  private:
   CsvTable t_;
   std::map<std::string, std::size_t, std::less<>> idx_;
+  std::size_t deleted_rows_ = 0;
 };
 
-// CEDS grade code (users.grades) -> England National Curriculum year, by
-// age (England year = CEDS grade + 1: a Year 5 pupil is 9-10, like a US
-// 4th grader; research §2.2 "Year 5 ≈ 04"): "01".."12" -> "2".."13",
-// "KG" -> "1" (age 5-6), "PK" -> "R" (Reception, 4-5), "PR" -> "N"
-// (preschool/nursery). Any other value (IT, TK, 13, PS, UG, Other, a
-// vendor's own) is kept as written with one warning per distinct value.
-std::optional<std::string> england_year(std::string_view ceds) {
-  if (ceds == "KG") return "1";
-  if (ceds == "PK") return "R";
-  if (ceds == "PR") return "N";
-  if (ceds.size() == 2 && std::isdigit(static_cast<unsigned char>(ceds[0])) &&
-      std::isdigit(static_cast<unsigned char>(ceds[1]))) {
-    int g = (ceds[0] - '0') * 10 + (ceds[1] - '0');
-    if (g >= 1 && g <= 12) return std::to_string(g + 1);
-  }
-  return std::nullopt;
-}
+// The columns of demographics.csv this importer reads; the others (race,
+// ethnicity, birth place, residence status, any extension) are dropped.
+const std::vector<std::string_view> kDemographicsRead = {"sourcedId", "status", "dateLastModified", "birthDate", "sex"};
 
 // "{UPN:R999...},{MIS:123}" -> "R999..."; empty if there is no UPN token.
 std::string upn_token(std::string_view user_ids) {
@@ -297,6 +312,7 @@ class Importer {
                          : std::initializer_list<std::string_view>{"sourcedId", "givenName", "familyName"},
                 "export users.csv with the OneRoster " + v_.number + " column names", data_);
     read_users(users);
+    tally(users);
     if (!v_.v11()) read_roles();
     for (auto& id : order_) {  // the reverse links: a contact naming its pupils
       const User& u = users_.at(id);
@@ -308,7 +324,7 @@ class Importer {
     std::unordered_map<std::string, const CsvRow*> demo_rows;
     if (f_.demographics) {
       demographics.emplace(*f_.demographics, kDemographics, std::initializer_list<std::string_view>{"sourcedId"},
-                           "export demographics.csv with the OneRoster column names", data_);
+                           "export demographics.csv with the OneRoster column names", data_, &kDemographicsRead);
       std::unordered_map<std::string, std::size_t> line_of;
       for (auto& r : demographics->table().rows) {
         if (demographics->deleted(r)) continue;
@@ -319,6 +335,7 @@ class Importer {
                                              "; give one row per user");
         demo_rows.emplace(std::move(id), &r);
       }
+      tally(*demographics);
     }
 
     std::unordered_map<std::string, std::size_t> first_grade_line;  // unknown grade -> first line
@@ -361,10 +378,31 @@ class Importer {
       data_.pupils.push_back(std::move(p));
     }
     detail::require_selection_found(data_, sel_, f_.users->name);
+    report_deleted();
   }
 
  private:
-  void read_users(const Table& users) {
+  // Rows marked tobedeleted: counted per file, reported once.
+  void tally(const Table& t) {
+    if (t.deleted_rows()) deleted_.emplace_back(t.file(), t.deleted_rows());
+  }
+  void report_deleted() {
+    if (deleted_.empty() && !in_deleted_class_) return;
+    std::size_t total = 0;
+    std::string per_file;
+    for (auto& [file, n] : deleted_) {
+      total += n;
+      per_file += (per_file.empty() ? "" : ", ") + file + " " + std::to_string(n);
+    }
+    std::string w = std::to_string(total) + " row(s) marked tobedeleted were skipped";
+    if (!per_file.empty()) w += " (" + per_file + ")";
+    if (in_deleted_class_)
+      w +=
+          (total ? ", and " : ": ") + std::to_string(in_deleted_class_) + " enrolment(s) in classes marked tobedeleted";
+    data_.warnings.push_back(w + "; they are gone from the MIS");
+  }
+
+  void read_users(Table& users) {
     for (auto& r : users.table().rows) {
       std::string id = users.cell(r, "sourcedId");
       if (id.empty()) throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "every user needs a sourcedId");
@@ -393,7 +431,7 @@ class Importer {
     Table roles(*f_.roles, kRoles, {"userSourcedId", "role"}, "export roles.csv with the OneRoster 1.2 column names",
                 data_);
     for (auto& r : roles.table().rows) {
-      if (roles.deleted(r)) continue;
+      if (roles.deleted(r)) continue;  // counted below
       std::string type = lower(roles.cell(r, "roleType"));
       if (!type.empty() && type != "primary" && type != "secondary")
         throw Error(ErrorCode::kUsage, roles.where(r, "roleType") + "expected primary or secondary");
@@ -404,6 +442,7 @@ class Importer {
       // A user with several roles: student first, then the first contact role.
       if (have.empty() || have == "other" || (role == "student" && have != "student")) have = role;
     }
+    tally(roles);
   }
 
   void read_classes() {
@@ -414,7 +453,10 @@ class Importer {
                                          "(or leave enrollments.csv out)");
     Table classes(*f_.classes, kClasses, {"sourcedId"}, "export classes.csv with the OneRoster column names", data_);
     for (auto& r : classes.table().rows) {
-      if (classes.deleted(r)) continue;
+      if (classes.deleted(r)) {
+        deleted_classes_.insert(classes.cell(r, "sourcedId"));
+        continue;
+      }
       ClassInfo c;
       std::string title = classes.cell(r, "title"), code = classes.cell(r, "classCode");
       std::string id = classes.cell(r, "sourcedId");
@@ -429,7 +471,11 @@ class Importer {
     for (auto& r : enrollments.table().rows) {
       if (enrollments.deleted(r) || lower(enrollments.cell(r, "role")) != "student") continue;
       std::string cls = enrollments.cell(r, "classSourcedId");
-      if (!classes_.count(cls)) {
+      if (!classes_.contains(cls) && deleted_classes_.contains(cls)) {
+        ++in_deleted_class_;  // the class is gone, not missing
+        continue;
+      }
+      if (!classes_.contains(cls)) {
         if (unknown.insert(cls).second)
           data_.warnings.push_back(enrollments.where(r, "classSourcedId") + "class " + cls +
                                    " is not in classes.csv; its enrollments are skipped");
@@ -437,6 +483,8 @@ class Importer {
       }
       enrolled_[enrollments.cell(r, "userSourcedId")].push_back(std::move(cls));
     }
+    tally(classes);
+    tally(enrollments);
   }
 
   void read_pupil(const Table& users, const CsvRow& r, Pupil& p,
@@ -452,7 +500,7 @@ class Importer {
     }
     auto grades = split_commas(users.cell(r, "grades"));
     if (!grades.empty()) {
-      if (auto year = england_year(grades.front())) {
+      if (auto year = detail::england_year(grades.front())) {
         p.year_group = *year;
       } else {
         p.year_group = grades.front();
@@ -473,7 +521,7 @@ class Importer {
       if (!seen.insert(id).second) continue;
       auto it = users_.find(id);
       if (it != users_.end() && is_contact_role(it->second.role)) ids.push_back(id);
-      else if (!gone_.count(id)) strangers.push_back(id);
+      else if (!gone_.contains(id)) strangers.push_back(id);
     }
     if (!strangers.empty())
       data_.warnings.push_back(users.where(*pupil.row, "agentSourcedIds") + "pupil " + p.key + ": " +
@@ -491,7 +539,7 @@ class Importer {
       Contact c;
       c.priority = ++priority;
       c.ranked = false;  // OneRoster has no contact order: this is the list's order
-      for (auto part : {users.cell(r, "givenName"), users.cell(r, "familyName")})
+      for (const auto& part : {users.cell(r, "givenName"), users.cell(r, "familyName")})
         if (!part.empty()) c.name += (c.name.empty() ? "" : " ") + part;
       c.relationship = capitalised(u.role);
       std::string phone = users.cell(r, "phone"), sms = users.cell(r, "sms");
@@ -506,9 +554,12 @@ class Importer {
   const Version& v_;
   const Selection& sel_;
   SourceData& data_;
-  std::unordered_map<std::string, std::size_t> line_of_;  // every sourcedId, for duplicates
-  std::unordered_set<std::string> gone_;                  // tobedeleted or disabled users
-  std::vector<std::string> order_;                        // live users in file order
+  std::unordered_map<std::string, std::size_t> line_of_;      // every sourcedId, for duplicates
+  std::unordered_set<std::string> gone_;                      // tobedeleted or disabled users
+  std::unordered_set<std::string> deleted_classes_;           // classes marked tobedeleted
+  std::size_t in_deleted_class_ = 0;                          // student enrolments in them
+  std::vector<std::pair<std::string, std::size_t>> deleted_;  // file -> rows marked tobedeleted
+  std::vector<std::string> order_;                            // live users in file order
   std::unordered_map<std::string, User> users_;
   std::unordered_map<std::string, ClassInfo> classes_;
   std::unordered_map<std::string, std::vector<std::string>> enrolled_;  // user -> class ids

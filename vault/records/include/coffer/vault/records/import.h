@@ -19,7 +19,7 @@
 
 namespace coffer::vault {
 
-enum class SourceFormat { kCofferCsv, kMappedCsv, kOneRoster, kCtf };
+enum class SourceFormat { kCofferCsv, kMappedCsv, kOneRoster, kCtf, kSds };
 std::string_view format_name(SourceFormat f);
 std::optional<SourceFormat> parse_format(std::string_view name);
 
@@ -61,8 +61,16 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
 // its name ("dir/users.csv" is users.csv), so messages can name the path.
 SourceData parse_oneroster(const std::vector<SourceFile>& files, const Selection& selection);
 SourceData parse_ctf(const SourceFile& xml, const Selection& selection);
+// files: a Microsoft School Data Sync v2.1 CSV set, recognised by file name
+// as for OneRoster (users.csv and roles.csv required). userFlags.csv is
+// never parsed (its name is reported as dropped; read_source does not even
+// load it), and of demographics.csv only birthDate and sex are read.
+SourceData parse_sds(const std::vector<SourceFile>& files, const Selection& selection);
 
 // Guesses the format of a file or directory by content (research §6.6).
+// A directory with users.csv is OneRoster or SDS v2.1, told apart by the
+// file set and headers (docs/IMPORT.md); when the signs disagree or are
+// missing it throws, naming both, instead of guessing.
 SourceFormat detect_format(const std::filesystem::path& from);
 // Loads the files a format needs from `from` (a file or a directory) and
 // parses them. A mapping file is required for kMappedCsv.
