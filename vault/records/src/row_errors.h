@@ -15,6 +15,10 @@
 //     });
 //   errors.throw_if_any();                          // before any whole-source check
 //
+// A `continue` in the old loop body becomes `return` in the lambda. Call
+// throw_if_any() before require_selection_found(): a selected pupil whose
+// row failed is not in data.pupils and would otherwise be reported missing.
+//
 // Inside a row, errors.cell([&] { return parse_x(...); }) records an error
 // and goes on with the row (returning a default value), so a row with a bad
 // date and a bad sex shows both; use it where the rest of the row still
