@@ -140,7 +140,13 @@ int run(const std::vector<std::string>& args, Context& ctx) {
     *ctx.err << "coffer: " << e.what() << "\nRun 'coffer --help' for usage.\n";
     return kExitUsage;
   } catch (const Error& e) {
-    *ctx.err << "coffer: error: " << printable(error_text(e)) << "\n";
+    // A message of several lines (an import's every bad row, then a
+    // summary): the first after "coffer: error: ", the rest indented.
+    const std::string text = error_text(e);
+    std::size_t start = 0;
+    for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+      *ctx.err << (start ? "  " : "coffer: error: ") << printable(text.substr(start, end - start)) << "\n";
+    *ctx.err << (start ? "  " : "coffer: error: ") << printable(text.substr(start)) << "\n";
     return exit_code_for(e.code());
   } catch (const std::bad_alloc&) {
     *ctx.err << "coffer: error: out of memory\n";

@@ -43,6 +43,9 @@ cp "$cc/pupils.csv" "$out/corpus/coffer_csv/pupils-only"
 # mapped CSV: map.toml, 0xFF, report.csv (fuzz_mapped_csv.cpp).
 mc=tests/fixtures/import/mapped-csv
 { cat "$mc/map.toml"; printf '\377'; cat "$mc/report.csv"; } > "$out/corpus/mapped_csv/fixture"
+# ... and the census list, whose mapping reads one column into two fields.
+cen=tests/fixtures/import/census
+{ cat "$cen/census-map.toml"; printf '\377'; cat "$cen/census.csv"; } > "$out/corpus/mapped_csv/census"
 # audit sidecar: the frozen fixture (sealed to the key fuzz_audit_sidecar.cpp uses).
 cp tests/fixtures/format-v1.coffer.audit "$out/corpus/audit_sidecar/fixture"
 # policy/profile TOML (fuzz_policy_toml.cpp feeds both parsers): every ```toml

@@ -309,5 +309,63 @@ TYPED_TEST(ImporterContract, UnselectedPupilsAreNotRead) {
   EXPECT_TRUE(starts_with(m, TypeParam::where(s, 1, Field::kDob) + ": ")) << m;
 }
 
+// Every bad row in one run (issue 16): each bad pupil's error, on a line
+// of its own starting with where it is, then one summary; the importer
+// returns nothing (it throws), so nothing is imported.
+std::vector<std::string> lines_of(const std::string& m) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t end; (end = m.find('\n', start)) != std::string::npos; start = end + 1)
+    out.push_back(m.substr(start, end - start));
+  out.push_back(m.substr(start));
+  return out;
+}
+
+// "x/users.csv:3: column ..." -> "x/users.csv"
+std::string file_of(const std::string& where) { return where.substr(0, where.find(':')); }
+
+TYPED_TEST(ImporterContract, EveryBadRowIsReportedAndNothingImported) {
+  NeutralSource s = three_pupils();
+  s.pupils.push_back({"K4", "J999888824004", "Dale", "Dev", "2012-05-05", "9B"});
+  s.pupils.push_back({"K5", "Y999888824005", "Eves", "Eli", "2012-06-06", "9A"});
+  for (std::size_t bad : {0, 2, 4}) s.pupils[bad].dob = "2012-02-30";
+  std::string m = usage_error([&] { TypeParam::parse(s, {}); });
+  auto lines = lines_of(m);
+  ASSERT_EQ(lines.size(), 4u) << m;  // three errors and the summary
+  for (std::size_t i = 0; i < 3; ++i) {
+    std::size_t pupil = std::vector<std::size_t>{0, 2, 4}[i];
+    EXPECT_TRUE(starts_with(lines[i], TypeParam::where(s, pupil, Field::kDob) + ": " + TypeParam::kNotADate))
+        << lines[i];
+  }
+  const std::string file = file_of(TypeParam::where(s, 0, Field::kDob));
+  EXPECT_TRUE(lines[3] == "3 rows in " + file + " could not be read; nothing was imported" ||
+              lines[3] == "3 pupils in " + file + " could not be read; nothing was imported")
+      << lines[3];
+  EXPECT_EQ(m.find("02-30"), std::string::npos) << m;  // never the value
+  // The good rows alone import.
+  for (std::size_t bad : {0, 2, 4}) s.pupils[bad].dob = "2012-02-28";
+  EXPECT_EQ(TypeParam::parse(s, {}).pupils.size(), 5u);
+}
+
+// At most 100 errors are listed; the rest are counted, and the summary
+// counts every bad row.
+TYPED_TEST(ImporterContract, OverAHundredBadRowsAreCounted) {
+  NeutralSource s;
+  for (int i = 1; i <= 130; ++i) {
+    std::string n = std::to_string(1000 + i);                                                   // 4 digits
+    s.pupils.push_back({"K" + n, "A99988882" + n, "Surname", "Forename", "2015-13-01", "9A"});  // a UPN (a CTF's key)
+  }
+  std::string m = usage_error([&] { TypeParam::parse(s, {}); });
+  auto lines = lines_of(m);
+  ASSERT_EQ(lines.size(), 102u) << m.substr(0, 400);
+  EXPECT_TRUE(starts_with(lines[0], TypeParam::where(s, 0, Field::kDob) + ": ")) << lines[0];
+  EXPECT_TRUE(starts_with(lines[99], TypeParam::where(s, 99, Field::kDob) + ": ")) << lines[99];
+  EXPECT_EQ(lines[100], "and 30 more errors");
+  const std::string file = file_of(TypeParam::where(s, 0, Field::kDob));
+  EXPECT_TRUE(lines[101] == "130 rows in " + file + " could not be read; nothing was imported" ||
+              lines[101] == "130 pupils in " + file + " could not be read; nothing was imported")
+      << lines[101];
+}
+
 }  // namespace
 }  // namespace coffer::vault::contract

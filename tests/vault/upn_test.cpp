@@ -43,5 +43,17 @@ TEST(Upn, NormalisesAndRefusesMalformed) {
     EXPECT_FALSE(check_upn(bad).well_formed) << bad;
 }
 
+// A UPN typed with a digit where its check letter belongs is told apart
+// from one of the wrong length or shape (importers word their warning by it).
+TEST(Upn, LeadingDigitIsNamed) {
+  for (const char* digit_first : {"1674123101121", "0999888824001", "999888824001", " 7 999888824001", "12345"}) {
+    UpnCheck c = check_upn(digit_first);
+    EXPECT_FALSE(c.well_formed) << digit_first;
+    EXPECT_TRUE(c.leading_digit) << digit_first;
+  }
+  for (const char* other : {"", "R67412310112", "I674123101121", "R6741231O1121", "R674123101121", "r674123101121"})
+    EXPECT_FALSE(check_upn(other).leading_digit) << other;
+}
+
 }  // namespace
 }  // namespace coffer::vault

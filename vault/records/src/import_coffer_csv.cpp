@@ -15,6 +15,7 @@
 #include "coffer/vault/records/import.h"
 #include "csv_table.h"
 #include "import_common.h"
+#include "row_errors.h"
 
 namespace coffer::vault {
 namespace {
@@ -124,28 +125,44 @@ std::vector<std::string> parallel(const Row& row, std::string_view items_col, st
   return details;
 }
 
-Pupil read_pupil(const Row& row, bool uk, Pupil p, std::vector<std::string>& warnings,
-                 std::map<std::string, std::string>& dob_where) {
-  p.upn = detail::check_upn_cell(row.cell("UPN"), row.where("UPN"), warnings);
+// How DD/MM/YYYY dates are declared, for a bad date's hint: `mapping` is
+// the mapping file of a mapped CSV (its date_format key), empty for
+// coffer-csv (its "# dates:" comment).
+struct Dates {
+  bool uk = false;
+  std::string mapping;
+};
+
+// Each cell's error is recorded in `errors` and the row goes on, so a row
+// shows all of its bad cells.
+Pupil read_pupil(const Row& row, const Dates& dates, Pupil p, SourceData& data, detail::RowErrors& errors) {
+  p.upn = detail::check_upn_cell(row.cell("UPN"), row.where("UPN"), data.warnings);
   p.surname = row.cell("Surname");
   p.forename = row.cell("Forename");
   p.preferred_surname = row.cell("PreferredSurname");
   p.preferred_forename = row.cell("PreferredForename");
-  p.dob = detail::parse_date_cell(row.cell("DOB"), uk, row.where("DOB"));
-  if (p.dob) dob_where[p.key] = row.where("DOB");
-  p.sex = detail::parse_sex(row.cell("Sex"), row.where("Sex"));
+  p.dob =
+      errors.cell([&] { return detail::parse_date_cell(row.cell("DOB"), dates.uk, row.where("DOB"), dates.mapping); });
+  if (p.dob) data.dob_where[p.key] = row.where("DOB");
+  p.sex = errors.cell([&] { return detail::parse_sex(row.cell("Sex"), row.where("Sex")); });
   p.year_group = row.cell("NCyearActual");
   p.conditions = detail::split_list(row.cell("MedicalSummary"));
-  auto allergies = detail::split_list(row.cell("Allergies"));
-  auto severities = parallel(row, "Allergies", "AllergySeverity", allergies.size());
-  for (std::size_t i = 0; i < allergies.size(); ++i)
-    p.allergies.push_back({allergies[i], detail::parse_severity(severities[i], row.where("AllergySeverity"))});
-  auto meds = detail::split_list(row.cell("Medication"));
-  auto by = parallel(row, "Medication", "MedicationAdministeredBy", meds.size());
-  for (std::size_t i = 0; i < meds.size(); ++i)
-    p.medication.push_back({meds[i], detail::parse_administered_by(by[i], row.where("MedicationAdministeredBy"))});
+  errors.cell([&] {
+    auto allergies = detail::split_list(row.cell("Allergies"));
+    auto severities = parallel(row, "Allergies", "AllergySeverity", allergies.size());
+    for (std::size_t i = 0; i < allergies.size(); ++i)
+      p.allergies.push_back({allergies[i], detail::parse_severity(severities[i], row.where("AllergySeverity"))});
+  });
+  errors.cell([&] {
+    auto meds = detail::split_list(row.cell("Medication"));
+    auto by = parallel(row, "Medication", "MedicationAdministeredBy", meds.size());
+    for (std::size_t i = 0; i < meds.size(); ++i)
+      p.medication.push_back({meds[i], detail::parse_administered_by(by[i], row.where("MedicationAdministeredBy"))});
+  });
   p.care_plan = row.cell("CarePlan");
-  if (auto consent = detail::parse_flag(row.cell("EmergencyTreatmentConsent"), row.where("EmergencyTreatmentConsent")))
+  if (auto consent = errors.cell([&] {
+        return detail::parse_flag(row.cell("EmergencyTreatmentConsent"), row.where("EmergencyTreatmentConsent"));
+      }))
     p.emergency_consent = *consent ? "yes" : "no";
   p.dietary = detail::split_list(row.cell("DietaryNeeds"));
   p.swimming = row.cell("SwimmingAbility");
@@ -155,23 +172,28 @@ Pupil read_pupil(const Row& row, bool uk, Pupil p, std::vector<std::string>& war
   return p;
 }
 
-Contact read_contact(const Row& row, int given_priority = 0) {
+Contact read_contact(const Row& row, detail::RowErrors& errors, int given_priority = 0) {
   Contact c;
   std::string order = given_priority ? std::to_string(given_priority) : row.cell("Order");
-  try {
-    std::size_t used = 0;
-    c.priority = std::stoi(order, &used);
-    if (used != order.size() || c.priority < 1) throw std::invalid_argument("order");
-  } catch (const std::exception&) {
-    throw Error(ErrorCode::kUsage, row.where("Order") + "expected a whole number from 1 (1 = call first)");
-  }
+  errors.cell([&] {
+    try {
+      std::size_t used = 0;
+      c.priority = std::stoi(order, &used);
+      if (used != order.size() || c.priority < 1) throw std::invalid_argument("order");
+    } catch (const std::exception&) {
+      throw Error(ErrorCode::kUsage, row.where("Order") + "expected a whole number from 1 (1 = call first)");
+    }
+  });
   if (row.cell("Forename").empty() && row.cell("Surname").empty())
-    throw Error(ErrorCode::kUsage, row.where() + "the contact has no name (Forename or Surname)");
+    errors.cell([&] { throw Error(ErrorCode::kUsage, row.where() + "the contact has no name (Forename or Surname)"); });
   for (const auto& part : {row.cell("Title"), row.cell("Forename"), row.cell("Surname")})
     if (!part.empty()) c.name += (c.name.empty() ? "" : " ") + part;
   c.relationship = row.cell("Relationship");
-  c.parental_responsibility = detail::parse_flag(row.cell("Responsibility"), row.where("Responsibility"));
-  c.do_not_release = detail::parse_flag(row.cell("DoNotRelease"), row.where("DoNotRelease")).value_or(false);
+  c.parental_responsibility =
+      errors.cell([&] { return detail::parse_flag(row.cell("Responsibility"), row.where("Responsibility")); });
+  c.do_not_release =
+      errors.cell([&] { return detail::parse_flag(row.cell("DoNotRelease"), row.where("DoNotRelease")); })
+          .value_or(false);
   for (auto [col, kind] : {std::pair{"MobilePhone", "mobile"}, {"HomePhone", "home"}, {"WorkPhone", "work"}}) {
     for (auto& n : detail::split_list(row.cell(col))) c.phones.push_back({kind, n, display_phone(n)});
   }
@@ -186,40 +208,48 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
   data.format = "coffer-csv";
   CsvTable pupils = detail::parse_csv(pupils_file);
   auto pidx = columns(pupils, kPupilColumns, {"PupilKey", "Surname", "Forename"}, data);
-  const bool uk = declares_uk_dates(pupils);
+  const Dates dates{declares_uk_dates(pupils), ""};
 
+  // Every bad row of both files is reported; nothing is imported if any.
+  detail::RowErrors errors;
   std::unordered_map<std::string, std::size_t> line_of;  // every key, for duplicates and contacts
   std::unordered_map<std::string, std::size_t> taken;    // key -> index in data.pupils
   for (auto& r : pupils.rows) {
-    Row row(pupils, r, pidx);
-    std::string key = row.cell("PupilKey");
-    if (key.empty()) throw Error(ErrorCode::kUsage, row.where("PupilKey") + "every pupil needs a PupilKey");
-    if (auto [it, fresh] = line_of.emplace(key, r.line); !fresh)
-      throw Error(ErrorCode::kUsage, row.where("PupilKey") + "the PupilKey " + key + " is also used on line " +
-                                         std::to_string(it->second) + "; pupil keys must be unique");
-    ++data.source_pupils;
-    Pupil p;
-    p.key = key;
-    p.reg_group = row.cell("RegGroup");
-    p.classes = detail::split_list(row.cell("Classes"));
-    if (!detail::select_pupil(data, selection, p)) continue;
-    taken.emplace(key, data.pupils.size());
-    data.pupils.push_back(read_pupil(row, uk, std::move(p), data.warnings, data.dob_where));
+    errors.row(pupils.file, [&] {
+      Row row(pupils, r, pidx);
+      std::string key = row.cell("PupilKey");
+      if (key.empty()) throw Error(ErrorCode::kUsage, row.where("PupilKey") + "every pupil needs a PupilKey");
+      if (auto [it, fresh] = line_of.emplace(key, r.line); !fresh)
+        throw Error(ErrorCode::kUsage, row.where("PupilKey") + "the PupilKey " + key + " is also used on line " +
+                                           std::to_string(it->second) + "; pupil keys must be unique");
+      ++data.source_pupils;
+      Pupil p;
+      p.key = key;
+      p.reg_group = row.cell("RegGroup");
+      p.classes = detail::split_list(row.cell("Classes"));
+      if (!detail::select_pupil(data, selection, p)) return;
+      p = read_pupil(row, dates, std::move(p), data, errors);
+      taken.emplace(key, data.pupils.size());
+      data.pupils.push_back(std::move(p));
+    });
   }
   if (contacts_file) {
     CsvTable contacts = detail::parse_csv(*contacts_file);
     auto cidx = columns(contacts, kContactColumns, {"PupilKey", "Order"}, data);
     for (auto& r : contacts.rows) {
-      Row row(contacts, r, cidx);
-      std::string key = row.cell("PupilKey");
-      if (!line_of.contains(key))
-        throw Error(ErrorCode::kUsage, row.where("PupilKey") + "no pupil in " + pupils.file +
-                                           " has this PupilKey; export both files from the same report");
-      auto it = taken.find(key);
-      if (it == taken.end()) continue;  // not selected: never read
-      data.pupils[it->second].contacts.push_back(read_contact(row));
+      errors.row(contacts.file, [&] {
+        Row row(contacts, r, cidx);
+        std::string key = row.cell("PupilKey");
+        if (!line_of.contains(key))
+          throw Error(ErrorCode::kUsage, row.where("PupilKey") + "no pupil in " + pupils.file +
+                                             " has this PupilKey; export both files from the same report");
+        auto it = taken.find(key);
+        if (it == taken.end()) return;  // not selected (or its row is bad): never read
+        data.pupils[it->second].contacts.push_back(read_contact(row, errors));
+      });
     }
   }
+  errors.throw_if_any();
   for (auto& p : data.pupils) detail::sort_contacts(p);
   detail::require_selection_found(data, selection, pupils.file);
   return data;
@@ -238,7 +268,8 @@ std::optional<std::string_view> canonical(const std::vector<std::string_view>& c
 
 SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, const Selection& selection) {
   // The mapping (docs/IMPORT.md): date_format, and [columns] "Their header"
-  // = "CanonicalName" or "Contact<N>.<ContactColumn>" for N = 1..9.
+  // = "CanonicalName" or "Contact<N>.<ContactColumn>" for N = 1..9, or a
+  // list of them (one column read into several fields).
   toml::table doc;
   try {
     doc = toml::parse(mapping.text, mapping.name);
@@ -262,30 +293,53 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
   auto* columns_table = doc.get("columns") ? doc.get("columns")->as_table() : nullptr;
   if (!columns_table) throw bad(nullptr, "the mapping has no [columns] table");
 
-  // Their header -> (contact number or 0, canonical name).
-  std::map<std::string, std::pair<int, std::string_view>> map;
+  // Their header -> its targets: (contact number or 0, canonical name).
+  std::map<std::string, std::vector<std::pair<int, std::string_view>>> map;
   for (auto& [k, v] : *columns_table) {
+    const std::string header(k.str());
     // Their header is checked as well as the target: "Religion" =
     // "DietaryNeeds" would otherwise carry religion under another name.
-    if (auto why = detail::deny_reason(k.str()))
-      throw bad(&v, "column " + std::string(k.str()) + " is on the deny-list and can never be imported (" + *why +
+    if (auto why = detail::deny_reason(header))
+      throw bad(&v, "column " + header + " is on the deny-list and can never be imported (" + *why +
                         "); remove this line from the mapping");
-    auto target = v.value<std::string>();
-    if (!target) throw bad(&v, "the target of \"" + std::string(k.str()) + "\" must be a string");
-    int contact = 0;
-    std::string name = *target;
-    if (name.size() > 9 && name.starts_with("Contact") && name[7] >= '1' && name[7] <= '9' && name[8] == '.') {
-      contact = name[7] - '0';
-      name = name.substr(9);
+    // One target, or a list: "UPN" = ["PupilKey", "UPN"].
+    std::vector<std::string> targets;
+    if (auto one = v.value<std::string>()) {
+      targets.push_back(*one);
+    } else if (auto* list = v.as_array()) {
+      if (list->empty())
+        throw bad(&v, "the list of targets of \"" + header +
+                          "\" is empty; give at least one field, or remove the line to leave the column out");
+      for (auto& item : *list) {
+        auto t = item.value<std::string>();
+        if (!t) throw bad(&item, "the targets of \"" + header + "\" must be strings (field names such as \"UPN\")");
+        targets.push_back(*t);
+      }
+    } else {
+      throw bad(&v, "the target of \"" + header +
+                        "\" must be a string or a list of strings (\"UPN\" or [\"PupilKey\", \"UPN\"])");
     }
-    auto c = canonical(contact ? kContactColumns : kPupilColumns, name);
-    if (!c || (contact && (*c == "PupilKey" || *c == "Order")))
-      throw bad(&v, *target +
-                        " is not a canonical field; use a coffer-csv column name (docs/IMPORT.md) or "
-                        "Contact<N>.<Forename|Surname|Title|Relationship|Responsibility|MobilePhone|"
-                        "HomePhone|WorkPhone|DoNotRelease>");
-    if (detail::is_denied_column(*target)) throw bad(&v, *target + " may never be imported");
-    map[std::string(k.str())] = {contact, *c};
+    auto& into = map[header];
+    for (auto& target : targets) {
+      int contact = 0;
+      std::string name = target;
+      if (name.size() > 9 && name.starts_with("Contact") && name[7] >= '1' && name[7] <= '9' && name[8] == '.') {
+        contact = name[7] - '0';
+        name = name.substr(9);
+      }
+      auto c = canonical(contact ? kContactColumns : kPupilColumns, name);
+      if (!c || (contact && (*c == "PupilKey" || *c == "Order")))
+        throw bad(&v, target +
+                          " is not a canonical field; use a coffer-csv column name (docs/IMPORT.md) or "
+                          "Contact<N>.<Forename|Surname|Title|Relationship|Responsibility|MobilePhone|"
+                          "HomePhone|WorkPhone|DoNotRelease>");
+      if (detail::is_denied_column(target)) throw bad(&v, target + " may never be imported");
+      if (std::find(into.begin(), into.end(), std::pair{contact, *c}) != into.end())
+        throw bad(
+            &v,
+            std::string("\"").append(header).append("\" lists ").append(target).append(" twice; give each field once"));
+      into.emplace_back(contact, *c);
+    }
   }
 
   SourceData data;
@@ -299,42 +353,50 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
       (detail::is_denied_column(table.header[i]) ? data.dropped : data.unmapped).insert(table.header[i]);
       continue;
     }
-    auto [contact, name] = it->second;
-    auto& idx = contact ? cidx[static_cast<std::size_t>(contact)] : pidx;
-    if (!idx.emplace(name, i).second)
-      throw Error(ErrorCode::kUsage, table.file + ":" + std::to_string(table.header_line) + ": two columns map to " +
-                                         (contact ? "Contact" + std::to_string(contact) + "." : std::string()) +
-                                         std::string(name) + "; map only one of them");
+    for (auto [contact, name] : it->second) {
+      auto& idx = contact ? cidx[static_cast<std::size_t>(contact)] : pidx;
+      if (!idx.emplace(name, i).second)
+        throw Error(ErrorCode::kUsage, table.file + ":" + std::to_string(table.header_line) + ": two columns map to " +
+                                           (contact ? "Contact" + std::to_string(contact) + "." : std::string()) +
+                                           std::string(name) + "; map only one of them");
+    }
   }
   for (auto required : {"PupilKey", "Surname", "Forename"})
     if (!pidx.contains(required))
       throw Error(ErrorCode::kUsage, mapping.name + ": no column of " + table.file + " is mapped to " + required +
                                          "; add \"<their header>\" = \"" + required + "\" under [columns]");
 
+  // Every bad row is reported; nothing is imported if any.
+  const Dates dates{uk, mapping.name};
+  detail::RowErrors errors;
   std::set<std::string> keys;
   for (auto& r : table.rows) {
-    Row row(table, r, pidx);
-    std::string key = row.cell("PupilKey");
-    if (key.empty()) throw Error(ErrorCode::kUsage, row.where("PupilKey") + "every pupil needs a key");
-    if (!keys.insert(key).second)
-      throw Error(ErrorCode::kUsage,
-                  row.where("PupilKey") + "the pupil key " + key + " appears on an earlier line too");
-    ++data.source_pupils;
-    Pupil p;
-    p.key = key;
-    p.reg_group = row.cell("RegGroup");
-    p.classes = detail::split_list(row.cell("Classes"));
-    if (!detail::select_pupil(data, selection, p)) continue;
-    p = read_pupil(row, uk, std::move(p), data.warnings, data.dob_where);
-    for (int n = 1; n <= 9; ++n) {
-      auto& idx = cidx[static_cast<std::size_t>(n)];
-      if (idx.empty()) continue;
-      Row crow(table, r, idx);
-      bool any = std::any_of(idx.begin(), idx.end(), [&](auto& e) { return !detail::trim(r.cells[e.second]).empty(); });
-      if (any) p.contacts.push_back(read_contact(crow, n));
-    }
-    data.pupils.push_back(std::move(p));
+    errors.row(table.file, [&] {
+      Row row(table, r, pidx);
+      std::string key = row.cell("PupilKey");
+      if (key.empty()) throw Error(ErrorCode::kUsage, row.where("PupilKey") + "every pupil needs a key");
+      if (!keys.insert(key).second)
+        throw Error(ErrorCode::kUsage,
+                    row.where("PupilKey") + "the pupil key " + key + " appears on an earlier line too");
+      ++data.source_pupils;
+      Pupil p;
+      p.key = key;
+      p.reg_group = row.cell("RegGroup");
+      p.classes = detail::split_list(row.cell("Classes"));
+      if (!detail::select_pupil(data, selection, p)) return;
+      p = read_pupil(row, dates, std::move(p), data, errors);
+      for (int n = 1; n <= 9; ++n) {
+        auto& idx = cidx[static_cast<std::size_t>(n)];
+        if (idx.empty()) continue;
+        Row crow(table, r, idx);
+        bool any =
+            std::any_of(idx.begin(), idx.end(), [&](auto& e) { return !detail::trim(r.cells[e.second]).empty(); });
+        if (any) p.contacts.push_back(read_contact(crow, errors, n));
+      }
+      data.pupils.push_back(std::move(p));
+    });
   }
+  errors.throw_if_any();
   detail::require_selection_found(data, selection, table.file);
   return data;
 }

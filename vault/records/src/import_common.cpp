@@ -51,18 +51,38 @@ std::string parse_administered_by(std::string_view text, const std::string& wher
   throw Error(ErrorCode::kUsage, where + "expected self or staff");
 }
 
-std::optional<Date> parse_date_cell(std::string_view text, bool uk, const std::string& where) {
+std::optional<Date> parse_date_cell(std::string_view text, bool uk, const std::string& where,
+                                    std::string_view mapping) {
   if (text.empty()) return std::nullopt;
   if (auto d = parse_date(text, uk)) return d;
-  throw Error(ErrorCode::kUsage, where + (uk ? "not a date in DD/MM/YYYY form (as declared) or an impossible date"
-                                             : "not a date in YYYY-MM-DD form or an impossible date; "
-                                               "for DD/MM/YYYY dates put \"# dates: DD/MM/YYYY\" above the header"));
+  const std::string m(mapping);
+  if (!uk)
+    throw Error(ErrorCode::kUsage, where +
+                                       "not a date in YYYY-MM-DD form or an impossible date; for DD/MM/YYYY dates " +
+                                       (m.empty() ? "put \"# dates: DD/MM/YYYY\" above the header"
+                                                  : "set date_format = \"DD/MM/YYYY\" in the mapping " + m));
+  std::string what = where + "not a date in DD/MM/YYYY form (as " +
+                     (m.empty() ? std::string("declared") : "date_format in " + m + " says") +
+                     ") or an impossible date";
+  // US order (MM/DD/YYYY) read as UK: the "month" is over 12 but would do as
+  // a day, and the "day" as a month. Said without the value.
+  auto first = text.find('/');
+  auto second = first == std::string_view::npos ? first : text.find('/', first + 1);
+  if (second != std::string_view::npos) {
+    auto day = text.substr(0, first), month = text.substr(first + 1, second - first - 1);
+    if (auto swapped =
+            parse_date(std::string(month) + "/" + std::string(day) + "/" + std::string(text.substr(second + 1)), true);
+        swapped && swapped->day > 12)
+      what += "; its month is over 12: it looks like a US MM/DD/YYYY date, export the dates as DD/MM/YYYY";
+  }
+  throw Error(ErrorCode::kUsage, what);
 }
 
 std::string check_upn_cell(std::string_view text, const std::string& where, std::vector<std::string>& warnings) {
   if (text.empty()) return "";
   UpnCheck c = check_upn(text);
-  if (!c.well_formed) warnings.push_back(where + "UPN is not in the 13-character UPN format; kept");
+  if (c.leading_digit) warnings.push_back(where + "UPN must start with a letter (check letter); kept");
+  else if (!c.well_formed) warnings.push_back(where + "UPN is not in the 13-character UPN format; kept");
   else if (!c.valid())
     warnings.push_back(where + "UPN check letter is wrong (the digits give " + std::string(1, c.expected) +
                        "); kept, check it in the MIS");

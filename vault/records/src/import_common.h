@@ -19,8 +19,11 @@ std::optional<bool> parse_flag(std::string_view text, const std::string& where);
 std::string parse_sex(std::string_view text, const std::string& where);
 std::string parse_severity(std::string_view text, const std::string& where);
 std::string parse_administered_by(std::string_view text, const std::string& where);
-// A date cell (empty = nullopt); throws naming the expected form.
-std::optional<Date> parse_date_cell(std::string_view text, bool uk, const std::string& where);
+// A date cell (empty = nullopt); throws naming the expected form and how to
+// declare DD/MM/YYYY dates: the "# dates:" comment of a coffer-csv file, or,
+// when `mapping` names a mapped CSV's mapping file, its date_format key.
+std::optional<Date> parse_date_cell(std::string_view text, bool uk, const std::string& where,
+                                    std::string_view mapping = {});
 // Adds a UPN warning when the UPN is malformed or its check letter wrong;
 // returns the normalised UPN.
 std::string check_upn_cell(std::string_view text, const std::string& where, std::vector<std::string>& warnings);

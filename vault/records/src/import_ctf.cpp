@@ -14,6 +14,7 @@
 #include "coffer/error.h"
 #include "coffer/vault/records/import.h"
 #include "import_common.h"
+#include "row_errors.h"
 
 namespace coffer::vault {
 namespace {
@@ -83,8 +84,10 @@ class Reader {
       // CTFpupilData; ATFpupilData in the admissions variant.
       if (local_name(block) != "CTFpupilData" && local_name(block) != "ATFpupilData") continue;
       for (auto pupil = block.first_child(); pupil; pupil = pupil.next_sibling())
-        if (pupil.type() == pugi::node_element && local_name(pupil) == "Pupil") read_pupil(pupil);
+        if (pupil.type() == pugi::node_element && local_name(pupil) == "Pupil")
+          errors_.row(file_.name, [&] { read_pupil(pupil); });
     }
+    errors_.throw_if_any();  // every bad pupil; nothing is imported
     detail::require_selection_found(data_, sel_, file_.name);
   }
 
@@ -225,14 +228,16 @@ class Reader {
           p.dob = parse_date(dob);
           data_.dob_where[p.key] = where_element(c);
           if (!p.dob)
-            throw Error(ErrorCode::kUsage, where_element(c) +
-                                               "not a date in YYYY-MM-DD form or an impossible "
-                                               "date; correct it in the MIS and export again");
+            errors_.cell([&] {
+              throw Error(ErrorCode::kUsage, where_element(c) +
+                                                 "not a date in YYYY-MM-DD form or an impossible "
+                                                 "date; correct it in the MIS and export again");
+            });
         }
       } else if (name == "Sex" || name == "Gender") {  // older files say Gender
         singles.see(c);
         if (!p.sex.empty()) throw Error(ErrorCode::kUsage, where_element(c) + "a Pupil has both Sex and Gender");
-        p.sex = detail::parse_sex(text(c), where_element(c));
+        p.sex = errors_.cell([&] { return detail::parse_sex(text(c), where_element(c)); });
       } else if (name == "BasicDetails") {
         singles.see(c);
         read_basic_details(c, p);
@@ -240,7 +245,7 @@ class Reader {
         singles.see(c);
         for (auto k = c.first_child(); k; k = k.next_sibling()) {
           if (k.type() == pugi::node_element && local_name(k) == "Contact")
-            p.contacts.push_back(read_contact(k, static_cast<int>(p.contacts.size()) + 1));
+            errors_.cell([&] { p.contacts.push_back(read_contact(k, static_cast<int>(p.contacts.size()) + 1)); });
           else leave_out(k, "Pupil/Contacts/");
         }
       } else {
@@ -352,6 +357,7 @@ class Reader {
   SourceData& data_;
   std::vector<std::size_t> newlines_;                     // offsets of '\n', for line numbers
   std::unordered_map<std::string, std::size_t> line_of_;  // UPN -> line
+  detail::RowErrors errors_{"pupil"};                     // every bad pupil, thrown at the end of run()
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "coffer/vault/records/upn.h"
 #include "csv_table.h"
 #include "import_common.h"
+#include "row_errors.h"
 
 namespace coffer::vault {
 namespace {
@@ -327,13 +328,15 @@ class Importer {
                            "export demographics.csv with the OneRoster column names", data_, &kDemographicsRead);
       std::unordered_map<std::string, std::size_t> line_of;
       for (auto& r : demographics->table().rows) {
-        if (demographics->deleted(r)) continue;
-        std::string id = demographics->cell(r, "sourcedId");
-        if (auto [it, fresh] = line_of.emplace(id, r.line); !fresh)
-          throw Error(ErrorCode::kUsage, demographics->where(r, "sourcedId") + "the user " + id +
-                                             " also has demographics on line " + std::to_string(it->second) +
-                                             "; give one row per user");
-        demo_rows.emplace(std::move(id), &r);
+        errors_.row(demographics->file(), [&] {
+          if (demographics->deleted(r)) return;
+          std::string id = demographics->cell(r, "sourcedId");
+          if (auto [it, fresh] = line_of.emplace(id, r.line); !fresh)
+            throw Error(ErrorCode::kUsage, demographics->where(r, "sourcedId") + "the user " + id +
+                                               " also has demographics on line " + std::to_string(it->second) +
+                                               "; give one row per user");
+          demo_rows.emplace(std::move(id), &r);
+        });
       }
       tally(*demographics);
     }
@@ -362,21 +365,28 @@ class Importer {
       read_pupil(users, *u.row, p, first_grade_line);
       if (auto d = demo_rows.find(id); d != demo_rows.end()) {
         const CsvRow& r = *d->second;
-        std::string birth = demographics->cell(r, "birthDate");
-        if (!birth.empty()) {
-          p.dob = parse_date(birth);
-          data_.dob_where[p.key] = demographics->where(r, "birthDate");
-          if (!p.dob)
-            throw Error(ErrorCode::kUsage, demographics->where(r, "birthDate") +
-                                               "not a date in YYYY-MM-DD form or an impossible date; "
-                                               "OneRoster dates are YYYY-MM-DD, correct it in the MIS");
-        }
-        p.sex = detail::parse_sex(demographics->cell(r, "sex"), demographics->where(r, "sex"));
+        // A bad date and a bad sex on one row are both reported.
+        errors_.row(demographics->file(), [&] {
+          std::string birth = demographics->cell(r, "birthDate");
+          if (!birth.empty()) {
+            p.dob = parse_date(birth);
+            data_.dob_where[p.key] = demographics->where(r, "birthDate");
+            if (!p.dob)
+              errors_.cell([&] {
+                throw Error(ErrorCode::kUsage, demographics->where(r, "birthDate") +
+                                                   "not a date in YYYY-MM-DD form or an impossible date; "
+                                                   "OneRoster dates are YYYY-MM-DD, correct it in the MIS");
+              });
+          }
+          p.sex = errors_.cell(
+              [&] { return detail::parse_sex(demographics->cell(r, "sex"), demographics->where(r, "sex")); });
+        });
       }
       add_contacts(users, u, p);
       detail::sort_contacts(p);
       data_.pupils.push_back(std::move(p));
     }
+    errors_.throw_if_any();  // every bad row of every file; nothing is imported
     detail::require_selection_found(data_, sel_, f_.users->name);
     report_deleted();
   }
@@ -404,20 +414,23 @@ class Importer {
 
   void read_users(Table& users) {
     for (auto& r : users.table().rows) {
-      std::string id = users.cell(r, "sourcedId");
-      if (id.empty()) throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "every user needs a sourcedId");
-      if (auto [it, fresh] = line_of_.emplace(id, r.line); !fresh)
-        throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "the sourcedId " + id + " is also used on line " +
-                                           std::to_string(it->second) + "; sourcedIds must be unique");
-      if (users.deleted(r) ||
-          !detail::parse_flag(users.cell(r, "enabledUser"), users.where(r, "enabledUser")).value_or(true)) {
-        gone_.insert(id);
-        continue;
-      }
-      User u{&r, "", split_commas(users.cell(r, "agentSourcedIds"))};
-      if (v_.v11()) u.role = role_word(lower(users.cell(r, "role")));
-      order_.push_back(id);
-      users_.emplace(std::move(id), std::move(u));
+      errors_.row(users.file(), [&] {
+        std::string id = users.cell(r, "sourcedId");
+        if (id.empty()) throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "every user needs a sourcedId");
+        if (auto [it, fresh] = line_of_.emplace(id, r.line); !fresh)
+          throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "the sourcedId " + id +
+                                             " is also used on line " + std::to_string(it->second) +
+                                             "; sourcedIds must be unique");
+        if (users.deleted(r) ||
+            !detail::parse_flag(users.cell(r, "enabledUser"), users.where(r, "enabledUser")).value_or(true)) {
+          gone_.insert(id);
+          return;
+        }
+        User u{&r, "", split_commas(users.cell(r, "agentSourcedIds"))};
+        if (v_.v11()) u.role = role_word(lower(users.cell(r, "role")));
+        order_.push_back(id);
+        users_.emplace(std::move(id), std::move(u));
+      });
     }
   }
 
@@ -431,16 +444,18 @@ class Importer {
     Table roles(*f_.roles, kRoles, {"userSourcedId", "role"}, "export roles.csv with the OneRoster 1.2 column names",
                 data_);
     for (auto& r : roles.table().rows) {
-      if (roles.deleted(r)) continue;  // counted below
-      std::string type = lower(roles.cell(r, "roleType"));
-      if (!type.empty() && type != "primary" && type != "secondary")
-        throw Error(ErrorCode::kUsage, roles.where(r, "roleType") + "expected primary or secondary");
-      auto it = users_.find(roles.cell(r, "userSourcedId"));
-      if (it == users_.end()) continue;  // a deleted or disabled user, or none
-      std::string role = role_word(lower(roles.cell(r, "role")));
-      std::string& have = it->second.role;
-      // A user with several roles: student first, then the first contact role.
-      if (have.empty() || have == "other" || (role == "student" && have != "student")) have = role;
+      errors_.row(roles.file(), [&] {
+        if (roles.deleted(r)) return;  // counted below
+        std::string type = lower(roles.cell(r, "roleType"));
+        if (!type.empty() && type != "primary" && type != "secondary")
+          throw Error(ErrorCode::kUsage, roles.where(r, "roleType") + "expected primary or secondary");
+        auto it = users_.find(roles.cell(r, "userSourcedId"));
+        if (it == users_.end()) return;  // a deleted or disabled user, or none
+        std::string role = role_word(lower(roles.cell(r, "role")));
+        std::string& have = it->second.role;
+        // A user with several roles: student first, then the first contact role.
+        if (have.empty() || have == "other" || (role == "student" && have != "student")) have = role;
+      });
     }
     tally(roles);
   }
@@ -453,35 +468,39 @@ class Importer {
                                          "(or leave enrollments.csv out)");
     Table classes(*f_.classes, kClasses, {"sourcedId"}, "export classes.csv with the OneRoster column names", data_);
     for (auto& r : classes.table().rows) {
-      if (classes.deleted(r)) {
-        deleted_classes_.insert(classes.cell(r, "sourcedId"));
-        continue;
-      }
-      ClassInfo c;
-      std::string title = classes.cell(r, "title"), code = classes.cell(r, "classCode");
-      std::string id = classes.cell(r, "sourcedId");
-      c.name = !title.empty() ? title : !code.empty() ? code : id;
-      c.code = !code.empty() ? code : c.name;
-      c.homeroom = lower(classes.cell(r, "classType")) == "homeroom";
-      classes_.emplace(std::move(id), std::move(c));
+      errors_.row(classes.file(), [&] {
+        if (classes.deleted(r)) {
+          deleted_classes_.insert(classes.cell(r, "sourcedId"));
+          return;
+        }
+        ClassInfo c;
+        std::string title = classes.cell(r, "title"), code = classes.cell(r, "classCode");
+        std::string id = classes.cell(r, "sourcedId");
+        c.name = !title.empty() ? title : !code.empty() ? code : id;
+        c.code = !code.empty() ? code : c.name;
+        c.homeroom = lower(classes.cell(r, "classType")) == "homeroom";
+        classes_.emplace(std::move(id), std::move(c));
+      });
     }
     Table enrollments(*f_.enrollments, kEnrollments, {"classSourcedId", "userSourcedId", "role"},
                       "export enrollments.csv with the OneRoster column names", data_);
     std::unordered_set<std::string> unknown;
     for (auto& r : enrollments.table().rows) {
-      if (enrollments.deleted(r) || lower(enrollments.cell(r, "role")) != "student") continue;
-      std::string cls = enrollments.cell(r, "classSourcedId");
-      if (!classes_.contains(cls) && deleted_classes_.contains(cls)) {
-        ++in_deleted_class_;  // the class is gone, not missing
-        continue;
-      }
-      if (!classes_.contains(cls)) {
-        if (unknown.insert(cls).second)
-          data_.warnings.push_back(enrollments.where(r, "classSourcedId") + "class " + cls +
-                                   " is not in classes.csv; its enrollments are skipped");
-        continue;
-      }
-      enrolled_[enrollments.cell(r, "userSourcedId")].push_back(std::move(cls));
+      errors_.row(enrollments.file(), [&] {
+        if (enrollments.deleted(r) || lower(enrollments.cell(r, "role")) != "student") return;
+        std::string cls = enrollments.cell(r, "classSourcedId");
+        if (!classes_.contains(cls) && deleted_classes_.contains(cls)) {
+          ++in_deleted_class_;  // the class is gone, not missing
+          return;
+        }
+        if (!classes_.contains(cls)) {
+          if (unknown.insert(cls).second)
+            data_.warnings.push_back(enrollments.where(r, "classSourcedId") + "class " + cls +
+                                     " is not in classes.csv; its enrollments are skipped");
+          return;
+        }
+        enrolled_[enrollments.cell(r, "userSourcedId")].push_back(std::move(cls));
+      });
     }
     tally(classes);
     tally(enrollments);
@@ -564,6 +583,7 @@ class Importer {
   std::unordered_map<std::string, ClassInfo> classes_;
   std::unordered_map<std::string, std::vector<std::string>> enrolled_;  // user -> class ids
   std::unordered_map<std::string, std::vector<std::string>> named_by_;  // pupil -> contacts naming it
+  detail::RowErrors errors_;  // every bad row of every file, thrown at the end of run()
 };
 
 }  // namespace

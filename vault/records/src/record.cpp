@@ -124,9 +124,15 @@ std::optional<Date> parse_date(std::string_view t, bool uk) {
   };
   Date d;
   if (uk) {
-    if (t.size() != 10 || t[2] != '/' || t[5] != '/') return std::nullopt;
-    if (!num(t.substr(0, 2), d.day) || !num(t.substr(3, 2), d.month) || !num(t.substr(6, 4), d.year))
-      return std::nullopt;
+    // D/M/YYYY with or without the leading zeros (Excel writes 1/1/2005);
+    // the year always in full.
+    auto first = t.find('/');
+    auto second = first == std::string_view::npos ? first : t.find('/', first + 1);
+    if (second == std::string_view::npos) return std::nullopt;
+    std::string_view day = t.substr(0, first), month = t.substr(first + 1, second - first - 1),
+                     year = t.substr(second + 1);
+    if (day.size() > 2 || month.size() > 2 || year.size() != 4) return std::nullopt;
+    if (!num(day, d.day) || !num(month, d.month) || !num(year, d.year)) return std::nullopt;
   } else {
     if (t.size() != 10 || t[4] != '-' || t[7] != '-') return std::nullopt;
     if (!num(t.substr(0, 4), d.year) || !num(t.substr(5, 2), d.month) || !num(t.substr(8, 2), d.day))

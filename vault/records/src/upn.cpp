@@ -16,6 +16,7 @@ UpnCheck check_upn(std::string_view text) {
     if (!std::isspace(static_cast<unsigned char>(c)))
       r.normalised += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   const std::string& s = r.normalised;
+  r.leading_digit = !s.empty() && s[0] >= '0' && s[0] <= '9';
   if (s.size() != 13 || kLetters.find(s[0]) == std::string_view::npos) return r;
   int sum = 0;
   for (std::size_t i = 1; i < 13; ++i) {

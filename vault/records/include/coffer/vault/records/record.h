@@ -93,8 +93,9 @@ std::string display_phone(std::string_view number);
 
 // "YYYY-MM-DD"
 std::string format_date(const Date& d);
-// Parses "YYYY-MM-DD" (or "DD/MM/YYYY" when uk is true); nullopt for
-// anything else, including impossible dates such as 2026-02-30.
+// Parses "YYYY-MM-DD" (or "DD/MM/YYYY" when uk is true, where the day and
+// month may also be one digit: "1/1/2005"); nullopt for anything else,
+// including impossible dates such as 2026-02-30.
 std::optional<Date> parse_date(std::string_view text, bool uk = false);
 
 }  // namespace coffer::vault

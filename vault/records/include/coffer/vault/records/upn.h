@@ -13,6 +13,9 @@ struct UpnCheck {
   bool well_formed = false;  // 13 chars: letter, 11 digits, digit or letter
   bool temporary = false;    // ends in a letter
   char expected = '\0';      // the check letter the 12 trailing chars give
+  // A malformed UPN that starts with a digit: its check letter (the first
+  // character) is missing or was typed as a digit.
+  bool leading_digit = false;
   bool valid() const { return well_formed && !normalised.empty() && normalised[0] == expected; }
 };
 
