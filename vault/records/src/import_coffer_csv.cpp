@@ -186,6 +186,7 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
   data.format = "coffer-csv";
   CsvTable pupils = detail::parse_csv(pupils_file);
   auto pidx = columns(pupils, kPupilColumns, {"PupilKey", "Surname", "Forename"}, data);
+  detail::note_provided(data, pidx);
   const bool uk = declares_uk_dates(pupils);
 
   std::unordered_map<std::string, std::size_t> line_of;  // every key, for duplicates and contacts
@@ -209,6 +210,7 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
   if (contacts_file) {
     CsvTable contacts = detail::parse_csv(*contacts_file);
     auto cidx = columns(contacts, kContactColumns, {"PupilKey", "Order"}, data);
+    detail::note_provided(data, cidx, /*contact=*/true);
     for (auto& r : contacts.rows) {
       Row row(contacts, r, cidx);
       std::string key = row.cell("PupilKey");
@@ -306,6 +308,8 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
                                          (contact ? "Contact" + std::to_string(contact) + "." : std::string()) +
                                          std::string(name) + "; map only one of them");
   }
+  detail::note_provided(data, pidx);
+  for (auto& idx : cidx) detail::note_provided(data, idx, /*contact=*/true);
   for (auto required : {"PupilKey", "Surname", "Forename"})
     if (!pidx.count(required))
       throw Error(ErrorCode::kUsage, mapping.name + ": no column of " + table.file + " is mapped to " + required +
