@@ -156,8 +156,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
   // With --json, standard output carries only the JSON; progress goes to
   // standard error.
   std::ostream& human = o.json ? *ctx.err : *ctx.out;
-  nlohmann::ordered_json report = {{"plan", o.plan}, {"out", o.out}};
-  auto& entries = report["coffers"] = nlohmann::ordered_json::array();
+  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
   const vault::SchoolPolicy policy = school_policy(ctx);
   const auto started = clock::now();
   Plan plan = load_plan(o.plan);
@@ -213,6 +212,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
   const bool insecure = o.common.cost() == keystore::KdfCost::kTest;
   auto finish_json = [&](std::size_t made, std::size_t failed) {
     if (!o.json) return;
+    nlohmann::ordered_json report = {{"plan", o.plan}, {"out", o.out}, {"coffers", entries}};
     report["made"] = made;
     report["failed"] = failed;
     report["skipped"] = done.size();

@@ -28,8 +28,8 @@ using Names = std::set<std::string>;
 
 TEST(SourceFields, CofferCsvByItsColumnsAndContactsFile) {
   SourceData d = read_source(SourceFormat::kCofferCsv, kDir / "coffer-csv", std::nullopt, {});
-  for (auto f : {"names", "upn", "dob", "allergies", "conditions", "medication", "dietary", "contacts",
-                 "contact_phones"})
+  for (auto f :
+       {"names", "upn", "dob", "allergies", "conditions", "medication", "dietary", "contacts", "contact_phones"})
     EXPECT_TRUE(d.provided.count(f)) << f;
 
   // Without contacts.csv the contacts are not provided; a pupils file
@@ -40,8 +40,8 @@ TEST(SourceFields, CofferCsvByItsColumnsAndContactsFile) {
 }
 
 TEST(SourceFields, MappedCsvByItsMappingTargets) {
-  SourceData d = read_source(SourceFormat::kMappedCsv, kDir / "mapped-csv" / "report.csv",
-                             kDir / "mapped-csv" / "map.toml", {});
+  SourceData d =
+      read_source(SourceFormat::kMappedCsv, kDir / "mapped-csv" / "report.csv", kDir / "mapped-csv" / "map.toml", {});
   EXPECT_EQ(d.provided,
             (Names{"names", "reg_group", "year_group", "dob", "sex", "conditions", "contacts", "contact_phones"}));
 }
@@ -71,7 +71,7 @@ TEST(SourceFields, PrepareImportListsWhatTheProfileWantsAndTheSourceLacks) {
     EXPECT_NE(std::find(p.not_provided.begin(), p.not_provided.end(), f), p.not_provided.end()) << f;
   auto w = not_provided_warning(p);
   ASSERT_TRUE(w);
-  EXPECT_NE(w->find("OneRoster 1.1 does not provide preferred names, allergies, medical conditions"),
+  EXPECT_NE(w->find("OneRoster 1.1 does not provide preferred names, photo, allergies, medical conditions"),
             std::string::npos)
       << *w;
 

@@ -158,8 +158,15 @@ std::string manifest_text(const Manifest& m) {
   auto counts = special_counts(m);
   if (!counts.empty()) {
     line("Special-category data (pupils with a value; field names only, never values):");
+    auto in = [](const std::vector<std::string>& v, const std::string& s) {
+      return std::find(v.begin(), v.end(), s) != v.end();
+    };
+    // "0 of 12" must not read as "none" when the source never had the field.
     for (auto& [label, n] : counts)
-      line("  - " + label + ": " + std::to_string(n) + " of " + std::to_string(m.pupils.size()) + " pupils");
+      line("  - " + label + ": " + std::to_string(n) + " of " + std::to_string(m.pupils.size()) + " pupils" +
+           (in(m.not_provided, label) ? " (not provided by the source for some or all)"
+            : in(m.not_known, label)  ? " (not known for some or all)"
+                                      : ""));
   }
   auto names = [](const std::vector<std::string>& v) {
     std::string r;

@@ -20,7 +20,7 @@ struct ManifestPupil {
   std::string name;  // "Surname, Forename"
   // Labels of the special-category fields this pupil's record carries
   // ("allergies", "medical conditions", ...): names, never values.
-  std::vector<std::string> special_category;
+  std::vector<std::string> special_category = {};
 };
 
 struct Manifest {
