@@ -8,6 +8,12 @@
 #include <set>
 #include <string>
 
+#include <unistd.h>
+
+#include <fstream>
+
+#include "coffer/error.h"
+#include "coffer/vault/policy/policy.h"
 #include "coffer/vault/records/import.h"
 #include "coffer/vault/records/profile.h"
 #include "coffer/vault/records/record.h"
@@ -86,6 +92,43 @@ TEST(SourceFields, PrepareImportListsWhatTheProfileWantsAndTheSourceLacks) {
   p = prepare_import(std::move(d), profile("home-working"), all, {true});
   EXPECT_TRUE(p.not_provided.empty());
   EXPECT_FALSE(not_provided_warning(p));
+}
+
+// Issue 16 item 7: pupil caps, built in per profile and set by the policy.
+TEST(PupilCaps, BuiltInPerProfile) {
+  EXPECT_EQ(profile("trip-local").max_pupils, 90);
+  EXPECT_EQ(profile("trip").max_pupils, 150);
+  EXPECT_EQ(profile("marking").max_pupils, 240);
+  EXPECT_EQ(profile("home-working").max_pupils, 240);
+  for (auto& p : builtin_profiles()) EXPECT_GT(p.max_pupils, 0) << p.name;
+  EXPECT_TRUE(load_school_policy(std::nullopt).pupil_caps.empty());
+}
+
+TEST(PupilCaps, PolicySectionIsStrict) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a trusted policy file must be owned by root";
+  fs::path f = fs::temp_directory_path() / ("coffer-caps-" + std::to_string(::getpid()) + ".toml");
+  auto load = [&](const std::string& text) {
+    {
+      std::ofstream out(f);
+      out << text;
+    }
+    ::chmod(f.c_str(), 0644);
+    return load_school_policy(f);
+  };
+  SchoolPolicy p = load("[pupil_caps]\ntrip = 200\nhome-working = 30\n");
+  EXPECT_EQ(p.pupil_caps.at("trip"), 200);
+  EXPECT_EQ(p.pupil_caps.at("home-working"), 30);
+  for (const char* bad : {"[pupil_caps]\ntrip = 0\n", "[pupil_caps]\ntrip = \"many\"\n",
+                          "[pupil_caps]\ntrip = 100001\n"}) {
+    try {
+      load(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUsage) << bad;
+      EXPECT_NE(std::string(e.what()).find(":2"), std::string::npos) << e.what();
+    }
+  }
+  fs::remove(f);
 }
 
 }  // namespace

@@ -88,8 +88,17 @@ Contact contact(int priority, const std::string& name, const std::string& relati
 }
 
 // A trip pupil with every group filled.
+// Every source field: the source had every column (coffer-csv with all of them).
+std::set<std::string> all_source_fields() {
+  std::set<std::string> out;
+  for (auto& f : source_fields()) out.emplace(f.name);
+  return out;
+}
+
 Pupil trip_pupil() {
   Pupil p;
+  p.source = "coffer-csv";
+  p.provided = all_source_fields();  // every column (issue 16: else "not known")
   p.key = "K1";
   p.upn = "G999888814001";
   p.surname = "Smith";
@@ -173,6 +182,7 @@ TEST(Views, RosterQuotesCommasQuotesAndNewlines) {
   p.surname = "Smith, \"Jr\"";
   p.forename = "Ann\nMarie";
   p.year_group = "9";
+  p.provided = all_source_fields();  // empty cells are "none", not "not known"
   std::string csv = roster_csv({p}, fields_of("marking"));
   EXPECT_EQ(csv,
             kMarkingHeader + "\r\nK1,\"Smith, \"\"Jr\"\"\",\"Ann\nMarie\",\"Ann\nMarie Smith, \"\"Jr\"\"\",9,,\r\n");
@@ -284,13 +294,6 @@ TEST(Views, ProfileLeavesOutSectionsTheProfileLacks) {
   EXPECT_HAS(t, "DIETARY");
   EXPECT_LACKS(t, "EMERGENCY CONTACTS");
   EXPECT_LACKS(t, "07700");
-}
-
-// Every source field: the source had every column (coffer-csv with all of them).
-std::set<std::string> all_source_fields() {
-  std::set<std::string> out;
-  for (auto& f : source_fields()) out.emplace(f.name);
-  return out;
 }
 
 TEST(Views, ProfileSaysNoneRecordedWhenCarriedButEmpty) {
