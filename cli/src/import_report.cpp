@@ -90,7 +90,7 @@ void check_pupil_cap(vault::PreparedImport& p, const vault::Profile& profile, co
                      std::size_t total) {
   const int cap = pupil_cap(profile, policy);
   if (cap <= 0) return;
-  const bool own = policy.pupil_caps.count(profile.name) > 0;
+  const bool own = policy.pupil_caps.contains(profile.name);
   const std::string whose = "the " + profile.name + " profile's cap of " + std::to_string(cap) + " pupils (" +
                             (own ? "the school policy's [pupil_caps]" : "built in") + ")";
   const auto n = static_cast<std::size_t>(cap);

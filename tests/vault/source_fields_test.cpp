@@ -118,8 +118,8 @@ TEST(PupilCaps, PolicySectionIsStrict) {
   SchoolPolicy p = load("[pupil_caps]\ntrip = 200\nhome-working = 30\n");
   EXPECT_EQ(p.pupil_caps.at("trip"), 200);
   EXPECT_EQ(p.pupil_caps.at("home-working"), 30);
-  for (const char* bad : {"[pupil_caps]\ntrip = 0\n", "[pupil_caps]\ntrip = \"many\"\n",
-                          "[pupil_caps]\ntrip = 100001\n"}) {
+  for (const char* bad :
+       {"[pupil_caps]\ntrip = 0\n", "[pupil_caps]\ntrip = \"many\"\n", "[pupil_caps]\ntrip = 100001\n"}) {
     try {
       load(bad);
       ADD_FAILURE() << "accepted " << bad;

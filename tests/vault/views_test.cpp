@@ -424,7 +424,7 @@ TEST(Views, PupilFolderName) {
   for (auto& name : {pupil_folder_name({1, "..", ""}), pupil_folder_name({1, ".", "."})}) {
     EXPECT_NE(name, ".");
     EXPECT_NE(name, "..");
-    EXPECT_LACKS(name, "/");
+    EXPECT_LACKS(name, '/');
   }
 }
 
@@ -446,7 +446,7 @@ TEST(Views, PupilFolderNameOfALongNameKeepsTheKey) {
   // '/' in a long name and key.
   name = pupil_folder_name({1, "K/9", std::string(150, '/') + std::string(150, 'b')});
   EXPECT_LE(name.size(), 255u);
-  EXPECT_LACKS(name, "/");
+  EXPECT_LACKS(name, '/');
   EXPECT_TRUE(name.ends_with(" (K_9)")) << name;
   // A very long key is cut too, and the result still fits.
   name = pupil_folder_name({1, std::string(400, 'k'), std::string(300, 'a')});
@@ -461,7 +461,7 @@ TEST(Views, PupilFolderNameOfALongNameKeepsTheKey) {
 TEST(Views, PupilFolderNameOfALongNameHasNoControlCharacters) {
   std::string name = pupil_folder_name({1, "K\n1", std::string(300, 'a')});
   EXPECT_LE(name.size(), 255u);
-  EXPECT_LACKS(name, "\n");
+  EXPECT_LACKS(name, '\n');
 }
 
 // BUG (vault/src/views.cpp, pupil_folder_name): a key longer than ~200 bytes

@@ -61,8 +61,8 @@ std::optional<SourceFormat> parse_format(std::string_view name) {
 }
 
 bool Selection::selects(const Pupil& p) const {
-  if (empty() || pupils.count(p.key) || groups.count(p.reg_group)) return true;
-  return std::any_of(p.classes.begin(), p.classes.end(), [&](const std::string& c) { return groups.count(c) > 0; });
+  if (empty() || pupils.contains(p.key) || groups.contains(p.reg_group)) return true;
+  return std::any_of(p.classes.begin(), p.classes.end(), [&](const std::string& c) { return groups.contains(c); });
 }
 
 SourceFormat detect_format(const fs::path& from) {
@@ -178,11 +178,12 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
   out.fields.assign(profile.fields.begin(), profile.fields.end());
   out.provided = std::move(data.provided);
   for (auto& f : source_fields())
-    if (f.name != "names" && profile.fields.count(std::string(f.group)) && !out.provided.count(std::string(f.name)))
+    if (f.name != "names" && profile.fields.contains(std::string(f.group)) &&
+        !out.provided.contains(std::string(f.name)))
       out.not_provided.emplace_back(f.label);
 
   std::vector<std::string> unnamed, unreachable;
-  const bool needs_contact = profile.fields.count("emergency_contacts") > 0;
+  const bool needs_contact = profile.fields.contains("emergency_contacts");
   if (options.today)
     for (auto& p : data.pupils)
       if (p.dob && *options.today < *p.dob) {
@@ -193,7 +194,7 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
       }
   for (auto& p : data.pupils) {
     for (auto& g : groups_present(p))
-      if (!profile.fields.count(g)) out.not_in_profile.insert(g);
+      if (!profile.fields.contains(g)) out.not_in_profile.insert(g);
     minimise(p, out.fields);
     if (p.surname.empty() || p.forename.empty()) unnamed.push_back(p.key);
     if (needs_contact) {

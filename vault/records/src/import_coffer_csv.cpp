@@ -82,7 +82,7 @@ std::map<std::string_view, std::size_t> columns(const CsvTable& t, const std::ve
     }
   }
   for (auto r : required)
-    if (!idx.count(r))
+    if (!idx.contains(r))
       throw Error(ErrorCode::kUsage, t.file + ":" + std::to_string(t.header_line) + ": the required column " +
                                          std::string(r) + " is missing from the header row");
   return idx;
@@ -167,7 +167,7 @@ Contact read_contact(const Row& row, int given_priority = 0) {
   }
   if (row.cell("Forename").empty() && row.cell("Surname").empty())
     throw Error(ErrorCode::kUsage, row.where() + "the contact has no name (Forename or Surname)");
-  for (auto part : {row.cell("Title"), row.cell("Forename"), row.cell("Surname")})
+  for (const auto& part : {row.cell("Title"), row.cell("Forename"), row.cell("Surname")})
     if (!part.empty()) c.name += (c.name.empty() ? "" : " ") + part;
   c.relationship = row.cell("Relationship");
   c.parental_responsibility = detail::parse_flag(row.cell("Responsibility"), row.where("Responsibility"));
@@ -214,7 +214,7 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
     for (auto& r : contacts.rows) {
       Row row(contacts, r, cidx);
       std::string key = row.cell("PupilKey");
-      if (!line_of.count(key))
+      if (!line_of.contains(key))
         throw Error(ErrorCode::kUsage, row.where("PupilKey") + "no pupil in " + pupils.file +
                                            " has this PupilKey; export both files from the same report");
       auto it = taken.find(key);
@@ -311,7 +311,7 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
   detail::note_provided(data, pidx);
   for (auto& idx : cidx) detail::note_provided(data, idx, /*contact=*/true);
   for (auto required : {"PupilKey", "Surname", "Forename"})
-    if (!pidx.count(required))
+    if (!pidx.contains(required))
       throw Error(ErrorCode::kUsage, mapping.name + ": no column of " + table.file + " is mapped to " + required +
                                          "; add \"<their header>\" = \"" + required + "\" under [columns]");
 

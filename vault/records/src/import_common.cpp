@@ -161,13 +161,13 @@ std::string check_upn_cell(std::string_view text, const std::string& where, std:
 
 bool select_pupil(SourceData& data, const Selection& selection, const Pupil& p) {
   if (selection.empty()) return true;
-  bool taken = selection.pupils.count(p.key) > 0;
-  if (selection.groups.count(p.reg_group)) {
+  bool taken = selection.pupils.contains(p.key);
+  if (selection.groups.contains(p.reg_group)) {
     data.matched_groups.insert(p.reg_group);
     taken = true;
   }
   for (auto& c : p.classes)
-    if (selection.groups.count(c)) {
+    if (selection.groups.contains(c)) {
       data.matched_groups.insert(c);
       taken = true;
     }
@@ -190,7 +190,7 @@ void require_selection_found(const SourceData& data, const Selection& selection,
   }
   std::string groups;
   for (auto& g : selection.groups)
-    if (!data.matched_groups.count(g)) groups += (groups.empty() ? "" : ", ") + g;
+    if (!data.matched_groups.contains(g)) groups += (groups.empty() ? "" : ", ") + g;
   if (!groups.empty())
     throw Error(ErrorCode::kUsage, "no pupil in " + source_name + " is in the registration group or class " + groups +
                                        "; check the group names (they must match exactly)");

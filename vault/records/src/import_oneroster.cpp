@@ -118,14 +118,14 @@ class Table {
       else data.unmapped.insert(name);
     }
     for (auto r : required)
-      if (!idx_.count(std::string(r)))
+      if (!idx_.contains(std::string(r)))
         throw Error(ErrorCode::kUsage, t_.file + ":" + std::to_string(t_.header_line) + ": the required column " +
                                            std::string(r) + " is missing from the header row; " +
                                            std::string(what_to_do));
   }
   const CsvTable& table() const { return t_; }
   const std::string& file() const { return t_.file; }
-  bool has(std::string_view col) const { return idx_.count(std::string(col)) > 0; }
+  bool has(std::string_view col) const { return idx_.contains(std::string(col)); }
   std::string cell(const CsvRow& r, std::string_view col) const {
     auto it = idx_.find(std::string(col));
     return it == idx_.end() ? std::string() : detail::trim(r.cells[it->second]);
@@ -429,7 +429,7 @@ class Importer {
     for (auto& r : enrollments.table().rows) {
       if (enrollments.deleted(r) || lower(enrollments.cell(r, "role")) != "student") continue;
       std::string cls = enrollments.cell(r, "classSourcedId");
-      if (!classes_.count(cls)) {
+      if (!classes_.contains(cls)) {
         if (unknown.insert(cls).second)
           data_.warnings.push_back(enrollments.where(r, "classSourcedId") + "class " + cls +
                                    " is not in classes.csv; its enrollments are skipped");
@@ -473,7 +473,7 @@ class Importer {
       if (!seen.insert(id).second) continue;
       auto it = users_.find(id);
       if (it != users_.end() && is_contact_role(it->second.role)) ids.push_back(id);
-      else if (!gone_.count(id)) strangers.push_back(id);
+      else if (!gone_.contains(id)) strangers.push_back(id);
     }
     if (!strangers.empty())
       data_.warnings.push_back(users.where(*pupil.row, "agentSourcedIds") + "pupil " + p.key + ": " +
@@ -491,7 +491,7 @@ class Importer {
       Contact c;
       c.priority = ++priority;
       c.ranked = false;  // OneRoster has no contact order: this is the list's order
-      for (auto part : {users.cell(r, "givenName"), users.cell(r, "familyName")})
+      for (const auto& part : {users.cell(r, "givenName"), users.cell(r, "familyName")})
         if (!part.empty()) c.name += (c.name.empty() ? "" : " ") + part;
       c.relationship = capitalised(u.role);
       std::string phone = users.cell(r, "phone"), sms = users.cell(r, "sms");

@@ -74,8 +74,8 @@ Manifest read_manifest(Database& db, const std::string& coffer_name) {
     }
   }
   for (auto& f : source_fields()) {  // in display order
-    if (not_provided.count(f.name)) m.not_provided.emplace_back(f.label);
-    if (not_known.count(f.name)) m.not_known.emplace_back(f.label);
+    if (not_provided.contains(f.name)) m.not_provided.emplace_back(f.label);
+    if (not_known.contains(f.name)) m.not_known.emplace_back(f.label);
   }
   m.imports = records.imports();
   for (auto& i : m.imports) {
