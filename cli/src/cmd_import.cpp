@@ -1,6 +1,8 @@
 // coffer import: pupil records from an MIS export into a coffer, only the
 // selected pupils and only the fields its profile allows; all or nothing.
 #include <ostream>
+#include <set>
+#include <sstream>
 
 #include "app.h"
 #include "coffer/error.h"
@@ -20,6 +22,7 @@ struct ImportOptions {
   std::vector<std::string> pupils, groups;
   SourceSpec spec;
   bool dry_run = false;
+  bool json = false;
 };
 
 SourceSpec spec_of(const ImportOptions& o) {
@@ -49,6 +52,17 @@ void run_import(const ImportOptions& o, Context& ctx) {
                       "without --dry-run");
     const vault::Profile& profile = *known;
     vault::PreparedImport p = prepare_source(spec, profile, ctx.clock->now());
+    // Without the passphrase the pupils already inside are unknown: the
+    // cap is judged on this import alone.
+    check_pupil_cap(p, profile, school_policy(ctx), p.pupils.size());
+    if (o.json) {
+      nlohmann::ordered_json j = {{"coffer", o.path}, {"dry_run", true}};
+      j.update(import_json(p, profile));
+      j["imported"] = 0;
+      for (auto& w : import_warnings(p)) *ctx.err << "coffer: warning: " << printable(w) << "\n";
+      *ctx.out << j.dump(2) << "\n";
+      return;
+    }
     print_summary(p, profile, *ctx.out, *ctx.err);
     *ctx.out << "dry run: nothing was written to " << o.path << "\n";
     return;
@@ -69,13 +83,30 @@ void run_import(const ImportOptions& o, Context& ctx) {
     auto d = vault::parse_date(o.expires);
     for (auto& pupil : p.pupils) pupil.expires = d;
   }
-  print_summary(p, profile, *ctx.out, *ctx.err);
+  {
+    // The cap counts the pupils the coffer will hold: those inside already
+    // plus the new keys (a re-import replaces a pupil, it adds none).
+    std::set<std::string> keys;
+    for (auto& e : vault::RecordStore(c.database()).list()) keys.insert(e.key);
+    for (auto& pupil : p.pupils) keys.insert(pupil.key);
+    check_pupil_cap(p, profile, school_policy(ctx), keys.size());
+  }
+  std::ostringstream human;  // with --json, the summary's warnings still go to stderr
+  print_summary(p, profile, o.json ? human : *ctx.out, *ctx.err);
   vault::RecordStore(c.database()).import(p.pupils, log_entry(p, spec, ctx.clock->now()));
   // Counts, never values: the audit says how many, from where, by whom.
   c.audit(vault::AuditKind::kImport, std::filesystem::path(spec.from).filename().string(), "ok",
           std::to_string(p.pupils.size()) + " pupil(s), " + std::to_string(p.dropped.size()) + " column(s) dropped");
-  *ctx.out << "imported " << p.pupils.size() << " pupils into " << o.path << " ("
-           << vault::RecordStore(c.database()).count() << " in the coffer)\n";
+  const std::int64_t in_coffer = vault::RecordStore(c.database()).count();
+  if (o.json) {
+    nlohmann::ordered_json j = {{"coffer", o.path}, {"dry_run", false}};
+    j.update(import_json(p, profile));
+    j["imported"] = p.pupils.size();
+    j["in_coffer"] = in_coffer;
+    *ctx.out << j.dump(2) << "\n";
+    return;
+  }
+  *ctx.out << "imported " << p.pupils.size() << " pupils into " << o.path << " (" << in_coffer << " in the coffer)\n";
 }
 
 }  // namespace
@@ -103,6 +134,7 @@ void register_import(CLI::App& app, Context& ctx) {
                   "these records expire sooner than the coffer, at the end of DATE (YYYY-MM-DD); the mount then "
                   "removes them");
   cmd->add_flag("--dry-run", o->dry_run, "show what would be imported; write nothing");
+  cmd->add_flag("--json", o->json, "print what was (or would be) imported as JSON (docs/CLI.md)");
   cmd->add_option("--profiles", o->profiles_file, "the school's profiles file (as for create)");
   add_passphrase_file_option(*cmd, o->common);
   cmd->callback([o, &ctx] { run_import(*o, ctx); });

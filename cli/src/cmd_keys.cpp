@@ -2,6 +2,7 @@
 // coffer recover (the school's recovery key sets a new passphrase).
 #include <fmt/core.h>
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 
 #include "app.h"
@@ -21,6 +22,7 @@ struct KeysOptions {
   bool reset_clock = false;
   bool rekey = false;
   bool drop_other_passphrases = false;
+  bool json = false;
 };
 
 void print_warnings(const vault::Coffer& c, Context& ctx) {
@@ -45,6 +47,27 @@ std::optional<std::size_t> slot_of(const KeysOptions& o) {
 
 void run_list(const KeysOptions& o, Context& ctx) {
   vault::SelectedHeader sel = vault::read_header(o.path);
+  if (o.json) {  // the shape is documented in docs/CLI.md
+    nlohmann::ordered_json j;
+    j["coffer"] = o.path;
+    auto& slots = j["slots"] = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < vault::kSlotCount; ++i) {
+      const auto& s = sel.header.slots[i];
+      nlohmann::ordered_json slot = {{"slot", i},
+                                     {"state", s.damaged    ? "damaged"
+                                               : s.in_use() ? "passphrase"
+                                                            : "empty"}};
+      if (!s.damaged && s.in_use())
+        slot["kdf"] = {{"algorithm", "argon2id"},
+                       {"memory_bytes", s.kdf.mem_limit},
+                       {"passes", s.kdf.ops_limit},
+                       {"insecure", keystore::is_insecure(s.kdf)}};
+      slots.push_back(std::move(slot));
+    }
+    j["recovery"] = sel.header.recovery.has_value();
+    *ctx.out << j.dump(2) << "\n";
+    return;
+  }
   for (std::size_t i = 0; i < vault::kSlotCount; ++i) {
     const auto& s = sel.header.slots[i];
     std::string what = describe_slot(s);
@@ -179,6 +202,7 @@ void register_keys(CLI::App& app, Context& ctx) {
 
   auto lo = std::make_shared<KeysOptions>();
   auto* list = with_path(keys->add_subcommand("list", "show the key slots (no passphrase needed)"), *lo);
+  list->add_flag("--json", lo->json, "print the slots as JSON (docs/CLI.md)");
   list->callback([lo, &ctx] { run_list(*lo, ctx); });
 
   auto ao = std::make_shared<KeysOptions>();

@@ -13,11 +13,13 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
 
 #include "app.h"
 #include "coffer/error.h"
+#include "coffer/printable.h"
 #include "coffer/vault/audit/audit_anchor.h"
 #include "coffer/vault/coffer/coffer.h"
 #include "coffer/vault/records/manifest.h"
@@ -37,10 +39,11 @@ namespace {
 struct ProvisionOptions {
   CommonOptions common;
   std::string plan, out = ".", profiles_file;
+  bool json = false;
 };
 
 std::string handover_text(const Plan& plan, const PlanEntry& e, const std::string& expires,
-                          const std::string& passphrase) {
+                          const std::string& passphrase, const std::vector<std::string>& warnings) {
   std::string t;
   t += "COFFER HANDOVER - CONFIDENTIAL\n";
   if (!plan.school.empty()) t += plan.school + "\n";
@@ -52,6 +55,12 @@ std::string handover_text(const Plan& plan, const PlanEntry& e, const std::strin
        ".coffer  you will be asked to choose\n"
        "your own passphrase; this one stops working then. Destroy this sheet afterwards.\n";
   if (!plan.helpdesk.empty()) t += "Lost the laptop or forgotten your passphrase? Call " + plan.helpdesk + ".\n";
+  // What the import found that the teacher must act on (pupil keys, never
+  // names or values): the manifest carries the same lines.
+  if (!warnings.empty()) {
+    t += "\nBefore you rely on it, check with the school office:\n";
+    for (auto& w : warnings) t += "  ! " + printable(w) + "\n";
+  }
   return t;
 }
 
@@ -144,6 +153,11 @@ int exit_code_of(const std::exception& e) {
 
 void run_provision(const ProvisionOptions& o, Context& ctx) {
   using clock = std::chrono::steady_clock;
+  // With --json, standard output carries only the JSON; progress goes to
+  // standard error.
+  std::ostream& human = o.json ? *ctx.err : *ctx.out;
+  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
+  const vault::SchoolPolicy policy = school_policy(ctx);
   const auto started = clock::now();
   Plan plan = load_plan(o.plan);
   vault::ProfileSet profiles = load_profiles(o.profiles_file);
@@ -195,22 +209,36 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       fs::remove(out / (plan.coffers[i].name + kPending), ec);
       sync_directory(out.string());
     }
+  const bool insecure = o.common.cost() == keystore::KdfCost::kTest;
+  auto finish_json = [&](std::size_t made, std::size_t failed) {
+    if (!o.json) return;
+    nlohmann::ordered_json report = {{"plan", o.plan}, {"out", o.out}, {"coffers", entries}};
+    report["made"] = made;
+    report["failed"] = failed;
+    report["skipped"] = done.size();
+    report["handover"] = plan.handover == "sheet" ? (out / kSheet).string() : "NAME.passphrase.txt";
+    report["insecure_kdf_cost"] = insecure;
+    *ctx.out << report.dump(2) << "\n";
+  };
   if (done.size() == plan.coffers.size()) {
-    *ctx.out << "every coffer of the plan is already in " << out.string() << "; nothing to do\n";
+    human << "every coffer of the plan is already in " << out.string() << "; nothing to do\n";
+    for (auto& e : plan.coffers) entries.push_back({{"name", e.name}, {"status", "skipped"}});
+    finish_json(0, 0);
     return;
   }
 
-  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  const bool tty = !o.json && ::isatty(STDOUT_FILENO) == 1;
   int failures = 0, first_failure = 0;
   for (std::size_t i = 0; i < plan.coffers.size(); ++i) {
     const PlanEntry& e = plan.coffers[i];
     const auto t0 = clock::now();
     const std::string label = fmt::format("[{}/{}] {}", i + 1, plan.coffers.size(), e.name);
     if (done.contains(e.name)) {
-      *ctx.out << label << " already made, skipped\n";
+      human << label << " already made, skipped\n";
+      entries.push_back({{"name", e.name}, {"status", "skipped"}});
       continue;
     }
-    if (tty) *ctx.out << label << " ..." << std::flush;
+    if (tty) human << label << " ..." << std::flush;
     fs::path coffer = out / (e.name + ".coffer");
     const fs::path pending = out / (e.name + kPending);
     bool created = false;
@@ -226,6 +254,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       remove_half_made(out, e.name);
       const vault::Profile& profile = find_profile(profiles, e.purpose);
       vault::PreparedImport prepared = prepare_source(e.source, profile, ctx.clock->now());
+      check_pupil_cap(prepared, profile, policy, prepared.pupils.size());
       vault::CreateParams params;
       params.owner = e.owner;
       params.profile = e.purpose;
@@ -251,7 +280,7 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       std::string shown;
       keystore::Passphrase pw =
           one_time_passphrase(*ctx.random, shown, passphrase_context(e.owner, e.purpose, coffer, plan.school));
-      std::string handover = handover_text(plan, e, expiries[i], shown);
+      std::string handover = handover_text(plan, e, expiries[i], shown, import_warnings(prepared));
       keystore::wipe(std::span<char>(shown.data(), shown.size()));
       struct WipeHandover {
         std::string& s;
@@ -287,10 +316,16 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
         if (!ec) sync_directory(out.string());
       }
       double secs = std::chrono::duration<double>(clock::now() - t0).count();
-      if (tty) *ctx.out << "\r";
-      *ctx.out << fmt::format("{} ok: {} pupils, expires {} ({:.1f} s)\n", label, prepared.pupils.size(), expiries[i],
-                              secs);
-      for (auto& w : import_warnings(prepared)) *ctx.err << "coffer: warning: " << e.name << ": " << w << "\n";
+      if (tty) human << "\r";
+      human << fmt::format("{} ok: {} pupils, expires {} ({:.1f} s)\n", label, prepared.pupils.size(), expiries[i],
+                           secs);
+      for (auto& w : import_warnings(prepared))
+        *ctx.err << "coffer: warning: " << e.name << ": " << printable(w) << "\n";
+      nlohmann::ordered_json entry = {
+          {"name", e.name},   {"status", "made"},       {"coffer", coffer.string()},
+          {"owner", e.owner}, {"expires", expiries[i]}, {"manifest", (out / (e.name + ".manifest.json")).string()}};
+      entry.update(import_json(prepared, profile));
+      entries.push_back(std::move(entry));
     } catch (const std::exception& err) {
       // Any failure, a bug's exception included, stops this coffer only.
       const auto* typed = dynamic_cast<const Error*>(&err);
@@ -306,8 +341,9 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
       // The pending record stays while its coffer does: the coffer is never
       // left without its passphrase, and a re-run makes it again.
       remove_outputs(out, e.name, /*keep_pending=*/!wiped);
-      if (tty) *ctx.out << "\r";
-      *ctx.out << label << " FAILED\n";
+      if (tty) human << "\r";
+      human << label << " FAILED\n";
+      entries.push_back({{"name", e.name}, {"status", "failed"}, {"error", what}});
       *ctx.err << "coffer: error: " << e.name << " (" << plan.file.string() << ":" << e.line << "): " << what << "\n";
       if (!wiped)
         *ctx.err << "coffer: error: " << coffer.string() << " could not be removed; its passphrase is in "
@@ -316,11 +352,15 @@ void run_provision(const ProvisionOptions& o, Context& ctx) {
     }
   }
   double total = std::chrono::duration<double>(clock::now() - started).count();
-  *ctx.out << fmt::format("{} of {} coffers made in {} ({:.1f} s)", plan.coffers.size() - done.size() - failures,
-                          plan.coffers.size() - done.size(), out.string(), total);
-  if (!done.empty()) *ctx.out << fmt::format("; {} made earlier, skipped", done.size());
-  *ctx.out << (plan.handover == "sheet" ? "; one-time passphrases in handover-sheets.txt (print, then delete)\n"
-                                        : "; one-time passphrases in NAME.passphrase.txt (hand over, then delete)\n");
+  const std::size_t made = plan.coffers.size() - done.size() - static_cast<std::size_t>(failures);
+  human << fmt::format("{} of {} coffers made in {} ({:.1f} s)", made, plan.coffers.size() - done.size(), out.string(),
+                       total);
+  if (!done.empty()) human << fmt::format("; {} made earlier, skipped", done.size());
+  human << (plan.handover == "sheet" ? "; one-time passphrases in handover-sheets.txt (print, then delete)\n"
+                                     : "; one-time passphrases in NAME.passphrase.txt (hand over, then delete)\n");
+  // As create says it: a coffer made with the test cost falls to a guess.
+  if (insecure) human << "warning: INSECURE test key-derivation cost; never use it for real data\n";
+  finish_json(made, static_cast<std::size_t>(failures));
   if (failures) throw CLI::RuntimeError(first_failure);
 }
 
@@ -333,6 +373,7 @@ void register_provision(CLI::App& app, Context& ctx) {
   cmd->add_option("--out", o->out, "where the coffers, manifests and handover files go (default: here)");
   cmd->add_option("--profiles", o->profiles_file, "the school's profiles file (as for create)");
   add_kdf_cost_option(*cmd, o->common);
+  cmd->add_flag("--json", o->json, "print what was made as JSON on standard output (docs/CLI.md)");
   cmd->callback([o, &ctx] { run_provision(*o, ctx); });
 }
 

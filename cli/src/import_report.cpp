@@ -52,11 +52,14 @@ vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec
   e.dropped = p.dropped;
   e.not_in_profile = p.not_in_profile;
   e.unmapped = p.unmapped;
+  e.provided = p.provided;
+  e.warnings = import_warnings(p);  // kept for the manifest and the handover sheet
   return e;
 }
 
 std::vector<std::string> import_warnings(const vault::PreparedImport& p) {
   std::vector<std::string> out = p.warnings;
+  if (auto w = vault::not_provided_warning(p)) out.push_back(*w);
   if (p.imported_unreachable) out.push_back(*p.imported_unreachable + " (imported anyway: --allow-missing)");
   return out;
 }
@@ -72,6 +75,51 @@ void print_summary(const vault::PreparedImport& p, const vault::Profile& profile
   if (!p.not_in_profile.empty())
     out << "  in the source but not carried by " << printable(profile.name) << ": " << list(p.not_in_profile) << "\n";
   if (!p.unmapped.empty()) out << "  other columns not carried: " << list(p.unmapped) << "\n";
+}
+
+}  // namespace coffer::cli
+
+namespace coffer::cli {
+
+int pupil_cap(const vault::Profile& profile, const vault::SchoolPolicy& policy) {
+  auto it = policy.pupil_caps.find(profile.name);
+  return it != policy.pupil_caps.end() ? it->second : profile.max_pupils;
+}
+
+void check_pupil_cap(vault::PreparedImport& p, const vault::Profile& profile, const vault::SchoolPolicy& policy,
+                     std::size_t total) {
+  const int cap = pupil_cap(profile, policy);
+  if (cap <= 0) return;
+  const bool own = policy.pupil_caps.contains(profile.name);
+  const std::string whose = "the " + profile.name + " profile's cap of " + std::to_string(cap) + " pupils (" +
+                            (own ? "the school policy's [pupil_caps]" : "built in") + ")";
+  const auto n = static_cast<std::size_t>(cap);
+  if (total > n)
+    throw Error(ErrorCode::kPolicy, "this coffer would hold " + std::to_string(total) + " pupils, more than " + whose +
+                                        ": select only the pupils who need to be in it, or raise the cap in the "
+                                        "school policy (" +
+                                        std::string(vault::kSystemPolicyPath) + ": [pupil_caps] " + profile.name +
+                                        " = N; see docs/ADMIN.md)");
+  if (total * 10 >= n * 9)
+    p.warnings.push_back("this coffer holds " + std::to_string(total) + " pupils, close to " + whose +
+                         "; is every one of them needed?");
+}
+
+nlohmann::ordered_json import_json(const vault::PreparedImport& p, const vault::Profile& profile) {
+  nlohmann::ordered_json j;
+  j["format"] = p.format;
+  j["profile"] = profile.name;
+  j["source_pupils"] = p.source_pupils;
+  j["selected"] = p.pupils.size();
+  auto& keys = j["pupil_keys"] = nlohmann::ordered_json::array();
+  for (auto& pupil : p.pupils) keys.push_back(pupil.key);
+  j["fields"] = p.fields;
+  j["not_provided"] = p.not_provided;
+  j["columns_dropped"] = p.dropped;
+  j["not_carried_by_profile"] = p.not_in_profile;
+  j["unmapped"] = p.unmapped;
+  j["warnings"] = import_warnings(p);
+  return j;
 }
 
 }  // namespace coffer::cli

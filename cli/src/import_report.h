@@ -7,6 +7,9 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "coffer/vault/policy/policy.h"
 #include "coffer/vault/records/import.h"
 #include "coffer/vault/records/profile.h"
 #include "coffer/vault/records/records.h"
@@ -31,5 +34,18 @@ vault::ImportLogEntry log_entry(const vault::PreparedImport& p, const SourceSpec
 // imported without a reachable contact because --allow-missing said so).
 std::vector<std::string> import_warnings(const vault::PreparedImport& p);
 void print_summary(const vault::PreparedImport& p, const vault::Profile& profile, std::ostream& out, std::ostream& err);
+
+// The cap on pupils in one coffer of this profile: the school policy's
+// [pupil_caps] entry, else the profile's built-in one (0: none).
+int pupil_cap(const vault::Profile& profile, const vault::SchoolPolicy& policy);
+// Refuses (Error kPolicy) a coffer that would hold more than the cap,
+// naming the cap and how to raise it; at 90 % of the cap or more, adds a
+// warning to p.warnings (so it reaches the manifest and handover sheet).
+void check_pupil_cap(vault::PreparedImport& p, const vault::Profile& profile, const vault::SchoolPolicy& policy,
+                     std::size_t total);
+// What `import --json` and each coffer of `provision --json` say about the
+// records (docs/CLI.md): counts, field names, pupil keys, warnings; never a
+// pupil's name or a value.
+nlohmann::ordered_json import_json(const vault::PreparedImport& p, const vault::Profile& profile);
 
 }  // namespace coffer::cli

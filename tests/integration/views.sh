@@ -159,4 +159,32 @@ for f in (m + "/roster.csv", m + "/pupils/new"):
 ' "$M"
 lock_coffer "$M"
 fsck_ok "$C"
+
+# Issue 16 item 1: a OneRoster source carries no health or diet data; the
+# mounted sheets say "not provided", never "none recorded".
+note "a source without health data: not provided"
+OR=$(cd "$(dirname "$0")/../fixtures/import/oneroster-v1p1" && pwd)
+C2=$WORK/oneroster.coffer
+make_coffer "$C2"
+expect_exit 0 "$COFFER" import "$C2" --from "$OR" --pupil stu-1 --pupil stu-2 --allow-missing \
+  --passphrase-file "$PWFILE"
+open_coffer "$C2" "$M" --idle-seconds 900
+py '
+import csv, glob
+m = sys.argv[1]
+sheet = open(glob.glob(m + "/pupils/*(stu-1)/profile.txt")[0], encoding="utf-8").read()
+for heading in ("ALLERGIES", "MEDICAL", "DIETARY"):
+    want = heading + ": not provided by OneRoster 1.1 \u2014 check with the school office\n"
+    if want not in sheet:
+        die("profile.txt lacks %r:\n%s" % (want, sheet))
+if "none recorded" in sheet or "no conditions or medication recorded" in sheet:
+    die("profile.txt says none recorded for a source without the field:\n" + sheet)
+rows = list(csv.reader(open(m + "/roster.csv", encoding="utf-8", newline="")))
+allergies = rows[0].index("Allergies")
+if any(r[allergies] != "NOT PROVIDED" for r in rows[1:]):
+    die("roster.csv Allergies: %r" % [r[allergies] for r in rows[1:]])
+if "NOT PROVIDED by the source" not in open(m + "/manifest.txt", encoding="utf-8").read():
+    die("manifest.txt does not list what the source did not provide")
+' "$M"
+lock_coffer "$M"
 finish

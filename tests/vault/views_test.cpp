@@ -3,6 +3,7 @@
 // its text or JSON, checked on the generated school's medical data).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -87,8 +88,17 @@ Contact contact(int priority, const std::string& name, const std::string& relati
 }
 
 // A trip pupil with every group filled.
+// Every source field: the source had every column (coffer-csv with all of them).
+std::set<std::string> all_source_fields() {
+  std::set<std::string> out;
+  for (auto& f : source_fields()) out.emplace(f.name);
+  return out;
+}
+
 Pupil trip_pupil() {
   Pupil p;
+  p.source = "coffer-csv";
+  p.provided = all_source_fields();  // every column (issue 16: else "not known")
   p.key = "K1";
   p.upn = "G999888814001";
   p.surname = "Smith";
@@ -172,6 +182,7 @@ TEST(Views, RosterQuotesCommasQuotesAndNewlines) {
   p.surname = "Smith, \"Jr\"";
   p.forename = "Ann\nMarie";
   p.year_group = "9";
+  p.provided = all_source_fields();  // empty cells are "none", not "not known"
   std::string csv = roster_csv({p}, fields_of("marking"));
   EXPECT_EQ(csv,
             kMarkingHeader + "\r\nK1,\"Smith, \"\"Jr\"\"\",\"Ann\nMarie\",\"Ann\nMarie Smith, \"\"Jr\"\"\",9,,\r\n");
@@ -290,6 +301,10 @@ TEST(Views, ProfileSaysNoneRecordedWhenCarriedButEmpty) {
   p.key = "K9";
   p.surname = "Jones";
   p.forename = "Bob";
+  // "none recorded" only when the source had the columns (issue 16: before
+  // it, an unknown source also said "none").
+  p.source = "coffer-csv";
+  p.provided = all_source_fields();
   std::string t = profile_txt(p, fields_of("trip"));
   EXPECT_HAS(t, "ALLERGIES: none recorded\n");
   EXPECT_HAS(t, "MEDICAL: no conditions or medication recorded\n");
@@ -300,6 +315,102 @@ TEST(Views, ProfileSaysNoneRecordedWhenCarriedButEmpty) {
   EXPECT_LACKS(t, "DETAILS");
   EXPECT_LACKS(t, "NOTES");
   EXPECT_EQ(lines(t, "\n").at(0), "Jones, Bob  (K9)");
+}
+
+// Issue 16 item 1: a source without health data must never read as "no
+// allergies" on a trip sheet.
+TEST(Views, ProfileSaysNotProvidedWhenTheSourceLacksTheField) {
+  Pupil p;
+  p.key = "stu-1";
+  p.surname = "Tester";
+  p.forename = "Alex";
+  p.source = "OneRoster 1.1";
+  p.provided = std::set<std::string>{"names", "upn", "year_group", "reg_group", "classes", "contacts"};
+  p.contacts = {contact(1, "Sam Tester", "Parent", std::nullopt, {})};
+  std::string t = profile_txt(p, fields_of("trip"));
+  EXPECT_HAS(t, "ALLERGIES: not provided by OneRoster 1.1 \u2014 check with the school office\n");
+  EXPECT_HAS(t, "MEDICAL: not provided by OneRoster 1.1 \u2014 check with the school office\n");
+  EXPECT_HAS(t, "DIETARY: not provided by OneRoster 1.1 \u2014 check with the school office\n");
+  EXPECT_HAS(t, "      phone: not provided by OneRoster 1.1 \u2014 check with the school office\n");
+  EXPECT_LACKS(t, "none recorded");
+  EXPECT_LACKS(t, "no conditions or medication recorded");
+  EXPECT_LACKS(t, "no phone number recorded");
+
+  // No contacts at all in the source.
+  p.contacts.clear();
+  p.provided->erase("contacts");
+  EXPECT_HAS(profile_txt(p, fields_of("trip")),
+             "EMERGENCY CONTACTS: not provided by OneRoster 1.1 \u2014 check with the school office\n");
+
+  // A source with a conditions column but none for medication says which.
+  p.provided->insert({"allergies", "conditions", "dietary"});
+  t = profile_txt(p, fields_of("trip"));
+  EXPECT_HAS(t, "ALLERGIES: none recorded\n");
+  EXPECT_HAS(t, "DIETARY: none recorded\n");
+  EXPECT_HAS(t,
+             "MEDICAL: no conditions or medication recorded\n"
+             "   - Medication: not provided by OneRoster 1.1 \u2014 check with the school office\n");
+  EXPECT_LACKS(t, "Conditions: not provided");
+  // A value the source gave is shown whatever the set says.
+  p.allergies = {{"peanuts", "severe"}};
+  EXPECT_HAS(profile_txt(p, fields_of("trip")), "!! ALLERGIES\n   - peanuts: SEVERE\n");
+}
+
+TEST(Views, ProfileSaysNotKnownForRecordsImportedBeforeTracking) {
+  Pupil p;
+  p.key = "K9";
+  p.surname = "Jones";
+  p.forename = "Bob";  // p.provided unset: imported before coffer kept it
+  std::string t = profile_txt(p, fields_of("trip"));
+  const std::string why =
+      ": not known (imported before coffer recorded what its source provides) \u2014 check with "
+      "the school office\n";
+  EXPECT_HAS(t, "ALLERGIES" + why);
+  EXPECT_HAS(t, "MEDICAL" + why);
+  EXPECT_HAS(t, "DIETARY" + why);
+  EXPECT_HAS(t, "EMERGENCY CONTACTS" + why);
+  EXPECT_LACKS(t, "none recorded");
+  EXPECT_LACKS(t, "NONE RECORDED");
+}
+
+TEST(Views, RosterSaysNotProvidedAndNotKnown) {
+  Pupil a;
+  a.key = "A1";
+  a.surname = "Ames";
+  a.forename = "Al";
+  a.source = "OneRoster 1.1";
+  a.provided = std::set<std::string>{"names", "contacts", "contact_phones", "upn"};
+  Pupil b = a;
+  b.key = "B1";
+  b.surname = "Bell";
+  b.provided = all_source_fields();  // every column, all empty
+  Pupil c = a;
+  c.key = "C1";
+  c.surname = "Cole";
+  c.provided.reset();
+  auto rows = lines(roster_csv({a, b, c}, fields_of("trip")), "\r\n");
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0], kTripHeader);
+  // PupilKey,Surname,Forename,PreferredName,Year,RegGroup,Classes,UPN,DOB,Sex,Allergies,Medical,Medication,
+  // EmergencyTreatmentConsent,Dietary,Swimming,FirstContact,FirstContactPhones,Photo
+  EXPECT_EQ(rows[1],
+            "A1,Ames,Al,Al Ames,NOT PROVIDED,NOT PROVIDED,NOT PROVIDED,,NOT PROVIDED,NOT PROVIDED,NOT PROVIDED,"
+            "NOT PROVIDED,NOT PROVIDED,NOT PROVIDED,NOT PROVIDED,NOT PROVIDED,,,NOT PROVIDED");
+  EXPECT_EQ(rows[2], "B1,Bell,Al,Al Bell,,,,,,,,,,,,,,,");
+  EXPECT_EQ(rows[3],
+            "C1,Cole,Al,Al Cole,NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN,"
+            "NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN,NOT KNOWN");
+}
+
+TEST(Views, SpecialCategoryPresentNamesFieldsNeverValues) {
+  Pupil p = trip_pupil();
+  EXPECT_EQ(special_category_present(p), (std::vector<std::string>{"allergies", "medical conditions", "medication",
+                                                                   "care plan", "dietary needs", "support note"}));
+  Pupil q;
+  q.emergency_consent = "yes";  // consent is not health data
+  EXPECT_TRUE(special_category_present(q).empty());
+  q.dietary = {"halal"};
+  EXPECT_EQ(special_category_present(q), std::vector<std::string>{"dietary needs"});
 }
 
 // ---------------------------------------------------------------------------
@@ -313,7 +424,7 @@ TEST(Views, PupilFolderName) {
   for (auto& name : {pupil_folder_name({1, "..", ""}), pupil_folder_name({1, ".", "."})}) {
     EXPECT_NE(name, ".");
     EXPECT_NE(name, "..");
-    EXPECT_LACKS(name, "/");
+    EXPECT_LACKS(name, '/');
   }
 }
 
@@ -335,7 +446,7 @@ TEST(Views, PupilFolderNameOfALongNameKeepsTheKey) {
   // '/' in a long name and key.
   name = pupil_folder_name({1, "K/9", std::string(150, '/') + std::string(150, 'b')});
   EXPECT_LE(name.size(), 255u);
-  EXPECT_LACKS(name, "/");
+  EXPECT_LACKS(name, '/');
   EXPECT_TRUE(name.ends_with(" (K_9)")) << name;
   // A very long key is cut too, and the result still fits.
   name = pupil_folder_name({1, std::string(400, 'k'), std::string(300, 'a')});
@@ -350,7 +461,7 @@ TEST(Views, PupilFolderNameOfALongNameKeepsTheKey) {
 TEST(Views, PupilFolderNameOfALongNameHasNoControlCharacters) {
   std::string name = pupil_folder_name({1, "K\n1", std::string(300, 'a')});
   EXPECT_LE(name.size(), 255u);
-  EXPECT_LACKS(name, "\n");
+  EXPECT_LACKS(name, '\n');
 }
 
 // BUG (vault/src/views.cpp, pupil_folder_name): a key longer than ~200 bytes
@@ -469,6 +580,93 @@ TEST_F(ManifestTest, ListsExactlyWhatIsInside) {
     for (auto v : {"peanuts", "sesame", "Asthma", "Inhaler", "EpiPen", "IHP in office", "halal",
                    "needs a visual timetable", "07700", "2012-02-29", "G999888814001"})
       EXPECT_LACKS(s, v);
+}
+
+// Issue 16 items 1, 7, 10: what each import provided and warned is kept
+// with it; the manifest names per pupil the special-category fields held
+// (never values), counts them, and lists what the source did not provide.
+TEST_F(ManifestTest, SourceFieldsWarningsAndSpecialCategoryPerPupil) {
+  make("trip");
+  Pupil a = trip_pupil();  // every special-category field
+  Pupil b;
+  b.key = "K2";
+  b.surname = "Adams";
+  b.forename = "Bo";
+  b.allergies = {{"kiwi", ""}};
+  Pupil c;
+  c.key = "K3";
+  c.surname = "Cole";
+  c.forename = "Cy";
+  ImportLogEntry csv{kNow, "msmith", "coffer-csv", "pupils.csv", 0, {}, {}, {}, {}, {}};
+  csv.provided.emplace();
+  for (auto& f : source_fields()) csv.provided->emplace(f.name);
+  ImportLogEntry oneroster{kNow + 60, "msmith", "OneRoster 1.1", "or", 0, {}, {}, {}, {}, {}};
+  oneroster.provided = std::set<std::string>{"names", "contacts", "contact_phones"};
+  oneroster.warnings = {"1 pupil(s) have no emergency contact with a phone number: K3"};
+  RecordStore(db()).import({a, b}, csv);
+  RecordStore(db()).import({c}, oneroster);
+
+  // Read back: each pupil knows its source.
+  for (auto& p : RecordStore(db()).load_all()) {
+    ASSERT_TRUE(p.provided) << p.key;
+    EXPECT_EQ(p.source, p.key == "K3" ? "OneRoster 1.1" : "coffer-csv");
+    EXPECT_EQ(p.provided->count("allergies"), p.key == "K3" ? 0u : 1u);
+  }
+  auto logs = RecordStore(db()).imports();
+  ASSERT_EQ(logs.size(), 2u);
+  EXPECT_EQ(logs[1].provided, oneroster.provided);
+  EXPECT_EQ(logs[1].warnings, oneroster.warnings);
+  EXPECT_TRUE(logs[0].warnings.empty());
+
+  Manifest m = read_manifest(db(), "trip.coffer");
+  ASSERT_EQ(m.pupils.size(), 3u);  // Adams, Cole, Smith
+  EXPECT_EQ(m.pupils[0].special_category, std::vector<std::string>{"allergies"});
+  EXPECT_TRUE(m.pupils[1].special_category.empty());
+  EXPECT_EQ(m.pupils[2].special_category.size(), 6u);
+  EXPECT_EQ(m.not_provided[0], "preferred names");
+  EXPECT_NE(std::find(m.not_provided.begin(), m.not_provided.end(), "allergies"), m.not_provided.end());
+  EXPECT_TRUE(m.not_known.empty());
+  EXPECT_EQ(m.warnings, oneroster.warnings);
+
+  std::string text = manifest_text(m);
+  // K3's source had no health columns: its "0" is not "none".
+  EXPECT_HAS(text, "  - allergies: 2 of 3 pupils (not provided by the source for some or all)\n");
+  EXPECT_HAS(text, "  - medical conditions: 1 of 3 pupils (not provided by the source for some or all)\n");
+  EXPECT_HAS(text, "  - dietary needs: 1 of 3 pupils (not provided");
+  EXPECT_HAS(
+      text,
+      "NOT PROVIDED by the source (the sheets say so; check with the school office): preferred names, year group,");
+  EXPECT_HAS(text, "Warnings at import:\n  ! 1 pupil(s) have no emergency contact with a phone number: K3\n");
+
+  auto j = nlohmann::json::parse(manifest_json(m));
+  ASSERT_EQ(j["pupils"].size(), 3u);
+  EXPECT_EQ(j["pupils"][0]["key"], "K2");
+  EXPECT_EQ(j["pupils"][0]["id"], "K2");
+  EXPECT_EQ(j["pupils"][0]["name"], "Adams, Bo");
+  EXPECT_EQ(j["pupils"][0]["special_category"], nlohmann::json({"allergies"}));
+  EXPECT_EQ(j["pupils"][1]["special_category"], nlohmann::json::array());
+  EXPECT_EQ(j["special_category_counts"]["allergies"], 2);
+  EXPECT_EQ(j["special_category_counts"]["support note"], 1);
+  EXPECT_TRUE(j["not_provided"].is_array());
+  EXPECT_EQ(j["not_known"], nlohmann::json::array());
+  EXPECT_EQ(j["warnings"], nlohmann::json(oneroster.warnings));
+  for (auto& rendering : {text, manifest_json(m)})
+    for (auto v : {"kiwi", "peanuts", "Asthma", "halal", "IHP in office"}) EXPECT_LACKS(rendering, v);
+
+  // An import logged before coffer kept the provided set: "not known".
+  ImportLogEntry old{kNow + 120, "msmith", "coffer-csv", "old.csv", 0, {}, {}, {}};
+  Pupil d;
+  d.key = "K4";
+  d.surname = "Dee";
+  d.forename = "Di";
+  RecordStore(db()).import({d}, old);
+  auto loaded = RecordStore(db()).load_all();
+  auto it = std::find_if(loaded.begin(), loaded.end(), [](const Pupil& p) { return p.key == "K4"; });
+  ASSERT_NE(it, loaded.end());
+  EXPECT_FALSE(it->provided);
+  m = read_manifest(db(), "trip.coffer");
+  EXPECT_NE(std::find(m.not_known.begin(), m.not_known.end(), "allergies"), m.not_known.end());
+  EXPECT_HAS(manifest_text(m), "NOT KNOWN whether the source provided");
 }
 
 TEST_F(ManifestTest, EmptyCoffer) {

@@ -119,10 +119,14 @@ SchoolPolicy load_school_policy(const std::optional<std::filesystem::path>& file
     std::string section(k.str());
     auto* t = node.as_table();
     if (!t || (section != "unlock" && section != "retention" && section != "audit" && section != "copy" &&
-               section != "memory"))
+               section != "memory" && section != "pupil_caps"))
       toml_error(*file, node.source(),
-                 "unknown section [" + section + "]; expected [unlock], [retention], [audit], [copy] or [memory]");
-    if (section == "copy") {
+                 "unknown section [" + section +
+                     "]; expected [unlock], [retention], [audit], [copy], [memory] or [pupil_caps]");
+    if (section == "pupil_caps") {
+      for (auto&& [name, n] : *t)
+        p.pupil_caps[std::string(name.str())] = static_cast<int>(integer(*file, n, std::string(name.str()), 1, 100000));
+    } else if (section == "copy") {
       read_copy(*file, *t, p.copy);
     } else if (section == "memory") {
       only(*file, *t, section, {"unencrypted_swap"});

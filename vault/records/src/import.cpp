@@ -246,6 +246,14 @@ std::set<std::string> read_pupil_list(const fs::path& file) {
   return keys;
 }
 
+std::optional<std::string> not_provided_warning(const PreparedImport& p) {
+  if (p.not_provided.empty()) return std::nullopt;
+  std::string what;
+  for (auto& f : p.not_provided) what += (what.empty() ? "" : ", ") + f;
+  return p.format + " does not provide " + what +
+         " for this profile; the sheets say \"not provided\" there: check with the school office";
+}
+
 PreparedImport prepare_import(SourceData data, const Profile& profile, const Selection& selection,
                               const ImportOptions& options) {
   if (profile.selection_required && selection.empty())
@@ -260,6 +268,11 @@ PreparedImport prepare_import(SourceData data, const Profile& profile, const Sel
   out.warnings = std::move(data.warnings);
   out.source_pupils = data.source_pupils;
   out.fields.assign(profile.fields.begin(), profile.fields.end());
+  out.provided = std::move(data.provided);
+  for (auto& f : source_fields())
+    if (f.name != "names" && profile.fields.contains(std::string(f.group)) &&
+        !out.provided.contains(std::string(f.name)))
+      out.not_provided.emplace_back(f.label);
 
   std::vector<std::string> unnamed, unreachable;
   const bool needs_contact = profile.fields.contains("emergency_contacts");

@@ -208,6 +208,7 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
   data.format = "coffer-csv";
   CsvTable pupils = detail::parse_csv(pupils_file);
   auto pidx = columns(pupils, kPupilColumns, {"PupilKey", "Surname", "Forename"}, data);
+  detail::note_provided(data, pidx);
   const Dates dates{declares_uk_dates(pupils), ""};
 
   // Every bad row of both files is reported; nothing is imported if any.
@@ -236,6 +237,7 @@ SourceData parse_coffer_csv(const SourceFile& pupils_file, const std::optional<S
   if (contacts_file) {
     CsvTable contacts = detail::parse_csv(*contacts_file);
     auto cidx = columns(contacts, kContactColumns, {"PupilKey", "Order"}, data);
+    detail::note_provided(data, cidx, /*contact=*/true);
     for (auto& r : contacts.rows) {
       errors.row(contacts.file, [&] {
         Row row(contacts, r, cidx);
@@ -361,6 +363,8 @@ SourceData parse_mapped_csv(const SourceFile& csv, const SourceFile& mapping, co
                                            std::string(name) + "; map only one of them");
     }
   }
+  detail::note_provided(data, pidx);
+  for (auto& idx : cidx) detail::note_provided(data, idx, /*contact=*/true);
   for (auto required : {"PupilKey", "Surname", "Forename"})
     if (!pidx.contains(required))
       throw Error(ErrorCode::kUsage, mapping.name + ": no column of " + table.file + " is mapped to " + required +

@@ -46,6 +46,14 @@ void require_selection_found(const SourceData& data, const Selection& selection,
 // and warns once per distinct value.
 std::optional<std::string> england_year(std::string_view ceds);
 
+// Notes in data.provided the source fields these canonical coffer-csv
+// columns carry (contact: the Contact<N>. columns).
+template <typename Columns>
+void note_provided(SourceData& data, const Columns& canonical_columns, bool contact = false) {
+  for (auto& c : canonical_columns)
+    if (auto* f = source_field_of_column(c.first, contact)) data.provided.emplace(f->name);
+}
+
 // Sorts contacts by priority (stable: file order breaks ties).
 void sort_contacts(Pupil& pupil);
 

@@ -367,6 +367,9 @@ SourceData parse_ctf(const SourceFile& xml, const Selection& selection) {
     throw Error(ErrorCode::kUsage, xml.name + ": a CTF has no registration groups or classes (only year groups)",
                 Remedy::kSelectByUpn);
   SourceData data;
+  // The elements a CTF's Pupil carries (Contacts with Phones); a CTF has no
+  // medical, dietary or activity data (at most a MedicalFlag).
+  data.provided = {"names", "upn", "dob", "sex", "preferred_names", "year_group", "contacts", "contact_phones"};
   Reader(xml, selection, data).run();
   return data;
 }

@@ -593,6 +593,11 @@ SourceData parse_oneroster(const std::vector<SourceFile>& files, const Selection
   Files f = sort_files(files);
   Version v = read_manifest(f, data);
   data.format = "OneRoster " + v.number;
+  // users.csv (names, ids, grades, agents with phone/sms), classes and
+  // enrollments; demographics.csv when present. Never health or diet.
+  data.provided = {"names", "upn", "year_group", "reg_group", "classes", "contacts", "contact_phones"};
+  if (!v.v11()) data.provided.insert("preferred_names");
+  if (f.demographics) data.provided.insert({"dob", "sex"});
   Importer(f, v, selection, data).run();
   return data;
 }

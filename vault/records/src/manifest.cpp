@@ -2,6 +2,7 @@
 // it always says exactly what is inside.
 #include "coffer/vault/records/manifest.h"
 
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -33,6 +34,20 @@ std::string local_time(std::int64_t t, const char* fmt) {
 
 std::string iso(std::int64_t t) { return local_time(t, "%Y-%m-%dT%H:%M:%S%z"); }
 
+// How many pupils carry each special-category field the profile holds, in
+// source_fields() order.
+std::vector<std::pair<std::string, std::size_t>> special_counts(const Manifest& m) {
+  std::vector<std::pair<std::string, std::size_t>> out;
+  for (auto& f : source_fields()) {
+    if (!f.special_category || std::find(m.fields.begin(), m.fields.end(), f.group) == m.fields.end()) continue;
+    std::size_t n = 0;
+    for (auto& p : m.pupils)
+      n += static_cast<std::size_t>(std::count(p.special_category.begin(), p.special_category.end(), f.label));
+    out.emplace_back(f.label, n);
+  }
+  return out;
+}
+
 }  // namespace
 
 Manifest read_manifest(Database& db, const std::string& coffer_name) {
@@ -48,11 +63,25 @@ Manifest read_manifest(Database& db, const std::string& coffer_name) {
   m.expires = to_int(meta, "expires");
   m.fields = split_fields(meta["profile_fields"]);
   RecordStore records(db);
-  for (auto& e : records.list()) m.pupils.push_back({e.key, e.display_name});
+  std::set<std::string_view> not_provided, not_known;
+  for (auto& p : records.load_all()) {
+    m.pupils.push_back({p.key, p.display_name(), special_category_present(p)});
+    for (auto& f : source_fields()) {
+      if (f.name == "names" || std::find(m.fields.begin(), m.fields.end(), f.group) == m.fields.end()) continue;
+      auto provided = source_provides(p, f.name);
+      if (!provided) not_known.insert(f.name);
+      else if (!*provided) not_provided.insert(f.name);
+    }
+  }
+  for (auto& f : source_fields()) {  // in display order
+    if (not_provided.contains(f.name)) m.not_provided.emplace_back(f.label);
+    if (not_known.contains(f.name)) m.not_known.emplace_back(f.label);
+  }
   m.imports = records.imports();
   for (auto& i : m.imports) {
     m.dropped.insert(i.dropped.begin(), i.dropped.end());
     m.not_in_profile.insert(i.not_in_profile.begin(), i.not_in_profile.end());
+    m.warnings.insert(m.warnings.end(), i.warnings.begin(), i.warnings.end());
   }
   return m;
 }
@@ -76,7 +105,15 @@ std::string manifest_json(const Manifest& m) {
   }
   j["pupil_count"] = m.pupils.size();
   auto& pupils = j["pupils"] = nlohmann::ordered_json::array();
-  for (auto& p : m.pupils) pupils.push_back({{"id", p.key}, {"name", p.name}});
+  // "id" is the key under its first name (kept for readers of older
+  // manifests); "special_category" names the fields, never their values.
+  for (auto& p : m.pupils)
+    pupils.push_back({{"id", p.key}, {"key", p.key}, {"name", p.name}, {"special_category", p.special_category}});
+  auto& counts = j["special_category_counts"] = nlohmann::ordered_json::object();
+  for (auto& [label, n] : special_counts(m)) counts[label] = n;
+  j["not_provided"] = m.not_provided;
+  j["not_known"] = m.not_known;
+  j["warnings"] = m.warnings;
   j["columns_dropped"] = m.dropped;
   j["not_carried_by_profile"] = m.not_in_profile;
   auto& imports = j["imports"] = nlohmann::ordered_json::array();
@@ -118,6 +155,28 @@ std::string manifest_text(const Manifest& m) {
     line("  - " + printable(f) + (g ? ": " + std::string(g->label) : std::string()) +
          (g && g->special_category ? "  [special category]" : ""));
   }
+  auto counts = special_counts(m);
+  if (!counts.empty()) {
+    line("Special-category data (pupils with a value; field names only, never values):");
+    auto in = [](const std::vector<std::string>& v, const std::string& s) {
+      return std::find(v.begin(), v.end(), s) != v.end();
+    };
+    // "0 of 12" must not read as "none" when the source never had the field.
+    for (auto& [label, n] : counts)
+      line("  - " + label + ": " + std::to_string(n) + " of " + std::to_string(m.pupils.size()) + " pupils" +
+           (in(m.not_provided, label) ? " (not provided by the source for some or all)"
+            : in(m.not_known, label)  ? " (not known for some or all)"
+                                      : ""));
+  }
+  auto names = [](const std::vector<std::string>& v) {
+    std::string r;
+    for (auto& s : v) r += (r.empty() ? "" : ", ") + s;
+    return r;
+  };
+  if (!m.not_provided.empty())
+    line("NOT PROVIDED by the source (the sheets say so; check with the school office): " + names(m.not_provided));
+  if (!m.not_known.empty())
+    line("NOT KNOWN whether the source provided (imported before coffer recorded it): " + names(m.not_known));
   line("Source columns dropped (never imported): " + list(m.dropped));
   line("Held by the source but not carried by this purpose: " + list(m.not_in_profile));
   line();
@@ -126,8 +185,15 @@ std::string manifest_text(const Manifest& m) {
   for (auto& i : m.imports)
     line("  " + local_time(i.at, "%Y-%m-%d %H:%M") + (i.by.empty() ? "" : " by " + printable(i.by)) + ": " +
          std::to_string(i.pupils) + " pupil(s), " + printable(i.format) + " from " + printable(i.source));
+  if (!m.warnings.empty()) {
+    line();
+    line("Warnings at import:");
+    for (auto& w : m.warnings) line("  ! " + printable(w));
+  }
   line();
   line("Pupils (" + std::to_string(m.pupils.size()) + "):");
+  // Which pupil held which special-category field is in manifest.json
+  // ("special_category" per pupil); the text gives the counts above.
   for (auto& p : m.pupils) line("  " + printable(p.key) + "  " + printable(p.name));
   return out;
 }

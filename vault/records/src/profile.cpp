@@ -70,19 +70,24 @@ const std::set<std::string>& denied_fields() {
   return d;
 }
 
+// Pupil caps (max_pupils): a coffer holds the pupils one member of staff
+// needs, never a school. trip-local 90 (three classes out for the day),
+// trip 150 (a five-form year group's residential), marking and home-working
+// 240 (a secondary teacher's timetable, about eight classes of 30). A school
+// sets others in its policy's [pupil_caps].
 const std::vector<Profile>& builtin_profiles() {
   static const std::vector<Profile> p = {
       {"trip-local", "a local visit in school hours (the base keeps emergency contacts)",
        with_core({"photo", "medical", "dietary", "activity_notes", "support_note"}), 1, 7, true, false, true,
-       "standard", std::nullopt},
+       "standard", std::nullopt, 90},
       {"trip", "a day out of the area, residential or abroad",
        with_core({"upn", "dob", "sex", "photo", "emergency_contacts", "medical", "dietary", "activity_notes",
                   "support_note"}),
-       7, 90, true, false, true, "standard", std::nullopt},
+       7, 90, true, false, true, "standard", std::nullopt, 150},
       {"marking", "marking pupils' work at home", with_core({"pupil_work"}), 28, 365, false, true, true, "standard",
-       std::nullopt},
+       std::nullopt, 240},
       {"home-working", "working from home with a class list", with_core({"support_note", "pupil_work"}), 30, 92, false,
-       true, false, "standard", std::nullopt},
+       true, false, "standard", std::nullopt, 240},
   };
   return p;
 }

@@ -37,6 +37,90 @@ const FieldGroup* find_field_group(std::string_view name) {
   return nullptr;
 }
 
+const std::vector<SourceField>& source_fields() {
+  static const std::vector<SourceField> f = {
+      {"names", "names", "names", false},
+      {"preferred_names", "preferred names", "preferred_names", false},
+      {"year_group", "year group", "year_group", false},
+      {"reg_group", "registration group", "reg_group", false},
+      {"classes", "classes", "classes", false},
+      {"upn", "UPN", "upn", false},
+      {"dob", "date of birth", "dob", false},
+      {"sex", "sex", "sex", false},
+      {"photo", "photo", "photo", false},
+      {"contacts", "emergency contacts", "emergency_contacts", false},
+      {"contact_phones", "contact phone numbers", "emergency_contacts", false},
+      {"allergies", "allergies", "medical", true},
+      {"conditions", "medical conditions", "medical", true},
+      {"medication", "medication", "medical", true},
+      {"care_plan", "care plan", "medical", true},
+      {"emergency_consent", "emergency treatment consent", "medical", false},  // yes/no, not health data
+      {"dietary", "dietary needs", "dietary", true},
+      {"swimming", "swimming ability", "activity_notes", false},
+      {"activity_notes", "activity notes", "activity_notes", false},
+      {"support_note", "support note", "support_note", true},
+  };
+  return f;
+}
+
+const SourceField* find_source_field(std::string_view name) {
+  for (auto& f : source_fields())
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+const SourceField* source_field_of_column(std::string_view c, bool contact) {
+  if (contact) {
+    if (c == "MobilePhone" || c == "HomePhone" || c == "WorkPhone") return find_source_field("contact_phones");
+    if (c == "Forename" || c == "Surname" || c == "Title") return find_source_field("contacts");
+    return nullptr;
+  }
+  static const std::pair<std::string_view, std::string_view> kColumns[] = {
+      {"Surname", "names"},
+      {"Forename", "names"},
+      {"PreferredSurname", "preferred_names"},
+      {"PreferredForename", "preferred_names"},
+      {"NCyearActual", "year_group"},
+      {"RegGroup", "reg_group"},
+      {"Classes", "classes"},
+      {"UPN", "upn"},
+      {"DOB", "dob"},
+      {"Sex", "sex"},
+      {"PhotoFile", "photo"},
+      {"Allergies", "allergies"},
+      {"MedicalSummary", "conditions"},
+      {"Medication", "medication"},
+      {"CarePlan", "care_plan"},
+      {"EmergencyTreatmentConsent", "emergency_consent"},
+      {"DietaryNeeds", "dietary"},
+      {"SwimmingAbility", "swimming"},
+      {"ActivityNotes", "activity_notes"},
+      {"SupportNote", "support_note"},
+  };
+  for (auto& [column, field] : kColumns)
+    if (column == c) return find_source_field(field);
+  return nullptr;
+}
+
+std::optional<bool> source_provides(const Pupil& p, std::string_view field) {
+  if (!p.provided) return std::nullopt;
+  return p.provided->count(std::string(field)) > 0;
+}
+
+std::vector<std::string> special_category_present(const Pupil& p) {
+  std::vector<std::string> out;
+  auto add = [&](bool present, std::string_view field) {
+    if (present) out.emplace_back(find_source_field(field)->label);
+  };
+  add(!p.allergies.empty(), "allergies");
+  add(!p.conditions.empty(), "conditions");
+  add(!p.medication.empty(), "medication");
+  add(!p.care_plan.empty(), "care_plan");
+  add(!p.dietary.empty(), "dietary");
+  add(!p.support_note.empty(), "support_note");
+  return out;
+}
+
 std::string Pupil::display_name() const {
   const std::string& s = preferred_surname.empty() ? surname : preferred_surname;
   const std::string& f = preferred_forename.empty() ? forename : preferred_forename;

@@ -7,6 +7,7 @@
 
 #include "coffer/error.h"
 #include "coffer/vault/container/clock.h"
+#include "coffer/vault/container/meta.h"
 
 namespace coffer::vault {
 namespace {
@@ -34,6 +35,32 @@ std::set<std::string> split_set(const std::string& text) {
     if (end > pos) out.insert(text.substr(pos, end - pos));
     pos = end + 1;
   }
+  return out;
+}
+
+// What an import provided and warned, kept in coffer_meta under
+// "import/<imports.id>" as {"provided": [...], "warnings": [...]}
+// (FORMAT.md §8.6): imports logged before it have no such row.
+std::string import_meta_key(std::int64_t id) { return "import/" + std::to_string(id); }
+
+struct ImportExtra {
+  std::optional<std::set<std::string>> provided;
+  std::vector<std::string> warnings;
+};
+
+ImportExtra parse_import_extra(const std::optional<std::string>& text) {
+  ImportExtra out;
+  if (!text) return out;
+  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) throw Error(ErrorCode::kDamaged, "an import log entry is not readable");
+  if (auto p = j.find("provided"); p != j.end() && p->is_array()) {
+    out.provided.emplace();
+    for (auto& v : *p)
+      if (v.is_string()) out.provided->insert(v.get<std::string>());
+  }
+  if (auto w = j.find("warnings"); w != j.end() && w->is_array())
+    for (auto& v : *w)
+      if (v.is_string()) out.warnings.push_back(v.get<std::string>());
   return out;
 }
 
@@ -83,6 +110,12 @@ void RecordStore::import(const std::vector<Pupil>& pupils, const ImportLogEntry&
       .bind(8, join_set(log.unmapped));
   log_st.step();
   const std::int64_t import_id = db_.query_int64("SELECT last_insert_rowid()");
+  if (log.provided || !log.warnings.empty()) {
+    nlohmann::json extra = nlohmann::json::object();
+    if (log.provided) extra["provided"] = *log.provided;
+    extra["warnings"] = log.warnings;
+    put_meta(db_, {{import_meta_key(import_id), extra.dump()}});
+  }
 
   auto del = db_.prepare("DELETE FROM pupils WHERE source_key = ?");
   auto ins = db_.prepare(
@@ -186,8 +219,16 @@ std::map<std::int64_t, Pupil> read_pupils(Database& db, std::int64_t id) {
   auto st = db.prepare(
       "SELECT id, source_key, upn, surname, forename, preferred_surname, preferred_forename, ifnull(dob, ''),"
       " sex, year_group, reg_group, care_plan, emergency_consent, swimming, support_note, photo,"
-      " ifnull(expires, '') FROM pupils" +
+      " ifnull(expires, ''), import_id FROM pupils" +
       only);
+  // Each import's format and what it provided: the views tell "none
+  // recorded" from "not provided" with them.
+  std::map<std::int64_t, std::pair<std::string, ImportExtra>> sources;
+  auto imports = db.prepare("SELECT id, format FROM imports");
+  while (imports.step()) {
+    const std::int64_t import_id = imports.column_int64(0);
+    sources[import_id] = {imports.column_text(1), parse_import_extra(get_meta(db, import_meta_key(import_id)))};
+  }
   if (id >= 0) st.bind(1, id);
   while (st.step()) {
     Pupil& p = out[st.column_int64(0)];
@@ -207,6 +248,10 @@ std::map<std::int64_t, Pupil> read_pupils(Database& db, std::int64_t id) {
     p.support_note = st.column_text(14);
     p.photo = st.column_text(15);
     p.expires = parse_date(st.column_text(16));
+    if (auto src = sources.find(st.column_int64(17)); src != sources.end()) {
+      p.source = src->second.first;
+      p.provided = src->second.second.provided;
+    }
   }
   auto items = db.prepare("SELECT pupil_id, kind, text, detail FROM pupil_items" + only_pupil +
                           " ORDER BY pupil_id, kind, position");
@@ -287,10 +332,13 @@ std::size_t RecordStore::purge_expired(std::int64_t now) {
 std::vector<ImportLogEntry> RecordStore::imports() {
   std::vector<ImportLogEntry> out;
   auto st = db_.prepare(
-      "SELECT at, by_user, format, source, pupils, dropped, not_in_profile, unmapped FROM imports ORDER BY id");
-  while (st.step())
+      "SELECT at, by_user, format, source, pupils, dropped, not_in_profile, unmapped, id FROM imports ORDER BY id");
+  while (st.step()) {
+    ImportExtra extra = parse_import_extra(get_meta(db_, import_meta_key(st.column_int64(8))));
     out.push_back({st.column_int64(0), st.column_text(1), st.column_text(2), st.column_text(3), st.column_int64(4),
-                   split_set(st.column_text(5)), split_set(st.column_text(6)), split_set(st.column_text(7))});
+                   split_set(st.column_text(5)), split_set(st.column_text(6)), split_set(st.column_text(7)),
+                   std::move(extra.provided), std::move(extra.warnings)});
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 #include "coffer/vault/records/views.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace coffer::vault {
 namespace {
@@ -51,6 +52,20 @@ std::string contact_heading(const Contact& c) {
   return s;
 }
 
+// Why a field the profile carries is empty when its source did not provide
+// it (or when nobody knows whether it did); nullopt when the source has the
+// column, so empty means "none recorded".
+std::optional<std::string> not_there(const Pupil& p, std::string_view field) {
+  auto provided = source_provides(p, field);
+  if (provided && *provided) return std::nullopt;
+  if (provided) return "not provided by " + (p.source.empty() ? std::string("the source") : p.source);
+  return std::string("not known (imported before coffer recorded what its source provides)");
+}
+
+std::string not_there_line(const std::string& heading, const std::string& why) {
+  return heading + ": " + why + " \u2014 check with the school office";
+}
+
 }  // namespace
 
 std::string pupil_folder_name(const PupilEntry& e) {
@@ -73,6 +88,7 @@ std::string roster_csv(const std::vector<Pupil>& pupils, const std::vector<std::
     const char* group;
     const char* name;
     std::string (*get)(const Pupil&);
+    const char* source_field = nullptr;  // an empty cell is NOT PROVIDED unless the source has it
   };
   static const Column kColumns[] = {
       {"names", "PupilKey", [](const Pupil& p) { return p.key; }},
@@ -84,33 +100,37 @@ std::string roster_csv(const std::vector<Pupil>& pupils, const std::vector<std::
          std::string s = p.preferred_surname.empty() ? p.surname : p.preferred_surname;
          return f + " " + s;
        }},
-      {"year_group", "Year", [](const Pupil& p) { return p.year_group; }},
-      {"reg_group", "RegGroup", [](const Pupil& p) { return p.reg_group; }},
-      {"classes", "Classes", [](const Pupil& p) { return join(p.classes, "; "); }},
-      {"upn", "UPN", [](const Pupil& p) { return p.upn; }},
-      {"dob", "DOB", [](const Pupil& p) { return p.dob ? format_date(*p.dob) : std::string(); }},
-      {"sex", "Sex", [](const Pupil& p) { return p.sex; }},
+      {"year_group", "Year", [](const Pupil& p) { return p.year_group; }, "year_group"},
+      {"reg_group", "RegGroup", [](const Pupil& p) { return p.reg_group; }, "reg_group"},
+      {"classes", "Classes", [](const Pupil& p) { return join(p.classes, "; "); }, "classes"},
+      {"upn", "UPN", [](const Pupil& p) { return p.upn; }, "upn"},
+      {"dob", "DOB", [](const Pupil& p) { return p.dob ? format_date(*p.dob) : std::string(); }, "dob"},
+      {"sex", "Sex", [](const Pupil& p) { return p.sex; }, "sex"},
       {"medical", "Allergies",
        [](const Pupil& p) {
          std::vector<std::string> v;
          for (auto& a : p.allergies) v.push_back(allergy_text(a));
          return join(v, "; ");
-       }},
-      {"medical", "Medical", [](const Pupil& p) { return join(p.conditions, "; "); }},
+       },
+       "allergies"},
+      {"medical", "Medical", [](const Pupil& p) { return join(p.conditions, "; "); }, "conditions"},
       {"medical", "Medication",
        [](const Pupil& p) {
          std::vector<std::string> v;
          for (auto& m : p.medication) v.push_back(medication_text(m));
          return join(v, "; ");
-       }},
-      {"medical", "EmergencyTreatmentConsent", [](const Pupil& p) { return p.emergency_consent; }},
-      {"dietary", "Dietary", [](const Pupil& p) { return join(p.dietary, "; "); }},
-      {"activity_notes", "Swimming", [](const Pupil& p) { return p.swimming; }},
+       },
+       "medication"},
+      {"medical", "EmergencyTreatmentConsent", [](const Pupil& p) { return p.emergency_consent; }, "emergency_consent"},
+      {"dietary", "Dietary", [](const Pupil& p) { return join(p.dietary, "; "); }, "dietary"},
+      {"activity_notes", "Swimming", [](const Pupil& p) { return p.swimming; }, "swimming"},
       {"emergency_contacts", "FirstContact",
-       [](const Pupil& p) { return p.contacts.empty() ? std::string() : contact_heading(p.contacts.front()); }},
+       [](const Pupil& p) { return p.contacts.empty() ? std::string() : contact_heading(p.contacts.front()); },
+       "contacts"},
       {"emergency_contacts", "FirstContactPhones",
-       [](const Pupil& p) { return p.contacts.empty() ? std::string() : phones_text(p.contacts.front()); }},
-      {"photo", "Photo", [](const Pupil& p) { return p.photo; }},
+       [](const Pupil& p) { return p.contacts.empty() ? std::string() : phones_text(p.contacts.front()); },
+       "contact_phones"},
+      {"photo", "Photo", [](const Pupil& p) { return p.photo; }, "photo"},
   };
   std::vector<const Column*> cols;
   for (auto& c : kColumns)
@@ -119,7 +139,17 @@ std::string roster_csv(const std::vector<Pupil>& pupils, const std::vector<std::
   for (std::size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + std::string(cols[i]->name);
   out += "\r\n";
   for (auto& p : pupils) {
-    for (std::size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + csv_cell(cols[i]->get(p));
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+      std::string v = cols[i]->get(p);
+      // Empty because the source never had it: say so, never a blank a
+      // reader takes for "none".
+      if (v.empty() && cols[i]->source_field) {
+        auto provided = source_provides(p, cols[i]->source_field);
+        if (!provided) v = "NOT KNOWN";
+        else if (!*provided) v = "NOT PROVIDED";
+      }
+      out += (i ? "," : "") + csv_cell(v);
+    }
     out += "\r\n";
   }
   return out;
@@ -140,7 +170,8 @@ std::string profile_txt(const Pupil& p, const std::vector<std::string>& f) {
   if (has(f, "medical")) {
     line();
     if (p.allergies.empty()) {
-      line("ALLERGIES: none recorded");
+      auto why = not_there(p, "allergies");
+      line(why ? not_there_line("ALLERGIES", *why) : "ALLERGIES: none recorded");
     } else {
       line("!! ALLERGIES");
       for (auto& a : p.allergies) {
@@ -151,7 +182,16 @@ std::string profile_txt(const Pupil& p, const std::vector<std::string>& f) {
     }
     line();
     bool any = !p.conditions.empty() || !p.medication.empty() || !p.care_plan.empty();
-    line(any ? "!! MEDICAL" : "MEDICAL: no conditions or medication recorded");
+    auto no_conditions = not_there(p, "conditions"), no_medication = not_there(p, "medication");
+    if (!any && no_conditions && no_medication && not_there(p, "care_plan") && *no_conditions == *no_medication) {
+      line(not_there_line("MEDICAL", *no_conditions));
+    } else {
+      line(any ? "!! MEDICAL" : "MEDICAL: no conditions or medication recorded");
+      // A source with a conditions column but none for medication (or the
+      // other way round) says which part is missing.
+      if (p.conditions.empty() && no_conditions) item(not_there_line("Conditions", *no_conditions));
+      if (p.medication.empty() && no_medication) item(not_there_line("Medication", *no_medication));
+    }
     for (auto& c : p.conditions) item(c);
     for (auto& m : p.medication) item("Medication: " + medication_text(m));
     if (!p.care_plan.empty()) item("Care plan: " + p.care_plan);
@@ -161,7 +201,9 @@ std::string profile_txt(const Pupil& p, const std::vector<std::string>& f) {
   if (has(f, "emergency_contacts")) {
     line();
     if (p.contacts.empty()) {
-      line("EMERGENCY CONTACTS: NONE RECORDED - ask the school office");
+      auto why = not_there(p, "contacts");
+      line(why ? not_there_line("EMERGENCY CONTACTS", *why)
+               : std::string("EMERGENCY CONTACTS: NONE RECORDED - ask the school office"));
     } else {
       bool ranked = std::all_of(p.contacts.begin(), p.contacts.end(), [](const Contact& c) { return c.ranked; });
       line(ranked ? "EMERGENCY CONTACTS (call in this order)" : "EMERGENCY CONTACTS (the source gave no order)");
@@ -169,13 +211,17 @@ std::string profile_txt(const Pupil& p, const std::vector<std::string>& f) {
       for (auto& c : p.contacts) {
         line("   " + std::to_string(++n) + ". " + contact_heading(c));
         if (c.do_not_release) line("      !! DO NOT RELEASE the pupil to this person");
-        line("      " + (c.phones.empty() ? std::string("no phone number recorded") : phones_text(c)));
+        auto why = not_there(p, "contact_phones");
+        line("      " + (!c.phones.empty() ? phones_text(c)
+                         : why             ? not_there_line("phone", *why)
+                                           : std::string("no phone number recorded")));
       }
     }
   }
   if (has(f, "dietary")) {
     line();
-    if (p.dietary.empty()) line("DIETARY: none recorded");
+    auto why = not_there(p, "dietary");
+    if (p.dietary.empty()) line(why ? not_there_line("DIETARY", *why) : "DIETARY: none recorded");
     else {
       line("DIETARY");
       for (auto& d : p.dietary) item(d);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -70,6 +71,9 @@ struct SchoolPolicy {
   // data could be paged to unencrypted swap or written into a hibernation
   // image on an unencrypted device: "refuse" (the default) or "warn".
   bool refuse_unencrypted_swap = true;
+  // [pupil_caps] profile = N: the most pupils a coffer of that profile may
+  // hold, instead of the profile's built-in cap (Profile::max_pupils).
+  std::map<std::string, int> pupil_caps;
 };
 
 // What one coffer may do on this machine: its own level and destinations

@@ -50,6 +50,10 @@ struct SourceData {
   // Pupil key -> where its date of birth was read ("file:line: column DOB
   // (7): "), so prepare_import can name it.
   std::map<std::string, std::string> dob_where;
+  // The source fields (source_fields() names) the source has a column or
+  // element for, whether or not any pupil has a value: an empty allergies
+  // column is "none recorded", no allergies column is "not provided".
+  std::set<std::string> provided;
 };
 
 // Throws Error(kUsage) "file:line:column: what; what to do" for bad input,
@@ -101,7 +105,15 @@ struct PreparedImport {
   // allow_missing said so ("N pupil(s) have no ...: keys"); the CLI warns.
   std::optional<std::string> imported_unreachable;
   std::size_t source_pupils = 0;
+  std::set<std::string> provided;  // as SourceData::provided
+  // The labels of the source fields the profile carries that the source
+  // does not provide ("allergies", ...), in source_fields() order.
+  std::vector<std::string> not_provided;
 };
+
+// The warning an import or provision gives once per coffer when the source
+// lacks fields the profile carries; nullopt when it lacks none.
+std::optional<std::string> not_provided_warning(const PreparedImport& p);
 
 // Applies the profile: refuses an empty selection where the profile needs
 // one, minimises every record to the allowed groups and checks the fields

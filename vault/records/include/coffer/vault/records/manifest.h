@@ -18,6 +18,9 @@ namespace coffer::vault {
 struct ManifestPupil {
   std::string key;
   std::string name;  // "Surname, Forename"
+  // Labels of the special-category fields this pupil's record carries
+  // ("allergies", "medical conditions", ...): names, never values.
+  std::vector<std::string> special_category = {};
 };
 
 struct Manifest {
@@ -34,6 +37,10 @@ struct Manifest {
   std::set<std::string> dropped;         // deny-listed source columns never imported
   std::set<std::string> not_in_profile;  // groups the source had that the profile refused
   std::vector<ImportLogEntry> imports;
+  // Labels of fields the profile carries that a pupil's source did not
+  // provide, or (not_known) for pupils imported before coffer kept that.
+  std::vector<std::string> not_provided, not_known;
+  std::vector<std::string> warnings;  // every import's, in order
 };
 
 Manifest read_manifest(Database& db, const std::string& coffer_name);

@@ -28,6 +28,9 @@ struct Profile {
   std::string protection = "standard";  // copy-protection level it needs
   // Where its data may be copied out; unset: the school policy's list.
   std::optional<std::vector<std::filesystem::path>> approved_destinations;
+  // The most pupils a coffer of this profile may hold (0: no cap); the
+  // school policy's [pupil_caps] may set another (docs/ADMIN.md).
+  int max_pupils = 0;
 };
 
 // Copy-protection levels, weakest first: standard (0), guarded (1, the

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,25 @@ struct FieldGroup {
 // Every group known_fields() lists, in display order.
 const std::vector<FieldGroup>& field_groups();
 const FieldGroup* find_field_group(std::string_view name);
+
+// What a source can provide, finer than the field groups: a trip sheet must
+// tell "the source has an allergies column and it is empty" (none recorded)
+// from "the source has no allergies at all" (not provided: ask the school).
+// Importers fill SourceData::provided with these names; the coffer keeps
+// them per import (FORMAT.md §8.6).
+struct SourceField {
+  std::string_view name;   // stored name ("allergies")
+  std::string_view label;  // for people and manifest.json ("medical conditions")
+  std::string_view group;  // the profile field group it belongs to ("medical")
+  bool special_category;
+};
+// Every source field, in display order.
+const std::vector<SourceField>& source_fields();
+const SourceField* find_source_field(std::string_view name);
+// The source field a coffer-csv column (canonical name, contact columns
+// without their "Contact<N>." prefix) carries; nullptr for keys and for
+// columns that only qualify another (AllergySeverity, Order, ...).
+const SourceField* source_field_of_column(std::string_view canonical_column, bool contact);
 
 struct Phone {
   std::string kind;     // "mobile", "home", "work" or "" (unknown)
@@ -79,6 +99,13 @@ struct Pupil {
   std::string photo;            // a reference (file name), not the image
   std::optional<Date> expires;  // a shorter expiry for this record, if any
 
+  // Where the record came from, read from its import's log (never stored
+  // per pupil): the source format ("OneRoster 1.1") and the source fields
+  // it provided. nullopt: not known (imported before coffer kept this), so
+  // an empty field means "not known", never "none".
+  std::string source;
+  std::optional<std::set<std::string>> provided;
+
   // "Surname, Forename" using preferred names where given.
   std::string display_name() const;
 };
@@ -87,6 +114,13 @@ struct Pupil {
 void minimise(Pupil& pupil, const std::vector<std::string>& allowed_groups);
 // The groups that carry a value in this record.
 std::vector<std::string> groups_present(const Pupil& pupil);
+
+// Whether the record's source provided this source field: true, false, or
+// nullopt when not known (see Pupil::provided).
+std::optional<bool> source_provides(const Pupil& pupil, std::string_view source_field);
+// The labels of the special-category source fields that carry a value in
+// this record ("allergies", "medical conditions", ...); names, never values.
+std::vector<std::string> special_category_present(const Pupil& pupil);
 
 // UK numbers in the usual spaced form; anything else unchanged.
 std::string display_phone(std::string_view number);

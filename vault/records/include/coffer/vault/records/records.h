@@ -24,6 +24,12 @@ struct ImportLogEntry {
   std::set<std::string> dropped;         // deny-listed columns dropped
   std::set<std::string> not_in_profile;  // groups the profile refused
   std::set<std::string> unmapped;        // other columns not carried
+  // The source fields the source provided (SourceData::provided); nullopt
+  // for an import logged before coffer kept them (not known).
+  std::optional<std::set<std::string>> provided = std::nullopt;
+  // The import's warnings (pupil keys, never names or values), for the
+  // manifest and the handover sheet.
+  std::vector<std::string> warnings = {};
 };
 
 struct PupilEntry {
