@@ -18,6 +18,7 @@
 #include "coffer/vault/records/import.h"
 #include "csv_table.h"
 #include "import_common.h"
+#include "row_errors.h"
 
 namespace coffer::vault {
 namespace {
@@ -100,6 +101,7 @@ class Table {
     }
   }
   const std::vector<CsvRow>& rows() const { return t_.rows; }
+  bool has(std::string_view col) const { return idx_.contains(std::string(col)); }
   const std::string& file() const { return t_.file; }
   std::string cell(const CsvRow& r, std::string_view col) const {
     auto it = idx_.find(std::string(col));
@@ -177,6 +179,15 @@ class Importer {
 
   void run() {
     Table users(*f_.users, kUsers, {"sourcedId", "givenName", "familyName"}, data_);
+    // What this set can say (the trip sheets say "not provided" for the
+    // rest): never health or diet, no UPN or registration group.
+    data_.provided = {"names", "year_group", "classes"};
+    if (users.has("preferredGivenName") || users.has("preferredFamilyName")) data_.provided.insert("preferred_names");
+    if (f_.relationships) {
+      data_.provided.insert("contacts");
+      if (users.has("phone") || users.has("sms")) data_.provided.insert("contact_phones");
+    }
+    if (f_.demographics) data_.provided.insert({"dob", "sex"});
     read_users(users);
     read_roles();
     read_classes();
@@ -189,12 +200,14 @@ class Importer {
                            data_, &kDemographicsRead);
       std::unordered_map<std::string, std::size_t> line_of;
       for (auto& r : demographics->rows()) {
-        std::string id = demographics->cell(r, "userSourcedId");
-        if (auto [it, fresh] = line_of.emplace(id, r.line); !fresh)
-          throw Error(ErrorCode::kUsage, demographics->where(r, "userSourcedId") + "the user " + id +
-                                             " also has demographics on line " + std::to_string(it->second) +
-                                             "; give one row per user");
-        demo_rows.emplace(std::move(id), &r);
+        errors_.row(demographics->file(), [&] {
+          std::string id = demographics->cell(r, "userSourcedId");
+          if (auto [it, fresh] = line_of.emplace(id, r.line); !fresh)
+            throw Error(ErrorCode::kUsage, demographics->where(r, "userSourcedId") + "the user " + id +
+                                               " also has demographics on line " + std::to_string(it->second) +
+                                               "; give one row per user");
+          demo_rows.emplace(std::move(id), &r);
+        });
       }
     }
 
@@ -223,16 +236,22 @@ class Importer {
       year_group(u, p, first_grade_line);
       if (auto d = demo_rows.find(id); d != demo_rows.end()) {
         const CsvRow& r = *d->second;
-        std::string birth = demographics->cell(r, "birthDate");
-        if (!birth.empty()) {
-          p.dob = parse_date(birth);
-          data_.dob_where[p.key] = demographics->where(r, "birthDate");
-          if (!p.dob)
-            throw Error(ErrorCode::kUsage, demographics->where(r, "birthDate") +
-                                               "not a date in YYYY-MM-DD form or an impossible date; SDS "
-                                               "dates are YYYY-MM-DD, correct it in the MIS");
-        }
-        p.sex = detail::parse_sex(demographics->cell(r, "sex"), demographics->where(r, "sex"));
+        // A bad date and a bad sex on one row are both reported.
+        errors_.row(demographics->file(), [&] {
+          std::string birth = demographics->cell(r, "birthDate");
+          if (!birth.empty()) {
+            p.dob = parse_date(birth);
+            data_.dob_where[p.key] = demographics->where(r, "birthDate");
+            if (!p.dob)
+              errors_.cell([&] {
+                throw Error(ErrorCode::kUsage, demographics->where(r, "birthDate") +
+                                                   "not a date in YYYY-MM-DD form or an impossible date; SDS "
+                                                   "dates are YYYY-MM-DD, correct it in the MIS");
+              });
+          }
+          p.sex = errors_.cell(
+              [&] { return detail::parse_sex(demographics->cell(r, "sex"), demographics->where(r, "sex")); });
+        });
       }
       add_contacts(users, p);
       data_.pupils.push_back(std::move(p));
@@ -241,21 +260,25 @@ class Importer {
       data_.warnings.push_back(f_.roles->name + ": " + std::to_string(staff_students) +
                                " user(s) have a student role and a staff role; not taken as pupils (check their "
                                "roles in the MIS)");
+    errors_.throw_if_any();  // every bad row of every file; nothing is imported
     detail::require_selection_found(data_, sel_, f_.users->name);
   }
 
  private:
   void read_users(const Table& users) {
     for (auto& r : users.rows()) {
-      std::string id = users.cell(r, "sourcedId");
-      if (id.empty()) throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "every user needs a sourcedId");
-      if (auto [it, fresh] = line_of_.emplace(id, r.line); !fresh)
-        throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "the sourcedId " + id + " is also used on line " +
-                                           std::to_string(it->second) + "; sourcedIds must be unique");
-      order_.push_back(id);
-      User u;
-      u.row = &r;
-      users_.emplace(std::move(id), std::move(u));
+      errors_.row(users.file(), [&] {
+        std::string id = users.cell(r, "sourcedId");
+        if (id.empty()) throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "every user needs a sourcedId");
+        if (auto [it, fresh] = line_of_.emplace(id, r.line); !fresh)
+          throw Error(ErrorCode::kUsage, users.where(r, "sourcedId") + "the sourcedId " + id +
+                                             " is also used on line " + std::to_string(it->second) +
+                                             "; sourcedIds must be unique");
+        order_.push_back(id);
+        User u;
+        u.row = &r;
+        users_.emplace(std::move(id), std::move(u));
+      });
     }
   }
 
@@ -395,6 +418,7 @@ class Importer {
   std::unordered_map<std::string, std::string> classes_;                // class id -> title
   std::unordered_map<std::string, std::vector<std::string>> enrolled_;  // user -> class ids
   std::unordered_map<std::string, std::vector<Link>> links_;            // pupil -> contacts
+  detail::RowErrors errors_;  // every bad row of every file, thrown at the end of run()
 };
 
 }  // namespace
