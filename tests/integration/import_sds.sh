@@ -52,6 +52,12 @@ for key, needles in expect.items():
             die("%s's profile lacks %r:\n%s" % (key, n, text))
     if "Tess Teacher" in text:
         die("%s's profile names the teacher (an aide link is not an emergency contact)" % key)
+    # SDS carries no health or diet: a trip leader must never read "none".
+    for line in ("ALLERGIES: not provided by SDS v2.1", "MEDICAL: not provided by SDS v2.1"):
+        if line not in text:
+            die("%s's profile lacks %r:\n%s" % (key, line, text))
+    if "none recorded" in text or "no conditions" in text:
+        die("%s's profile says none for what SDS never said:\n%s" % (key, text))
 # No flag, demographic, credential or email value anywhere in the mount.
 leaks = ["iep", "freeLunch", "LEAK", "Leakcity", "Synthetic-Pass", "@synthetic", "@example"]
 for root, dirs, files in os.walk(mnt):
