@@ -102,11 +102,17 @@ std::optional<vault::TrailFacts> trail_of(const DpoOptions& o, const vault::Stor
   return vault::read_trail_facts(c, store, *drop, *key, since);
 }
 
-std::vector<std::string> fields_of(const vault::StoreCoffer& c, const vault::StorePupil& p) {
-  if (p.special_category) return *p.special_category;
+std::vector<std::string> groups_of(const vault::StoreCoffer& c) {
   std::vector<std::string> out;
-  for (auto& g : c.fields) out.push_back(g.group);
+  out.reserve(c.fields.size());
+  for (const auto& g : c.fields) out.push_back(g.group);
   return out;
+}
+
+std::string list_text(const std::vector<std::string>& items, std::string_view empty) {
+  std::string out;
+  for (const auto& f : items) out += (out.empty() ? "" : ", ") + f;
+  return out.empty() ? std::string(empty) : out;
 }
 
 void run_find(const DpoOptions& o, Context& ctx) {
@@ -139,8 +145,9 @@ void run_find(const DpoOptions& o, Context& ctx) {
     } else {
       detail = "expires " + local_date(c.expires);
     }
-    const std::vector<std::string> fields = fields_of(c, *p);
-    const bool per_pupil = p->special_category.has_value();
+    // What the coffer carried for everyone, and (from manifests that record
+    // it) which special-category fields this pupil actually had.
+    const std::vector<std::string> groups = groups_of(c);
     nlohmann::ordered_json j;
     j["coffer"] = c.coffer;
     j["vault_id"] = c.vault_id;
@@ -150,20 +157,22 @@ void run_find(const DpoOptions& o, Context& ctx) {
     j["issued_unix"] = c.issued;
     j["expires"] = vault::iso_time(c.expires);
     j["expires_unix"] = c.expires;
-    j["fields"] = fields;
-    j["fields_are"] = per_pupil ? "special-category fields present for this pupil" : "the coffer's field groups";
+    j["field_groups"] = groups;
+    if (p->special_category) j["special_category"] = *p->special_category;
+    else j["special_category"] = nullptr;  // an older manifest: not recorded
     j["state"] = state;
     j["state_detail"] = detail;
     j["manifest"] = c.manifest.string();
     arr.push_back(std::move(j));
-    std::string flist;
-    for (auto& f : fields) flist += (flist.empty() ? "" : ", ") + f;
-    if (flist.empty()) flist = per_pupil ? "none" : "(no field groups)";
-    text += fmt::format("{}  {}\n  for {} ({}), issued {}, expires {}\n  {}: {}\n  state: {}: {}\n",
-                        printable(c.coffer), c.vault_id, printable(c.owner), printable(c.purpose),
-                        local_datetime(c.issued), local_date(c.expires),
-                        per_pupil ? "special-category fields for this pupil" : "field groups (the coffer's)",
-                        printable(flist), state, printable(detail));
+    const std::string special = p->special_category
+                                    ? list_text(*p->special_category, "none")
+                                    : "not recorded by this manifest (made before coffer recorded it): any of the "
+                                      "special-category groups above";
+    text += fmt::format(
+        "{}  {}\n  for {} ({}), issued {}, expires {}\n  field groups: {}\n  special-category fields for this "
+        "pupil: {}\n  state: {}: {}\n",
+        printable(c.coffer), c.vault_id, printable(c.owner), printable(c.purpose), local_datetime(c.issued),
+        local_date(c.expires), printable(list_text(groups, "(none)")), printable(special), state, printable(detail));
   }
   for (auto& s : skipped) *ctx.err << "coffer: warning: " << printable(s) << " is not a manifest coffer can read\n";
   if (o.json) {

@@ -124,7 +124,8 @@ expect_output_contains 'state: lost'
 expect_output_lacks 'marking-7a'
 expect_exit 0 "$COFFER" dpo find "$P7A" --manifests store --json
 jq -e '.coffers | length == 1 and .[0].coffer == "marking-7a.coffer" and .[0].state == "returned"
-       and .[0].owner == "A Khan" and (.[0].fields | length > 0)' "$OUT" >/dev/null ||
+       and .[0].owner == "A Khan" and (.[0].field_groups | length > 0)
+       and (.[0].special_category | type == "array")' "$OUT" >/dev/null ||
   { show_last; fail "find --json: the returned coffer"; }
 expect_exit 0 "$COFFER" dpo find P99999 --manifests store
 expect_output_contains '0 coffer(s)'

@@ -73,7 +73,7 @@ TEST(ErrorText, MappedCsvWithoutMapNamesMap) {
 TEST(ErrorText, UndetectableFormatNamesFormat) {
   test::TempDir dir;
   Error e = error_of([&] { vault::detect_format(dir.path()); });
-  EXPECT_TRUE(ends_with(error_text(e), "(OneRoster); name the format with --format")) << error_text(e);
+  EXPECT_TRUE(ends_with(error_text(e), "(OneRoster or SDS v2.1); name the format with --format")) << error_text(e);
 }
 
 TEST(ErrorText, WholeSchoolTripNamesTheSelectionFlags) {
