@@ -44,6 +44,10 @@ void Filesystem::enter() {
   last_activity_ns_ = boottime_ns();
 }
 
+void Filesystem::look() const {
+  if (locked_) throw FsError(std::errc::io_error);
+}
+
 std::chrono::nanoseconds Filesystem::idle_for() const {
   return std::chrono::nanoseconds(boottime_ns() - last_activity_ns_.load());
 }
@@ -80,7 +84,7 @@ void Filesystem::maybe_remove(std::uint64_t ino) {
 
 Inode Filesystem::getattr(std::uint64_t ino) {
   MutexLock g(mu_);
-  enter();
+  look();
   if (is_generated(ino)) return views_.attr(ino);
   return present(store_.get(ino));
 }
@@ -93,7 +97,7 @@ void Filesystem::admit(const Caller& c) const {
 Inode Filesystem::lookup(std::uint64_t parent, std::string_view name, const Caller& c) {
   admit(c);
   MutexLock g(mu_);
-  enter();
+  look();
   if (parent == kRootIno && name == "files") {
     Inode i = store_.get(vault::kFilesRootIno);
     counted(i);
@@ -197,7 +201,7 @@ void Filesystem::rename(std::uint64_t parent, std::string_view name, std::uint64
 
 std::string Filesystem::readlink(std::uint64_t ino) {
   MutexLock g(mu_);
-  enter();
+  look();
   if (is_generated(ino)) throw FsError(std::errc::invalid_argument);
   return store_.readlink(ino);
 }
@@ -323,7 +327,7 @@ void Filesystem::fsync(std::uint64_t) {
 void Filesystem::opendir(std::uint64_t ino, const Caller& c) {
   admit(c);
   MutexLock g(mu_);
-  enter();
+  look();
   if (is_generated(ino)) return views_.opendir(ino);
   if (!store_.get(ino).is_dir()) throw FsError(std::errc::not_a_directory);
 }
@@ -335,7 +339,7 @@ std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, 
   std::optional<std::string> refused;
   if (gates_.before_read && !c.internal) refused = gates_.before_read(c, ino);
   MutexLock g(mu_);
-  enter();
+  look();
   if (refused) {
     if (gates_.blocked && audited_blocks_.insert({c.pid, ino}).second) gates_.blocked(c, folder_name(ino), *refused);
     throw Error(ErrorCode::kPolicy, "copy refused");
@@ -356,7 +360,7 @@ std::vector<Entry> Filesystem::readdir(std::uint64_t ino, std::uint64_t cookie, 
 
 StatFs Filesystem::statfs(const StatFs& host) {
   MutexLock g(mu_);
-  enter();
+  look();
   StatFs s = host;
   s.files = store_.inode_count() + 2;
   s.files_free = 1u << 30;
@@ -373,7 +377,7 @@ bool Filesystem::commit() {
 
 std::string Filesystem::getxattr(std::uint64_t ino, std::string_view name) {
   MutexLock g(mu_);
-  enter();
+  look();
   if (is_generated(ino) || name != kExpiresXattr) throw FsError(std::errc::no_message_available);
   auto e = store_.expiry(ino);
   if (!e) throw FsError(std::errc::no_message_available);
@@ -382,7 +386,7 @@ std::string Filesystem::getxattr(std::uint64_t ino, std::string_view name) {
 
 std::vector<std::string> Filesystem::listxattr(std::uint64_t ino) {
   MutexLock g(mu_);
-  enter();
+  look();
   if (is_generated(ino)) return {};
   if (store_.expiry(ino)) return {kExpiresXattr};
   return {};

@@ -8,7 +8,9 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "coffer/fusefs/daemon.h"
 #include "coffer/fusefs/filesystem.h"
@@ -462,6 +464,30 @@ TEST_F(FilesystemTest, LockCommitsThenRefusesEverything) {
   EXPECT_EQ(test::errc_of([&] { fs_->read(kRosterIno, 0, out); }), std::errc::io_error);
   EXPECT_EQ(test::errc_of([&] { fs_->readdir(kPupilsIno, 0, 10); }), std::errc::io_error);
   EXPECT_FALSE(fs_->commit());
+}
+
+// df, stat, ls and a file manager's refresh poll a mount every few seconds:
+// looking is not use, or the idle lock would never come. Reading is.
+TEST_F(FilesystemTest, LookingIsNotUseForTheIdleLockReadingIs) {
+  vault::Inode f = fs_->create(me_, kFilesRootIno, "f", 0644);
+  std::vector<std::uint8_t> data(100, 1);
+  fs_->write(f.ino, 0, data);
+  fs_->release(f.ino);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  fs_->getattr(kRootIno);
+  fs_->getattr(f.ino);
+  fs_->lookup(kFilesRootIno, "f");
+  fs_->opendir(kPupilsIno, me_);
+  fs_->readdir(kPupilsIno, 0, 10);
+  fs_->readdir(kFilesRootIno, 0, 10);
+  fs_->statfs(StatFs{});
+  fs_->listxattr(f.ino);
+  EXPECT_GE(fs_->idle_for(), std::chrono::milliseconds(60)) << "metadata reset the idle timer";
+  fs_->open(f.ino, O_RDONLY, me_);
+  std::vector<std::uint8_t> out(100);
+  fs_->read(f.ino, 0, out);
+  fs_->release(f.ino);
+  EXPECT_LT(fs_->idle_for(), std::chrono::milliseconds(60)) << "reading did not count as use";
 }
 
 TEST_F(FilesystemTest, ReleaseOfAWrittenFileRequestsACommitReadsDoNotWrite) {

@@ -75,6 +75,23 @@ wait_until 8 not_mounted "$M" || fail "(a') not locked 8 s after the last use"
 wait_until 2 pid_gone "$pid" || fail "(a') the filesystem process $pid did not exit"
 assert_gone "$pid" "(a')"
 
+# --- (a'') Metadata polling is not use: df, stat and ls every second (as
+# disk monitors and file managers do) must not hold the idle lock off.
+note "(a'') df, stat and ls polling do not postpone the idle lock"
+open_coffer "$C" "$M" --idle-seconds 3
+pid=$(daemon_pid "$M")
+start=$SECONDS
+while is_mounted "$M" && ((SECONDS - start < 12)); do
+  df "$M" >/dev/null 2>&1 || true
+  stat "$M" "$M/files" "$M/roster.csv" >/dev/null 2>&1 || true
+  ls -la "$M" "$M/files" >/dev/null 2>&1 || true
+  sleep 1
+done
+wait_until 2 not_mounted "$M" || fail "(a'') still mounted $((SECONDS - start)) s into df/stat/ls polling with --idle-seconds 3"
+((SECONDS - start >= 2)) || fail "(a'') locked after $((SECONDS - start)) s, before 3 s of idleness"
+wait_until 2 pid_gone "$pid" || fail "(a'') the filesystem process $pid did not exit"
+assert_gone "$pid" "(a'')"
+
 # --- (b) coffer lock with a file held open by another process.
 note "(b) lock while a file is open"
 reopen_and_check "(b) before"

@@ -142,13 +142,18 @@ class Filesystem {
   bool commit_requested() const { return commit_requested_; }
   // Inodes the kernel still has open (to drop their page cache at lock).
   std::vector<std::uint64_t> open_inodes();
-  // Time since the last operation (suspended time included), for the idle lock.
+  // Time since the teacher last used the coffer (suspended time included),
+  // for the idle lock. Metadata alone is not use: df, stat, ls and a file
+  // manager's refresh poll the mount every few seconds and would hold the
+  // idle lock off for ever. Opening, reading, writing, creating, renaming,
+  // deleting and changing attributes are.
   std::chrono::nanoseconds idle_for() const;
 
  private:
-  // Under mu_, first in every served operation: EIO once locked; counts as
-  // activity for the idle lock.
+  // Under mu_, first in every served operation: EIO once locked. enter()
+  // counts as use for the idle lock; look() (metadata only) does not.
   void enter() REQUIRES(mu_);
+  void look() const REQUIRES(mu_);
   vault::Inode present(vault::Inode inode) const;
   std::uint64_t store_parent(std::uint64_t parent) const;  // EACCES for the top level
   void require_writable() const;
