@@ -103,23 +103,6 @@ const char* sweep_action_name(vault::SweepItem::Action a) {
   return "kept";
 }
 
-const char* store_action_name(vault::StoreSweepItem::Action a) {
-  using A = vault::StoreSweepItem::Action;
-  switch (a) {
-    case A::kRemoved:
-      return "removed";
-    case A::kWouldRemove:
-      return "would-remove";
-    case A::kHeld:
-      return "held";
-    case A::kFailed:
-      return "failed";
-    case A::kKept:
-      break;
-  }
-  return "kept";
-}
-
 // IT's own copies in the manifest store (school_store.h): after the
 // policy's school_copies_days from a coffer's expiry, return or loss.
 nlohmann::ordered_json sweep_store(const SweepOptions& o, const vault::SchoolPolicy& policy, Context& ctx,
@@ -139,7 +122,7 @@ nlohmann::ordered_json sweep_store(const SweepOptions& o, const vault::SchoolPol
   for (auto& it : items) {
     nlohmann::ordered_json j{{"coffer", it.coffer},
                              {"vault_id", it.vault_id},
-                             {"action", store_action_name(it.action)},
+                             {"action", vault::store_sweep_action_name(it.action)},
                              {"keep_until", local_date(it.keep_until)},
                              {"keep_until_unix", it.keep_until}};
     auto& f = j["files"] = nlohmann::ordered_json::array();

@@ -414,9 +414,7 @@ BreachFacts breach_facts(const StoreCoffer& c, std::optional<TrailFacts> trail, 
 
 // ---------------------------------------------------------------- sweep
 
-namespace {
-
-const char* action_name(StoreSweepItem::Action a) {
+const char* store_sweep_action_name(StoreSweepItem::Action a) {
   using A = StoreSweepItem::Action;
   switch (a) {
     case A::kRemoved:
@@ -432,6 +430,8 @@ const char* action_name(StoreSweepItem::Action a) {
   }
   return "kept";
 }
+
+namespace {
 
 // Coffer files in the store with this vault id on hold (header flag).
 bool coffer_in_store_on_hold(const fs::path& store, const VaultId& vid) {
@@ -561,7 +561,7 @@ std::vector<StoreSweepItem> sweep_store(const fs::path& store, const std::option
       nlohmann::ordered_json o;
       o["coffer"] = it.coffer;
       o["vault_id"] = it.vault_id;
-      o["action"] = action_name(it.action);
+      o["action"] = store_sweep_action_name(it.action);
       o["keep_until"] = iso_time(it.keep_until);
       auto& files = o["removed"] = nlohmann::ordered_json::array();
       for (auto& p : it.removed) files.push_back(p.string());

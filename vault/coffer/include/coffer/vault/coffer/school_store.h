@@ -156,6 +156,9 @@ struct StoreSweepItem {
   std::optional<std::filesystem::path> anchor_kept;  // NAME.anchor.json kept (an audit copy is still kept)
   std::string why;                                   // why kept or held, or what failed
 };
+// "removed", "would-remove", "kept", "held", "failed": the word the sweep
+// log and `sweep --json` use.
+const char* store_sweep_action_name(StoreSweepItem::Action a);
 // Removes, for each coffer in `store` whose keep_until has passed and that
 // is not on hold (its check-in report says so, or the coffer file is in the
 // store and its header does): its manifests, check-in reports, and audit
